@@ -1,0 +1,1 @@
+"""The agentsuite services: common runtime plus one package per service."""

@@ -1,0 +1,36 @@
+"""``python -m services.agent``: run the agent service."""
+
+from pathlib import Path
+
+from services.agent.api import registrations
+from services.agent.core.loop import AgentLoop
+from services.agent.llm import build_providers
+from services.agent.memory_client import MemoryClient
+from services.agent.store.agents import AgentStore
+from services.agent.store.tables import SCHEMA
+from services.common.app import Wiring, main, open_database
+from services.common.settings import Settings
+
+SCRIPTED_MODEL = "offline-scripted"
+OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
+
+
+async def wire(settings: Settings) -> Wiring:
+    engine = await open_database(settings, schema=SCHEMA, migrations=Path(__file__).parent / "migrations")
+    providers = build_providers(
+        openai_base_url=settings.openai_base_url, openai_api_key=settings.openai_api_key
+    )
+    memory = MemoryClient.connect(settings)
+    store = AgentStore(engine)
+    loop = AgentLoop(memory=memory, providers=providers)
+    default_model = settings.default_model or (
+        OPENAI_DEFAULT_MODEL if providers.default_provider == "openai" else SCRIPTED_MODEL
+    )
+    return Wiring(
+        registrations(store, providers, loop, default_model),
+        closers=[engine.dispose, memory.close, providers.aclose],
+    )
+
+
+if __name__ == "__main__":
+    main("agent", wire)

@@ -1,0 +1,1 @@
+"""Agent logic on plain dataclasses: no gRPC, no SQL."""

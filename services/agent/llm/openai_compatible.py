@@ -1,0 +1,469 @@
+"""The OpenAI-compatible Chat Completions provider (OpenAI, vLLM, Ollama, llama.cpp, OpenRouter, ...).
+
+Streams over SSE, assembles tool calls from their per-index deltas, and retries transient failures with
+tenacity — but only until the first event reaches the caller, because replaying a half-streamed answer
+would show the user text twice, and never past the caller's deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.stop import stop_base
+from tenacity.wait import wait_base, wait_exponential_jitter
+
+from services.common.errors import AgentSuiteError, DeadlineExceeded
+
+from .types import (
+    ChatMessage,
+    ChatRequest,
+    Completion,
+    LLMError,
+    LLMEvent,
+    ReasoningDelta,
+    TextDelta,
+    TokenUsage,
+    ToolCall,
+    ToolCallStarted,
+)
+
+_log = logging.getLogger(__name__)
+
+# A provider asking for a longer pause than this is better reported than waited for.
+_MAX_RETRY_AFTER = 60.0
+# Error bodies are read only to quote the provider's message; a runaway body must not cost memory.
+_ERROR_BODY_LIMIT = 4096
+
+
+class OpenAICompatibleModel:
+    """A :class:`~services.agent.llm.types.ChatModel` speaking the OpenAI Chat Completions protocol."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str | None,
+        client: httpx.AsyncClient | None = None,
+        max_attempts: int = 4,
+        timeout: float = 120.0,
+        backoff_base: float = 0.5,
+        backoff_max: float = 8.0,
+    ):
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self._base_url = base_url.rstrip("/")
+        self._url = f"{self._base_url}/chat/completions"
+        self._api_key = api_key or None
+        # Sent per request rather than set on the client, so an injected shared client never leaks it.
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(
+            # One pooled client per process; sized so ~64 runs can stream at once without queueing.
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=30.0),
+            timeout=timeout,
+        )
+        self._max_attempts = max_attempts
+        self._timeout = timeout
+        self._backoff = wait_exponential_jitter(multiplier=backoff_base, max=backoff_max, jitter=backoff_base)
+
+    def __repr__(self) -> str:  # never the key
+        return f"OpenAICompatibleModel(base_url={self._base_url!r})"
+
+    async def stream(self, request: ChatRequest, *, deadline: float | None = None) -> AsyncIterator[LLMEvent]:
+        """Stream the answer as events; the last one is a :class:`Completion`.
+
+        Raises :class:`LLMError` when the provider fails for good and :class:`DeadlineExceeded` when the
+        deadline is spent. Closing the generator early closes the HTTP response at once.
+        """
+        payload = _request_payload(request, stream=True)
+        opened, events, first = await self._retrying(deadline)(self._open_stream, payload, deadline)
+        async with opened:
+            yield first
+            while True:
+                try:
+                    async with asyncio.timeout(_remaining(deadline)):
+                        event = await anext(events)
+                except StopAsyncIteration:
+                    return
+                except (TimeoutError, httpx.TransportError) as exc:
+                    raise _transport_error(exc, deadline) from exc
+                yield event
+
+    async def complete(self, request: ChatRequest, *, deadline: float | None = None) -> Completion:
+        """The whole answer in one response (``stream: false``); retried like a stream's start."""
+        payload = _request_payload(request, stream=False)
+        return await self._retrying(deadline)(self._complete_once, payload, deadline)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client, unless it was lent to us."""
+        if self._owns_client:
+            await self._client.aclose()
+
+    def _retrying(self, deadline: float | None) -> AsyncRetrying:
+        return AsyncRetrying(
+            stop=stop_after_attempt(self._max_attempts) | _StopBeforeDeadline(deadline),
+            wait=_RetryAfterOr(self._backoff),
+            retry=retry_if_exception(lambda exc: isinstance(exc, LLMError) and exc.retryable),
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+
+    async def _open_stream(
+        self, payload: dict[str, Any], deadline: float | None
+    ) -> tuple[AsyncExitStack, AsyncIterator[LLMEvent], LLMEvent]:
+        """One attempt: open the response and read up to the first event (the part that may be retried)."""
+        _check_deadline(deadline)
+        exits = AsyncExitStack()
+        try:
+            async with asyncio.timeout(_remaining(deadline)):
+                response = await exits.enter_async_context(
+                    self._client.stream(
+                        "POST",
+                        self._url,
+                        json=payload,
+                        headers=self._headers,
+                        timeout=self._attempt_timeout(deadline),
+                    )
+                )
+                await self._raise_for_status(response)
+                events = _StreamAssembler(redact=self._redact).events(response.aiter_lines())
+                exits.push_async_callback(events.aclose)
+                first = await anext(events)
+        except BaseException as exc:
+            await exits.aclose()
+            if isinstance(exc, TimeoutError | httpx.TransportError):
+                raise _transport_error(exc, deadline) from exc
+            raise
+        return exits, events, first
+
+    async def _complete_once(self, payload: dict[str, Any], deadline: float | None) -> Completion:
+        _check_deadline(deadline)
+        try:
+            async with asyncio.timeout(_remaining(deadline)):
+                response = await self._client.post(
+                    self._url, json=payload, headers=self._headers, timeout=self._attempt_timeout(deadline)
+                )
+                await self._raise_for_status(response)
+        except (TimeoutError, httpx.TransportError) as exc:
+            raise _transport_error(exc, deadline) from exc
+        try:
+            return _parse_completion(response.json(), redact=self._redact)
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise LLMError("the provider sent a malformed completion") from exc
+
+    def _attempt_timeout(self, deadline: float | None) -> float:
+        if deadline is None:
+            return self._timeout
+        return max(0.001, min(self._timeout, deadline - time.monotonic()))
+
+    async def _raise_for_status(self, response: httpx.Response) -> None:
+        status = response.status_code
+        if status < 300:
+            return
+        body = bytearray()
+        async for part in response.aiter_bytes():
+            body += part
+            if len(body) >= _ERROR_BODY_LIMIT:
+                break
+        raise LLMError(
+            self._redact(f"the provider answered HTTP {status}: {_error_detail(bytes(body))}"),
+            status=status,
+            # 408/409 are OpenAI's own "try again" codes besides rate limits and server errors.
+            retryable=status in (408, 409, 429) or status >= 500,
+            retry_after=_retry_after(response.headers),
+        )
+
+    def _redact(self, text: str) -> str:
+        # Some providers quote the key they rejected; it must not reach logs or clients.
+        return text.replace(self._api_key, "***") if self._api_key else text
+
+
+@dataclass
+class _PartialCall:
+    """A tool call being assembled from deltas (mutable on purpose: it grows chunk by chunk)."""
+
+    index: int
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+    announced: bool = False
+
+
+class _StreamAssembler:
+    """Turns SSE lines into events and remembers enough to build the final :class:`Completion`."""
+
+    def __init__(self, *, redact: Callable[[str], str]):
+        self._redact = redact
+        self._content: list[str] = []
+        self._reasoning: list[str] = []
+        self._calls: dict[int, _PartialCall] = {}
+        self._usage: TokenUsage | None = None
+        self._finish_reason: str | None = None
+
+    async def events(self, lines: AsyncIterator[str]) -> AsyncIterator[LLMEvent]:
+        data: list[str] = []
+        async for line in lines:
+            if line.startswith("data:"):
+                data.append(line[6:] if line.startswith("data: ") else line[5:])
+                continue
+            if line or not data:
+                continue  # comments (": keepalive"), other SSE fields, blank keepalives
+            payload, data = "\n".join(data), []
+            if payload == "[DONE]":
+                break
+            for event in self._apply(payload):
+                yield event
+        else:
+            # Some servers end the body without the blank line that closes the last event.
+            if data and (payload := "\n".join(data)) != "[DONE]":
+                for event in self._apply(payload):
+                    yield event
+        yield self._completion()
+
+    def _apply(self, payload: str) -> Iterator[LLMEvent]:
+        try:
+            chunk = json.loads(payload)
+        except ValueError as exc:
+            raise LLMError("the provider sent a malformed stream event") from exc
+        if not isinstance(chunk, dict):
+            raise LLMError("the provider sent a malformed stream event")
+        if error := chunk.get("error"):
+            raise _stream_error(error, self._redact)
+        if usage := chunk.get("usage"):
+            self._usage = _parse_usage(usage)
+        for choice in chunk.get("choices") or ():
+            if choice.get("index", 0) != 0:
+                continue  # we never ask for n > 1
+            if finish := choice.get("finish_reason"):
+                self._finish_reason = finish
+            delta = choice.get("delta") or {}
+            if reasoning := delta.get("reasoning_content") or delta.get("reasoning"):
+                self._reasoning.append(reasoning)
+                yield ReasoningDelta(text=reasoning)
+            if text := delta.get("content"):
+                self._content.append(text)
+                yield TextDelta(text=text)
+            for call_delta in delta.get("tool_calls") or ():
+                if started := self._apply_call_delta(call_delta):
+                    yield started
+
+    def _apply_call_delta(self, delta: dict[str, Any]) -> ToolCallStarted | None:
+        index = delta.get("index")
+        if index is None:
+            # A few servers omit the index: a new id starts a new call, otherwise it continues the last.
+            new_id = delta.get("id") and all(c.id != delta["id"] for c in self._calls.values())
+            index = len(self._calls) if new_id or not self._calls else max(self._calls)
+        call = self._calls.get(index)
+        if call is None:
+            call = self._calls[index] = _PartialCall(index=index)
+        function = delta.get("function") or {}
+        # id and name come once, in the first delta; servers that repeat them must not double them.
+        if not call.id and delta.get("id"):
+            call.id = delta["id"]
+        if not call.name and function.get("name"):
+            call.name = function["name"]
+        if arguments := function.get("arguments"):
+            call.arguments.append(arguments)
+        if call.name and not call.announced:
+            call.announced = True
+            return ToolCallStarted(index=index, id=call.id or _fallback_call_id(index), name=call.name)
+        return None
+
+    def _completion(self) -> Completion:
+        calls = tuple(
+            ToolCall(id=c.id or _fallback_call_id(c.index), name=c.name, arguments="".join(c.arguments))
+            for c in sorted(self._calls.values(), key=lambda c: c.index)
+        )
+        return Completion(
+            content="".join(self._content),
+            reasoning="".join(self._reasoning),
+            tool_calls=calls,
+            usage=self._usage,
+            finish_reason=self._finish_reason,
+        )
+
+
+class _StopBeforeDeadline(stop_base):
+    """Stop retrying when the next sleep would end after the deadline, or is longer than we ever wait."""
+
+    def __init__(self, deadline: float | None):
+        self._deadline = deadline
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        sleep = retry_state.upcoming_sleep
+        if sleep > _MAX_RETRY_AFTER:
+            return True
+        return self._deadline is not None and time.monotonic() + sleep >= self._deadline
+
+
+class _RetryAfterOr(wait_base):
+    """Wait what the provider asked for (``Retry-After``), else back off exponentially with jitter."""
+
+    def __init__(self, fallback: wait_base):
+        self._fallback = fallback
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(exc, LLMError) and exc.retry_after is not None:
+            return exc.retry_after
+        return self._fallback(retry_state)
+
+
+def _log_retry(retry_state: RetryCallState) -> None:
+    exc = retry_state.outcome.exception() if retry_state.outcome else None
+    _log.warning(
+        "LLM call failed (attempt %d): %s; retrying in %.2fs",
+        retry_state.attempt_number,
+        exc,
+        retry_state.upcoming_sleep,
+    )
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def _check_deadline(deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() >= deadline:
+        raise DeadlineExceeded("the deadline passed before the LLM call could start")
+
+
+def _transport_error(exc: BaseException, deadline: float | None) -> AgentSuiteError:
+    """Map a timeout or network failure to the domain: a spent deadline, or a (maybe retryable) LLMError."""
+    spent = deadline is not None and time.monotonic() >= deadline - 0.005
+    if isinstance(exc, TimeoutError) or (isinstance(exc, httpx.TimeoutException) and spent):
+        return DeadlineExceeded("the LLM call did not finish before its deadline")
+    if isinstance(exc, httpx.TimeoutException):
+        return LLMError(f"the provider did not answer in time ({type(exc).__name__})", retryable=True)
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return LLMError(f"bad provider URL: {exc}")
+    return LLMError(f"could not talk to the provider ({type(exc).__name__}: {exc})", retryable=True)
+
+
+def _stream_error(error: Any, redact: Callable[[str], str]) -> LLMError:
+    """An ``{"error": ...}`` object sent inside an otherwise successful stream (OpenRouter, vLLM do this)."""
+    message = error.get("message", "") if isinstance(error, dict) else str(error)
+    code = error.get("code") if isinstance(error, dict) else None
+    status = code if isinstance(code, int) else None
+    retryable = status is None or status == 429 or status >= 500
+    return LLMError(
+        redact(f"the provider reported an error mid-stream: {message}"), status=status, retryable=retryable
+    )
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    if (millis := headers.get("retry-after-ms")) is not None:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _error_detail(body: bytes) -> str:
+    text = body.decode("utf-8", "replace")
+    try:
+        error = json.loads(text).get("error")
+    except (ValueError, AttributeError):
+        return text[:500] or "(empty body)"
+    if isinstance(error, dict):
+        return str(error.get("message") or error)[:500]
+    return str(error)[:500]
+
+
+def _fallback_call_id(index: int) -> str:
+    # Some local servers send no ids; tool results still need one to point at.
+    return f"call_{index}"
+
+
+def _parse_usage(usage: dict[str, Any]) -> TokenUsage:
+    prompt = int(usage.get("prompt_tokens") or 0)
+    completion = int(usage.get("completion_tokens") or 0)
+    return TokenUsage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=int(usage.get("total_tokens") or prompt + completion),
+    )
+
+
+def _parse_completion(body: dict[str, Any], *, redact: Callable[[str], str]) -> Completion:
+    if error := body.get("error"):
+        raise _stream_error(error, redact)
+    choice = body["choices"][0]
+    message = choice.get("message") or {}
+    calls = tuple(
+        ToolCall(
+            id=call.get("id") or _fallback_call_id(i),
+            name=call["function"]["name"],
+            arguments=call["function"].get("arguments") or "",
+        )
+        for i, call in enumerate(message.get("tool_calls") or ())
+    )
+    usage = body.get("usage")
+    return Completion(
+        content=message.get("content") or "",
+        reasoning=message.get("reasoning_content") or message.get("reasoning") or "",
+        tool_calls=calls,
+        usage=_parse_usage(usage) if usage else None,
+        finish_reason=choice.get("finish_reason"),
+    )
+
+
+def _message_json(message: ChatMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in message.tool_calls
+        ]
+    if message.tool_call_id is not None:
+        out["tool_call_id"] = message.tool_call_id
+    if message.name is not None:
+        out["name"] = message.name
+    return out
+
+
+def _request_payload(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "model": request.model,
+        "messages": [_message_json(m) for m in request.messages],
+        "stream": stream,
+    }
+    if stream:
+        payload["stream_options"] = {"include_usage": True}
+    if request.tools:
+        payload["tools"] = [
+            {
+                "type": "function",
+                "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+            }
+            for t in request.tools
+        ]
+        # Only sent with tools: several servers reject the flag on a request without any.
+        payload["parallel_tool_calls"] = request.parallel_tool_calls
+    if request.temperature is not None:
+        payload["temperature"] = request.temperature
+    if request.max_tokens is not None:
+        payload["max_tokens"] = request.max_tokens
+    return payload

@@ -1,0 +1,133 @@
+"""Agents in the ``agent`` schema, always scoped by tenant."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import and_, delete, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.agent.core.agents import Agent, AgentSpec, ModelChoice
+from services.agent.store.tables import agents
+from services.common.errors import NotFound
+
+
+class AgentStore:
+    """Create, read, list and delete agents of one tenant."""
+
+    def __init__(self, engine: AsyncEngine):
+        self._engine = engine
+
+    async def create(self, tenant: str, spec: AgentSpec, *, request_id: str = "") -> Agent:
+        """Store a new agent; a repeated ``request_id`` returns the agent its first request made."""
+        values = {
+            "id": str(uuid.uuid4()),
+            "tenant": tenant,
+            "request_id": request_id or None,
+            **_columns(spec),
+        }
+        statement = pg_insert(agents).values(**values).on_conflict_do_nothing().returning(agents)
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(statement)).first()
+            if row is None:
+                earlier = select(agents).where(agents.c.tenant == tenant, agents.c.request_id == request_id)
+                row = (await conn.execute(earlier)).one()
+        return _agent(row)
+
+    async def get(self, tenant: str, agent_id: str) -> Agent:
+        if not _is_uuid(agent_id):
+            raise NotFound("agent", agent_id)
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(select(agents).where(agents.c.tenant == tenant, agents.c.id == agent_id))
+            ).first()
+        if row is None:
+            raise NotFound("agent", agent_id)
+        return _agent(row)
+
+    async def list(
+        self,
+        tenant: str,
+        *,
+        limit: int,
+        after: tuple[datetime, str] | None = None,
+        tags: tuple[str, ...] = (),
+        match_all_tags: bool = True,
+        name: str = "",
+    ) -> list[Agent]:
+        """Agents in creation order, starting after the ``(created_at, id)`` cursor."""
+        query = select(agents).where(agents.c.tenant == tenant)
+        if after is not None:
+            query = query.where(tuple_(agents.c.created_at, agents.c.id) > tuple_(*after))
+        if tags:
+            tag_array = list(tags)
+            query = query.where(
+                agents.c.tags.contains(tag_array) if match_all_tags else agents.c.tags.overlap(tag_array)
+            )
+        if name:
+            query = query.where(agents.c.name == name)
+        query = query.order_by(agents.c.created_at, agents.c.id).limit(limit)
+        async with self._engine.connect() as conn:
+            return [_agent(row) for row in await conn.execute(query)]
+
+    async def delete(self, tenant: str, agent_id: str) -> None:
+        if not _is_uuid(agent_id):
+            raise NotFound("agent", agent_id)
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                delete(agents).where(and_(agents.c.tenant == tenant, agents.c.id == agent_id))
+            )
+        if result.rowcount == 0:
+            raise NotFound("agent", agent_id)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _columns(spec: AgentSpec) -> dict:
+    return {
+        "name": spec.name,
+        "description": spec.description,
+        "system_prompt": spec.system_prompt,
+        "provider": spec.model.provider,
+        "model": spec.model.model,
+        "context_window": spec.model.context_window,
+        "temperature": spec.model.temperature,
+        "max_output_tokens": spec.model.max_output_tokens,
+        "tool_ids": list(spec.tool_ids),
+        "tool_rules": list(spec.tool_rules),
+        "tags": list(spec.tags),
+        "metadata": spec.metadata,
+        "max_steps": spec.max_steps,
+    }
+
+
+def _agent(row) -> Agent:
+    return Agent(
+        id=str(row.id),
+        name=row.name,
+        description=row.description,
+        system_prompt=row.system_prompt,
+        model=ModelChoice(
+            provider=row.provider,
+            model=row.model,
+            context_window=row.context_window,
+            temperature=row.temperature,
+            max_output_tokens=row.max_output_tokens,
+        ),
+        tool_ids=tuple(row.tool_ids),
+        tool_rules=tuple(row.tool_rules),
+        tags=tuple(row.tags),
+        metadata=row.metadata,
+        max_steps=row.max_steps,
+        archive_id=row.archive_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )

@@ -1,0 +1,1 @@
+"""What every agentsuite service shares: settings, server lifecycle, database, errors, clients."""

@@ -1,0 +1,59 @@
+"""Start-up shared by every service's ``__main__``: settings, logs, tracing, database, serve."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.common.db import create_engine, resolve_database_url, wait_for_database
+from services.common.migrations import upgrade
+from services.common.server import Registration, run_service
+from services.common.settings import Settings, SettingsError
+from services.common.telemetry import configure_logging, configure_tracing
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Wiring:
+    """What a service built at start-up: the servicers to serve and what to close at the end."""
+
+    registrations: Sequence[Registration]
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+async def open_database(settings: Settings, *, schema: str, migrations: Path) -> AsyncEngine:
+    """Connect (starting the embedded server when no URL is set) and migrate ``schema`` to head."""
+    url = await asyncio.to_thread(resolve_database_url, settings)
+    engine = create_engine(url, settings)
+    await wait_for_database(engine)
+    await upgrade(engine, schema=schema, script_location=migrations)
+    return engine
+
+
+def main(service: str, wire: Callable[[Settings], Awaitable[Wiring]]) -> None:
+    """Entry point of ``python -m services.<service>``."""
+    try:
+        settings = Settings.from_env(service)
+    except SettingsError as exc:
+        print(f"agentsuite-{service}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(service, settings.log_level)
+    configure_tracing(service, settings.tracing)
+    asyncio.run(_serve(settings, wire))
+
+
+async def _serve(settings: Settings, wire: Callable[[Settings], Awaitable[Wiring]]) -> None:
+    wiring = await wire(settings)
+
+    async def close() -> None:
+        for closer in reversed(wiring.closers):
+            await closer()
+
+    await run_service(settings, wiring.registrations, on_stop=close)

@@ -1,0 +1,66 @@
+"""The scope of the call being served: tenant, deadline, call chain and request id.
+
+Set by the server-side handler wrapper when an RPC arrives and read by the client wrappers when the
+service calls another one, so tenant and remaining deadline travel downstream without core code
+knowing about gRPC.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from dataclasses import dataclass
+
+TENANT_KEY = "x-agentsuite-tenant"
+CALL_CHAIN_KEY = "x-agentsuite-call-chain"
+REQUEST_ID_KEY = "x-agentsuite-request-id"
+
+
+@dataclass(frozen=True)
+class CallScope:
+    """What is known about the incoming call."""
+
+    tenant: str | None = None
+    """The tenant resolved by the gateway, or None before authentication."""
+    deadline: float | None = None
+    """Absolute ``time.monotonic()`` by which the caller wants an answer, if it set one."""
+    call_chain: tuple[str, ...] = ()
+    """Agent ids of the agent-to-agent call chain, oldest first."""
+    request_id: str | None = None
+    """Correlates log lines across services."""
+
+    def remaining(self, default: float) -> float:
+        """Seconds left until the deadline, or ``default`` when the caller set none."""
+        if self.deadline is None:
+            return default
+        return max(0.0, self.deadline - time.monotonic())
+
+    def with_tenant(self, tenant: str) -> CallScope:
+        return CallScope(tenant, self.deadline, self.call_chain, self.request_id)
+
+
+_current: contextvars.ContextVar[CallScope] = contextvars.ContextVar("agentsuite_call", default=CallScope())
+
+
+def current_call() -> CallScope:
+    """The scope of the RPC this task is serving (an empty scope outside of one)."""
+    return _current.get()
+
+
+def enter_call(scope: CallScope) -> contextvars.Token[CallScope]:
+    """Make ``scope`` current for this task; pass the token to :func:`leave_call`."""
+    return _current.set(scope)
+
+
+def leave_call(token: contextvars.Token[CallScope]) -> None:
+    _current.reset(token)
+
+
+def require_tenant() -> str:
+    """The current tenant; raises Unauthenticated when the call carries none."""
+    from services.common.errors import Unauthenticated
+
+    tenant = current_call().tenant
+    if not tenant:
+        raise Unauthenticated(f"missing {TENANT_KEY} metadata", reason="NO_TENANT")
+    return tenant

@@ -1,0 +1,108 @@
+"""Client channels to other services: keepalive, size limits, tracing, declared retries, and
+deadlines and metadata taken from the call being served.
+
+Transport retries live in the channel's service config and cover only the idempotent methods a
+client names; nothing else retries the same call (tenacity is for the database and the LLM).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any
+
+import grpc
+
+from services.common.call import CALL_CHAIN_KEY, REQUEST_ID_KEY, TENANT_KEY, CallScope, current_call
+from services.common.server import grpc_options
+from services.common.settings import Settings
+from services.common.status import from_rpc_error
+
+RETRY_POLICY = {
+    "maxAttempts": 4,
+    "initialBackoff": "0.05s",
+    "maxBackoff": "1s",
+    "backoffMultiplier": 2,
+    "retryableStatusCodes": ["UNAVAILABLE"],
+}
+
+
+def service_config(idempotent: Mapping[str, Iterable[str]]) -> str:
+    """A gRPC service config that retries ``UNAVAILABLE`` for the given ``{service: [methods]}``."""
+    names = [
+        {"service": service, "method": method}
+        for service, methods in idempotent.items()
+        for method in methods
+    ]
+    config: dict[str, Any] = {"methodConfig": []}
+    if names:
+        config["methodConfig"].append({"name": names, "retryPolicy": RETRY_POLICY})
+    return json.dumps(config)
+
+
+def create_channel(
+    target: str, settings: Settings, *, idempotent: Mapping[str, Iterable[str]] | None = None
+) -> grpc.aio.Channel:
+    """One long-lived channel to ``target``; share it, it multiplexes every call."""
+    interceptors = []
+    if settings.tracing:
+        from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+        interceptors.extend(aio_client_interceptors())
+    options = [
+        *grpc_options(settings),
+        ("grpc.enable_retries", 1),
+        ("grpc.service_config", service_config(idempotent or {})),
+    ]
+    return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
+
+
+def outgoing_metadata(scope: CallScope, extra_chain: Iterable[str] = ()) -> tuple[tuple[str, str], ...]:
+    """Tenant, call chain and request id of the current call, for a downstream call."""
+    metadata = []
+    if scope.tenant:
+        metadata.append((TENANT_KEY, scope.tenant))
+    chain = (*scope.call_chain, *extra_chain)
+    if chain:
+        metadata.append((CALL_CHAIN_KEY, ",".join(chain)))
+    if scope.request_id:
+        metadata.append((REQUEST_ID_KEY, scope.request_id))
+    return tuple(metadata)
+
+
+class ServiceClient:
+    """Base of the per-service client wrappers: every call gets the remaining deadline and the
+    current call's metadata, and a failure comes back as the domain error it stands for."""
+
+    def __init__(self, channel: grpc.aio.Channel, settings: Settings):
+        self._channel = channel
+        self._default_timeout = settings.default_deadline_seconds
+
+    def _timeout(self, scope: CallScope, timeout: float | None) -> float:
+        remaining = scope.remaining(self._default_timeout)
+        return remaining if timeout is None else min(timeout, remaining)
+
+    async def _unary(self, rpc: grpc.aio.UnaryUnaryMultiCallable, request, *, timeout: float | None = None):
+        scope = current_call()
+        try:
+            return await rpc(
+                request, timeout=self._timeout(scope, timeout), metadata=outgoing_metadata(scope)
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+
+    async def _stream(
+        self, rpc: grpc.aio.UnaryStreamMultiCallable, request, *, timeout: float | None = None
+    ) -> AsyncIterator:
+        scope = current_call()
+        call = rpc(request, timeout=self._timeout(scope, timeout), metadata=outgoing_metadata(scope))
+        try:
+            async for response in call:
+                yield response
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        finally:
+            call.cancel()
+
+    async def close(self) -> None:
+        await self._channel.close()

@@ -1,0 +1,80 @@
+"""The database: one pooled async engine per process, over asyncpg, on PostgreSQL + pgvector.
+
+``DATABASE_URL`` names an external server; when it is unset the embedded server under the state
+directory is started (or joined) instead. Both take the same code path from here on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
+
+from services.common.embedded_pg import EmbeddedPostgres
+from services.common.errors import Unavailable
+from services.common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """``DATABASE_URL`` if set, else the URL of the embedded server (started if needed)."""
+    if settings.database_url:
+        return settings.database_url
+    return EmbeddedPostgres(settings.state_dir).ensure_running()
+
+
+def async_url(url: str) -> str:
+    """The SQLAlchemy asyncpg form of a plain ``postgresql://`` URL.
+
+    libpq's ``sslmode`` becomes asyncpg's ``ssl``; other libpq-only parameters are dropped.
+    """
+    parts = urlsplit(url)
+    scheme = "postgresql+asyncpg"
+    query = []
+    for key, value in parse_qsl(parts.query):
+        if key == "sslmode":
+            query.append(("ssl", value))
+        elif key in {"ssl", "prepared_statement_cache_size", "command_timeout"}:
+            query.append((key, value))
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), ""))
+
+
+def create_engine(url: str, settings: Settings) -> AsyncEngine:
+    """A pooled engine whose connections carry the statement timeout and the service's name."""
+    return create_async_engine(
+        async_url(url),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_pre_ping=False,
+        pool_recycle=1800,
+        connect_args={
+            "server_settings": {
+                "application_name": f"agentsuite-{settings.service}",
+                "statement_timeout": str(settings.db_statement_timeout_ms),
+                "idle_in_transaction_session_timeout": "60000",
+                "jit": "off",
+            },
+        },
+    )
+
+
+async def wait_for_database(engine: AsyncEngine, *, timeout: float = 60.0) -> None:
+    """Retry connecting with backoff until the server answers or ``timeout`` passes."""
+    try:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type((OSError, OperationalError, DBAPIError, asyncio.TimeoutError)),
+            wait=wait_exponential_jitter(initial=0.1, max=2.0),
+            stop=stop_after_delay(timeout),
+            reraise=True,
+        ):
+            with attempt:
+                async with engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+    except (TimeoutError, OSError, OperationalError, DBAPIError) as exc:
+        raise Unavailable(f"database unreachable after {timeout:.0f}s: {type(exc).__name__}") from None

@@ -1,0 +1,253 @@
+"""The embedded PostgreSQL 16 + pgvector used when ``DATABASE_URL`` is unset.
+
+It runs the binaries bundled in the ``pgserver`` wheel ourselves rather than through
+``pgserver.get_server`` so that we choose the listen address (127.0.0.1 on a port of our own),
+turn on password authentication, and never widen the permissions of the directories above the
+data directory. PostgreSQL refuses to run as root, so as root the server runs as the system user
+``agentsuite-pg`` (created on first use) which owns only the data directory.
+
+Several processes may ask for the same server at once (``agentsuite up`` and a service started on
+its own); a file lock makes initialisation and start-up happen once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import json
+import logging
+import os
+import pwd
+import secrets
+import socket
+import subprocess
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SYSTEM_USER = "agentsuite-pg"
+DATABASE = "agentsuite"
+SUPERUSER = "agentsuite"
+
+
+@dataclass(frozen=True)
+class EmbeddedPostgres:
+    """A handle on the embedded server living in ``state_dir/postgres``."""
+
+    state_dir: Path
+    fast: bool = False
+    """Turn off fsync (tests and benchmarks only: a crash of the machine could lose data)."""
+
+    @property
+    def data_dir(self) -> Path:
+        return self.state_dir / "postgres"
+
+    @property
+    def _info_file(self) -> Path:
+        return self.state_dir / "postgres.json"
+
+    def ensure_running(self) -> str:
+        """Initialise the cluster if needed, start it if stopped, and return its URL."""
+        # Others may traverse (not list) the state directory: the server user needs to reach its
+        # data directory inside; every secret file in it is mode 0600.
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir.chmod(0o711)
+        with self._lock():
+            info = self._read_info()
+            if info is None:
+                info = self._initdb()
+            if not self._is_running():
+                info = self._start(info)
+            return _url(info)
+
+    def stop(self) -> None:
+        """Stop the server if it runs (fast shutdown: open transactions roll back)."""
+        with self._lock():
+            if self._is_running():
+                self._pg_ctl("stop", "-m", "fast", "-w", "-t", "30")
+
+    def _initdb(self) -> dict:
+        _check_binaries_reachable()
+        self.data_dir.mkdir(mode=0o700, exist_ok=True)
+        password = secrets.token_urlsafe(24)
+        user = _system_user()
+        pwfile = self.state_dir / ".pwfile"
+        pwfile.write_text(password)
+        if user is not None:
+            os.chown(self.data_dir, user.pw_uid, user.pw_gid)
+            os.chown(pwfile, user.pw_uid, user.pw_gid)
+        pwfile.chmod(0o600)
+        try:
+            _run(
+                [
+                    str(_bin("initdb")),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    SUPERUSER,
+                    f"--pwfile={pwfile}",
+                    "--auth-host=scram-sha-256",
+                    "--auth-local=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ],
+                user,
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        info = {"host": "127.0.0.1", "port": _free_port(), "user": SUPERUSER, "password": password}
+        self._write_info(info)
+        self._start(info)
+        _run(
+            [str(_bin("createdb")), "-h", "127.0.0.1", "-p", str(info["port"]), "-U", SUPERUSER, DATABASE],
+            None,
+            env={"PGPASSWORD": password},
+        )
+        return info
+
+    def _start(self, info: dict) -> dict:
+        if not _port_free(info["port"]):
+            info = {**info, "port": _free_port()}
+            self._write_info(info)
+        options = [
+            f"-p {info['port']}",
+            "-c listen_addresses=127.0.0.1",
+            "-c unix_socket_directories=",
+            "-c max_connections=300",
+            "-c shared_buffers=256MB",
+            "-c work_mem=16MB",
+            "-c maintenance_work_mem=256MB",
+            "-c jit=off",
+        ]
+        if self.fast:
+            options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        self._pg_ctl(
+            "start", "-w", "-t", "60", "-l", str(self.data_dir / "server.log"), "-o", " ".join(options)
+        )
+        log.info("embedded postgres running", extra={"port": info["port"], "data_dir": str(self.data_dir)})
+        return info
+
+    def _pg_ctl(self, *args: str) -> None:
+        try:
+            _run([str(_bin("pg_ctl")), "-D", str(self.data_dir), *args], _system_user())
+        except subprocess.CalledProcessError as exc:
+            log_file = self.data_dir / "server.log"
+            tail = log_file.read_text()[-2000:] if log_file.exists() else ""
+            raise EmbeddedPostgresError(f"pg_ctl {args[0]} failed: {exc.stderr}\n{tail}") from None
+
+    def _is_running(self) -> bool:
+        if not (self.data_dir / "postmaster.pid").exists():
+            return False
+        try:
+            _run([str(_bin("pg_ctl")), "-D", str(self.data_dir), "status"], _system_user())
+        except subprocess.CalledProcessError:
+            return False
+        return True
+
+    def _read_info(self) -> dict | None:
+        if not self._info_file.exists() or not (self.data_dir / "PG_VERSION").exists():
+            return None
+        return json.loads(self._info_file.read_text())
+
+    def _write_info(self, info: dict) -> None:
+        fd = os.open(self._info_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(info, out)
+
+    @contextmanager
+    def _lock(self):
+        with open(self.state_dir / ".postgres.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _url(info: dict) -> str:
+    return f"postgresql://{info['user']}:{info['password']}@{info['host']}:{info['port']}/{DATABASE}"
+
+
+def _bin(name: str) -> Path:
+    # Located without importing pgserver, whose import has side effects (runtime dirs, warnings).
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedPostgresError("the pgserver package is not installed; install it or set DATABASE_URL")
+    return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin" / name
+
+
+def _system_user() -> pwd.struct_passwd | None:
+    """The unprivileged user the server runs as when we are root (None: run as ourselves)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(SYSTEM_USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
+            check=True,
+            capture_output=True,
+        )
+        return pwd.getpwnam(SYSTEM_USER)
+
+
+def _check_binaries_reachable() -> None:
+    """As root, the server user must be able to reach the bundled binaries; say so plainly if not."""
+    if os.geteuid() != 0:
+        return
+    for parent in _bin("postgres").parents:
+        if not os.stat(parent).st_mode & 0o001:
+            raise RuntimeError(
+                f"the PostgreSQL binaries under {_bin('postgres').parent} cannot be reached by the "
+                f"unprivileged user {SYSTEM_USER!r}: {parent} is not traversable by others. "
+                "Install agentsuite in a virtual environment outside such a directory, or set DATABASE_URL."
+            )
+
+
+def _run(args: list[str], user: pwd.struct_passwd | None, env: dict | None = None) -> None:
+    full_env = {**os.environ, **(env or {})}
+    kwargs: dict = {}
+    if user is not None:
+        kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": [], "cwd": "/"}
+        full_env["HOME"] = "/"
+    result = subprocess.run(args, capture_output=True, env=full_env, timeout=120, text=True, **kwargs)
+    if result.returncode != 0:
+        raise subprocess.CalledProcessError(result.returncode, args[:2], result.stdout, result.stderr)
+
+
+class EmbeddedPostgresError(RuntimeError):
+    """The embedded server could not be initialised or started."""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def wait_until_accepting(url: str, timeout: float = 30.0) -> None:
+    """Block until the server accepts TCP connections (used right after a start)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((parts.hostname, parts.port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

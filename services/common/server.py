@@ -1,0 +1,215 @@
+"""The lifecycle every service shares: one grpc.aio server with health, reflection, telemetry,
+keepalive and size limits, domain errors turned into statuses, and a graceful stop on SIGTERM.
+
+A service's ``__main__`` builds its servicers and calls :func:`run_service`; nothing here knows
+which service it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.common import errors
+from services.common.call import (
+    CALL_CHAIN_KEY,
+    REQUEST_ID_KEY,
+    TENANT_KEY,
+    CallScope,
+    enter_call,
+    leave_call,
+)
+from services.common.settings import Settings
+from services.common.status import internal_status, to_status
+
+log = logging.getLogger(__name__)
+
+
+def grpc_options(settings: Settings) -> list[tuple[str, int]]:
+    """Channel arguments shared by servers and client channels."""
+    return [
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.keepalive_time_ms", settings.keepalive_time_ms),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]
+
+
+def _server_options(settings: Settings) -> list[tuple[str, int]]:
+    # Accept pings as often as our own channels send them, so no peer gets GOAWAY too_many_pings.
+    return [
+        *grpc_options(settings),
+        ("grpc.http2.min_ping_interval_without_data_ms", min(5_000, settings.keepalive_time_ms)),
+        ("grpc.so_reuseport", 0),
+    ]
+
+
+def _scope_of(context: grpc.aio.ServicerContext) -> CallScope:
+    metadata = {key: value for key, value in (context.invocation_metadata() or ())}
+    remaining = context.time_remaining()
+    chain = metadata.get(CALL_CHAIN_KEY, "")
+    return CallScope(
+        tenant=metadata.get(TENANT_KEY) or None,
+        deadline=None if remaining is None else time.monotonic() + remaining,
+        call_chain=tuple(part for part in chain.split(",") if part),
+        request_id=metadata.get(REQUEST_ID_KEY) or None,
+    )
+
+
+async def _abort(context: grpc.aio.ServicerContext, method: str, exc: BaseException) -> None:
+    if isinstance(exc, errors.AgentSuiteError):
+        if isinstance(exc, errors.Unimplemented | errors.InvalidArgument | errors.NotFound):
+            log.info("rpc refused", extra={"rpc": method, "error": exc.message})
+        else:
+            log.warning("rpc failed", extra={"rpc": method, "error": exc.message, "reason": exc.reason})
+        await context.abort_with_status(to_status(exc))
+    log.exception("unexpected error in rpc", extra={"rpc": method})
+    await context.abort_with_status(internal_status())
+
+
+def rpc_handler(method: Callable) -> Callable:
+    """Wrap one servicer method: set the call scope, turn domain errors into rich statuses.
+
+    Works for unary handlers (coroutines) and streaming handlers (async generators).
+    """
+    name = method.__qualname__
+    if inspect.isasyncgenfunction(method):
+
+        @functools.wraps(method)
+        async def stream_wrapper(self, request, context) -> AsyncIterator:
+            token = enter_call(_scope_of(context))
+            try:
+                async for response in method(self, request, context):
+                    yield response
+            except (asyncio.CancelledError, grpc.aio.AbortError):
+                raise
+            except Exception as exc:
+                await _abort(context, name, exc)
+            finally:
+                leave_call(token)
+
+        return stream_wrapper
+
+    @functools.wraps(method)
+    async def unary_wrapper(self, request, context):
+        token = enter_call(_scope_of(context))
+        try:
+            return await method(self, request, context)
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception as exc:
+            await _abort(context, name, exc)
+        finally:
+            leave_call(token)
+
+    return unary_wrapper
+
+
+def servicer(cls: type) -> type:
+    """Class decorator: wrap every RPC method the class defines with :func:`rpc_handler`, and
+    answer every RPC of the contract it does not define with a plain ``UNIMPLEMENTED``."""
+    for name, member in list(vars(cls).items()):
+        is_handler = inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member)
+        if name[:1].isupper() and is_handler:
+            setattr(cls, name, rpc_handler(member))
+    for base in cls.__mro__[1:]:
+        for name in vars(base):
+            if name[:1].isupper() and not hasattr(getattr(cls, name), "__wrapped__"):
+                setattr(
+                    cls, name, rpc_handler(_unimplemented(f"{base.__name__.removesuffix('Servicer')}.{name}"))
+                )
+    return cls
+
+
+def _unimplemented(rpc: str) -> Callable:
+    async def handler(self, request, context):
+        raise errors.Unimplemented(
+            f"{rpc} is part of the contract but not implemented yet", reason="UNIMPLEMENTED"
+        )
+
+    return handler
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One proto service to serve: its full name and how to add its servicer to a server."""
+
+    full_name: str
+    add: Callable[[grpc.aio.Server], None]
+
+
+class ServiceHost:
+    """A started grpc.aio server with health and reflection; stop it with :meth:`stop`."""
+
+    def __init__(self, settings: Settings, registrations: Sequence[Registration]):
+        self.settings = settings
+        self._registrations = list(registrations)
+        interceptors = []
+        if settings.tracing:
+            from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+            interceptors.append(aio_server_interceptor())
+        self.server = grpc.aio.server(interceptors=interceptors, options=_server_options(settings))
+        self.health = health.aio.HealthServicer()
+        self.port = 0
+
+    async def start(self) -> int:
+        for registration in self._registrations:
+            registration.add(self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        names = [r.full_name for r in self._registrations]
+        reflection.enable_server_reflection(
+            [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            self.server,
+        )
+        self.port = self.server.add_insecure_port(self.settings.listen_address)
+        if self.port == 0:
+            raise errors.Unavailable(f"cannot listen on {self.settings.listen_address}")
+        await self.server.start()
+        for name in ["", *names]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        return self.port
+
+    async def stop(self) -> None:
+        """Drain: report NOT_SERVING, wait for the balancer to notice, then stop with a grace period."""
+        await self.health.enter_graceful_shutdown()
+        if self.settings.drain_seconds:
+            await asyncio.sleep(self.settings.drain_seconds)
+        await self.server.stop(self.settings.grace_seconds)
+
+
+async def run_service(
+    settings: Settings,
+    registrations: Sequence[Registration],
+    *,
+    on_stop: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Serve until SIGTERM or SIGINT, then stop gracefully and run ``on_stop``."""
+    host = ServiceHost(settings, registrations)
+    port = await host.start()
+    log.info(
+        "serving",
+        extra={"address": f"{settings.host}:{port}", "services": [r.full_name for r in registrations]},
+    )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    log.info("stopping")
+    await host.stop()
+    if on_stop is not None:
+        await on_stop()
+    log.info("stopped")

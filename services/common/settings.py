@@ -1,0 +1,171 @@
+"""Settings, read once from the environment at start-up and passed down as one frozen object.
+
+Every variable is optional; the defaults run the whole suite on one laptop. A value that is present
+but malformed stops the process at start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PORTS: Mapping[str, int] = {"gateway": 50051, "agent": 50052, "memory": 50053, "tools": 50054}
+"""The well-known port of each service (gateway is the public one)."""
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the suite cannot use."""
+
+
+def default_state_dir() -> Path:
+    """Where the suite keeps its embedded database and API key.
+
+    As root we use ``/var/lib/agentsuite``: the embedded PostgreSQL must run as an unprivileged user
+    that can traverse to its data directory, and ``/var/lib`` needs no permission changes for that
+    (a home directory such as ``/root`` would).
+    """
+    if os.geteuid() == 0:
+        return Path("/var/lib/agentsuite")
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "agentsuite"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything a service process needs to know about its environment."""
+
+    service: str
+    """Which service this process runs: gateway, agent, memory or tools (or "cli")."""
+    host: str = "127.0.0.1"
+    """Address to listen on (``AGENTSUITE_HOST``); backends stay on private addresses."""
+    port: int = 0
+    """Port to listen on (``AGENTSUITE_PORT``); defaults to the service's well-known port."""
+    gateway_addr: str = "127.0.0.1:50051"
+    """Where the gateway listens, for agents that message each other (``AGENTSUITE_GATEWAY_ADDR``)."""
+    agent_addr: str = "127.0.0.1:50052"
+    """Where the agent service listens (``AGENTSUITE_AGENT_ADDR``)."""
+    memory_addr: str = "127.0.0.1:50053"
+    """Where the memory service listens (``AGENTSUITE_MEMORY_ADDR``)."""
+    tools_addr: str = "127.0.0.1:50054"
+    """Where the tools service listens (``AGENTSUITE_TOOLS_ADDR``)."""
+    database_url: str | None = None
+    """PostgreSQL URL (``DATABASE_URL``); unset means the embedded server under ``state_dir``."""
+    state_dir: Path = field(default_factory=default_state_dir)
+    """Embedded database, API key file (``AGENTSUITE_STATE_DIR``)."""
+    db_pool_size: int = 10
+    """Connections kept open per process (``AGENTSUITE_DB_POOL_SIZE``)."""
+    db_statement_timeout_ms: int = 30_000
+    """Server-side limit for any one statement (``AGENTSUITE_DB_STATEMENT_TIMEOUT_MS``)."""
+    log_level: str = "INFO"
+    """Python logging level (``AGENTSUITE_LOG_LEVEL``)."""
+    tracing: bool = True
+    """Create OpenTelemetry spans and put trace ids in logs (``AGENTSUITE_TRACING``)."""
+    max_message_bytes: int = 16 * 1024 * 1024
+    """Largest gRPC message accepted or sent (``AGENTSUITE_MAX_MESSAGE_BYTES``)."""
+    keepalive_time_ms: int = 20_000
+    """HTTP/2 keepalive ping interval on servers and channels (``AGENTSUITE_KEEPALIVE_TIME_MS``)."""
+    drain_seconds: float = 0.0
+    """After SIGTERM, how long to answer NOT_SERVING before stopping (``AGENTSUITE_DRAIN_SECONDS``)."""
+    grace_seconds: float = 10.0
+    """How long in-flight RPCs may finish during a graceful stop (``AGENTSUITE_GRACE_SECONDS``)."""
+    default_deadline_seconds: float = 30.0
+    """Deadline for an outgoing call when the incoming one had none (``AGENTSUITE_DEFAULT_DEADLINE_SECONDS``)."""
+    openai_base_url: str | None = None
+    """OpenAI-compatible endpoint (``AGENTSUITE_OPENAI_BASE_URL`` or ``OPENAI_BASE_URL``)."""
+    openai_api_key: str | None = field(default=None, repr=False)
+    """Key for that endpoint (``OPENAI_API_KEY``); never logged."""
+    default_model: str | None = None
+    """Model used when an agent names none (``AGENTSUITE_MODEL``)."""
+
+    @classmethod
+    def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings of ``service`` from ``env`` (the process environment by default)."""
+        env = os.environ if env is None else env
+        reader = _Reader(env)
+        settings = cls(
+            service=service,
+            host=reader.text("AGENTSUITE_HOST", "127.0.0.1"),
+            port=reader.integer("AGENTSUITE_PORT", DEFAULT_PORTS.get(service, 0)),
+            gateway_addr=reader.text("AGENTSUITE_GATEWAY_ADDR", "127.0.0.1:50051"),
+            agent_addr=reader.text("AGENTSUITE_AGENT_ADDR", "127.0.0.1:50052"),
+            memory_addr=reader.text("AGENTSUITE_MEMORY_ADDR", "127.0.0.1:50053"),
+            tools_addr=reader.text("AGENTSUITE_TOOLS_ADDR", "127.0.0.1:50054"),
+            database_url=reader.optional("DATABASE_URL"),
+            state_dir=Path(reader.text("AGENTSUITE_STATE_DIR", str(default_state_dir()))),
+            db_pool_size=reader.integer("AGENTSUITE_DB_POOL_SIZE", 10),
+            db_statement_timeout_ms=reader.integer("AGENTSUITE_DB_STATEMENT_TIMEOUT_MS", 30_000),
+            log_level=reader.text("AGENTSUITE_LOG_LEVEL", "INFO").upper(),
+            tracing=reader.boolean("AGENTSUITE_TRACING", True),
+            max_message_bytes=reader.integer("AGENTSUITE_MAX_MESSAGE_BYTES", 16 * 1024 * 1024),
+            keepalive_time_ms=reader.integer("AGENTSUITE_KEEPALIVE_TIME_MS", 20_000),
+            drain_seconds=reader.number("AGENTSUITE_DRAIN_SECONDS", 0.0),
+            grace_seconds=reader.number("AGENTSUITE_GRACE_SECONDS", 10.0),
+            default_deadline_seconds=reader.number("AGENTSUITE_DEFAULT_DEADLINE_SECONDS", 30.0),
+            openai_base_url=reader.optional("AGENTSUITE_OPENAI_BASE_URL")
+            or reader.optional("OPENAI_BASE_URL"),
+            openai_api_key=reader.optional("OPENAI_API_KEY"),
+            default_model=reader.optional("AGENTSUITE_MODEL"),
+        )
+        reader.raise_if_bad()
+        return settings
+
+    @property
+    def listen_address(self) -> str:
+        """``host:port`` in the form grpc's ``add_insecure_port`` expects."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+class _Reader:
+    """Reads typed values and collects every malformed one, so one start-up names them all."""
+
+    def __init__(self, env: Mapping[str, str]):
+        self._env = env
+        self._problems: list[str] = []
+
+    def optional(self, name: str) -> str | None:
+        value = self._env.get(name, "").strip()
+        return value or None
+
+    def text(self, name: str, default: str) -> str:
+        return self.optional(name) or default
+
+    def integer(self, name: str, default: int) -> int:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            self._problems.append(f"{name}={raw!r} is not an integer")
+            return default
+        if value < 0:
+            self._problems.append(f"{name}={raw!r} must not be negative")
+        return value
+
+    def number(self, name: str, default: float) -> float:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            return float(raw)
+        except ValueError:
+            self._problems.append(f"{name}={raw!r} is not a number")
+            return default
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        if raw.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if raw.lower() in {"0", "false", "no", "off"}:
+            return False
+        self._problems.append(f"{name}={raw!r} is not a boolean (use 1/0, true/false)")
+        return default
+
+    def raise_if_bad(self) -> None:
+        if self._problems:
+            raise SettingsError("bad environment: " + "; ".join(self._problems))

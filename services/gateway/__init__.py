@@ -1,0 +1,1 @@
+"""The gateway: the only public endpoint. Authenticates, runs conversations, forwards public APIs."""

@@ -1,0 +1,1 @@
+"""Gateway logic on plain dataclasses: no gRPC, no SQL."""

@@ -1,0 +1,87 @@
+"""API keys: how they look, how they are hashed, and how a key resolves to its tenant."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from services.common.errors import InvalidArgument, Unauthenticated
+
+KEY_PREFIX = "ags_"
+TENANT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def new_key() -> str:
+    """A fresh key: ``ags_`` and 43 URL-safe characters (256 bits of randomness)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def key_hash(key: str) -> str:
+    """SHA-256 of the key. Keys carry 256 random bits, so a slow password hash would add nothing."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def check_tenant_id(tenant: str) -> str:
+    if not TENANT_PATTERN.match(tenant):
+        raise InvalidArgument.field(
+            "tenant", "1-63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit"
+        )
+    return tenant
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    id: str
+    tenant: str
+    key: str
+    """The plain key; shown once at creation and never stored."""
+
+
+class KeyLookup(Protocol):
+    async def tenant_for_hash(self, key_hash: str) -> str | None: ...
+
+
+class ApiKeys:
+    """Resolves bearer keys to tenants, remembering answers for ``ttl`` seconds.
+
+    The cache keeps the database off the hot path; a revoked key stops working within ``ttl``.
+    """
+
+    def __init__(self, lookup: KeyLookup, *, ttl: float = 10.0, max_entries: int = 10_000):
+        self._lookup = lookup
+        self._ttl = ttl
+        self._max_entries = max_entries
+        self._cache: dict[str, tuple[str | None, float]] = {}
+
+    async def tenant_for(self, authorization: str | None) -> str:
+        key = _bearer(authorization)
+        digest = key_hash(key)
+        now = time.monotonic()
+        cached = self._cache.get(digest)
+        if cached is not None and cached[1] > now:
+            tenant = cached[0]
+        else:
+            tenant = await self._lookup.tenant_for_hash(digest)
+            if len(self._cache) >= self._max_entries:
+                self._cache.clear()
+            self._cache[digest] = (tenant, now + self._ttl)
+        if tenant is None:
+            raise Unauthenticated("the API key is not valid (unknown or revoked)", reason="INVALID_API_KEY")
+        return tenant
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthenticated(
+            "missing API key: send the metadata 'authorization: Bearer <key>'", reason="MISSING_API_KEY"
+        )
+    scheme, _, key = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip().startswith(KEY_PREFIX):
+        raise Unauthenticated(
+            "malformed authorization: expected 'Bearer ags_...'", reason="MALFORMED_API_KEY"
+        )
+    return key.strip()

@@ -1,0 +1,1 @@
+"""The memory service: core memory blocks, archival passages, messages (recall) and the context."""

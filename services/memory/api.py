@@ -1,0 +1,165 @@
+"""The memory service's gRPC API: requests in, core calls, responses out."""
+
+from __future__ import annotations
+
+from agentsuite.common.v1 import common_pb2
+from agentsuite.memory.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
+from services.common.call import require_tenant
+from services.common.errors import InvalidArgument, Validation
+from services.common.paging import decode_token, encode_token, page_size
+from services.common.protobuf import from_struct, require_id, to_struct, to_timestamp
+from services.common.server import Registration, servicer
+from services.memory.core.model import NewMessage, Role, StoredMessage, ToolCallRecord
+from services.memory.store.messages import MessageStore
+
+MAX_APPEND = 1000
+MAX_CONTENT = 1_000_000
+MAX_KEY = 200
+
+
+@servicer
+class MemoryApi(memory_service_pb2_grpc.MemoryServiceServicer):
+    """Public memory API (blocks, archival, messages); RPCs not defined here answer UNIMPLEMENTED."""
+
+    def __init__(self, messages: MessageStore):
+        self._messages = messages
+
+    async def ListMessages(self, request: memory_service_pb2.ListMessagesRequest, context):
+        tenant = require_tenant()
+        agent_id = require_id(request.agent_id, "agent_id")
+        limit = page_size(request.page_size)
+        after, before = request.after_seq, request.before_seq
+        position = decode_token(request.page_token)
+        if position is not None:
+            if request.descending:
+                before = position["seq"]
+            else:
+                after = position["seq"]
+        page = await self._messages.list(
+            tenant=tenant,
+            agent_id=agent_id,
+            limit=limit + 1,
+            after_seq=after,
+            before_seq=before,
+            descending=request.descending,
+            roles=[_role(value, "roles") for value in request.roles],
+        )
+        more = len(page) > limit
+        page = page[:limit]
+        token = encode_token({"seq": page[-1].seq}) if more else ""
+        return memory_service_pb2.ListMessagesResponse(
+            messages=[message_to_proto(m) for m in page], next_page_token=token
+        )
+
+
+@servicer
+class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
+    """Internal memory API for the agent service: the context read and fenced appends."""
+
+    def __init__(self, messages: MessageStore):
+        self._messages = messages
+
+    async def GetContext(self, request: memory_service_pb2.GetContextRequest, context):
+        tenant = require_tenant()
+        agent_id = require_id(request.agent_id, "agent_id")
+        agent_context = await self._messages.context(tenant=tenant, agent_id=agent_id)
+        return memory_service_pb2.GetContextResponse(
+            compiled_memory=agent_context.compiled_memory,
+            summary=agent_context.summary,
+            messages=[message_to_proto(m) for m in agent_context.messages],
+            boundary_seq=agent_context.boundary_seq,
+            epoch=agent_context.epoch,
+            stats=memory_pb2.MemoryStats(
+                message_count=agent_context.message_count,
+                in_context_message_count=len(agent_context.messages),
+            ),
+        )
+
+    async def AppendMessages(self, request: memory_service_pb2.AppendMessagesRequest, context):
+        tenant = require_tenant()
+        agent_id = require_id(request.agent_id, "agent_id")
+        check = Validation()
+        check.check(
+            0 < len(request.messages) <= MAX_APPEND, "messages", f"between 1 and {MAX_APPEND} messages"
+        )
+        check.check(request.epoch >= 0, "epoch", "must not be negative")
+        check.check(
+            len(request.idempotency_key) <= MAX_KEY, "idempotency_key", f"at most {MAX_KEY} characters"
+        )
+        check.check(len(request.run_id) <= MAX_KEY, "run_id", f"at most {MAX_KEY} characters")
+        for index, message in enumerate(request.messages):
+            check.check(
+                message.role != common_pb2.MESSAGE_ROLE_UNSPECIFIED, f"messages[{index}].role", "required"
+            )
+            check.check(
+                len(message.content) <= MAX_CONTENT,
+                f"messages[{index}].content",
+                f"at most {MAX_CONTENT} characters",
+            )
+        check.raise_if_any()
+        result = await self._messages.append(
+            tenant=tenant,
+            agent_id=agent_id,
+            epoch=request.epoch,
+            run_id=request.run_id,
+            idempotency_key=request.idempotency_key,
+            new_messages=[_new_message(m) for m in request.messages],
+        )
+        return memory_service_pb2.AppendMessagesResponse(
+            messages=[message_to_proto(m) for m in result.messages], deduplicated=result.deduplicated
+        )
+
+
+def registrations(messages: MessageStore) -> list[Registration]:
+    public, runtime = MemoryApi(messages), MemoryRuntimeApi(messages)
+    descriptor = memory_service_pb2.DESCRIPTOR
+    return [
+        Registration(
+            descriptor.services_by_name["MemoryService"].full_name,
+            lambda server: memory_service_pb2_grpc.add_MemoryServiceServicer_to_server(public, server),
+        ),
+        Registration(
+            descriptor.services_by_name["MemoryRuntime"].full_name,
+            lambda server: memory_service_pb2_grpc.add_MemoryRuntimeServicer_to_server(runtime, server),
+        ),
+    ]
+
+
+def _role(value: int, field: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        raise InvalidArgument.field(field, f"unknown role {value}") from None
+
+
+def _new_message(message: memory_pb2.MessageInput) -> NewMessage:
+    return NewMessage(
+        role=Role(message.role),
+        content=message.content,
+        reasoning=message.reasoning,
+        tool_calls=tuple(ToolCallRecord(c.id, c.name, c.arguments_json) for c in message.tool_calls),
+        tool_call_id=message.tool_call_id,
+        name=message.name,
+        step=message.step,
+        metadata=from_struct(message.metadata),
+    )
+
+
+def message_to_proto(message: StoredMessage) -> common_pb2.Message:
+    return common_pb2.Message(
+        id=message.id,
+        agent_id=message.agent_id,
+        seq=message.seq,
+        role=int(message.role),
+        content=message.content,
+        reasoning=message.reasoning,
+        tool_calls=[
+            common_pb2.ToolCall(id=c.id, name=c.name, arguments_json=c.arguments) for c in message.tool_calls
+        ],
+        tool_call_id=message.tool_call_id,
+        name=message.name,
+        run_id=message.run_id,
+        step=message.step,
+        create_time=to_timestamp(message.created_at),
+        metadata=to_struct(message.metadata),
+    )

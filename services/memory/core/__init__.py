@@ -1,0 +1,1 @@
+"""Memory logic on plain dataclasses: no gRPC, no SQL."""

@@ -1,0 +1,1 @@
+"""The tools service: tool registry, secrets and sandboxed execution."""

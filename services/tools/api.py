@@ -1,0 +1,33 @@
+"""The tools service's gRPC API. The registry and the sandbox are not built yet: every RPC of the
+contract answers UNIMPLEMENTED (through the ``servicer`` decorator), and the service reports
+SERVING so the suite's topology is complete."""
+
+from __future__ import annotations
+
+from agentsuite.tools.v1 import tools_service_pb2, tools_service_pb2_grpc
+from services.common.server import Registration, servicer
+
+
+@servicer
+class ToolApi(tools_service_pb2_grpc.ToolServiceServicer):
+    """Public tool registry: create, read, update, delete, test-run, secrets."""
+
+
+@servicer
+class ToolRuntimeApi(tools_service_pb2_grpc.ToolRuntimeServicer):
+    """Internal sandboxed execution for the agent service."""
+
+
+def registrations() -> list[Registration]:
+    public, runtime = ToolApi(), ToolRuntimeApi()
+    descriptor = tools_service_pb2.DESCRIPTOR
+    return [
+        Registration(
+            descriptor.services_by_name["ToolService"].full_name,
+            lambda server: tools_service_pb2_grpc.add_ToolServiceServicer_to_server(public, server),
+        ),
+        Registration(
+            descriptor.services_by_name["ToolRuntime"].full_name,
+            lambda server: tools_service_pb2_grpc.add_ToolRuntimeServicer_to_server(runtime, server),
+        ),
+    ]

@@ -1,0 +1,465 @@
+"""OpenAICompatibleModel against the real fake OpenAI server (real HTTP, real SSE), never a mock of itself."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from services.agent.llm import (
+    ChatMessage,
+    ChatRequest,
+    Completion,
+    LLMError,
+    LLMEvent,
+    OpenAICompatibleModel,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    ToolCallStarted,
+    ToolSpec,
+)
+from services.common.errors import DeadlineExceeded
+from services.fake_llm import FakeLLMServer
+
+API_KEY = "sk-test-very-secret-key"
+
+
+@pytest_asyncio.fixture
+async def fake_llm() -> AsyncIterator[FakeLLMServer]:
+    server = FakeLLMServer()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest_asyncio.fixture
+async def model(fake_llm: FakeLLMServer) -> AsyncIterator[OpenAICompatibleModel]:
+    llm = OpenAICompatibleModel(
+        base_url=fake_llm.base_url, api_key=API_KEY, backoff_base=0.01, backoff_max=0.05
+    )
+    yield llm
+    await llm.aclose()
+
+
+def unique_model() -> str:
+    return f"test-{uuid.uuid4().hex}"
+
+
+def ask(model_name: str, text: str = "hello", **kwargs: Any) -> ChatRequest:
+    return ChatRequest(model=model_name, messages=(ChatMessage(role="user", content=text),), **kwargs)
+
+
+async def script(server: FakeLLMServer, model_name: str, *replies: dict[str, Any]) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            f"http://127.0.0.1:{server.port}/_admin/script",
+            json={"model": model_name, "replies": list(replies)},
+        )
+        response.raise_for_status()
+
+
+async def collect(stream: AsyncIterator[LLMEvent]) -> list[LLMEvent]:
+    return [event async for event in stream]
+
+
+@pytest.mark.asyncio
+async def test_text_streams_as_deltas_and_completion_is_the_last_event(model, fake_llm):
+    name = unique_model()
+    await script(fake_llm, name, {"content": "Hello there, world!", "chunk_size": 4})
+
+    events = await collect(model.stream(ask(name)))
+
+    deltas = [e.text for e in events if isinstance(e, TextDelta)]
+    assert len(deltas) == 5
+    assert "".join(deltas) == "Hello there, world!"
+    assert isinstance(events[-1], Completion)
+    assert events[-1].content == "Hello there, world!"
+    assert events[-1].finish_reason == "stop"
+    assert all(not isinstance(e, Completion) for e in events[:-1])
+
+
+@pytest.mark.asyncio
+async def test_reasoning_deltas_are_kept_apart_from_the_answer(model, fake_llm):
+    name = unique_model()
+    await script(fake_llm, name, {"reasoning": "think think", "content": "answer", "chunk_size": 3})
+
+    events = await collect(model.stream(ask(name)))
+
+    assert "".join(e.text for e in events if isinstance(e, ReasoningDelta)) == "think think"
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "answer"
+    assert events[-1].reasoning == "think think"
+    assert events[-1].content == "answer"
+
+
+@pytest.mark.asyncio
+async def test_tool_call_arguments_split_across_chunks_are_reassembled(model, fake_llm):
+    name = unique_model()
+    arguments = json.dumps({"query": "weather in Paris", "units": "metric"})
+    await script(
+        fake_llm,
+        name,
+        {"tool_calls": [{"id": "call_a", "name": "search", "arguments": arguments}], "chunk_size": 5},
+    )
+
+    events = await collect(model.stream(ask(name)))
+
+    assert [e for e in events if isinstance(e, ToolCallStarted)] == [
+        ToolCallStarted(index=0, id="call_a", name="search")
+    ]
+    completion = events[-1]
+    assert completion.tool_calls == (ToolCall(id="call_a", name="search", arguments=arguments),)
+    assert completion.finish_reason == "tool_calls"
+    assert len(fake_llm.requests(model=name)) == 1
+
+
+@pytest.mark.asyncio
+async def test_parallel_tool_calls_interleaved_by_index_are_assembled_in_index_order(model, fake_llm):
+    name = unique_model()
+    calls = [
+        {"id": "call_0", "name": "get_weather", "arguments": '{"city": "Paris"}'},
+        {"id": "call_1", "name": "get_time", "arguments": '{"zone": "Europe/Paris", "format": "24h"}'},
+        {"id": "call_2", "name": "noop", "arguments": "{}"},
+    ]
+    await script(fake_llm, name, {"tool_calls": calls, "chunk_size": 4})
+
+    events = await collect(model.stream(ask(name)))
+
+    started = [e for e in events if isinstance(e, ToolCallStarted)]
+    assert [(e.index, e.id, e.name) for e in started] == [
+        (i, c["id"], c["name"]) for i, c in enumerate(calls)
+    ]
+    assert events[-1].tool_calls == tuple(ToolCall(**c) for c in calls)
+
+
+@pytest.mark.asyncio
+async def test_usage_from_the_final_chunk_without_choices_is_captured(model, fake_llm):
+    name = unique_model()
+    await script(fake_llm, name, {"content": "x" * 40})
+
+    completion = (await collect(model.stream(ask(name, "y" * 80))))[-1]
+
+    assert completion.usage is not None
+    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (20, 10)
+    assert completion.usage.total_tokens == 30
+
+
+@pytest.mark.asyncio
+async def test_request_carries_stream_options_tools_and_tool_history(model, fake_llm):
+    name = unique_model()
+    request = ChatRequest(
+        model=name,
+        messages=(
+            ChatMessage(role="system", content="be brief"),
+            ChatMessage(role="user", content="weather?"),
+            ChatMessage(role="assistant", tool_calls=(ToolCall(id="c1", name="w", arguments='{"a":1}'),)),
+            ChatMessage(role="tool", content="sunny", tool_call_id="c1", name="w"),
+        ),
+        tools=(ToolSpec(name="w", description="weather", parameters={"type": "object", "properties": {}}),),
+        temperature=0.2,
+        max_tokens=50,
+        parallel_tool_calls=False,
+    )
+
+    await collect(model.stream(request))
+
+    (sent,) = fake_llm.requests(model=name)
+    assert sent["stream"] is True
+    assert sent["stream_options"] == {"include_usage": True}
+    assert sent["tools"][0] == {
+        "type": "function",
+        "function": {
+            "name": "w",
+            "description": "weather",
+            "parameters": {"type": "object", "properties": {}},
+        },
+    }
+    assert sent["parallel_tool_calls"] is False
+    assert (sent["temperature"], sent["max_tokens"]) == (0.2, 50)
+    assert sent["messages"][2]["tool_calls"] == [
+        {"id": "c1", "type": "function", "function": {"name": "w", "arguments": '{"a":1}'}}
+    ]
+    assert sent["messages"][3] == {"role": "tool", "content": "sunny", "tool_call_id": "c1", "name": "w"}
+
+
+@pytest.mark.asyncio
+async def test_sse_lines_cut_across_network_writes_are_reassembled(model, fake_llm):
+    name = unique_model()
+    await script(
+        fake_llm,
+        name,
+        {
+            "content": "split me please",
+            "tool_calls": [{"name": "f", "arguments": '{"k": "v"}'}],
+            "fragment_bytes": 7,
+        },
+    )
+
+    completion = (await collect(model.stream(ask(name))))[-1]
+
+    assert completion.content == "split me please"
+    assert completion.tool_calls == (ToolCall(id="call_1", name="f", arguments='{"k": "v"}'),)
+
+
+@pytest.mark.asyncio
+async def test_429_is_retried_then_the_answer_streams(model, fake_llm):
+    name = unique_model()
+    await script(fake_llm, name, {"error": {"status": 429, "times": 2}}, {"content": "finally"})
+
+    completion = (await collect(model.stream(ask(name))))[-1]
+
+    assert completion.content == "finally"
+    assert len(fake_llm.requests(model=name)) == 3
+
+
+@pytest.mark.asyncio
+async def test_retry_after_header_is_honoured(model, fake_llm):
+    name = unique_model()
+    await script(fake_llm, name, {"error": {"status": 429, "retry_after": "0.3"}}, {"content": "ok"})
+
+    started = time.monotonic()
+    completion = (await collect(model.stream(ask(name))))[-1]
+
+    assert completion.content == "ok"
+    assert time.monotonic() - started >= 0.3
+
+
+@pytest.mark.asyncio
+async def test_500_is_retried_up_to_max_attempts_then_raises_llm_error(fake_llm):
+    name = unique_model()
+    await script(fake_llm, name, {"error": {"status": 500, "times": 10}})
+    llm = OpenAICompatibleModel(
+        base_url=fake_llm.base_url, api_key=API_KEY, max_attempts=3, backoff_base=0.01
+    )
+    try:
+        with pytest.raises(LLMError) as caught:
+            await collect(llm.stream(ask(name)))
+    finally:
+        await llm.aclose()
+
+    assert caught.value.status == 500
+    assert caught.value.retryable
+    assert len(fake_llm.requests(model=name)) == 3
+
+
+@pytest.mark.asyncio
+async def test_400_is_not_retried(model, fake_llm):
+    name = unique_model()
+    await script(fake_llm, name, {"error": {"status": 400, "message": "unknown parameter", "times": 3}})
+
+    with pytest.raises(LLMError) as caught:
+        await collect(model.stream(ask(name)))
+
+    assert caught.value.status == 400
+    assert not caught.value.retryable
+    assert "unknown parameter" in str(caught.value)
+    assert len(fake_llm.requests(model=name)) == 1
+
+
+@pytest.mark.asyncio
+async def test_api_key_never_appears_in_error_messages(model, fake_llm):
+    name = unique_model()
+    await script(
+        fake_llm, name, {"error": {"status": 401, "message": f"Incorrect API key provided: {API_KEY}"}}
+    )
+
+    with pytest.raises(LLMError) as caught:
+        await collect(model.stream(ask(name)))
+
+    assert caught.value.status == 401
+    assert API_KEY not in str(caught.value)
+    assert API_KEY not in repr(model)
+
+
+@pytest.mark.asyncio
+async def test_latency_beyond_the_deadline_fails_at_the_deadline_not_after_the_latency(model, fake_llm):
+    name = unique_model()
+    await script(fake_llm, name, {"content": "too late", "latency_ms": 5000})
+
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded):
+        await collect(model.stream(ask(name), deadline=started + 0.3))
+
+    assert time.monotonic() - started < 1.5
+    assert len(fake_llm.requests(model=name)) == 1
+
+
+@pytest.mark.asyncio
+async def test_no_retry_sleeps_past_the_deadline(model, fake_llm):
+    name = unique_model()
+    await script(fake_llm, name, {"error": {"status": 429, "retry_after": "5"}}, {"content": "never seen"})
+
+    started = time.monotonic()
+    with pytest.raises(LLMError) as caught:
+        await collect(model.stream(ask(name), deadline=started + 1.0))
+
+    assert caught.value.status == 429
+    assert time.monotonic() - started < 0.5
+
+
+@pytest.mark.asyncio
+async def test_closing_the_stream_early_releases_the_connection(fake_llm):
+    name = unique_model()
+    await script(
+        fake_llm, name, {"content": "word " * 200, "chunk_size": 5, "chunk_delay_ms": 20}, {"content": "next"}
+    )
+    # One connection only: if the abandoned stream kept it, the next call could not start.
+    client = httpx.AsyncClient(limits=httpx.Limits(max_connections=1), timeout=2.0)
+    llm = OpenAICompatibleModel(base_url=fake_llm.base_url, api_key=API_KEY, client=client, max_attempts=1)
+    try:
+        stream = llm.stream(ask(name))
+        assert isinstance(await anext(stream), TextDelta)
+        await stream.aclose()
+
+        for _ in range(100):
+            if fake_llm.active_streams == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert fake_llm.active_streams == 0
+        completion = (await asyncio.wait_for(collect(llm.stream(ask(name))), timeout=2.0))[-1]
+        assert completion.content == "next"
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.asyncio
+async def test_cancelling_the_consumer_task_closes_the_stream(model, fake_llm):
+    name = unique_model()
+    await script(fake_llm, name, {"content": "word " * 200, "chunk_size": 5, "chunk_delay_ms": 20})
+    first_event = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in model.stream(ask(name)):
+            first_event.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(first_event.wait(), timeout=2.0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    for _ in range(100):
+        if fake_llm.active_streams == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert fake_llm.active_streams == 0
+
+
+@pytest.mark.asyncio
+async def test_a_stream_broken_after_the_first_event_is_not_replayed(model, fake_llm):
+    name = unique_model()
+    await script(fake_llm, name, {"content": "word " * 200, "chunk_size": 5, "chunk_delay_ms": 20})
+
+    stream = model.stream(ask(name))
+    assert isinstance(await anext(stream), TextDelta)
+    await fake_llm.stop()  # drops the connection mid-answer
+
+    with pytest.raises(LLMError) as caught:
+        async for _ in stream:
+            pass
+    assert caught.value.retryable
+    assert len(fake_llm.requests(model=name)) == 1
+
+
+@pytest.mark.asyncio
+async def test_unreachable_provider_is_retried_then_raises_llm_error():
+    free_server = FakeLLMServer()
+    await free_server.start()
+    base_url = free_server.base_url
+    await free_server.stop()  # nothing listens on this port any more
+    llm = OpenAICompatibleModel(base_url=base_url, api_key=API_KEY, max_attempts=2, backoff_base=0.01)
+    try:
+        with pytest.raises(LLMError) as caught:
+            await collect(llm.stream(ask("m")))
+    finally:
+        await llm.aclose()
+
+    assert caught.value.status is None
+    assert caught.value.retryable
+
+
+@pytest.mark.asyncio
+async def test_complete_returns_the_whole_answer_without_streaming(model, fake_llm):
+    name = unique_model()
+    await script(
+        fake_llm,
+        name,
+        {"error": {"status": 503}},
+        {
+            "content": "summary",
+            "reasoning": "hmm",
+            "tool_calls": [{"id": "c9", "name": "f", "arguments": "{}"}],
+        },
+    )
+
+    completion = await model.complete(ask(name, "summarise this"))
+
+    assert completion.content == "summary"
+    assert completion.reasoning == "hmm"
+    assert completion.tool_calls == (ToolCall(id="c9", name="f", arguments="{}"),)
+    assert completion.usage is not None and completion.usage.total_tokens > 0
+    assert completion.finish_reason == "tool_calls"
+    sent = fake_llm.requests(model=name)
+    assert len(sent) == 2
+    assert sent[-1]["stream"] is False
+    assert "stream_options" not in sent[-1]
+
+
+@pytest.mark.asyncio
+async def test_complete_respects_the_deadline(model, fake_llm):
+    name = unique_model()
+    await script(fake_llm, name, {"content": "slow", "latency_ms": 5000})
+
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded):
+        await model.complete(ask(name), deadline=started + 0.3)
+    assert time.monotonic() - started < 1.5
+
+
+# Provider quirks the fake server does not produce, served through httpx's transport hook so the real
+# parsing path (response.aiter_lines) still runs.
+
+
+def quirky_client(body: str) -> httpx.AsyncClient:
+    def handler(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Type": "text/event-stream"}, content=body.encode())
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+
+@pytest.mark.asyncio
+async def test_sse_comments_keepalives_and_a_missing_done_are_tolerated():
+    body = (
+        ": keepalive\n\n"
+        "event: message\n"
+        'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\r\n\r\n'
+        "\n\n"
+        'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"id":"x","function":{"name":"f","arguments":"{"}}]}}]}\n\n'
+        'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"function":{"arguments":"}"}}]},"finish_reason":"tool_calls"}]}\n\n'
+        'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}'
+    )
+    async with quirky_client(body) as client:
+        llm = OpenAICompatibleModel(base_url="http://provider/v1", api_key=None, client=client)
+        events = await collect(llm.stream(ask("m")))
+
+    completion = events[-1]
+    assert completion.content == "Hi"
+    assert completion.tool_calls == (ToolCall(id="x", name="f", arguments="{}"),)
+    assert completion.usage is not None and completion.usage.total_tokens == 5
+    assert completion.finish_reason == "tool_calls"
+
+
+@pytest.mark.asyncio
+async def test_an_error_object_inside_the_stream_raises_llm_error():
+    body = 'data: {"error":{"message":"upstream overloaded","code":400}}\n\n'
+    async with quirky_client(body) as client:
+        llm = OpenAICompatibleModel(base_url="http://provider/v1", api_key=None, client=client)
+        with pytest.raises(LLMError, match="upstream overloaded"):
+            await collect(llm.stream(ask("m")))
