@@ -19,7 +19,10 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.ports import free_port
 from services.common.settings import DEFAULT_PORTS
+
+__all__ = ["SERVICES", "Suite", "SuitePorts", "free_port"]
 
 SERVICES = ("memory", "tools", "agent", "gateway")
 """Start order: the backends first, the public gateway last."""
@@ -70,7 +73,7 @@ class Suite:
             stderr = None
             if self.log_dir is not None:
                 self.log_dir.mkdir(parents=True, exist_ok=True)
-                stderr = open(self.log_dir / f"{service}.log", "ab")  # noqa: SIM115 - child owns it
+                stderr = open(self.log_dir / f"{service}.log", "ab")  # the child process owns it
             self.processes[service] = subprocess.Popen(
                 [sys.executable, "-m", f"services.{service}"],
                 env=self.environment(service),
@@ -95,7 +98,9 @@ class Suite:
                     except grpc.aio.AioRpcError:
                         pass
                     if time.monotonic() > deadline:
-                        raise TimeoutError(f"{service} did not report SERVING on {address} within {timeout:.0f}s")
+                        raise TimeoutError(
+                            f"{service} did not report SERVING on {address} within {timeout:.0f}s"
+                        )
                     await asyncio.sleep(0.1)
 
     async def start(self, timeout: float = 90.0) -> None:

@@ -19,12 +19,13 @@ import logging
 import os
 import pwd
 import secrets
-import socket
+import shutil
 import subprocess
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from services.common.ports import free_port, port_is_free
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class EmbeddedPostgres:
                 self._pg_ctl("stop", "-m", "fast", "-w", "-t", "30")
 
     def _initdb(self) -> dict:
-        _check_binaries_reachable()
+        _check_reachable(self.data_dir, "the data directory")
         self.data_dir.mkdir(mode=0o700, exist_ok=True)
         password = secrets.token_urlsafe(24)
         user = _system_user()
@@ -83,7 +84,7 @@ class EmbeddedPostgres:
         try:
             _run(
                 [
-                    str(_bin("initdb")),
+                    str(self._bin("initdb")),
                     "-D",
                     str(self.data_dir),
                     "-U",
@@ -96,21 +97,32 @@ class EmbeddedPostgres:
                 ],
                 user,
             )
+        except subprocess.CalledProcessError as exc:
+            raise EmbeddedPostgresError(f"initdb failed: {exc.stderr.strip()}") from None
         finally:
             pwfile.unlink(missing_ok=True)
-        info = {"host": "127.0.0.1", "port": _free_port(), "user": SUPERUSER, "password": password}
+        info = {"host": "127.0.0.1", "port": free_port(), "user": SUPERUSER, "password": password}
         self._write_info(info)
         self._start(info)
         _run(
-            [str(_bin("createdb")), "-h", "127.0.0.1", "-p", str(info["port"]), "-U", SUPERUSER, DATABASE],
+            [
+                str(self._bin("createdb")),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(info["port"]),
+                "-U",
+                SUPERUSER,
+                DATABASE,
+            ],
             None,
             env={"PGPASSWORD": password},
         )
         return info
 
     def _start(self, info: dict) -> dict:
-        if not _port_free(info["port"]):
-            info = {**info, "port": _free_port()}
+        if not port_is_free(info["port"]):
+            info = {**info, "port": free_port()}
             self._write_info(info)
         options = [
             f"-p {info['port']}",
@@ -132,7 +144,7 @@ class EmbeddedPostgres:
 
     def _pg_ctl(self, *args: str) -> None:
         try:
-            _run([str(_bin("pg_ctl")), "-D", str(self.data_dir), *args], _system_user())
+            _run([str(self._bin("pg_ctl")), "-D", str(self.data_dir), *args], _system_user())
         except subprocess.CalledProcessError as exc:
             log_file = self.data_dir / "server.log"
             tail = log_file.read_text()[-2000:] if log_file.exists() else ""
@@ -142,10 +154,33 @@ class EmbeddedPostgres:
         if not (self.data_dir / "postmaster.pid").exists():
             return False
         try:
-            _run([str(_bin("pg_ctl")), "-D", str(self.data_dir), "status"], _system_user())
+            _run([str(self._bin("pg_ctl")), "-D", str(self.data_dir), "status"], _system_user())
         except subprocess.CalledProcessError:
             return False
         return True
+
+    def _bin(self, name: str) -> Path:
+        """A bundled PostgreSQL program, reachable by the user the server runs as.
+
+        As root, when the installed binaries sit below a directory the unprivileged server user
+        cannot traverse (a virtual environment under ``/root``, say), they are copied once into the
+        state directory rather than widening the permissions of someone's home.
+        """
+        installed = _installed_bin_dir()
+        if os.geteuid() != 0 or _reachable(installed):
+            return installed / name
+        # Keep the wheel's layout: the binaries find their libraries at $ORIGIN/../../../pgserver.libs.
+        site = installed.parent.parent.parent
+        copy = self.state_dir / "pgbin"
+        binary = copy / "pgserver" / "pginstall" / "bin" / name
+        if not binary.exists():
+            shutil.rmtree(copy, ignore_errors=True)
+            shutil.copytree(installed.parent, copy / "pgserver" / "pginstall", symlinks=True)
+            if (site / "pgserver.libs").is_dir():
+                shutil.copytree(site / "pgserver.libs", copy / "pgserver.libs", symlinks=True)
+            for directory, _, _ in os.walk(copy):
+                os.chmod(directory, 0o755)
+        return binary
 
     def _read_info(self) -> dict | None:
         if not self._info_file.exists() or not (self.data_dir / "PG_VERSION").exists():
@@ -171,12 +206,17 @@ def _url(info: dict) -> str:
     return f"postgresql://{info['user']}:{info['password']}@{info['host']}:{info['port']}/{DATABASE}"
 
 
-def _bin(name: str) -> Path:
+def _installed_bin_dir() -> Path:
     # Located without importing pgserver, whose import has side effects (runtime dirs, warnings).
     spec = importlib.util.find_spec("pgserver")
     if spec is None or not spec.submodule_search_locations:
         raise EmbeddedPostgresError("the pgserver package is not installed; install it or set DATABASE_URL")
-    return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin" / name
+    return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
+
+
+def _reachable(path: Path) -> bool:
+    """Whether every directory above ``path`` lets others traverse it."""
+    return all(os.stat(parent).st_mode & 0o001 for parent in path.parents)
 
 
 def _system_user() -> pwd.struct_passwd | None:
@@ -194,16 +234,16 @@ def _system_user() -> pwd.struct_passwd | None:
         return pwd.getpwnam(SYSTEM_USER)
 
 
-def _check_binaries_reachable() -> None:
-    """As root, the server user must be able to reach the bundled binaries; say so plainly if not."""
-    if os.geteuid() != 0:
+def _check_reachable(path: Path, what: str) -> None:
+    """As root, the server user must be able to traverse to ``path``; say so plainly if not."""
+    if os.geteuid() != 0 or _reachable(path):
         return
-    for parent in _bin("postgres").parents:
+    for parent in path.parents:
         if not os.stat(parent).st_mode & 0o001:
-            raise RuntimeError(
-                f"the PostgreSQL binaries under {_bin('postgres').parent} cannot be reached by the "
-                f"unprivileged user {SYSTEM_USER!r}: {parent} is not traversable by others. "
-                "Install agentsuite in a virtual environment outside such a directory, or set DATABASE_URL."
+            raise EmbeddedPostgresError(
+                f"{what} {path} cannot be reached by the unprivileged user {SYSTEM_USER!r} that runs "
+                f"PostgreSQL: {parent} is not traversable by others (chmod o+x), so choose another "
+                "location with AGENTSUITE_STATE_DIR or set DATABASE_URL."
             )
 
 
@@ -220,34 +260,3 @@ def _run(args: list[str], user: pwd.struct_passwd | None, env: dict | None = Non
 
 class EmbeddedPostgresError(RuntimeError):
     """The embedded server could not be initialised or started."""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def wait_until_accepting(url: str, timeout: float = 30.0) -> None:
-    """Block until the server accepts TCP connections (used right after a start)."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((parts.hostname, parts.port), timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)

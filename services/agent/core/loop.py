@@ -62,6 +62,7 @@ class AgentLoop:
         )
         started = time.monotonic()
         completion: Completion | None = None
+        failure: str | None = None
         try:
             async for event in model.stream(chat, deadline=request.deadline):
                 if isinstance(event, LLMTextDelta):
@@ -71,15 +72,16 @@ class AgentLoop:
                 elif isinstance(event, Completion):
                     completion = event
         except (LLMError, DeadlineExceeded) as exc:
+            failure = exc.message
+        if failure is not None or completion is None:
             # The input was accepted: it stays in the history even though the model failed.
             for message in await self._persist(request, step, ()):
                 yield MessagePersisted(step, message)
-            yield Stopped(step, StopReason.LLM_ERROR, exc.message)
+            yield Stopped(
+                step, StopReason.LLM_ERROR, failure or "the model's stream ended without a completion"
+            )
             return
         llm_seconds = time.monotonic() - started
-        if completion is None:
-            yield Stopped(step, StopReason.LLM_ERROR, "the model's stream ended without a completion")
-            return
 
         reply = HistoryMessage(
             role="assistant", content=completion.content, reasoning=completion.reasoning, step=step

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import and_, delete, select, tuple_
+from sqlalchemy import and_, delete, literal, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -60,7 +60,11 @@ class AgentStore:
         """Agents in creation order, starting after the ``(created_at, id)`` cursor."""
         query = select(agents).where(agents.c.tenant == tenant)
         if after is not None:
-            query = query.where(tuple_(agents.c.created_at, agents.c.id) > tuple_(*after))
+            created_at, agent_id = after
+            cursor = tuple_(
+                literal(created_at, agents.c.created_at.type), literal(agent_id, agents.c.id.type)
+            )
+            query = query.where(tuple_(agents.c.created_at, agents.c.id) > cursor)
         if tags:
             tag_array = list(tags)
             query = query.where(

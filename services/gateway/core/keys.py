@@ -12,7 +12,7 @@ from typing import Protocol
 from services.common.errors import InvalidArgument, Unauthenticated
 
 KEY_PREFIX = "ags_"
-TENANT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+TENANT_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
 
 def new_key() -> str:
@@ -26,7 +26,8 @@ def key_hash(key: str) -> str:
 
 
 def check_tenant_id(tenant: str) -> str:
-    if not TENANT_PATTERN.match(tenant):
+    # fullmatch, not match with "$": "$" also matches before a trailing newline.
+    if not TENANT_PATTERN.fullmatch(tenant):
         raise InvalidArgument.field(
             "tenant", "1-63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit"
         )

@@ -1,0 +1,50 @@
+# The two commands of the README, and the chores around them.
+#   make up    set everything up, then run the suite (embedded PostgreSQL + four services)
+#   make test  set everything up, then run every test
+# Set-up is idempotent: a virtual environment in .venv (Python 3.11, pinned by constraints.txt)
+# and buf from npm (pinned by package-lock.json).
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: up test setup protos lint bench lock clean
+
+up: setup
+	$(BIN)/agentsuite up
+
+test: setup
+	$(BIN)/python -m pytest
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Regenerate agentsuite/ (Python stubs) from protos/; the test run fails when it is stale.
+protos: setup
+	$(BIN)/python scripts/gen_protos.py
+
+lint: setup
+	node_modules/.bin/buf lint
+	node_modules/.bin/buf format --diff --exit-code
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: setup
+	$(BIN)/python bench/throughput.py
+
+lock:
+	{ sed -n '1,2p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^agentsuite'; } > constraints.new
+	mv constraints.new constraints.txt
+
+clean:
+	rm -rf $(VENV) node_modules

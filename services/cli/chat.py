@@ -1,0 +1,129 @@
+"""``agentsuite chat``: pick or create an agent and talk to it through the gateway, streaming."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import uuid
+
+import grpc
+
+from agentsuite.agent.v1 import agent_pb2, agent_service_pb2, agent_service_pb2_grpc
+from agentsuite.common.v1 import common_pb2
+from agentsuite.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
+from services.cli.main import api_key_file
+from services.common.settings import Settings
+
+SCRIPTED_NOTE = (
+    "note: this agent uses the offline scripted model, not a real LLM. Start the suite with\n"
+    "      AGENTSUITE_OPENAI_BASE_URL and/or OPENAI_API_KEY set to chat with a real one."
+)
+STOP_NAMES = {
+    value.number: value.name.removeprefix("STOP_REASON_").lower()
+    for value in common_pb2.StopReason.DESCRIPTOR.values
+}
+
+
+async def run_chat(settings: Settings, args: argparse.Namespace) -> int:
+    key = args.key or os.environ.get("AGENTSUITE_API_KEY") or _stored_key(settings)
+    if not key:
+        print(
+            f"agentsuite chat: no API key: pass --key, set AGENTSUITE_API_KEY, or run `agentsuite up` "
+            f"(it keeps one in {api_key_file(settings)})",
+            file=sys.stderr,
+        )
+        return 2
+    endpoint = args.endpoint or settings.gateway_addr
+    metadata = (("authorization", f"Bearer {key}"),)
+    async with grpc.aio.insecure_channel(endpoint) as channel:
+        try:
+            agent = await _agent(agent_service_pb2_grpc.AgentServiceStub(channel), args.agent, metadata)
+        except grpc.aio.AioRpcError as exc:
+            print(f"agentsuite chat: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 1
+        print(f"agent {agent.name} ({agent.id}), model {agent.model.provider}/{agent.model.model}")
+        if agent.model.provider == "scripted":
+            print(SCRIPTED_NOTE)
+        conversation = gateway_service_pb2_grpc.ConversationServiceStub(channel)
+        if args.message:
+            for text in args.message:
+                print(f"you> {text}")
+                if not await _send(conversation, agent.id, text, metadata):
+                    return 1
+            return 0
+        while True:
+            try:
+                text = await asyncio.to_thread(input, "you> ")
+            except (EOFError, KeyboardInterrupt):
+                print()
+                return 0
+            if text.strip() in {"/quit", "/exit"}:
+                return 0
+            if text.strip():
+                await _send(conversation, agent.id, text, metadata)
+
+
+async def _agent(agents, wanted: str, metadata) -> agent_pb2.Agent:
+    """The agent with id ``wanted``, else the one named ``wanted``, else a new one of that name."""
+    try:
+        uuid.UUID(wanted)
+    except ValueError:
+        pass
+    else:
+        return (
+            await agents.GetAgent(agent_service_pb2.GetAgentRequest(agent_id=wanted), metadata=metadata)
+        ).agent
+    found = await agents.ListAgents(
+        agent_service_pb2.ListAgentsRequest(name=wanted, page_size=1), metadata=metadata
+    )
+    if found.agents:
+        return found.agents[0]
+    created = await agents.CreateAgent(
+        agent_service_pb2.CreateAgentRequest(
+            agent=agent_pb2.Agent(
+                name=wanted,
+                system_prompt="You are a helpful assistant with a persistent memory of this conversation.",
+            )
+        ),
+        metadata=metadata,
+    )
+    return created.agent
+
+
+async def _send(conversation, agent_id: str, text: str, metadata) -> bool:
+    request = gateway_service_pb2.StreamMessageRequest(
+        agent_id=agent_id, messages=[common_pb2.InputMessage(role=common_pb2.MESSAGE_ROLE_USER, content=text)]
+    )
+    printed = False
+    try:
+        async for response in conversation.StreamMessage(request, metadata=metadata, timeout=300):
+            event = response.event
+            kind = event.WhichOneof("event")
+            if kind == "assistant_delta":
+                if not printed:
+                    print("agent> ", end="")
+                    printed = True
+                print(event.assistant_delta.text, end="", flush=True)
+            elif kind == "assistant_message" and not printed:
+                print(f"agent> {event.assistant_message.content}", end="")
+                printed = True
+            elif kind == "finished":
+                run = event.finished.run
+                if run.stop_reason != common_pb2.STOP_REASON_END_TURN:
+                    detail = f": {run.stop_detail}" if run.stop_detail else ""
+                    print(f"\n[run stopped: {STOP_NAMES.get(run.stop_reason, '?')}{detail}]", end="")
+    except grpc.aio.AioRpcError as exc:
+        print(f"\n[error {exc.code().name}: {exc.details()}]")
+        return False
+    print()
+    return True
+
+
+def _stored_key(settings: Settings) -> str | None:
+    path = api_key_file(settings)
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None

@@ -1,0 +1,49 @@
+"""Fixtures shared by every test layer.
+
+The database fixtures start one private embedded PostgreSQL (fsync off) per test session in a
+temporary directory, or use ``AGENTSUITE_TEST_DATABASE_URL`` when it names an external server.
+Tests that use them are integration or e2e tests; unit tests never touch them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.common.db import create_engine
+from services.common.embedded_pg import EmbeddedPostgres
+from services.common.migrations import upgrade
+from services.common.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """URL of a PostgreSQL + pgvector server for this test session."""
+    external = os.environ.get("AGENTSUITE_TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    with tempfile.TemporaryDirectory(prefix="agentsuite-test-") as state_dir:
+        server = EmbeddedPostgres(Path(state_dir), fast=True)
+        url = server.ensure_running()
+        try:
+            yield url
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+async def migrated_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on the test database with every service schema migrated to head."""
+    engine = create_engine(database_url, Settings(service="test", db_pool_size=5))
+    for service, schema in (("memory", "memory"), ("agent", "agent"), ("gateway", "gateway")):
+        await upgrade(engine, schema=schema, script_location=ROOT / "services" / service / "migrations")
+    yield engine
+    await engine.dispose()

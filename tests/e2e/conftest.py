@@ -1,0 +1,98 @@
+"""The suite as real processes: four services on free ports, one embedded PostgreSQL, and the fake
+OpenAI-compatible server as the only stand-in (a real HTTP server in its own process)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+
+from services.cli.supervisor import Suite, SuitePorts, free_port
+from services.common.db import create_engine
+from services.common.settings import Settings
+from services.gateway.store.keys import KeyStore
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@dataclass(frozen=True)
+class FakeLLM:
+    base_url: str
+
+    def script(self, model: str, replies: list[dict]) -> None:
+        httpx.post(f"{self.base_url.removesuffix('/v1')}/_admin/script", json={"model": model, "replies": replies})
+
+    def requests(self, model: str) -> list[dict]:
+        answer = httpx.get(f"{self.base_url.removesuffix('/v1')}/_admin/requests", params={"model": model})
+        return answer.json()
+
+
+@dataclass(frozen=True)
+class RunningSuite:
+    suite: Suite
+    llm: FakeLLM
+    database_url: str
+
+    @property
+    def address(self) -> str:
+        return self.suite.gateway_address
+
+    def backend_address(self, service: str) -> str:
+        return f"127.0.0.1:{self.suite.ports.of(service)}"
+
+    async def new_key(self, tenant: str) -> str:
+        engine = create_engine(self.database_url, Settings(service="test", db_pool_size=1))
+        try:
+            return (await KeyStore(engine).issue(tenant)).key
+        finally:
+            await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def fake_llm() -> Iterator[FakeLLM]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.fake_llm", "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        port = json.loads(process.stdout.readline())["port"]
+        yield FakeLLM(f"http://127.0.0.1:{port}/v1")
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture(scope="session")
+async def running_suite(database_url, fake_llm, tmp_path_factory) -> AsyncIterator[RunningSuite]:
+    log_dir: Path = tmp_path_factory.mktemp("suite-logs")
+    suite = Suite(
+        database_url=database_url,
+        ports=SuitePorts(gateway=free_port(), agent=free_port(), memory=free_port(), tools=free_port()),
+        env={
+            "AGENTSUITE_OPENAI_BASE_URL": fake_llm.base_url,
+            "OPENAI_API_KEY": "sk-test-not-a-real-key",
+            "AGENTSUITE_LOG_LEVEL": "INFO",
+        },
+        log_dir=log_dir,
+    )
+    await suite.start()
+    try:
+        yield RunningSuite(suite, fake_llm, database_url)
+    finally:
+        suite.stop()
+
+
+@pytest.fixture
+async def gateway(running_suite) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(running_suite.address) as channel:
+        yield channel
