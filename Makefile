@@ -25,8 +25,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $@
 
+# npm ci rejects this lock file: the registry here lacks some platform builds of buf, so npm
+# leaves them out of the lock. npm install honours the lock and the exact pin all the same.
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm install --no-save --no-audit --no-fund --loglevel=error
 	touch $@
 
 # Regenerate agentsuite/ (Python stubs) from protos/; the test run fails when it is stale.
