@@ -31,7 +31,9 @@ class FakeLLM:
     base_url: str
 
     def script(self, model: str, replies: list[dict]) -> None:
-        httpx.post(f"{self.base_url.removesuffix('/v1')}/_admin/script", json={"model": model, "replies": replies})
+        httpx.post(
+            f"{self.base_url.removesuffix('/v1')}/_admin/script", json={"model": model, "replies": replies}
+        )
 
     def requests(self, model: str) -> list[dict]:
         answer = httpx.get(f"{self.base_url.removesuffix('/v1')}/_admin/requests", params={"model": model})

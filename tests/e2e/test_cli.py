@@ -23,12 +23,16 @@ def test_up_then_chat_gets_a_reply_and_ctrl_c_stops_everything():
     # Not pytest's tmp_path: its parent is private to root, and as root the embedded server runs as
     # an unprivileged user that must traverse to its data directory.
     state_dir = Path(tempfile.mkdtemp(prefix="agentsuite-up-"))
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL"}}
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL"}
+    }
     env.pop("AGENTSUITE_OPENAI_BASE_URL", None)
     env["AGENTSUITE_STATE_DIR"] = str(state_dir)
     for service in ("gateway", "agent", "memory", "tools"):
         env[f"AGENTSUITE_{service.upper()}_ADDR"] = f"127.0.0.1:{free_port()}"
-    up = subprocess.Popen(AGENTSUITE + ["up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    up = subprocess.Popen(
+        [*AGENTSUITE, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         output = _read_until(up, "Stop with Ctrl-C.", timeout=120)
         assert env["AGENTSUITE_GATEWAY_ADDR"] in output
@@ -37,7 +41,11 @@ def test_up_then_chat_gets_a_reply_and_ctrl_c_stops_everything():
         assert key_file.read_text().strip() in output
 
         chat = subprocess.run(
-            AGENTSUITE + ["chat", "-m", "hello from the test"], env=env, capture_output=True, text=True, timeout=60
+            [*AGENTSUITE, "chat", "-m", "hello from the test"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
         assert chat.returncode == 0, chat.stderr

@@ -40,24 +40,32 @@ def user(text: str) -> common_pb2.InputMessage:
     return common_pb2.InputMessage(role=common_pb2.MESSAGE_ROLE_USER, content=text)
 
 
-async def test_a_message_gets_the_models_reply_and_history_lists_both_in_order(gateway, tenant, running_suite):
+async def test_a_message_gets_the_models_reply_and_history_lists_both_in_order(
+    gateway, tenant, running_suite
+):
     model = f"m-{uuid.uuid4().hex}"
-    running_suite.llm.script(model, [{"content": "Hello from the fake model."}, {"content": "Second answer."}])
+    running_suite.llm.script(
+        model, [{"content": "Hello from the fake model."}, {"content": "Second answer."}]
+    )
     agent = await create_agent(gateway, tenant, model)
     conversation = gateway_service_pb2_grpc.ConversationServiceStub(gateway)
 
     first = await conversation.SendMessage(
-        gateway_service_pb2.SendMessageRequest(agent_id=agent.id, messages=[user("hi there")]), metadata=tenant
+        gateway_service_pb2.SendMessageRequest(agent_id=agent.id, messages=[user("hi there")]),
+        metadata=tenant,
     )
     second = await conversation.SendMessage(
-        gateway_service_pb2.SendMessageRequest(agent_id=agent.id, messages=[user("and again")]), metadata=tenant
+        gateway_service_pb2.SendMessageRequest(agent_id=agent.id, messages=[user("and again")]),
+        metadata=tenant,
     )
 
     assert first.run.stop_reason == common_pb2.STOP_REASON_END_TURN
     assert [m.content for m in first.messages] == ["hi there", "Hello from the fake model."]
     assert [m.content for m in second.messages] == ["and again", "Second answer."]
     memory = memory_service_pb2_grpc.MemoryServiceStub(gateway)
-    history = await memory.ListMessages(memory_service_pb2.ListMessagesRequest(agent_id=agent.id), metadata=tenant)
+    history = await memory.ListMessages(
+        memory_service_pb2.ListMessagesRequest(agent_id=agent.id), metadata=tenant
+    )
     assert [(m.seq, m.role, m.content) for m in history.messages] == [
         (1, common_pb2.MESSAGE_ROLE_USER, "hi there"),
         (2, common_pb2.MESSAGE_ROLE_ASSISTANT, "Hello from the fake model."),
@@ -81,7 +89,8 @@ async def test_stream_message_streams_deltas_then_numbered_events_ending_with_th
     events = [
         response.event
         async for response in conversation.StreamMessage(
-            gateway_service_pb2.StreamMessageRequest(agent_id=agent.id, messages=[user("count")]), metadata=tenant
+            gateway_service_pb2.StreamMessageRequest(agent_id=agent.id, messages=[user("count")]),
+            metadata=tenant,
         )
     ]
 
@@ -91,7 +100,9 @@ async def test_stream_message_streams_deltas_then_numbered_events_ending_with_th
     deltas = [event.assistant_delta.text for event in events if event.HasField("assistant_delta")]
     assert len(deltas) > 1
     assert "".join(deltas) == "one two three four five six"
-    assert kinds.index("assistant_message") > max(i for i, kind in enumerate(kinds) if kind == "assistant_delta")
+    assert kinds.index("assistant_message") > max(
+        i for i, kind in enumerate(kinds) if kind == "assistant_delta"
+    )
     step_level = [event.seq for event in events if event.WhichOneof("event") != "assistant_delta"]
     assert step_level == list(range(1, len(step_level) + 1))
     assert len({event.run_id for event in events}) == 1
@@ -124,7 +135,8 @@ async def test_a_failing_provider_stops_the_run_with_llm_error_and_keeps_the_use
     conversation = gateway_service_pb2_grpc.ConversationServiceStub(gateway)
 
     reply = await conversation.SendMessage(
-        gateway_service_pb2.SendMessageRequest(agent_id=agent.id, messages=[user("are you there?")]), metadata=tenant
+        gateway_service_pb2.SendMessageRequest(agent_id=agent.id, messages=[user("are you there?")]),
+        metadata=tenant,
     )
 
     assert reply.run.stop_reason == common_pb2.STOP_REASON_LLM_ERROR
@@ -135,10 +147,13 @@ async def test_agents_are_persisted_and_listed(gateway, tenant):
     agents = agent_service_pb2_grpc.AgentServiceStub(gateway)
     created = [await create_agent(gateway, tenant, "m", name=f"lister-{i}") for i in range(3)]
 
-    fetched = await agents.GetAgent(agent_service_pb2.GetAgentRequest(agent_id=created[1].id), metadata=tenant)
+    fetched = await agents.GetAgent(
+        agent_service_pb2.GetAgentRequest(agent_id=created[1].id), metadata=tenant
+    )
     first_page = await agents.ListAgents(agent_service_pb2.ListAgentsRequest(page_size=2), metadata=tenant)
     second_page = await agents.ListAgents(
-        agent_service_pb2.ListAgentsRequest(page_size=2, page_token=first_page.next_page_token), metadata=tenant
+        agent_service_pb2.ListAgentsRequest(page_size=2, page_token=first_page.next_page_token),
+        metadata=tenant,
     )
 
     assert fetched.agent.name == "lister-1"
@@ -152,7 +167,8 @@ async def test_an_unknown_agent_answers_not_found_with_resource_info(gateway, te
 
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await conversation.SendMessage(
-            gateway_service_pb2.SendMessageRequest(agent_id=missing, messages=[user("hello?")]), metadata=tenant
+            gateway_service_pb2.SendMessageRequest(agent_id=missing, messages=[user("hello?")]),
+            metadata=tenant,
         )
 
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND
@@ -248,7 +264,9 @@ async def test_internal_runtimes_are_not_reachable_through_the_gateway(gateway, 
     runtime = agent_service_pb2_grpc.AgentRuntimeStub(gateway)
 
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        async for _ in runtime.Step(agent_service_pb2.StepRequest(agent_id=str(uuid.uuid4())), metadata=tenant):
+        async for _ in runtime.Step(
+            agent_service_pb2.StepRequest(agent_id=str(uuid.uuid4())), metadata=tenant
+        ):
             pass
 
     assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ARRAY, Column, DateTime, Float, Index, Integer, MetaData, Table, Text, func
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy import Column, DateTime, Float, Index, Integer, MetaData, Table, Text, func
+
+# The PostgreSQL ARRAY, not the generic one: only it has contains()/overlap() for the tag filters.
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 SCHEMA = "agent"
 metadata = MetaData(schema=SCHEMA)

@@ -1,0 +1,167 @@
+"""Agents on the real PostgreSQL: create, get, list with filters and cursor, delete, tenant isolation
+and idempotent creation."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+import pytest
+
+from services.agent.core.agents import AgentSpec, ModelChoice
+from services.agent.store.agents import AgentStore
+from services.common.errors import NotFound
+
+
+@pytest.fixture
+def store(migrated_engine) -> AgentStore:
+    return AgentStore(migrated_engine)
+
+
+@pytest.fixture
+def tenant() -> str:
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+def spec(name: str = "helper", *, tags: tuple[str, ...] = (), **changes) -> AgentSpec:
+    return AgentSpec(
+        name=name,
+        model=ModelChoice(provider="scripted", model="scripted", context_window=8000),
+        tags=tags,
+        **changes,
+    )
+
+
+async def test_created_agent_reads_back_with_every_field(store, tenant):
+    wanted = spec(
+        "researcher",
+        description="finds things",
+        system_prompt="Be thorough.",
+        tags=("research", "eu"),
+        tool_ids=("tool-1",),
+        tool_rules=({"type": "terminal", "tool": "send"},),
+        metadata={"team": "blue"},
+        max_steps=12,
+    )
+    wanted = replace(wanted, model=ModelChoice(provider="openai", model="gpt-x", temperature=0.5))
+
+    created = await store.create(tenant, wanted)
+    fetched = await store.get(tenant, created.id)
+
+    assert fetched == created
+    assert uuid.UUID(created.id)
+    assert (created.name, created.description, created.system_prompt) == (
+        "researcher",
+        "finds things",
+        "Be thorough.",
+    )
+    assert created.model == ModelChoice(provider="openai", model="gpt-x", temperature=0.5)
+    assert created.tags == ("research", "eu")
+    assert created.tool_ids == ("tool-1",)
+    assert created.tool_rules == ({"type": "terminal", "tool": "send"},)
+    assert created.metadata == {"team": "blue"}
+    assert created.max_steps == 12
+    assert created.created_at is not None and created.updated_at is not None
+
+
+async def test_unknown_or_malformed_id_is_not_found(store, tenant):
+    with pytest.raises(NotFound):
+        await store.get(tenant, str(uuid.uuid4()))
+    with pytest.raises(NotFound):
+        await store.get(tenant, "not-a-uuid")
+    with pytest.raises(NotFound):
+        await store.delete(tenant, "not-a-uuid")
+
+
+async def test_another_tenants_agent_is_not_found_and_not_listed(store, tenant):
+    agent = await store.create(tenant, spec())
+    intruder = f"t-{uuid.uuid4().hex[:12]}"
+
+    with pytest.raises(NotFound):
+        await store.get(intruder, agent.id)
+    with pytest.raises(NotFound):
+        await store.delete(intruder, agent.id)
+    assert await store.list(intruder, limit=10) == []
+    assert (await store.get(tenant, agent.id)).id == agent.id
+
+
+async def test_list_returns_agents_in_creation_order(store, tenant):
+    created = [await store.create(tenant, spec(f"agent-{i}")) for i in range(4)]
+
+    listed = await store.list(tenant, limit=10)
+
+    assert [a.id for a in listed] == [a.id for a in created]
+
+
+async def test_list_pages_through_every_agent_with_the_created_at_and_id_cursor(store, tenant):
+    created = [await store.create(tenant, spec(f"agent-{i}")) for i in range(5)]
+
+    pages, after = [], None
+    while True:
+        page = await store.list(tenant, limit=2, after=after)
+        if not page:
+            break
+        pages.append([a.id for a in page])
+        after = (page[-1].created_at, page[-1].id)
+
+    assert pages == [[a.id for a in created[0:2]], [a.id for a in created[2:4]], [created[4].id]]
+
+
+async def test_list_with_tags_matches_all_or_any(store, tenant):
+    both = await store.create(tenant, spec("both", tags=("red", "blue")))
+    red = await store.create(tenant, spec("red", tags=("red",)))
+    blue = await store.create(tenant, spec("blue", tags=("blue",)))
+    await store.create(tenant, spec("none"))
+
+    all_of = await store.list(tenant, limit=10, tags=("red", "blue"), match_all_tags=True)
+    any_of = await store.list(tenant, limit=10, tags=("red", "blue"), match_all_tags=False)
+    only_red = await store.list(tenant, limit=10, tags=("red",))
+
+    assert [a.id for a in all_of] == [both.id]
+    assert [a.id for a in any_of] == [both.id, red.id, blue.id]
+    assert [a.id for a in only_red] == [both.id, red.id]
+
+
+async def test_list_filters_by_exact_name(store, tenant):
+    await store.create(tenant, spec("alpha"))
+    beta = await store.create(tenant, spec("beta"))
+    await store.create(tenant, spec("beta-2"))
+
+    assert [a.id for a in await store.list(tenant, limit=10, name="beta")] == [beta.id]
+
+
+async def test_deleted_agent_is_gone_and_a_second_delete_is_not_found(store, tenant):
+    agent = await store.create(tenant, spec())
+
+    await store.delete(tenant, agent.id)
+
+    with pytest.raises(NotFound):
+        await store.get(tenant, agent.id)
+    with pytest.raises(NotFound):
+        await store.delete(tenant, agent.id)
+
+
+async def test_repeated_request_id_returns_the_agent_of_the_first_request(store, tenant):
+    first = await store.create(tenant, spec("first"), request_id="req-1")
+
+    again = await store.create(tenant, spec("second attempt"), request_id="req-1")
+
+    assert again == first
+    assert [a.id for a in await store.list(tenant, limit=10)] == [first.id]
+
+
+async def test_request_ids_are_scoped_by_tenant(store, tenant):
+    other = f"t-{uuid.uuid4().hex[:12]}"
+
+    mine = await store.create(tenant, spec(), request_id="req-1")
+    theirs = await store.create(other, spec(), request_id="req-1")
+
+    assert mine.id != theirs.id
+
+
+async def test_creations_without_request_id_are_never_merged(store, tenant):
+    first = await store.create(tenant, spec())
+    second = await store.create(tenant, spec())
+
+    assert first.id != second.id
+    assert len(await store.list(tenant, limit=10)) == 2

@@ -1,0 +1,249 @@
+"""The agent loop against an in-memory memory and the offline or a stub model: events in order, one
+fenced append per step, and the input kept even when the model fails."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import pytest
+
+from services.agent.core.agents import Agent, ModelChoice
+from services.agent.core.events import (
+    AssistantDelta,
+    AssistantMessage,
+    MessagePersisted,
+    ReasoningDelta,
+    Stopped,
+    StopReason,
+    UsageReport,
+)
+from services.agent.core.history import ContextSnapshot, HistoryMessage
+from services.agent.core.loop import AgentLoop, RunRequest
+from services.agent.llm import (
+    ChatRequest,
+    Completion,
+    LLMError,
+    LLMEvent,
+    ProviderRegistry,
+    ScriptedModel,
+    TextDelta,
+    TokenUsage,
+)
+from services.agent.llm import (
+    ReasoningDelta as LLMReasoningDelta,
+)
+from services.common.errors import InvalidArgument
+
+
+@dataclass
+class AppendCall:
+    agent_id: str
+    epoch: int
+    run_id: str
+    idempotency_key: str
+    messages: tuple[HistoryMessage, ...]
+
+
+class InMemoryMemory:
+    """The ``Memory`` protocol in a dict: numbers messages per agent and answers retries from the first."""
+
+    def __init__(self, history: Sequence[HistoryMessage] = ()):
+        self.stored: list[HistoryMessage] = [replace(m, seq=i) for i, m in enumerate(history, start=1)]
+        self.appends: list[AppendCall] = []
+        self._by_key: dict[str, list[HistoryMessage]] = {}
+
+    async def context(self, agent_id: str) -> ContextSnapshot:
+        return ContextSnapshot(compiled_memory="", summary="", messages=tuple(self.stored), epoch=1)
+
+    async def append(
+        self,
+        agent_id: str,
+        *,
+        epoch: int,
+        run_id: str,
+        idempotency_key: str,
+        messages: Sequence[HistoryMessage],
+    ) -> list[HistoryMessage]:
+        self.appends.append(AppendCall(agent_id, epoch, run_id, idempotency_key, tuple(messages)))
+        if idempotency_key in self._by_key:
+            return self._by_key[idempotency_key]
+        stored = [
+            replace(m, seq=len(self.stored) + i, id=f"m{len(self.stored) + i}", run_id=run_id)
+            for i, m in enumerate(messages, start=1)
+        ]
+        self.stored.extend(stored)
+        self._by_key[idempotency_key] = stored
+        return stored
+
+
+class StubModel:
+    """A ChatModel that plays back fixed events, then optionally fails; it records what it was asked."""
+
+    def __init__(self, events: Sequence[LLMEvent], *, fail_with: Exception | None = None):
+        self._events = list(events)
+        self._fail_with = fail_with
+        self.requests: list[ChatRequest] = []
+
+    async def stream(self, request: ChatRequest, *, deadline: float | None = None) -> AsyncIterator[LLMEvent]:
+        self.requests.append(request)
+        for event in self._events:
+            yield event
+        if self._fail_with is not None:
+            raise self._fail_with
+
+    async def complete(self, request: ChatRequest, *, deadline: float | None = None) -> Completion:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        pass
+
+
+def make_agent(provider: str = "scripted") -> Agent:
+    now = datetime.now(UTC)
+    return Agent(
+        id="agent-1",
+        name="helper",
+        system_prompt="Be brief.",
+        model=ModelChoice(provider=provider, model="m", temperature=0.2, max_output_tokens=64),
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def run_request(text: str = "hello there", *, deadline: float | None = None) -> RunRequest:
+    return RunRequest(
+        agent=make_agent(),
+        run_id="run-7",
+        epoch=3,
+        input=(HistoryMessage(role="user", content=text),),
+        deadline=deadline,
+    )
+
+
+def loop_with(memory: InMemoryMemory, model) -> AgentLoop:
+    return AgentLoop(
+        memory=memory, providers=ProviderRegistry(models={"scripted": model}, default_provider="scripted")
+    )
+
+
+async def run_all(loop: AgentLoop, request: RunRequest) -> list:
+    return [event async for event in loop.run(request)]
+
+
+async def test_events_stream_deltas_then_persisted_input_then_answer_then_usage_then_stop():
+    memory = InMemoryMemory()
+
+    events = await run_all(loop_with(memory, ScriptedModel()), run_request("hello there"))
+
+    kinds = [type(e).__name__ for e in events]
+    first_non_delta = kinds.index("MessagePersisted")
+    assert first_non_delta > 0 and set(kinds[:first_non_delta]) == {"AssistantDelta"}
+    assert kinds[first_non_delta:] == ["MessagePersisted", "AssistantMessage", "UsageReport", "Stopped"]
+    deltas = "".join(e.text for e in events if isinstance(e, AssistantDelta))
+    answer = next(e for e in events if isinstance(e, AssistantMessage)).message
+    assert answer.content == deltas
+    assert 'You said: "hello there"' in answer.content
+    assert events[-1] == Stopped(1, StopReason.END_TURN)
+    assert all(e.step == 1 for e in events)
+
+
+async def test_input_and_answer_are_stored_in_one_append_keyed_by_run_and_step():
+    memory = InMemoryMemory()
+
+    events = await run_all(loop_with(memory, ScriptedModel()), run_request("hello there"))
+
+    assert len(memory.appends) == 1
+    append = memory.appends[0]
+    assert (append.agent_id, append.epoch, append.run_id) == ("agent-1", 3, "run-7")
+    assert append.idempotency_key == "run-7:step:1"
+    assert [(m.role, m.step) for m in append.messages] == [("user", 0), ("assistant", 1)]
+    persisted = next(e for e in events if isinstance(e, MessagePersisted)).message
+    answer = next(e for e in events if isinstance(e, AssistantMessage)).message
+    assert (persisted.role, persisted.content, persisted.seq) == ("user", "hello there", 1)
+    assert (answer.role, answer.seq, answer.run_id) == ("assistant", 2, "run-7")
+
+
+async def test_model_sees_system_prompt_history_and_input_with_the_agents_model_settings():
+    history = [HistoryMessage(role="user", content="earlier"), HistoryMessage(role="assistant", content="ok")]
+    memory = InMemoryMemory(history)
+    model = StubModel(
+        [Completion(content="hi", reasoning="", tool_calls=(), usage=None, finish_reason="stop")]
+    )
+
+    await run_all(loop_with(memory, model), run_request("now"))
+
+    (sent,) = model.requests
+    assert [(m.role, m.content) for m in sent.messages] == [
+        ("system", "Be brief."),
+        ("user", "earlier"),
+        ("assistant", "ok"),
+        ("user", "now"),
+    ]
+    assert (sent.model, sent.temperature, sent.max_tokens) == ("m", 0.2, 64)
+
+
+async def test_reasoning_is_streamed_apart_and_stored_with_the_answer_and_usage_reported():
+    memory = InMemoryMemory()
+    usage = TokenUsage(prompt_tokens=11, completion_tokens=5, total_tokens=16)
+    model = StubModel(
+        [
+            LLMReasoningDelta(text="thinking"),
+            TextDelta(text="Answer"),
+            Completion(
+                content="Answer", reasoning="thinking", tool_calls=(), usage=usage, finish_reason="stop"
+            ),
+        ]
+    )
+
+    events = await run_all(loop_with(memory, model), run_request())
+
+    assert events[:2] == [ReasoningDelta(1, "thinking"), AssistantDelta(1, "Answer")]
+    assert memory.stored[-1].reasoning == "thinking"
+    report = next(e for e in events if isinstance(e, UsageReport))
+    assert (report.usage.prompt_tokens, report.usage.completion_tokens, report.usage.steps) == (11, 5, 1)
+
+
+async def test_model_failure_keeps_the_input_and_stops_with_llm_error():
+    memory = InMemoryMemory()
+    model = StubModel([TextDelta(text="par")], fail_with=LLMError("provider answered 503", status=503))
+
+    events = await run_all(loop_with(memory, model), run_request("keep me"))
+
+    assert events[0] == AssistantDelta(1, "par")
+    assert isinstance(events[1], MessagePersisted) and events[1].message.content == "keep me"
+    assert events[-1] == Stopped(1, StopReason.LLM_ERROR, "provider answered 503")
+    assert [m.content for m in memory.stored] == ["keep me"]
+    assert memory.appends[0].idempotency_key == "run-7:step:1"
+
+
+async def test_spent_deadline_keeps_the_input_and_stops_with_llm_error():
+    memory = InMemoryMemory()
+
+    events = await run_all(loop_with(memory, ScriptedModel()), run_request(deadline=time.monotonic() - 1))
+
+    assert isinstance(events[-1], Stopped) and events[-1].reason == StopReason.LLM_ERROR
+    assert "deadline" in events[-1].detail
+    assert [m.content for m in memory.stored] == ["hello there"]
+
+
+async def test_stream_ending_without_a_completion_keeps_the_input_and_stops_with_llm_error():
+    memory = InMemoryMemory()
+    model = StubModel([TextDelta(text="cut off")])
+
+    events = await run_all(loop_with(memory, model), run_request("keep me too"))
+
+    assert events[-1] == Stopped(1, StopReason.LLM_ERROR, "the model's stream ended without a completion")
+    assert [m.content for m in memory.stored] == ["keep me too"]
+
+
+async def test_unknown_provider_is_refused_before_anything_is_stored():
+    memory = InMemoryMemory()
+    request = replace(run_request(), agent=make_agent(provider="nope"))
+
+    with pytest.raises(InvalidArgument, match="unknown provider 'nope'"):
+        await run_all(loop_with(memory, ScriptedModel()), request)
+
+    assert memory.appends == []

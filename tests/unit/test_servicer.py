@@ -1,0 +1,160 @@
+"""The ``servicer`` decorator and the call scope, through a real in-process server and channel."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from agentsuite.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
+from agentsuite.tools.v1 import tools_service_pb2, tools_service_pb2_grpc
+from services.common.call import (
+    CALL_CHAIN_KEY,
+    REQUEST_ID_KEY,
+    TENANT_KEY,
+    CallScope,
+    current_call,
+    require_tenant,
+)
+from services.common.errors import Unauthenticated
+from services.common.server import Registration, ServiceHost, servicer
+from services.common.settings import Settings
+from services.common.status import from_rpc_error
+from services.tools.api import registrations as tool_registrations
+
+
+@asynccontextmanager
+async def hosting(registrations: list[Registration]) -> AsyncIterator[grpc.aio.Channel]:
+    settings = Settings(service="test", port=0, tracing=False, grace_seconds=0)
+    host = ServiceHost(settings, registrations)
+    port = await host.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield channel
+    finally:
+        await host.stop()
+
+
+async def test_rpc_the_class_does_not_define_answers_unimplemented_naming_the_rpc():
+    async with hosting(tool_registrations()) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await tools_service_pb2_grpc.ToolServiceStub(channel).ListTools(
+                tools_service_pb2.ListToolsRequest(), timeout=5
+            )
+
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "ToolService.ListTools" in caught.value.details()
+    assert "not implemented" in caught.value.details()
+    assert from_rpc_error(caught.value).reason == "UNIMPLEMENTED"
+
+
+async def test_each_service_names_its_own_rpc_when_unimplemented():
+    async with hosting(tool_registrations()) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await tools_service_pb2_grpc.ToolRuntimeStub(channel).Execute(
+                tools_service_pb2.ExecuteRequest(), timeout=5
+            )
+
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "ToolRuntime.Execute" in caught.value.details()
+
+
+async def test_unimplemented_streaming_rpc_answers_unimplemented_too():
+    @servicer
+    class EmptyConversations(gateway_service_pb2_grpc.ConversationServiceServicer):
+        pass
+
+    conversations = EmptyConversations()
+    registration = Registration(
+        "agentsuite.gateway.v1.ConversationService",
+        lambda server: gateway_service_pb2_grpc.add_ConversationServiceServicer_to_server(
+            conversations, server
+        ),
+    )
+    async with hosting([registration]) as channel:
+        call = gateway_service_pb2_grpc.ConversationServiceStub(channel).WatchRun(
+            gateway_service_pb2.WatchRunRequest(), timeout=5
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            async for _ in call:
+                pass
+
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "ConversationService.WatchRun" in caught.value.details()
+
+
+async def test_host_reports_serving_for_the_whole_server_and_each_registered_service():
+    async with hosting(tool_registrations()) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        statuses = {
+            name: (await health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)).status
+            for name in ("", "agentsuite.tools.v1.ToolService", "agentsuite.tools.v1.ToolRuntime")
+        }
+
+    assert set(statuses.values()) == {health_pb2.HealthCheckResponse.SERVING}
+
+
+# --- the call scope -----------------------------------------------------------------------------
+
+
+@servicer
+class ScopeRecorder(tools_service_pb2_grpc.ToolServiceServicer):
+    """Records the call scope its handler saw, and whether a tenant was required and present."""
+
+    def __init__(self) -> None:
+        self.seen: CallScope | None = None
+
+    async def GetTool(self, request, context):
+        self.seen = current_call()
+        require_tenant()
+        return tools_service_pb2.GetToolResponse()
+
+
+@asynccontextmanager
+async def recording() -> AsyncIterator[tuple[ScopeRecorder, tools_service_pb2_grpc.ToolServiceStub]]:
+    recorder = ScopeRecorder()
+    registration = Registration(
+        "agentsuite.tools.v1.ToolService",
+        lambda server: tools_service_pb2_grpc.add_ToolServiceServicer_to_server(recorder, server),
+    )
+    async with hosting([registration]) as channel:
+        yield recorder, tools_service_pb2_grpc.ToolServiceStub(channel)
+
+
+async def test_handler_sees_tenant_call_chain_request_id_and_deadline_from_the_call():
+    async with recording() as (recorder, stub):
+        sent_at = time.monotonic()
+        await stub.GetTool(
+            tools_service_pb2.GetToolRequest(),
+            timeout=7,
+            metadata=((TENANT_KEY, "acme"), (CALL_CHAIN_KEY, "agent-a,agent-b"), (REQUEST_ID_KEY, "req-1")),
+        )
+
+    scope = recorder.seen
+    assert scope is not None
+    assert scope.tenant == "acme"
+    assert scope.call_chain == ("agent-a", "agent-b")
+    assert scope.request_id == "req-1"
+    assert scope.deadline is not None
+    assert sent_at + 6 < scope.deadline <= sent_at + 7.5
+
+
+async def test_call_without_metadata_or_timeout_has_an_empty_scope_and_no_tenant():
+    async with recording() as (recorder, stub):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.GetTool(tools_service_pb2.GetToolRequest())
+
+    assert recorder.seen == CallScope()
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert isinstance(from_rpc_error(caught.value), Unauthenticated)
+    assert from_rpc_error(caught.value).reason == "NO_TENANT"
+
+
+def test_remaining_time_counts_down_to_the_deadline_and_never_below_zero():
+    assert CallScope().remaining(default=30.0) == 30.0
+    assert 9.0 < CallScope(deadline=time.monotonic() + 10).remaining(default=30.0) <= 10.0
+    assert CallScope(deadline=time.monotonic() - 5).remaining(default=30.0) == 0.0
