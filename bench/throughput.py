@@ -1,0 +1,311 @@
+"""Messages per second and latency of the whole suite, against the grpc.aio echo ceiling.
+
+    python bench/throughput.py --concurrency 1,32 --seconds 10 [--llm-latency-ms 0]
+
+Starts a throw-away suite (embedded PostgreSQL, fake LLM, four service processes), then from this
+process (one asyncio loop, one shared channel) runs N concurrent conversations, each with its own
+agent, calling ``SendMessage`` in a loop. It also measures the echo ceiling and the gateway's own
+cost (``SendMessage`` vs ``AgentRuntime.Step`` called directly). Prints one JSON document on
+stdout; progress goes to stderr. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import grpc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from agentsuite.agent.v1 import agent_pb2, agent_service_pb2, agent_service_pb2_grpc
+from agentsuite.common.v1 import common_pb2
+from agentsuite.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
+from bench import echo
+from bench.harness import RunningSuite, log, machine, running_suite
+from bench.load import CpuMeter, closed_loop, percentile
+from services.common.call import TENANT_KEY
+
+MESSAGE = "hello there, how are you today?"
+PROFILED = ("gateway", "agent", "memory")
+CALL_TIMEOUT_S = 30.0
+
+
+async def create_agents(channel: grpc.aio.Channel, metadata, count: int, prefix: str) -> list[str]:
+    stub = agent_service_pb2_grpc.AgentServiceStub(channel)
+    ids = []
+    for index in range(count):
+        agent = agent_pb2.Agent(
+            name=f"{prefix}-{index}",
+            system_prompt="You are a benchmark agent.",
+            model=agent_pb2.ModelConfig(provider="openai", model="bench"),
+        )
+        reply = await stub.CreateAgent(agent_service_pb2.CreateAgentRequest(agent=agent), metadata=metadata)
+        ids.append(reply.agent.id)
+    return ids
+
+
+def send_message_call(channel: grpc.aio.Channel, metadata, agent_ids: list[str]):
+    """One ``SendMessage`` of worker ``i`` to its own agent; a failed run counts as an error."""
+    stub = gateway_service_pb2_grpc.ConversationServiceStub(channel)
+    requests = [
+        gateway_service_pb2.SendMessageRequest(
+            agent_id=agent_id, messages=[common_pb2.InputMessage(content=MESSAGE)]
+        )
+        for agent_id in agent_ids
+    ]
+
+    async def call(worker: int) -> None:
+        reply = await stub.SendMessage(requests[worker], metadata=metadata, timeout=CALL_TIMEOUT_S)
+        if reply.run.stop_reason != common_pb2.STOP_REASON_END_TURN:
+            raise RuntimeError(f"run stopped with {common_pb2.StopReason.Name(reply.run.stop_reason)}")
+
+    return call
+
+
+def step_call(channel: grpc.aio.Channel, tenant: str, agent_id: str):
+    """``AgentRuntime.Step`` straight to the agent service, as the gateway would call it."""
+    stub = agent_service_pb2_grpc.AgentRuntimeStub(channel)
+    metadata = ((TENANT_KEY, tenant),)
+    message = common_pb2.InputMessage(role=common_pb2.MESSAGE_ROLE_USER, content=MESSAGE)
+
+    async def call(_worker: int) -> None:
+        request = agent_service_pb2.StepRequest(
+            agent_id=agent_id, run_id=str(uuid.uuid4()), epoch=0, input=[message]
+        )
+        stop = None
+        async for response in stub.Step(request, metadata=metadata, timeout=CALL_TIMEOUT_S):
+            if response.event.WhichOneof("event") == "stop":
+                stop = response.event.stop.reason
+        if stop != common_pb2.STOP_REASON_END_TURN:
+            raise RuntimeError(f"step stopped with {stop}")
+
+    return call
+
+
+def service_pids(running: RunningSuite) -> dict[str, int]:
+    pids = {name: process.pid for name, process in running.suite.processes.items()}
+    pids["fake_llm"] = running.llm_pid
+    postmaster = running.postgres_pid
+    if postmaster is not None:
+        pids["postgres"] = postmaster
+    return pids
+
+
+class Profiler:
+    """``py-spy record`` of the gateway, agent and memory processes for one measured window."""
+
+    def __init__(self, directory: Path, pids: dict[str, int], *, seconds: float, delay: float):
+        self._py_spy = shutil.which(
+            "py-spy", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
+        )
+        if self._py_spy is None:
+            raise SystemExit("--profile-dir needs py-spy (pip install py-spy)")
+        self._directory = directory
+        self._pids = {name: pids[name] for name in PROFILED}
+        self._seconds = seconds
+        self._delay = delay
+
+    async def record(self) -> None:
+        """Wait out the warm-up, then sample every process for the window (folded stacks)."""
+        self._directory.mkdir(parents=True, exist_ok=True)
+        await asyncio.sleep(self._delay)
+        recorders = [
+            await asyncio.create_subprocess_exec(
+                self._py_spy,
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                "200",
+                "--duration",
+                str(max(1, int(self._seconds))),
+                "--format",
+                "raw",
+                "--nonblocking",
+                "--output",
+                str(self._directory / f"{name}.folded"),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            for name, pid in self._pids.items()
+        ]
+        await asyncio.gather(*(recorder.wait() for recorder in recorders))
+
+
+async def measure_suite(args, running: RunningSuite) -> dict:
+    metadata = (("authorization", f"Bearer {running.api_key}"),)
+    pids = service_pids(running)
+    results = []
+    async with grpc.aio.insecure_channel(running.gateway_address) as gateway:
+        for concurrency in args.concurrency:
+            agents = await create_agents(gateway, metadata, concurrency, f"bench-c{concurrency}")
+            log(f"suite: concurrency {concurrency} for {args.warmup:g}s warm-up + {args.seconds:g}s")
+            load = closed_loop(
+                send_message_call(gateway, metadata, agents),
+                concurrency=concurrency,
+                seconds=args.seconds,
+                warmup=args.warmup,
+                meter=CpuMeter(pids),
+            )
+            if args.profile_dir and concurrency == max(args.concurrency):
+                profiler = Profiler(args.profile_dir, pids, seconds=args.seconds, delay=args.warmup)
+                result, _ = await asyncio.gather(load, profiler.record())
+            else:
+                result = await load
+            results.append(result)
+
+        log(f"overhead: Step direct vs SendMessage, alternating, {args.overhead_seconds:g}s")
+        direct_agent, gateway_agent = await create_agents(gateway, metadata, 2, "bench-overhead")
+        async with grpc.aio.insecure_channel(running.agent_address) as agent_channel:
+            overhead = await paired(
+                {
+                    "direct_step": step_call(agent_channel, running.tenant, direct_agent),
+                    "through_gateway": send_message_call(gateway, metadata, [gateway_agent]),
+                },
+                seconds=args.overhead_seconds,
+                warmup=args.warmup,
+            )
+    return {"suite": results, "overhead": overhead}
+
+
+async def paired(
+    calls: dict[str, Callable[[int], Awaitable[None]]], *, seconds: float, warmup: float
+) -> dict:
+    """Concurrency 1, the calls taking turns: each sees the same history length and machine state.
+
+    Run one after the other instead, the difference would drown in the drift of a growing history.
+    """
+    rounds: list[dict[str, float]] = []
+    errors: dict[str, int] = dict.fromkeys(calls, 0)
+    window_start = time.perf_counter() + warmup
+    window_end = window_start + seconds
+    while (round_start := time.perf_counter()) < window_end:
+        measured = round_start >= window_start
+        timings = {}
+        for name, call in calls.items():
+            begin = time.perf_counter()
+            try:
+                await call(0)
+            except Exception:
+                if measured:
+                    errors[name] += 1
+                continue
+            timings[name] = time.perf_counter() - begin
+        if measured and len(timings) == len(calls):
+            rounds.append(timings)
+    summary: dict = {"rounds": len(rounds)}
+    for name in calls:
+        values = sorted(r[name] for r in rounds)
+        summary[name] = {
+            "p50_ms": _ms(percentile(values, 0.50)),
+            "p99_ms": _ms(percentile(values, 0.99)),
+            "errors": errors[name],
+        }
+    first, second = calls
+    differences = sorted(r[second] - r[first] for r in rounds)
+    summary["p50_of_round_differences_ms"] = _ms(percentile(differences, 0.50))
+    return summary
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
+
+
+def _ratio(suite: list[dict], echo_results: list[dict]) -> dict | None:
+    """Suite rate / echo rate, per concurrency and overall (best of each)."""
+    if not echo_results:
+        return None
+    echo_by_level = {r["concurrency"]: r["messages_per_s"] for r in echo_results}
+    ceiling = max(echo_by_level.values())
+    return {
+        "echo_ceiling_messages_per_s": ceiling,
+        "best_suite_messages_per_s": max(r["messages_per_s"] for r in suite),
+        "ratio": round(max(r["messages_per_s"] for r in suite) / ceiling, 4),
+        "by_concurrency": {
+            str(r["concurrency"]): round(r["messages_per_s"] / echo_by_level[r["concurrency"]], 4)
+            for r in suite
+            if echo_by_level.get(r["concurrency"])
+        },
+    }
+
+
+async def run(args) -> dict:
+    document: dict = {
+        "machine": machine(),
+        "config": {
+            "concurrency": args.concurrency,
+            "seconds": args.seconds,
+            "warmup_seconds": args.warmup,
+            "overhead_seconds": args.overhead_seconds,
+            "llm_latency_ms": args.llm_latency_ms,
+            "message": MESSAGE,
+            "profiled": bool(args.profile_dir),
+            "service_env": args.env,
+        },
+    }
+    if not args.skip_echo:
+        document["echo"] = await echo.measure(args.concurrency, seconds=args.seconds, warmup=args.warmup)
+    async with running_suite(llm_latency_ms=args.llm_latency_ms, env=args.env) as running:
+        measured = await measure_suite(args, running)
+    document["suite"] = measured["suite"]
+    ratio = _ratio(measured["suite"], document.get("echo", {}).get("results", []))
+    document["ratio_to_echo"] = ratio["ratio"] if ratio else None
+    document["ratio_detail"] = ratio
+    overhead = measured["overhead"]
+    direct_p50 = overhead["direct_step"]["p50_ms"]
+    gateway_p50 = overhead["through_gateway"]["p50_ms"]
+    document["gateway_overhead_p50_ms"] = (
+        round(gateway_p50 - direct_p50, 3) if direct_p50 is not None and gateway_p50 is not None else None
+    )
+    document["gateway_overhead"] = overhead
+    return document
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench/throughput.py", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--concurrency", action="append", help="conversations at once, e.g. 1,32 (repeatable)"
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured window per level")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unrecorded seconds before each window")
+    parser.add_argument(
+        "--overhead-seconds", type=float, default=5.0, help="window of the gateway-overhead measurement"
+    )
+    parser.add_argument("--llm-latency-ms", type=float, default=0.0, help="fake LLM delay before its reply")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra service environment (repeatable)",
+    )
+    parser.add_argument("--skip-echo", action="store_true", help="do not measure the echo ceiling")
+    parser.add_argument(
+        "--profile-dir",
+        type=Path,
+        help="py-spy record gateway/agent/memory during the highest level (needs py-spy; slows the run)",
+    )
+    args = parser.parse_args(argv)
+    args.concurrency = echo.concurrency_list(args.concurrency or ["1,32"])
+    if any("=" not in item for item in args.env):
+        parser.error("--env takes KEY=VALUE")
+    args.env = dict(item.split("=", 1) for item in args.env)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    print(json.dumps(asyncio.run(run(args)), indent=2))
+
+
+if __name__ == "__main__":
+    main()
