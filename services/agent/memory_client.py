@@ -36,10 +36,11 @@ class MemoryClient(ServiceClient):
     def __init__(self, channel, settings: Settings):
         super().__init__(channel, settings)
         self._runtime = memory_service_pb2_grpc.MemoryRuntimeStub(channel)
+        self._max_messages = settings.context_max_messages
 
     async def context(self, agent_id: str) -> ContextSnapshot:
         response = await self._unary(
-            self._runtime.GetContext, memory_service_pb2.GetContextRequest(agent_id=agent_id)
+            self._runtime.GetContext, memory_service_pb2.GetContextRequest(agent_id=agent_id, max_messages=self._max_messages)
         )
         return ContextSnapshot(
             compiled_memory=response.compiled_memory,

@@ -78,6 +78,9 @@ class Settings:
     """Key for that endpoint (``OPENAI_API_KEY``); never logged."""
     default_model: str | None = None
     """Model used when an agent names none (``AGENTSUITE_MODEL``)."""
+    context_max_messages: int = 100
+    """Newest messages the agent loop puts in context until summarisation moves the eviction
+    boundary (``AGENTSUITE_CONTEXT_MAX_MESSAGES``; 0 = every message after the boundary)."""
 
     @classmethod
     def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> Settings:
@@ -107,6 +110,7 @@ class Settings:
             or reader.optional("OPENAI_BASE_URL"),
             openai_api_key=reader.optional("OPENAI_API_KEY"),
             default_model=reader.optional("AGENTSUITE_MODEL"),
+            context_max_messages=reader.integer("AGENTSUITE_CONTEXT_MAX_MESSAGES", 100),
         )
         reader.raise_if_bad()
         return settings

@@ -59,21 +59,36 @@ def configure_logging(service: str, level: str) -> None:
 
 
 def configure_tracing(service: str, enabled: bool) -> None:
-    """Install a tracer provider for this process (no-op tracing when disabled)."""
+    """Install a tracer provider for this process (no tracing at all when disabled).
+
+    Without an exporter, spans are sampled out: they still carry trace and span ids (so log lines
+    of one request share a trace id across services) but record nothing, which costs a fraction
+    of recorded spans. With ``OTEL_EXPORTER_OTLP_ENDPOINT`` set, the standard ``OTEL_TRACES_SAMPLER``
+    settings apply (by default every trace is recorded).
+    """
     if not enabled:
         return
     from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace import TracerProvider, sampling
 
-    provider = TracerProvider(resource=Resource.create({"service.name": f"agentsuite-{service}"}))
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        try:
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-            from opentelemetry.sdk.trace.export import BatchSpanProcessor
-        except ImportError:
-            logging.getLogger(__name__).warning(
-                "OTEL_EXPORTER_OTLP_ENDPOINT is set but opentelemetry-exporter-otlp is not installed"
-            )
-        else:
-            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    resource = Resource.create({"service.name": f"agentsuite-{service}"})
+    exporter = _otlp_exporter() if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") else None
+    if exporter is None:
+        trace.set_tracer_provider(TracerProvider(resource=resource, sampler=sampling.ALWAYS_OFF))
+        return
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
+
+
+def _otlp_exporter():
+    try:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    except ImportError:
+        logging.getLogger(__name__).warning(
+            "OTEL_EXPORTER_OTLP_ENDPOINT is set but opentelemetry-exporter-otlp is not installed; not exporting"
+        )
+        return None
+    return OTLPSpanExporter()

@@ -15,6 +15,7 @@ from services.memory.store.messages import MessageStore
 MAX_APPEND = 1000
 MAX_CONTENT = 1_000_000
 MAX_KEY = 200
+MAX_CONTEXT_MESSAGES = 100_000
 
 
 @servicer
@@ -62,7 +63,11 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
     async def GetContext(self, request: memory_service_pb2.GetContextRequest, context):
         tenant = require_tenant()
         agent_id = require_id(request.agent_id, "agent_id")
-        agent_context = await self._messages.context(tenant=tenant, agent_id=agent_id)
+        if not 0 <= request.max_messages <= MAX_CONTEXT_MESSAGES:
+            raise InvalidArgument.field("max_messages", f"between 0 (all) and {MAX_CONTEXT_MESSAGES}")
+        agent_context = await self._messages.context(
+            tenant=tenant, agent_id=agent_id, max_messages=request.max_messages
+        )
         return memory_service_pb2.GetContextResponse(
             compiled_memory=agent_context.compiled_memory,
             summary=agent_context.summary,

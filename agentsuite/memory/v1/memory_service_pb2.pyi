@@ -401,10 +401,12 @@ class CountMessagesResponse(_message.Message):
     def __init__(self, count: _Optional[int] = ...) -> None: ...
 
 class GetContextRequest(_message.Message):
-    __slots__ = ("agent_id",)
+    __slots__ = ("agent_id", "max_messages")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    MAX_MESSAGES_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
-    def __init__(self, agent_id: _Optional[str] = ...) -> None: ...
+    max_messages: int
+    def __init__(self, agent_id: _Optional[str] = ..., max_messages: _Optional[int] = ...) -> None: ...
 
 class GetContextResponse(_message.Message):
     __slots__ = ("compiled_memory", "blocks", "stats", "summary", "messages", "boundary_seq", "epoch")

@@ -60,16 +60,17 @@ class ApiKeys:
 
     async def tenant_for(self, authorization: str | None) -> str:
         key = _bearer(authorization)
-        digest = key_hash(key)
         now = time.monotonic()
-        cached = self._cache.get(digest)
+        # Keyed by the key as presented, so a cache hit costs no hashing (the process sees the
+        # plain key on every call anyway; only hashes are ever stored).
+        cached = self._cache.get(key)
         if cached is not None and cached[1] > now:
             tenant = cached[0]
         else:
-            tenant = await self._lookup.tenant_for_hash(digest)
+            tenant = await self._lookup.tenant_for_hash(key_hash(key))
             if len(self._cache) >= self._max_entries:
                 self._cache.clear()
-            self._cache[digest] = (tenant, now + self._ttl)
+            self._cache[key] = (tenant, now + self._ttl)
         if tenant is None:
             raise Unauthenticated("the API key is not valid (unknown or revoked)", reason="INVALID_API_KEY")
         return tenant
