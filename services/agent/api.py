@@ -18,7 +18,7 @@ from services.agent.store.agents import AgentStore
 from services.common.call import current_call, require_tenant
 from services.common.errors import InvalidArgument, Unimplemented, Validation
 from services.common.paging import decode_token, encode_token, page_size
-from services.common.protobuf import from_struct, require_id, to_struct, to_timestamp
+from services.common.protobuf import from_struct, require_id, to_struct, to_timestamp, tool_calls_to_proto
 from services.common.server import Registration, servicer
 
 MAX_INPUT_MESSAGES = 100
@@ -188,9 +188,7 @@ def message_to_proto(message: HistoryMessage, agent_id: str) -> common_pb2.Messa
         role=ROLES[message.role],
         content=message.content,
         reasoning=message.reasoning,
-        tool_calls=[
-            common_pb2.ToolCall(id=c.id, name=c.name, arguments_json=c.arguments) for c in message.tool_calls
-        ],
+        tool_calls=tool_calls_to_proto(message.tool_calls),
         tool_call_id=message.tool_call_id,
         name=message.name,
         run_id=message.run_id,
@@ -235,15 +233,18 @@ def _duration(seconds: float) -> duration_pb2.Duration:
 
 
 def registrations(store: AgentStore, providers: ProviderRegistry, loop: AgentLoop, default_model: str):
-    public, runtime = AgentApi(store, providers, default_model), AgentRuntimeApi(store, loop)
-    descriptor = agent_service_pb2.DESCRIPTOR
+    file = agent_service_pb2.DESCRIPTOR
     return [
-        Registration(
-            descriptor.services_by_name["AgentService"].full_name,
-            lambda server: agent_service_pb2_grpc.add_AgentServiceServicer_to_server(public, server),
+        Registration.of(
+            file,
+            "AgentService",
+            agent_service_pb2_grpc.add_AgentServiceServicer_to_server,
+            AgentApi(store, providers, default_model),
         ),
-        Registration(
-            descriptor.services_by_name["AgentRuntime"].full_name,
-            lambda server: agent_service_pb2_grpc.add_AgentRuntimeServicer_to_server(runtime, server),
+        Registration.of(
+            file,
+            "AgentRuntime",
+            agent_service_pb2_grpc.add_AgentRuntimeServicer_to_server,
+            AgentRuntimeApi(store, loop),
         ),
     ]

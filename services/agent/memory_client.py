@@ -9,7 +9,7 @@ from agentsuite.memory.v1 import memory_pb2, memory_service_pb2, memory_service_
 from services.agent.core.history import ContextSnapshot, HistoryMessage
 from services.agent.llm import ToolCall
 from services.common.channels import ServiceClient, create_channel
-from services.common.protobuf import from_struct, to_struct
+from services.common.protobuf import from_struct, to_struct, tool_calls_to_proto
 from services.common.settings import Settings
 
 ROLES = {
@@ -40,7 +40,8 @@ class MemoryClient(ServiceClient):
 
     async def context(self, agent_id: str) -> ContextSnapshot:
         response = await self._unary(
-            self._runtime.GetContext, memory_service_pb2.GetContextRequest(agent_id=agent_id, max_messages=self._max_messages)
+            self._runtime.GetContext,
+            memory_service_pb2.GetContextRequest(agent_id=agent_id, max_messages=self._max_messages),
         )
         return ContextSnapshot(
             compiled_memory=response.compiled_memory,
@@ -74,9 +75,7 @@ def _message_input(message: HistoryMessage) -> memory_pb2.MessageInput:
         role=ROLES[message.role],
         content=message.content,
         reasoning=message.reasoning,
-        tool_calls=[
-            common_pb2.ToolCall(id=c.id, name=c.name, arguments_json=c.arguments) for c in message.tool_calls
-        ],
+        tool_calls=tool_calls_to_proto(message.tool_calls),
         tool_call_id=message.tool_call_id,
         name=message.name,
         step=message.step,

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
+from agentsuite.common.v1 import common_pb2
 from services.common.errors import InvalidArgument
+
+
+class _ToolCallLike(Protocol):
+    id: str
+    name: str
+    arguments: str
+
+
+def tool_calls_to_proto(calls: Iterable[_ToolCallLike]) -> list[common_pb2.ToolCall]:
+    """Tool calls of any layer (id, name, raw JSON arguments) as ``common.v1.ToolCall``."""
+    return [common_pb2.ToolCall(id=c.id, name=c.name, arguments_json=c.arguments) for c in calls]
 
 
 def to_struct(value: dict | None) -> struct_pb2.Struct:
@@ -18,6 +32,8 @@ def to_struct(value: dict | None) -> struct_pb2.Struct:
 
 
 def from_struct(struct: struct_pb2.Struct) -> dict:
+    if not struct.fields:  # the common case, and MessageToDict is slow even for nothing
+        return {}
     return json_format.MessageToDict(struct)
 
 

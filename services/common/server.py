@@ -149,6 +149,14 @@ class Registration:
     full_name: str
     add: Callable[[grpc.aio.Server], None]
 
+    @classmethod
+    def of(
+        cls, file_descriptor, service: str, add_servicer: Callable, implementation: object
+    ) -> Registration:
+        """The registration of ``implementation`` for ``service`` of a generated ``*_pb2`` file."""
+        full_name = file_descriptor.services_by_name[service].full_name
+        return cls(full_name, lambda server: add_servicer(implementation, server))
+
 
 class ServiceHost:
     """A started grpc.aio server with health and reflection; stop it with :meth:`stop`."""

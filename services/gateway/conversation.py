@@ -155,7 +155,9 @@ def _now() -> timestamp_pb2.Timestamp:
 
 
 def registration(api: ConversationApi) -> Registration:
-    return Registration(
-        gateway_service_pb2.DESCRIPTOR.services_by_name["ConversationService"].full_name,
-        lambda server: gateway_service_pb2_grpc.add_ConversationServiceServicer_to_server(api, server),
+    return Registration.of(
+        gateway_service_pb2.DESCRIPTOR,
+        "ConversationService",
+        gateway_service_pb2_grpc.add_ConversationServiceServicer_to_server,
+        api,
     )

@@ -7,7 +7,7 @@ from agentsuite.memory.v1 import memory_pb2, memory_service_pb2, memory_service_
 from services.common.call import require_tenant
 from services.common.errors import InvalidArgument, Validation
 from services.common.paging import decode_token, encode_token, page_size
-from services.common.protobuf import from_struct, require_id, to_struct, to_timestamp
+from services.common.protobuf import from_struct, require_id, to_struct, to_timestamp, tool_calls_to_proto
 from services.common.server import Registration, servicer
 from services.memory.core.model import NewMessage, Role, StoredMessage, ToolCallRecord
 from services.memory.store.messages import MessageStore
@@ -116,16 +116,19 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
 
 
 def registrations(messages: MessageStore) -> list[Registration]:
-    public, runtime = MemoryApi(messages), MemoryRuntimeApi(messages)
-    descriptor = memory_service_pb2.DESCRIPTOR
+    file = memory_service_pb2.DESCRIPTOR
     return [
-        Registration(
-            descriptor.services_by_name["MemoryService"].full_name,
-            lambda server: memory_service_pb2_grpc.add_MemoryServiceServicer_to_server(public, server),
+        Registration.of(
+            file,
+            "MemoryService",
+            memory_service_pb2_grpc.add_MemoryServiceServicer_to_server,
+            MemoryApi(messages),
         ),
-        Registration(
-            descriptor.services_by_name["MemoryRuntime"].full_name,
-            lambda server: memory_service_pb2_grpc.add_MemoryRuntimeServicer_to_server(runtime, server),
+        Registration.of(
+            file,
+            "MemoryRuntime",
+            memory_service_pb2_grpc.add_MemoryRuntimeServicer_to_server,
+            MemoryRuntimeApi(messages),
         ),
     ]
 
@@ -158,9 +161,7 @@ def message_to_proto(message: StoredMessage) -> common_pb2.Message:
         role=int(message.role),
         content=message.content,
         reasoning=message.reasoning,
-        tool_calls=[
-            common_pb2.ToolCall(id=c.id, name=c.name, arguments_json=c.arguments) for c in message.tool_calls
-        ],
+        tool_calls=tool_calls_to_proto(message.tool_calls),
         tool_call_id=message.tool_call_id,
         name=message.name,
         run_id=message.run_id,

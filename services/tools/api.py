@@ -19,15 +19,12 @@ class ToolRuntimeApi(tools_service_pb2_grpc.ToolRuntimeServicer):
 
 
 def registrations() -> list[Registration]:
-    public, runtime = ToolApi(), ToolRuntimeApi()
-    descriptor = tools_service_pb2.DESCRIPTOR
+    file = tools_service_pb2.DESCRIPTOR
     return [
-        Registration(
-            descriptor.services_by_name["ToolService"].full_name,
-            lambda server: tools_service_pb2_grpc.add_ToolServiceServicer_to_server(public, server),
+        Registration.of(
+            file, "ToolService", tools_service_pb2_grpc.add_ToolServiceServicer_to_server, ToolApi()
         ),
-        Registration(
-            descriptor.services_by_name["ToolRuntime"].full_name,
-            lambda server: tools_service_pb2_grpc.add_ToolRuntimeServicer_to_server(runtime, server),
+        Registration.of(
+            file, "ToolRuntime", tools_service_pb2_grpc.add_ToolRuntimeServicer_to_server, ToolRuntimeApi()
         ),
     ]
