@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -69,10 +70,41 @@ def test_generated_code_is_current() -> None:
     ids=["buf-lint", "buf-format"],
 )
 def test_buf_is_clean(command: list[str]) -> None:
-    if not BUF.exists():
-        pytest.skip("node_modules/.bin/buf not found; run `npm ci` to lint the protos")
+    _require_buf()
     result = subprocess.run([str(BUF), *command], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_v1_changes_are_additive_since_v1_was_introduced() -> None:
+    """buf breaking (FILE) against the commit that first added the v1 contracts."""
+    _require_buf()
+    first = subprocess.run(
+        ["git", "log", "--diff-filter=A", "--format=%H", "--", "protos/agentsuite/common/v1/common.proto"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    if not first:
+        pytest.skip("no git history with the v1 contracts (not a clone?)")
+    against = f".git#ref={first[-1]},subdir=protos"
+    result = subprocess.run(
+        [str(BUF), "breaking", "protos", "--against", against],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _require_buf() -> None:
+    if BUF.exists():
+        return
+    message = "node_modules/.bin/buf not found; `make setup` installs it"
+    if os.environ.get("CI"):
+        pytest.fail(message)  # CI must lint, never skip silently
+    pytest.skip(message)
 
 
 @pytest.mark.parametrize("module_name", sorted(SERVICES))
