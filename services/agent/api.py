@@ -121,6 +121,8 @@ class AgentRuntimeApi(agent_service_pb2_grpc.AgentRuntimeServicer):
             deadline=current_call().deadline,
         )
         async for event in self._loop.run(run):
+            if request.omit_deltas and isinstance(event, events.AssistantDelta | events.ReasoningDelta):
+                continue
             yield agent_service_pb2.StepResponse(event=event_to_proto(event, agent_id))
 
 

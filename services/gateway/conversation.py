@@ -45,7 +45,7 @@ class ConversationApi(gateway_service_pb2_grpc.ConversationServiceServicer):
     async def SendMessage(self, request: gateway_service_pb2.SendMessageRequest, context):
         await authenticate(self._keys, context)
         response = gateway_service_pb2.SendMessageResponse()
-        async for event in self._run(request):
+        async for event in self._run(request, omit_deltas=True):
             kind = event.WhichOneof("event")
             if kind in ("message_persisted", "assistant_message"):
                 response.messages.append(getattr(event, kind))
@@ -59,7 +59,7 @@ class ConversationApi(gateway_service_pb2_grpc.ConversationServiceServicer):
         async for event in self._run(request):
             yield gateway_service_pb2.StreamMessageResponse(event=event)
 
-    async def _run(self, request) -> AsyncIterator[gateway_pb2.RunEvent]:
+    async def _run(self, request, *, omit_deltas: bool = False) -> AsyncIterator[gateway_pb2.RunEvent]:
         agent_id = _validate(request)
         run = gateway_pb2.Run(
             id=str(uuid.uuid4()),
@@ -74,6 +74,7 @@ class ConversationApi(gateway_service_pb2_grpc.ConversationServiceServicer):
             epoch=0,
             input=_with_roles(request.messages),
             max_steps=request.max_steps,
+            omit_deltas=omit_deltas,
         )
         seq = 0
 

@@ -114,20 +114,22 @@ class ImportAgentResponse(_message.Message):
     def __init__(self, agent: _Optional[_Union[_agent_pb2.Agent, _Mapping]] = ...) -> None: ...
 
 class StepRequest(_message.Message):
-    __slots__ = ("agent_id", "run_id", "epoch", "input", "max_steps", "approvals")
+    __slots__ = ("agent_id", "run_id", "epoch", "input", "max_steps", "approvals", "omit_deltas")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
     MAX_STEPS_FIELD_NUMBER: _ClassVar[int]
     APPROVALS_FIELD_NUMBER: _ClassVar[int]
+    OMIT_DELTAS_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     run_id: str
     epoch: int
     input: _containers.RepeatedCompositeFieldContainer[_common_pb2.InputMessage]
     max_steps: int
     approvals: _containers.RepeatedCompositeFieldContainer[_common_pb2.ToolApproval]
-    def __init__(self, agent_id: _Optional[str] = ..., run_id: _Optional[str] = ..., epoch: _Optional[int] = ..., input: _Optional[_Iterable[_Union[_common_pb2.InputMessage, _Mapping]]] = ..., max_steps: _Optional[int] = ..., approvals: _Optional[_Iterable[_Union[_common_pb2.ToolApproval, _Mapping]]] = ...) -> None: ...
+    omit_deltas: bool
+    def __init__(self, agent_id: _Optional[str] = ..., run_id: _Optional[str] = ..., epoch: _Optional[int] = ..., input: _Optional[_Iterable[_Union[_common_pb2.InputMessage, _Mapping]]] = ..., max_steps: _Optional[int] = ..., approvals: _Optional[_Iterable[_Union[_common_pb2.ToolApproval, _Mapping]]] = ..., omit_deltas: _Optional[bool] = ...) -> None: ...
 
 class StepResponse(_message.Message):
     __slots__ = ("event",)
