@@ -1,5 +1,6 @@
-"""The agent loop against an in-memory memory and the offline or a stub model: events in order, one
-fenced append per step, and the input kept even when the model fails."""
+"""The agent loop against an in-memory memory and the offline or a stub model: events in order, the
+input stored before the model is called, one fenced append per step, and nothing lost when the
+model fails."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from services.agent.llm import (
 from services.agent.llm import (
     ReasoningDelta as LLMReasoningDelta,
 )
-from services.common.errors import InvalidArgument
+from services.common.errors import FailedPrecondition
 
 
 @dataclass
@@ -133,15 +134,15 @@ async def run_all(loop: AgentLoop, request: RunRequest) -> list:
     return [event async for event in loop.run(request)]
 
 
-async def test_events_stream_deltas_then_persisted_input_then_answer_then_usage_then_stop():
+async def test_events_are_persisted_input_then_deltas_then_answer_then_usage_then_stop():
     memory = InMemoryMemory()
 
     events = await run_all(loop_with(memory, ScriptedModel()), run_request("hello there"))
 
     kinds = [type(e).__name__ for e in events]
-    first_non_delta = kinds.index("MessagePersisted")
-    assert first_non_delta > 0 and set(kinds[:first_non_delta]) == {"AssistantDelta"}
-    assert kinds[first_non_delta:] == ["MessagePersisted", "AssistantMessage", "UsageReport", "Stopped"]
+    assert kinds[0] == "MessagePersisted"
+    assert set(kinds[1:-3]) == {"AssistantDelta"}
+    assert kinds[-3:] == ["AssistantMessage", "UsageReport", "Stopped"]
     deltas = "".join(e.text for e in events if isinstance(e, AssistantDelta))
     answer = next(e for e in events if isinstance(e, AssistantMessage)).message
     assert answer.content == deltas
@@ -150,16 +151,14 @@ async def test_events_stream_deltas_then_persisted_input_then_answer_then_usage_
     assert all(e.step == 1 for e in events)
 
 
-async def test_input_and_answer_are_stored_in_one_append_keyed_by_run_and_step():
+async def test_input_then_answer_are_stored_in_fenced_appends_keyed_by_run_and_part():
     memory = InMemoryMemory()
 
     events = await run_all(loop_with(memory, ScriptedModel()), run_request("hello there"))
 
-    assert len(memory.appends) == 1
-    append = memory.appends[0]
-    assert (append.agent_id, append.epoch, append.run_id) == ("agent-1", 3, "run-7")
-    assert append.idempotency_key == "run-7:step:1"
-    assert [(m.role, m.step) for m in append.messages] == [("user", 0), ("assistant", 1)]
+    assert [(a.agent_id, a.epoch, a.run_id) for a in memory.appends] == [("agent-1", 3, "run-7")] * 2
+    assert [a.idempotency_key for a in memory.appends] == ["run-7:input", "run-7:step:1"]
+    assert [[m.role for m in a.messages] for a in memory.appends] == [["user"], ["assistant"]]
     persisted = next(e for e in events if isinstance(e, MessagePersisted)).message
     answer = next(e for e in events if isinstance(e, AssistantMessage)).message
     assert (persisted.role, persisted.content, persisted.seq) == ("user", "hello there", 1)
@@ -200,7 +199,7 @@ async def test_reasoning_is_streamed_apart_and_stored_with_the_answer_and_usage_
 
     events = await run_all(loop_with(memory, model), run_request())
 
-    assert events[:2] == [ReasoningDelta(1, "thinking"), AssistantDelta(1, "Answer")]
+    assert events[1:3] == [ReasoningDelta(1, "thinking"), AssistantDelta(1, "Answer")]
     assert memory.stored[-1].reasoning == "thinking"
     report = next(e for e in events if isinstance(e, UsageReport))
     assert (report.usage.prompt_tokens, report.usage.completion_tokens, report.usage.steps) == (11, 5, 1)
@@ -212,14 +211,14 @@ async def test_model_failure_keeps_the_input_and_stops_with_llm_error():
 
     events = await run_all(loop_with(memory, model), run_request("keep me"))
 
-    assert events[0] == AssistantDelta(1, "par")
-    assert isinstance(events[1], MessagePersisted) and events[1].message.content == "keep me"
+    assert isinstance(events[0], MessagePersisted) and events[0].message.content == "keep me"
+    assert events[1] == AssistantDelta(1, "par")
     assert events[-1] == Stopped(1, StopReason.LLM_ERROR, "provider answered 503")
     assert [m.content for m in memory.stored] == ["keep me"]
-    assert memory.appends[0].idempotency_key == "run-7:step:1"
+    assert [a.idempotency_key for a in memory.appends] == ["run-7:input"]
 
 
-async def test_spent_deadline_keeps_the_input_and_stops_with_llm_error():
+async def test_spent_deadline_stops_with_llm_error_after_the_input_was_stored():
     memory = InMemoryMemory()
 
     events = await run_all(loop_with(memory, ScriptedModel()), run_request(deadline=time.monotonic() - 1))
@@ -239,11 +238,27 @@ async def test_stream_ending_without_a_completion_keeps_the_input_and_stops_with
     assert [m.content for m in memory.stored] == ["keep me too"]
 
 
-async def test_unknown_provider_is_refused_before_anything_is_stored():
+async def test_an_agent_whose_provider_is_not_configured_fails_its_precondition_before_anything_is_stored():
     memory = InMemoryMemory()
     request = replace(run_request(), agent=make_agent(provider="nope"))
 
-    with pytest.raises(InvalidArgument, match="unknown provider 'nope'"):
+    with pytest.raises(FailedPrecondition, match="provider 'nope'"):
         await run_all(loop_with(memory, ScriptedModel()), request)
 
     assert memory.appends == []
+
+
+async def test_the_input_is_already_stored_when_the_model_is_called():
+    memory = InMemoryMemory()
+    stored_when_called: list[list[str]] = []
+
+    class PeekingModel(StubModel):
+        async def stream(self, request, *, deadline=None):
+            stored_when_called.append([m.content for m in memory.stored])
+            async for event in super().stream(request, deadline=deadline):
+                yield event
+
+    model = PeekingModel([], fail_with=LLMError("the connection dropped", retryable=True))
+    await run_all(loop_with(memory, model), run_request("remember me"))
+
+    assert stored_when_called == [["remember me"]]

@@ -28,7 +28,7 @@ from services.agent.core.prompt import chat_messages
 from services.agent.llm import ChatRequest, Completion, LLMError, ProviderRegistry
 from services.agent.llm import ReasoningDelta as LLMReasoningDelta
 from services.agent.llm import TextDelta as LLMTextDelta
-from services.common.errors import DeadlineExceeded
+from services.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,7 +53,11 @@ class AgentLoop:
     async def run(self, request: RunRequest) -> AsyncIterator[LoopEvent]:
         agent, step = request.agent, 1
         context = await self._memory.context(agent.id)
-        model = self._providers.get(agent.model.provider)
+        model = self._model(agent)
+        # Accepted input is stored before the model is called: a deadline, a cancel or a crash
+        # during the model's answer must not lose what the user said.
+        for message in await self._append(request, "input", request.input):
+            yield MessagePersisted(step, message)
         chat = ChatRequest(
             model=agent.model.model,
             messages=chat_messages(agent, context, request.input),
@@ -62,7 +66,6 @@ class AgentLoop:
         )
         started = time.monotonic()
         completion: Completion | None = None
-        failure: str | None = None
         try:
             async for event in model.stream(chat, deadline=request.deadline):
                 if isinstance(event, LLMTextDelta):
@@ -72,24 +75,18 @@ class AgentLoop:
                 elif isinstance(event, Completion):
                     completion = event
         except (LLMError, DeadlineExceeded) as exc:
-            failure = exc.message
-        if failure is not None or completion is None:
-            # The input was accepted: it stays in the history even though the model failed.
-            for message in await self._persist(request, step, ()):
-                yield MessagePersisted(step, message)
-            yield Stopped(
-                step, StopReason.LLM_ERROR, failure or "the model's stream ended without a completion"
-            )
+            yield Stopped(step, StopReason.LLM_ERROR, exc.message)
+            return
+        if completion is None:
+            yield Stopped(step, StopReason.LLM_ERROR, "the model's stream ended without a completion")
             return
         llm_seconds = time.monotonic() - started
 
         reply = HistoryMessage(
             role="assistant", content=completion.content, reasoning=completion.reasoning, step=step
         )
-        stored = await self._persist(request, step, (reply,))
-        for message in stored[:-1]:
-            yield MessagePersisted(step, message)
-        yield AssistantMessage(step, stored[-1])
+        (stored,) = await self._append(request, f"step:{step}", (reply,))
+        yield AssistantMessage(step, stored)
         usage = completion.usage
         yield UsageReport(
             step,
@@ -102,15 +99,27 @@ class AgentLoop:
         )
         yield Stopped(step, StopReason.END_TURN)
 
-    async def _persist(
-        self, request: RunRequest, step: int, produced: Sequence[HistoryMessage]
+    def _model(self, agent: Agent):
+        try:
+            return self._providers.get(agent.model.provider)
+        except InvalidArgument:
+            raise FailedPrecondition(
+                f"agent {agent.id} uses provider {agent.model.provider!r}, which this agent service "
+                f"does not have configured (it has: {', '.join(self._providers.names)})",
+                reason="PROVIDER_NOT_CONFIGURED",
+            ) from None
+
+    async def _append(
+        self, request: RunRequest, part: str, messages: Sequence[HistoryMessage]
     ) -> list[HistoryMessage]:
-        """Append the run's input (first step only) and this step's messages in one transaction."""
-        pending = [*(request.input if step == 1 else ()), *produced]
+        """Append one part of the run (its input, or one step's messages) in one transaction.
+
+        The idempotency key is derived from the run and the part, so a retried call stores once.
+        """
         return await self._memory.append(
             request.agent.id,
             epoch=request.epoch,
             run_id=request.run_id,
-            idempotency_key=f"{request.run_id}:step:{step}",
-            messages=pending,
+            idempotency_key=f"{request.run_id}:{part}",
+            messages=messages,
         )
