@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.db import create_engine, resolve_database_url, wait_for_database
@@ -26,6 +27,8 @@ class Wiring:
 
     registrations: Sequence[Registration]
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
+    """Server interceptors after the tracing one (the gateway's authentication)."""
 
 
 async def open_database(settings: Settings, *, schema: str, migrations: Path) -> AsyncEngine:
@@ -56,4 +59,4 @@ async def _serve(settings: Settings, wire: Callable[[Settings], Awaitable[Wiring
         for closer in reversed(wiring.closers):
             await closer()
 
-    await run_service(settings, wiring.registrations, on_stop=close)
+    await run_service(settings, wiring.registrations, interceptors=wiring.interceptors, on_stop=close)

@@ -39,6 +39,20 @@ class CallScope:
         return CallScope(tenant, self.deadline, self.call_chain, self.request_id)
 
 
+_tenant_metadata_trusted = True
+
+
+def distrust_tenant_metadata() -> None:
+    """Make this process an edge: the tenant of a call comes from authentication, never from the
+    ``x-agentsuite-tenant`` metadata a client may send. Called once by the gateway at start-up."""
+    global _tenant_metadata_trusted
+    _tenant_metadata_trusted = False
+
+
+def tenant_metadata_trusted() -> bool:
+    return _tenant_metadata_trusted
+
+
 _current: contextvars.ContextVar[CallScope] = contextvars.ContextVar("agentsuite_call", default=CallScope())
 
 
@@ -47,13 +61,9 @@ def current_call() -> CallScope:
     return _current.get()
 
 
-def enter_call(scope: CallScope) -> contextvars.Token[CallScope]:
-    """Make ``scope`` current for this task; pass the token to :func:`leave_call`."""
-    return _current.set(scope)
-
-
-def leave_call(token: contextvars.Token[CallScope]) -> None:
-    _current.reset(token)
+def enter_call(scope: CallScope) -> None:
+    """Make ``scope`` current for this task (grpc.aio serves every RPC in a task of its own)."""
+    _current.set(scope)
 
 
 def require_tenant() -> str:

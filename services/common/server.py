@@ -8,6 +8,7 @@ which service it runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import logging
@@ -26,8 +27,9 @@ from services.common.call import (
     REQUEST_ID_KEY,
     TENANT_KEY,
     CallScope,
+    current_call,
     enter_call,
-    leave_call,
+    tenant_metadata_trusted,
 )
 from services.common.settings import Settings
 from services.common.status import internal_status, to_status
@@ -60,8 +62,10 @@ def _scope_of(context: grpc.aio.ServicerContext) -> CallScope:
     metadata = {key: value for key, value in (context.invocation_metadata() or ())}
     remaining = context.time_remaining()
     chain = metadata.get(CALL_CHAIN_KEY, "")
+    # At the edge the tenant comes from authentication (already in the scope), never from the client.
+    tenant = metadata.get(TENANT_KEY) if tenant_metadata_trusted() else current_call().tenant
     return CallScope(
-        tenant=metadata.get(TENANT_KEY) or None,
+        tenant=tenant or None,
         deadline=None if remaining is None else time.monotonic() + remaining,
         call_chain=tuple(part for part in chain.split(",") if part),
         request_id=metadata.get(REQUEST_ID_KEY) or None,
@@ -89,30 +93,29 @@ def rpc_handler(method: Callable) -> Callable:
 
         @functools.wraps(method)
         async def stream_wrapper(self, request, context) -> AsyncIterator:
-            token = enter_call(_scope_of(context))
+            # grpc.aio serves each RPC in a task of its own, so the scope ends with the task; no
+            # reset, which could run in another context when a cancelled stream is finalised.
+            enter_call(_scope_of(context))
             try:
-                async for response in method(self, request, context):
-                    yield response
+                async with contextlib.aclosing(method(self, request, context)) as responses:
+                    async for response in responses:
+                        yield response
             except (asyncio.CancelledError, grpc.aio.AbortError):
                 raise
             except Exception as exc:
                 await _abort(context, name, exc)
-            finally:
-                leave_call(token)
 
         return stream_wrapper
 
     @functools.wraps(method)
     async def unary_wrapper(self, request, context):
-        token = enter_call(_scope_of(context))
+        enter_call(_scope_of(context))
         try:
             return await method(self, request, context)
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
         except Exception as exc:
             await _abort(context, name, exc)
-        finally:
-            leave_call(token)
 
     return unary_wrapper
 
@@ -161,14 +164,20 @@ class Registration:
 class ServiceHost:
     """A started grpc.aio server with health and reflection; stop it with :meth:`stop`."""
 
-    def __init__(self, settings: Settings, registrations: Sequence[Registration]):
+    def __init__(
+        self,
+        settings: Settings,
+        registrations: Sequence[Registration],
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    ):
         self.settings = settings
         self._registrations = list(registrations)
-        interceptors = []
+        chain: list[grpc.aio.ServerInterceptor] = []
         if settings.tracing:
             from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
-            interceptors.append(aio_server_interceptor())
+            chain.append(aio_server_interceptor())
+        interceptors = [*chain, *interceptors]
         self.server = grpc.aio.server(interceptors=interceptors, options=_server_options(settings))
         self.health = health.aio.HealthServicer()
         self.port = 0
@@ -202,10 +211,11 @@ async def run_service(
     settings: Settings,
     registrations: Sequence[Registration],
     *,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     on_stop: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT, then stop gracefully and run ``on_stop``."""
-    host = ServiceHost(settings, registrations)
+    host = ServiceHost(settings, registrations, interceptors)
     port = await host.start()
     log.info(
         "serving",

@@ -1,24 +1,76 @@
-"""Authentication at the edge: the bearer key decides the tenant, whatever else the client sent."""
+"""Authentication at the edge: every RPC but health and reflection needs a valid API key, and the
+key alone decides the tenant.
+
+An interceptor rather than a call in each handler, so no handler (nor the transparent forwarder,
+nor an RPC not implemented yet) can be reached without it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import grpc
 
-from services.common.call import current_call, enter_call
+from services.common.call import CallScope, enter_call
+from services.common.errors import AgentSuiteError
+from services.common.status import to_status
 from services.gateway.core.keys import ApiKeys
 
+OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
-async def authenticate(keys: ApiKeys, context: grpc.aio.ServicerContext) -> str:
-    """Resolve the call's API key to its tenant and make that the tenant of the current call.
 
-    A client-sent ``x-agentsuite-tenant`` is overwritten here, so it can never choose a tenant.
-    """
-    authorization = None
-    for key, value in context.invocation_metadata() or ():
-        if key == "authorization":
-            authorization = value
-            break
-    tenant = await keys.tenant_for(authorization)
-    # Left in place until the handler's own scope is reset when the RPC ends.
-    enter_call(current_call().with_tenant(tenant))
-    return tenant
+class EdgeAuthentication(grpc.aio.ServerInterceptor):
+    def __init__(self, keys: ApiKeys):
+        self._keys = keys
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or details.method.startswith(OPEN_PREFIXES):
+            return handler
+        authorization = next((v for k, v in details.invocation_metadata or () if k == "authorization"), None)
+        keys = self._keys
+
+        async def authenticate(context: grpc.aio.ServicerContext) -> None:
+            try:
+                tenant = await keys.tenant_for(authorization)
+            except AgentSuiteError as exc:
+                await context.abort_with_status(to_status(exc))
+            enter_call(CallScope(tenant=tenant))
+
+        if handler.unary_unary:
+            inner_unary = handler.unary_unary
+
+            async def unary_unary(request, context):
+                await authenticate(context)
+                return await inner_unary(request, context)
+
+            return handler._replace(unary_unary=unary_unary)
+        if handler.unary_stream:
+            inner_stream = handler.unary_stream
+
+            async def unary_stream(request, context):
+                await authenticate(context)
+                async for response in inner_stream(request, context):
+                    yield response
+
+            return handler._replace(unary_stream=unary_stream)
+        if handler.stream_unary:
+            inner_client_stream = handler.stream_unary
+
+            async def stream_unary(requests, context):
+                await authenticate(context)
+                return await inner_client_stream(requests, context)
+
+            return handler._replace(stream_unary=stream_unary)
+        inner_bidi = handler.stream_stream
+
+        async def stream_stream(requests, context):
+            await authenticate(context)
+            async for response in inner_bidi(requests, context):
+                yield response
+
+        return handler._replace(stream_stream=stream_stream)

@@ -15,12 +15,11 @@ from google.protobuf import timestamp_pb2
 from agentsuite.agent.v1 import agent_service_pb2
 from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_pb2, gateway_service_pb2, gateway_service_pb2_grpc
+from services.common.call import require_tenant
 from services.common.errors import Unimplemented, Validation
 from services.common.protobuf import require_id
 from services.common.server import Registration, servicer
 from services.gateway.agent_client import AgentRuntimeClient
-from services.gateway.auth import authenticate
-from services.gateway.core.keys import ApiKeys
 from services.gateway.core.lanes import AgentLanes
 
 MAX_MESSAGES = 100
@@ -37,13 +36,11 @@ STATUS_BY_STOP = {
 
 @servicer
 class ConversationApi(gateway_service_pb2_grpc.ConversationServiceServicer):
-    def __init__(self, keys: ApiKeys, lanes: AgentLanes, runtime: AgentRuntimeClient):
-        self._keys = keys
+    def __init__(self, lanes: AgentLanes, runtime: AgentRuntimeClient):
         self._lanes = lanes
         self._runtime = runtime
 
     async def SendMessage(self, request: gateway_service_pb2.SendMessageRequest, context):
-        await authenticate(self._keys, context)
         response = gateway_service_pb2.SendMessageResponse()
         async for event in self._run(request, omit_deltas=True):
             kind = event.WhichOneof("event")
@@ -55,11 +52,11 @@ class ConversationApi(gateway_service_pb2_grpc.ConversationServiceServicer):
         return response
 
     async def StreamMessage(self, request: gateway_service_pb2.StreamMessageRequest, context):
-        await authenticate(self._keys, context)
         async for event in self._run(request):
             yield gateway_service_pb2.StreamMessageResponse(event=event)
 
     async def _run(self, request, *, omit_deltas: bool = False) -> AsyncIterator[gateway_pb2.RunEvent]:
+        tenant = require_tenant()
         agent_id = _validate(request)
         run = gateway_pb2.Run(
             id=str(uuid.uuid4()),
@@ -84,7 +81,8 @@ class ConversationApi(gateway_service_pb2_grpc.ConversationServiceServicer):
                 seq += 1
             return gateway_pb2.RunEvent(run_id=run.id, seq=seq, step=step, time=_now(), **event)
 
-        async with self._lanes.turn(agent_id):
+        # Keyed by tenant too: another tenant naming this agent id must never wait in its lane.
+        async with self._lanes.turn(f"{tenant}/{agent_id}"):
             async for agent_event in self._runtime.step(step_request):
                 if run.status == gateway_pb2.RUN_STATUS_QUEUED:
                     run.status = gateway_pb2.RUN_STATUS_RUNNING

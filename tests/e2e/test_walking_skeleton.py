@@ -209,9 +209,12 @@ async def test_calls_without_a_valid_key_are_unauthenticated(gateway, metadata):
     agents = agent_service_pb2_grpc.AgentServiceStub(gateway)
     conversation = gateway_service_pb2_grpc.ConversationServiceStub(gateway)
 
+    memory = memory_service_pb2_grpc.MemoryServiceStub(gateway)
     for call, request in (
         (agents.ListAgents, agent_service_pb2.ListAgentsRequest()),
         (conversation.SendMessage, gateway_service_pb2.SendMessageRequest(agent_id=str(uuid.uuid4()))),
+        (conversation.GetRun, gateway_service_pb2.GetRunRequest(run_id=str(uuid.uuid4()))),  # not built yet
+        (memory.GetBlock, memory_service_pb2.GetBlockRequest(block_id=str(uuid.uuid4()))),  # not built yet
     ):
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await call(request, metadata=metadata)
