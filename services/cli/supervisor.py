@@ -26,6 +26,13 @@ __all__ = ["SERVICES", "Suite", "SuitePorts", "free_port"]
 
 SERVICES = ("memory", "tools", "agent", "gateway")
 """Start order: the backends first, the public gateway last."""
+BACKEND_HOST = "127.0.0.1"
+LLM_SECRETS = ("OPENAI_API_KEY",)
+
+
+def _connectable(host: str) -> str:
+    """An address to dial for a listen address (a wildcard listens everywhere, so dial loopback)."""
+    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
 
 
 @dataclass(frozen=True)
@@ -57,30 +64,43 @@ class Suite:
         return f"{self.host}:{self.ports.gateway}"
 
     def environment(self, service: str) -> dict[str, str]:
-        env = {
-            **os.environ,
-            **self.env,
-            "DATABASE_URL": self.database_url,
-            "AGENTSUITE_HOST": self.host,
-            "AGENTSUITE_PORT": str(self.ports.of(service)),
-        }
+        """The process environment of one service.
+
+        Only the gateway listens on ``host``: the backends trust the tenant in their metadata, so
+        they stay on loopback. Only the agent service gets the LLM provider's key.
+        """
+        env = {**os.environ, **self.env}
+        if service != "agent":
+            for secret in LLM_SECRETS:
+                env.pop(secret, None)
+        env.update(
+            DATABASE_URL=self.database_url,
+            AGENTSUITE_HOST=self.host if service == "gateway" else BACKEND_HOST,
+            AGENTSUITE_PORT=str(self.ports.of(service)),
+        )
         for name in SERVICES:
-            env[f"AGENTSUITE_{name.upper()}_ADDR"] = f"{self.host}:{self.ports.of(name)}"
+            host = self.host if name == "gateway" else BACKEND_HOST
+            env[f"AGENTSUITE_{name.upper()}_ADDR"] = f"{_connectable(host)}:{self.ports.of(name)}"
         return env
 
     def start_processes(self) -> None:
+        if self.log_dir is not None:
+            self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         for service in SERVICES:
-            stderr = None
+            log = None
             if self.log_dir is not None:
-                self.log_dir.mkdir(parents=True, exist_ok=True)
-                stderr = open(self.log_dir / f"{service}.log", "ab")  # the child process owns it
-            self.processes[service] = subprocess.Popen(
-                [sys.executable, "-m", f"services.{service}"],
-                env=self.environment(service),
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-                start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
-            )
+                log = os.open(self.log_dir / f"{service}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                self.processes[service] = subprocess.Popen(
+                    [sys.executable, "-m", f"services.{service}"],
+                    env=self.environment(service),
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                    start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
+                )
+            finally:
+                if log is not None:
+                    os.close(log)  # the child has its own copy
 
     async def wait_serving(self, timeout: float = 90.0) -> None:
         """Poll each service's health until SERVING; fail fast when one exits."""
@@ -122,16 +142,16 @@ class Suite:
         return {name: p.returncode for name, p in self.processes.items() if p.poll() is not None}
 
     def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM in reverse start order (gateway first, so no new work arrives), then wait."""
+        """Stop in reverse start order, each after the one before has exited: the gateway drains
+        its runs while the backends still answer them."""
         for service in reversed(SERVICES):
-            process = self.processes.get(service)
-            if process is not None and process.poll() is None:
+            process = self.processes.pop(service, None)
+            if process is None:
+                continue
+            if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for process in self.processes.values():
             try:
-                process.wait(max(0.1, deadline - time.monotonic()))
+                process.wait(timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        self.processes.clear()

@@ -30,19 +30,33 @@ async def run_up(settings: Settings) -> int:
         url = await asyncio.to_thread(embedded.ensure_running)
 
     suite = Suite(database_url=url, ports=_ports(settings), host=settings.host, log_dir=state_dir / "logs")
+    try:
+        return await _serve(settings, suite)
+    finally:
+        # Whatever happened above, nothing we started outlives us.
+        print("\nstopping services ...", flush=True)
+        await asyncio.to_thread(suite.stop)
+        if embedded is not None:
+            print("stopping PostgreSQL ...", flush=True)
+            await asyncio.to_thread(embedded.stop)
+        print("stopped.")
+
+
+async def _serve(settings: Settings, suite: Suite) -> int:
+    """Start the services, print how to reach them, and wait for Ctrl-C or a service's death."""
+    stop = asyncio.Event()
+    install_stop_handlers(stop)
     print("starting gateway, agent, memory and tools ...", flush=True)
     try:
         await suite.start()
     except (RuntimeError, TimeoutError) as exc:
         print(f"agentsuite up: {exc}", file=sys.stderr)
-        if embedded is not None:
-            await asyncio.to_thread(embedded.stop)
         return 1
     key = await _api_key(settings)
     provider = (
         "OpenAI-compatible endpoint"
         if (settings.openai_base_url or settings.openai_api_key)
-        else ("offline scripted model (set AGENTSUITE_OPENAI_BASE_URL / OPENAI_API_KEY for a real LLM)")
+        else "offline scripted model (set AGENTSUITE_OPENAI_BASE_URL / OPENAI_API_KEY for a real LLM)"
     )
     print(
         "\nagentsuite is up.\n"
@@ -50,13 +64,10 @@ async def run_up(settings: Settings) -> int:
         f"  API key   {key}\n"
         f"            (also in {api_key_file(settings)}, mode 0600)\n"
         f"  model     {provider}\n"
-        f"  logs      {state_dir / 'logs'}\n"
+        f"  logs      {settings.state_dir / 'logs'}\n"
         "\nChat from another terminal:  agentsuite chat\nStop with Ctrl-C.",
         flush=True,
     )
-    stop = asyncio.Event()
-    install_stop_handlers(stop)
-    exit_code = 0
     while not stop.is_set():
         exited = suite.exited()
         if exited:
@@ -64,19 +75,12 @@ async def run_up(settings: Settings) -> int:
                 f"\nagentsuite up: a service stopped unexpectedly: {exited}; stopping the rest",
                 file=sys.stderr,
             )
-            exit_code = 1
-            break
+            return 1
         try:
             await asyncio.wait_for(stop.wait(), timeout=1.0)
         except TimeoutError:
             pass
-    print("\nstopping services ...", flush=True)
-    await asyncio.to_thread(suite.stop)
-    if embedded is not None:
-        print("stopping PostgreSQL ...", flush=True)
-        await asyncio.to_thread(embedded.stop)
-    print("stopped.")
-    return exit_code
+    return 0
 
 
 async def _api_key(settings: Settings) -> str:

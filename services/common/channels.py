@@ -57,14 +57,13 @@ def create_channel(
     return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
 
 
-def outgoing_metadata(scope: CallScope, extra_chain: Iterable[str] = ()) -> tuple[tuple[str, str], ...]:
+def outgoing_metadata(scope: CallScope) -> tuple[tuple[str, str], ...]:
     """Tenant, call chain and request id of the current call, for a downstream call."""
     metadata = []
     if scope.tenant:
         metadata.append((TENANT_KEY, scope.tenant))
-    chain = (*scope.call_chain, *extra_chain)
-    if chain:
-        metadata.append((CALL_CHAIN_KEY, ",".join(chain)))
+    if scope.call_chain:
+        metadata.append((CALL_CHAIN_KEY, ",".join(scope.call_chain)))
     if scope.request_id:
         metadata.append((REQUEST_ID_KEY, scope.request_id))
     return tuple(metadata)

@@ -11,12 +11,13 @@ import logging
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from services.common.embedded_pg import EmbeddedPostgres
-from services.common.errors import Unavailable
+from services.common.errors import AgentSuiteError, Conflict, DeadlineExceeded, Unavailable
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,3 +79,34 @@ async def wait_for_database(engine: AsyncEngine, *, timeout: float = 60.0) -> No
                     await conn.execute(text("SELECT 1"))
     except (TimeoutError, OSError, OperationalError, DBAPIError) as exc:
         raise Unavailable(f"database unreachable after {timeout:.0f}s: {type(exc).__name__}") from None
+
+
+def domain_error(exc: BaseException) -> AgentSuiteError | None:
+    """The domain error a database failure stands for, or None when it is a bug (INTERNAL).
+
+    One place for every store: connection trouble is UNAVAILABLE (the caller may retry), a
+    statement timeout is DEADLINE_EXCEEDED, a serialization failure or deadlock is ABORTED.
+    """
+    if isinstance(exc, PoolTimeoutError):
+        return Unavailable("the database connection pool is exhausted", reason="DB_POOL_EXHAUSTED")
+    if isinstance(exc, OSError | asyncio.TimeoutError):  # asyncpg's connect fails with these, unwrapped
+        return Unavailable("the database is unreachable", reason="DB_UNAVAILABLE")
+    if not isinstance(exc, DBAPIError):
+        return None
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    if sqlstate == "57014":
+        return DeadlineExceeded("a database statement ran past its time limit", reason="DB_STATEMENT_TIMEOUT")
+    if sqlstate in {"40001", "40P01"}:
+        return Conflict("a concurrent database transaction won; retry", reason="DB_CONFLICT")
+    if (
+        exc.connection_invalidated
+        or isinstance(exc, OperationalError | InterfaceError)
+        or sqlstate[:2]
+        in {
+            "08",
+            "53",
+            "57",
+        }
+    ):
+        return Unavailable("the database is unavailable", reason="DB_UNAVAILABLE")
+    return None

@@ -30,6 +30,7 @@ from services.common.ports import free_port, port_is_free
 log = logging.getLogger(__name__)
 
 SYSTEM_USER = "agentsuite-pg"
+_PASSED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
 DATABASE = "agentsuite"
 SUPERUSER = "agentsuite"
 
@@ -52,10 +53,11 @@ class EmbeddedPostgres:
 
     def ensure_running(self) -> str:
         """Initialise the cluster if needed, start it if stopped, and return its URL."""
-        # Others may traverse (not list) the state directory: the server user needs to reach its
-        # data directory inside; every secret file in it is mode 0600.
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.state_dir.chmod(0o711)
+        # As root, others may traverse (not list) the state directory: the server user must reach
+        # its data directory inside. Every secret file in it is mode 0600.
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            self.state_dir.chmod(0o711)
         with self._lock():
             info = self._read_info()
             if info is None:
@@ -76,11 +78,13 @@ class EmbeddedPostgres:
         password = secrets.token_urlsafe(24)
         user = _system_user()
         pwfile = self.state_dir / ".pwfile"
-        pwfile.write_text(password)
+        pwfile.unlink(missing_ok=True)
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # private from the first byte
+        with os.fdopen(fd, "w") as out:
+            out.write(password)
         if user is not None:
             os.chown(self.data_dir, user.pw_uid, user.pw_gid)
             os.chown(pwfile, user.pw_uid, user.pw_gid)
-        pwfile.chmod(0o600)
         try:
             _run(
                 [
@@ -248,7 +252,9 @@ def _check_reachable(path: Path, what: str) -> None:
 
 
 def _run(args: list[str], user: pwd.struct_passwd | None, env: dict | None = None) -> None:
-    full_env = {**os.environ, **(env or {})}
+    # The server inherits this environment: give it nothing of ours (no provider keys, no secrets).
+    full_env = {name: os.environ[name] for name in _PASSED_ENV if name in os.environ}
+    full_env.update(env or {})
     kwargs: dict = {}
     if user is not None:
         kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": [], "cwd": "/"}

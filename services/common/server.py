@@ -31,6 +31,7 @@ from services.common.call import (
     enter_call,
     tenant_metadata_trusted,
 )
+from services.common.db import domain_error
 from services.common.settings import Settings
 from services.common.status import internal_status, to_status
 
@@ -73,6 +74,8 @@ def _scope_of(context: grpc.aio.ServicerContext) -> CallScope:
 
 
 async def _abort(context: grpc.aio.ServicerContext, method: str, exc: BaseException) -> None:
+    if not isinstance(exc, errors.AgentSuiteError):
+        exc = domain_error(exc) or exc
     if isinstance(exc, errors.AgentSuiteError):
         if isinstance(exc, errors.Unimplemented | errors.InvalidArgument | errors.NotFound):
             log.info("rpc refused", extra={"rpc": method, "error": exc.message})

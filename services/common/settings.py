@@ -50,7 +50,7 @@ class Settings:
     """Where the memory service listens (``AGENTSUITE_MEMORY_ADDR``)."""
     tools_addr: str = "127.0.0.1:50054"
     """Where the tools service listens (``AGENTSUITE_TOOLS_ADDR``)."""
-    database_url: str | None = None
+    database_url: str | None = field(default=None, repr=False)
     """PostgreSQL URL (``DATABASE_URL``); unset means the embedded server under ``state_dir``."""
     state_dir: Path = field(default_factory=default_state_dir)
     """Embedded database, API key file (``AGENTSUITE_STATE_DIR``)."""

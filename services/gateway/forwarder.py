@@ -47,7 +47,7 @@ class Forwarder:
                     request, timeout=scope.remaining(self._default_timeout), metadata=outgoing_metadata(scope)
                 )
             except grpc.aio.AioRpcError as exc:
-                await _relay_error(context, exc)
+                await _relay_error(context, exc, path)
 
         # A partial of a coroutine function is still recognised as async by grpc.aio.
         return functools.partial(rpc_handler(forward), None)
@@ -64,13 +64,20 @@ class Forwarder:
                 async for response in responses:
                     yield response
             except grpc.aio.AioRpcError as exc:
-                await _relay_error(context, exc)
+                await _relay_error(context, exc, path)
             finally:
                 responses.cancel()
 
         return functools.partial(rpc_handler(forward), None)
 
 
-async def _relay_error(context: grpc.aio.ServicerContext, exc: grpc.aio.AioRpcError) -> None:
-    details = [(k, v) for k, v in exc.trailing_metadata() or () if k == "grpc-status-details-bin"]
-    await context.abort(exc.code(), exc.details() or "", trailing_metadata=tuple(details))
+async def _relay_error(context: grpc.aio.ServicerContext, exc: grpc.aio.AioRpcError, path: str) -> None:
+    details = tuple((k, v) for k, v in exc.trailing_metadata() or () if k == "grpc-status-details-bin")
+    message = exc.details() or ""
+    if not details and exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        # A transport failure, not the backend's own answer: its text names internal addresses.
+        backend = path.split(".")[1]  # /agentsuite.<backend>.v1.XxxService/Method
+        message = f"the {backend} service is unavailable; retry later"
+        if exc.code() is grpc.StatusCode.DEADLINE_EXCEEDED:
+            message = "the deadline passed before the backend answered"
+    await context.abort(exc.code(), message, trailing_metadata=details)

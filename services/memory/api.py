@@ -32,10 +32,13 @@ class MemoryApi(memory_service_pb2_grpc.MemoryServiceServicer):
         after, before = request.after_seq, request.before_seq
         position = decode_token(request.page_token)
         if position is not None:
+            seq = position.get("seq")
+            if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+                raise InvalidArgument.field("page_token", "not a token this service issued")
             if request.descending:
-                before = position["seq"]
+                before = seq
             else:
-                after = position["seq"]
+                after = seq
         page = await self._messages.list(
             tenant=tenant,
             agent_id=agent_id,
@@ -142,7 +145,7 @@ def _role(value: int, field: str) -> Role:
 
 def _new_message(message: memory_pb2.MessageInput) -> NewMessage:
     return NewMessage(
-        role=Role(message.role),
+        role=_role(message.role, "messages.role"),
         content=message.content,
         reasoning=message.reasoning,
         tool_calls=tuple(ToolCallRecord(c.id, c.name, c.arguments_json) for c in message.tool_calls),

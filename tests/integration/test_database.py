@@ -19,3 +19,32 @@ async def test_each_service_schema_records_its_own_migration_head(migrated_engin
         for schema in ("memory", "agent", "gateway"):
             head = (await conn.execute(text(f"SELECT version_num FROM {schema}.alembic_version"))).scalar()
             assert head, f"{schema} has no alembic version"
+
+
+async def test_a_statement_past_its_time_limit_is_a_deadline_not_an_internal_error(migrated_engine):
+    from services.common.db import domain_error
+    from services.common.errors import DeadlineExceeded
+
+    with pytest.raises(Exception) as raised:
+        async with migrated_engine.begin() as conn:
+            await conn.execute(text("SET LOCAL statement_timeout = 50"))
+            await conn.execute(text("SELECT pg_sleep(2)"))
+
+    assert isinstance(domain_error(raised.value), DeadlineExceeded)
+
+
+async def test_an_unreachable_database_is_unavailable_not_an_internal_error():
+    from services.common.db import create_engine, domain_error
+    from services.common.errors import Unavailable
+    from services.common.ports import free_port
+    from services.common.settings import Settings
+
+    engine = create_engine(f"postgresql://nobody:x@127.0.0.1:{free_port()}/none", Settings(service="test"))
+    try:
+        with pytest.raises(Exception) as raised:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+    finally:
+        await engine.dispose()
+
+    assert isinstance(domain_error(raised.value), Unavailable)

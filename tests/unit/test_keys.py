@@ -144,3 +144,18 @@ def test_invalid_tenant_ids_are_refused_naming_the_tenant_field(tenant):
         check_tenant_id(tenant)
 
     assert [v.field for v in caught.value.violations] == ["tenant"]
+
+
+async def test_a_flood_of_made_up_keys_never_pushes_a_valid_key_out_of_the_cache():
+    valid = new_key()
+    lookup = CountingLookup({key_hash(valid): "acme"})
+    keys = ApiKeys(lookup, ttl=60, max_entries=4)
+    await keys.tenant_for(f"Bearer {valid}")
+
+    for _ in range(20):
+        with pytest.raises(Unauthenticated):
+            await keys.tenant_for(f"Bearer {new_key()}")
+    lookups_before = lookup.lookups
+    assert await keys.tenant_for(f"Bearer {valid}") == "acme"
+
+    assert lookup.lookups == lookups_before

@@ -56,24 +56,31 @@ class ApiKeys:
         self._lookup = lookup
         self._ttl = ttl
         self._max_entries = max_entries
-        self._cache: dict[str, tuple[str | None, float]] = {}
+        self._valid: dict[str, tuple[str, float]] = {}
+        self._invalid: dict[str, float] = {}
 
     async def tenant_for(self, authorization: str | None) -> str:
         key = _bearer(authorization)
         now = time.monotonic()
-        # Keyed by the key as presented, so a cache hit costs no hashing (the process sees the
-        # plain key on every call anyway; only hashes are ever stored).
-        cached = self._cache.get(key)
+        # Keyed by the key as presented, so a hit costs no hashing (the process sees the plain key
+        # on every call anyway; only hashes are ever stored). Valid and invalid keys are remembered
+        # apart, so a flood of made-up keys can never push the valid ones out.
+        cached = self._valid.get(key)
         if cached is not None and cached[1] > now:
-            tenant = cached[0]
-        else:
+            return cached[0]
+        if self._invalid.get(key, 0.0) <= now:
             tenant = await self._lookup.tenant_for_hash(key_hash(key))
-            if len(self._cache) >= self._max_entries:
-                self._cache.clear()
-            self._cache[key] = (tenant, now + self._ttl)
-        if tenant is None:
-            raise Unauthenticated("the API key is not valid (unknown or revoked)", reason="INVALID_API_KEY")
-        return tenant
+            if tenant is not None:
+                _remember(self._valid, key, (tenant, now + self._ttl), self._max_entries)
+                return tenant
+            _remember(self._invalid, key, now + self._ttl, self._max_entries)
+        raise Unauthenticated("the API key is not valid (unknown or revoked)", reason="INVALID_API_KEY")
+
+
+def _remember(cache: dict, key: str, value, max_entries: int) -> None:
+    if len(cache) >= max_entries:
+        cache.pop(next(iter(cache)))  # the oldest entry
+    cache[key] = value
 
 
 def _bearer(authorization: str | None) -> str:
