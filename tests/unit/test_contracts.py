@@ -75,27 +75,27 @@ def test_buf_is_clean(command: list[str]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_v1_changes_are_additive_since_v1_was_introduced() -> None:
-    """buf breaking (FILE) against the commit that first added the v1 contracts."""
+def test_v1_changes_are_additive_against_every_committed_version_of_the_contracts() -> None:
+    """buf breaking (FILE): nothing any commit ever put in a v1 package is removed or changed."""
     _require_buf()
-    first = subprocess.run(
-        ["git", "log", "--diff-filter=A", "--format=%H", "--", "protos/agentsuite/common/v1/common.proto"],
+    commits = subprocess.run(
+        ["git", "log", "--format=%H", "--", "protos/"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         check=False,
     ).stdout.split()
-    if not first:
-        pytest.skip("no git history with the v1 contracts (not a clone?)")
-    against = f".git#ref={first[-1]},subdir=protos"
-    result = subprocess.run(
-        [str(BUF), "breaking", "protos", "--against", against],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    if not commits:
+        pytest.skip("no git history of protos/ (not a clone?)")
+    for commit in commits:
+        result = subprocess.run(
+            [str(BUF), "breaking", "protos", "--against", f".git#ref={commit},subdir=protos"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, f"breaking against {commit[:10]}:\n{result.stdout}{result.stderr}"
 
 
 def _require_buf() -> None:
