@@ -43,12 +43,28 @@ class MemoryClient(ServiceClient):
             self._runtime.GetContext,
             memory_service_pb2.GetContextRequest(agent_id=agent_id, max_messages=self._max_messages),
         )
-        return ContextSnapshot(
-            compiled_memory=response.compiled_memory,
-            summary=response.summary,
-            messages=tuple(history_message(m) for m in response.messages),
-            epoch=response.epoch,
+        return _snapshot(response)
+
+    async def append_then_read(
+        self,
+        agent_id: str,
+        *,
+        epoch: int,
+        run_id: str,
+        idempotency_key: str,
+        messages: Sequence[HistoryMessage],
+    ) -> tuple[list[HistoryMessage], ContextSnapshot]:
+        request = memory_service_pb2.AppendMessagesRequest(
+            agent_id=agent_id,
+            epoch=epoch,
+            run_id=run_id,
+            idempotency_key=idempotency_key,
+            messages=[_message_input(m) for m in messages],
+            return_context=True,
+            context_max_messages=self._max_messages,
         )
+        response = await self._unary(self._runtime.AppendMessages, request)
+        return [history_message(m) for m in response.messages], _snapshot(response.context)
 
     async def append(
         self,
@@ -68,6 +84,15 @@ class MemoryClient(ServiceClient):
         )
         response = await self._unary(self._runtime.AppendMessages, request)
         return [history_message(m) for m in response.messages]
+
+
+def _snapshot(response: memory_service_pb2.GetContextResponse) -> ContextSnapshot:
+    return ContextSnapshot(
+        compiled_memory=response.compiled_memory,
+        summary=response.summary,
+        messages=tuple(history_message(m) for m in response.messages),
+        epoch=response.epoch,
+    )
 
 
 def _message_input(message: HistoryMessage) -> memory_pb2.MessageInput:

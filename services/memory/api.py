@@ -66,10 +66,14 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
     async def GetContext(self, request: memory_service_pb2.GetContextRequest, context):
         tenant = require_tenant()
         agent_id = require_id(request.agent_id, "agent_id")
-        if not 0 <= request.max_messages <= MAX_CONTEXT_MESSAGES:
-            raise InvalidArgument.field("max_messages", f"between 0 (all) and {MAX_CONTEXT_MESSAGES}")
+        _check_context_size(request.max_messages, "max_messages")
+        return await self._context(tenant, agent_id, request.max_messages)
+
+    async def _context(
+        self, tenant: str, agent_id: str, max_messages: int
+    ) -> memory_service_pb2.GetContextResponse:
         agent_context = await self._messages.context(
-            tenant=tenant, agent_id=agent_id, max_messages=request.max_messages
+            tenant=tenant, agent_id=agent_id, max_messages=max_messages
         )
         return memory_service_pb2.GetContextResponse(
             compiled_memory=agent_context.compiled_memory,
@@ -105,6 +109,8 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
                 f"at most {MAX_CONTENT} characters",
             )
         check.raise_if_any()
+        if request.return_context:
+            _check_context_size(request.context_max_messages, "context_max_messages")
         result = await self._messages.append(
             tenant=tenant,
             agent_id=agent_id,
@@ -113,9 +119,12 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
             idempotency_key=request.idempotency_key,
             new_messages=[_new_message(m) for m in request.messages],
         )
-        return memory_service_pb2.AppendMessagesResponse(
+        response = memory_service_pb2.AppendMessagesResponse(
             messages=[message_to_proto(m) for m in result.messages], deduplicated=result.deduplicated
         )
+        if request.return_context:
+            response.context.CopyFrom(await self._context(tenant, agent_id, request.context_max_messages))
+        return response
 
 
 def registrations(messages: MessageStore) -> list[Registration]:
@@ -134,6 +143,11 @@ def registrations(messages: MessageStore) -> list[Registration]:
             MemoryRuntimeApi(messages),
         ),
     ]
+
+
+def _check_context_size(max_messages: int, field: str) -> None:
+    if not 0 <= max_messages <= MAX_CONTEXT_MESSAGES:
+        raise InvalidArgument.field(field, f"between 0 (all) and {MAX_CONTEXT_MESSAGES}")
 
 
 def _role(value: int, field: str) -> Role:

@@ -79,6 +79,10 @@ class InMemoryMemory:
         self._by_key[idempotency_key] = stored
         return stored
 
+    async def append_then_read(self, agent_id: str, **append) -> tuple[list[HistoryMessage], ContextSnapshot]:
+        stored = await self.append(agent_id, **append)
+        return stored, await self.context(agent_id)
+
 
 class StubModel:
     """A ChatModel that plays back fixed events, then optionally fails; it records what it was asked."""

@@ -427,26 +427,32 @@ class GetContextResponse(_message.Message):
     def __init__(self, compiled_memory: _Optional[str] = ..., blocks: _Optional[_Iterable[_Union[_memory_pb2.Block, _Mapping]]] = ..., stats: _Optional[_Union[_memory_pb2.MemoryStats, _Mapping]] = ..., summary: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., boundary_seq: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class AppendMessagesRequest(_message.Message):
-    __slots__ = ("agent_id", "epoch", "run_id", "idempotency_key", "messages")
+    __slots__ = ("agent_id", "epoch", "run_id", "idempotency_key", "messages", "return_context", "context_max_messages")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    RETURN_CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_MAX_MESSAGES_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     epoch: int
     run_id: str
     idempotency_key: str
     messages: _containers.RepeatedCompositeFieldContainer[_memory_pb2.MessageInput]
-    def __init__(self, agent_id: _Optional[str] = ..., epoch: _Optional[int] = ..., run_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_memory_pb2.MessageInput, _Mapping]]] = ...) -> None: ...
+    return_context: bool
+    context_max_messages: int
+    def __init__(self, agent_id: _Optional[str] = ..., epoch: _Optional[int] = ..., run_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_memory_pb2.MessageInput, _Mapping]]] = ..., return_context: _Optional[bool] = ..., context_max_messages: _Optional[int] = ...) -> None: ...
 
 class AppendMessagesResponse(_message.Message):
-    __slots__ = ("messages", "deduplicated")
+    __slots__ = ("messages", "deduplicated", "context")
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     DEDUPLICATED_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
     messages: _containers.RepeatedCompositeFieldContainer[_common_pb2.Message]
     deduplicated: bool
-    def __init__(self, messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., deduplicated: _Optional[bool] = ...) -> None: ...
+    context: GetContextResponse
+    def __init__(self, messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., deduplicated: _Optional[bool] = ..., context: _Optional[_Union[GetContextResponse, _Mapping]] = ...) -> None: ...
 
 class SetEvictionBoundaryRequest(_message.Message):
     __slots__ = ("agent_id", "epoch", "boundary_seq", "summary")

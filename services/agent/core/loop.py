@@ -52,15 +52,22 @@ class AgentLoop:
 
     async def run(self, request: RunRequest) -> AsyncIterator[LoopEvent]:
         agent, step = request.agent, 1
-        context = await self._memory.context(agent.id)
         model = self._model(agent)
         # Accepted input is stored before the model is called: a deadline, a cancel or a crash
-        # during the model's answer must not lose what the user said.
-        for message in await self._append(request, "input", request.input):
+        # during the model's answer must not lose what the user said. The same round trip reads
+        # the context, which then ends with that input.
+        stored_input, context = await self._memory.append_then_read(
+            agent.id,
+            epoch=request.epoch,
+            run_id=request.run_id,
+            idempotency_key=f"{request.run_id}:input",
+            messages=request.input,
+        )
+        for message in stored_input:
             yield MessagePersisted(step, message)
         chat = ChatRequest(
             model=agent.model.model,
-            messages=chat_messages(agent, context, request.input),
+            messages=chat_messages(agent, context),
             temperature=agent.model.temperature,
             max_tokens=agent.model.max_output_tokens or None,
         )
@@ -112,10 +119,7 @@ class AgentLoop:
     async def _append(
         self, request: RunRequest, part: str, messages: Sequence[HistoryMessage]
     ) -> list[HistoryMessage]:
-        """Append one part of the run (its input, or one step's messages) in one transaction.
-
-        The idempotency key is derived from the run and the part, so a retried call stores once.
-        """
+        """Append one step's messages in one transaction, keyed by run and step so a retry stores once."""
         return await self._memory.append(
             request.agent.id,
             epoch=request.epoch,

@@ -22,7 +22,7 @@ def system_message(agent: Agent, context: ContextSnapshot) -> ChatMessage:
 
 
 def chat_messages(
-    agent: Agent, context: ContextSnapshot, pending: Iterable[HistoryMessage]
+    agent: Agent, context: ContextSnapshot, pending: Iterable[HistoryMessage] = ()
 ) -> tuple[ChatMessage, ...]:
     """System message, the in-context history, then this run's messages not yet in memory."""
     messages = [system_message(agent, context)]
