@@ -119,6 +119,7 @@ class FakeLLMServer:
         self._requests: dict[str, deque[dict[str, Any]]] = defaultdict(lambda: deque(maxlen=_MAX_RECORDED))
         self._ids = itertools.count(1)
         self._active_streams = 0
+        self._client_ports: set[int] = set()
         self._runner: web.AppRunner | None = None
 
     @property
@@ -130,6 +131,11 @@ class FakeLLMServer:
     def base_url(self) -> str:
         """What an OpenAI client takes as its base URL, e.g. ``http://127.0.0.1:8123/v1``."""
         return f"http://{self._host}:{self._port}/v1"
+
+    @property
+    def connections_seen(self) -> int:
+        """Distinct client connections that asked for a completion (keep-alive reuse keeps it low)."""
+        return len(self._client_ports)
 
     @property
     def active_streams(self) -> int:
@@ -198,6 +204,9 @@ class FakeLLMServer:
         except (ValueError, KeyError, TypeError) as exc:
             return _error_response(400, f"bad request: {exc}", "invalid_request_error")
         self._requests[model].append(body)
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        if peer:
+            self._client_ports.add(peer[1])
         queue = self._scripts.get(model)
         reply = queue.popleft() if queue else _echo_reply(messages)
         latency = (self._latency_ms if reply.latency_ms is None else reply.latency_ms) / 1000

@@ -463,3 +463,13 @@ async def test_an_error_object_inside_the_stream_raises_llm_error():
         llm = OpenAICompatibleModel(base_url="http://provider/v1", api_key=None, client=client)
         with pytest.raises(LLMError, match="upstream overloaded"):
             await collect(llm.stream(ask("m")))
+
+
+async def test_consecutive_streamed_calls_reuse_one_pooled_connection(model, fake_llm):
+    name = unique_model()
+    before = fake_llm.connections_seen
+
+    for _ in range(5):
+        await collect(model.stream(ask(name)))
+
+    assert fake_llm.connections_seen - before <= 1

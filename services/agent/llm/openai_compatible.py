@@ -212,7 +212,13 @@ class _StreamAssembler:
 
     async def events(self, lines: AsyncIterator[str]) -> AsyncIterator[LLMEvent]:
         data: list[str] = []
+        done = False
         async for line in lines:
+            if done:
+                # Read on to the end of the body (the server ends it right after [DONE]): a
+                # response closed before its end cannot go back to the pool, and every call
+                # would then pay for a new connection.
+                continue
             if line.startswith("data:"):
                 data.append(line[6:] if line.startswith("data: ") else line[5:])
                 continue
@@ -220,14 +226,14 @@ class _StreamAssembler:
                 continue  # comments (": keepalive"), other SSE fields, blank keepalives
             payload, data = "\n".join(data), []
             if payload == "[DONE]":
-                break
+                done = True
+                continue
             for event in self._apply(payload):
                 yield event
-        else:
-            # Some servers end the body without the blank line that closes the last event.
-            if data and (payload := "\n".join(data)) != "[DONE]":
-                for event in self._apply(payload):
-                    yield event
+        # Some servers end the body without the blank line that closes the last event.
+        if not done and data and (payload := "\n".join(data)) != "[DONE]":
+            for event in self._apply(payload):
+                yield event
         yield self._completion()
 
     def _apply(self, payload: str) -> Iterator[LLMEvent]:
