@@ -54,15 +54,9 @@ class MemoryClient(ServiceClient):
         idempotency_key: str,
         messages: Sequence[HistoryMessage],
     ) -> tuple[list[HistoryMessage], ContextSnapshot]:
-        request = memory_service_pb2.AppendMessagesRequest(
-            agent_id=agent_id,
-            epoch=epoch,
-            run_id=run_id,
-            idempotency_key=idempotency_key,
-            messages=[_message_input(m) for m in messages],
-            return_context=True,
-            context_max_messages=self._max_messages,
-        )
+        request = _append_request(agent_id, epoch, run_id, idempotency_key, messages)
+        request.return_context = True
+        request.context_max_messages = self._max_messages
         response = await self._unary(self._runtime.AppendMessages, request)
         return [history_message(m) for m in response.messages], _snapshot(response.context)
 
@@ -75,15 +69,21 @@ class MemoryClient(ServiceClient):
         idempotency_key: str,
         messages: Sequence[HistoryMessage],
     ) -> list[HistoryMessage]:
-        request = memory_service_pb2.AppendMessagesRequest(
-            agent_id=agent_id,
-            epoch=epoch,
-            run_id=run_id,
-            idempotency_key=idempotency_key,
-            messages=[_message_input(m) for m in messages],
-        )
+        request = _append_request(agent_id, epoch, run_id, idempotency_key, messages)
         response = await self._unary(self._runtime.AppendMessages, request)
         return [history_message(m) for m in response.messages]
+
+
+def _append_request(
+    agent_id: str, epoch: int, run_id: str, idempotency_key: str, messages: Sequence[HistoryMessage]
+) -> memory_service_pb2.AppendMessagesRequest:
+    return memory_service_pb2.AppendMessagesRequest(
+        agent_id=agent_id,
+        epoch=epoch,
+        run_id=run_id,
+        idempotency_key=idempotency_key,
+        messages=[_message_input(m) for m in messages],
+    )
 
 
 def _snapshot(response: memory_service_pb2.GetContextResponse) -> ContextSnapshot:
