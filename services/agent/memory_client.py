@@ -38,13 +38,6 @@ class MemoryClient(ServiceClient):
         self._runtime = memory_service_pb2_grpc.MemoryRuntimeStub(channel)
         self._max_messages = settings.context_max_messages
 
-    async def context(self, agent_id: str) -> ContextSnapshot:
-        response = await self._unary(
-            self._runtime.GetContext,
-            memory_service_pb2.GetContextRequest(agent_id=agent_id, max_messages=self._max_messages),
-        )
-        return _snapshot(response)
-
     async def append_then_read(
         self,
         agent_id: str,

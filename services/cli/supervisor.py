@@ -19,10 +19,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.ports import free_port
 from services.common.settings import DEFAULT_PORTS
-
-__all__ = ["SERVICES", "Suite", "SuitePorts", "free_port"]
 
 SERVICES = ("memory", "tools", "agent", "gateway")
 """Start order: the backends first, the public gateway last."""

@@ -14,8 +14,9 @@ import grpc
 import httpx
 import pytest
 
-from services.cli.supervisor import Suite, SuitePorts, free_port
+from services.cli.supervisor import Suite, SuitePorts
 from services.common.db import create_engine
+from services.common.ports import free_port
 from services.common.settings import Settings
 from services.gateway.store.keys import KeyStore
 

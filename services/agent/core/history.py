@@ -40,8 +40,6 @@ class ContextSnapshot:
 class Memory(Protocol):
     """The memory service, as the loop uses it."""
 
-    async def context(self, agent_id: str) -> ContextSnapshot: ...
-
     async def append(
         self,
         agent_id: str,
@@ -51,3 +49,15 @@ class Memory(Protocol):
         idempotency_key: str,
         messages: Sequence[HistoryMessage],
     ) -> list[HistoryMessage]: ...
+
+    async def append_then_read(
+        self,
+        agent_id: str,
+        *,
+        epoch: int,
+        run_id: str,
+        idempotency_key: str,
+        messages: Sequence[HistoryMessage],
+    ) -> tuple[list[HistoryMessage], ContextSnapshot]:
+        """As :meth:`append`, then the context including those messages, in one round trip."""
+        ...
