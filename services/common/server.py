@@ -124,18 +124,25 @@ def rpc_handler(method: Callable) -> Callable:
 
 
 def servicer(cls: type) -> type:
-    """Class decorator: wrap every RPC method the class defines with :func:`rpc_handler`, and
-    answer every RPC of the contract it does not define with a plain ``UNIMPLEMENTED``."""
-    for name, member in list(vars(cls).items()):
-        is_handler = inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member)
-        if name[:1].isupper() and is_handler:
-            setattr(cls, name, rpc_handler(member))
-    for base in cls.__mro__[1:]:
+    """Class decorator: wrap every RPC method of the class with :func:`rpc_handler`, and answer
+    every RPC of the contract it does not define with a plain ``UNIMPLEMENTED``.
+
+    Handlers may come from plain mixin classes (one per area of a large service); only the
+    generated ``*Servicer`` bases count as "not defined".
+    """
+    contract = [base for base in cls.__mro__[1:] if base.__module__.endswith("_pb2_grpc")]
+    for base in contract:
         for name in vars(base):
-            if name[:1].isupper() and not hasattr(getattr(cls, name), "__wrapped__"):
-                setattr(
-                    cls, name, rpc_handler(_unimplemented(f"{base.__name__.removesuffix('Servicer')}.{name}"))
-                )
+            if not name[:1].isupper() or hasattr(getattr(cls, name), "__wrapped__"):
+                continue
+            member = getattr(cls, name)
+            defined = not any(member is vars(generated).get(name) for generated in contract)
+            is_handler = inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member)
+            if defined and is_handler:
+                setattr(cls, name, rpc_handler(member))
+            else:
+                rpc = f"{base.__name__.removesuffix('Servicer')}.{name}"
+                setattr(cls, name, rpc_handler(_unimplemented(rpc)))
     return cls
 
 

@@ -1,4 +1,4 @@
-"""The memory service's gRPC API: requests in, core calls, responses out."""
+"""The internal MemoryRuntime: the context read and fenced appends, for the agent service."""
 
 from __future__ import annotations
 
@@ -6,54 +6,15 @@ from agentsuite.common.v1 import common_pb2
 from agentsuite.memory.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
 from services.common.call import require_tenant
 from services.common.errors import InvalidArgument, Validation
-from services.common.paging import decode_token, encode_token, page_size
-from services.common.protobuf import from_struct, require_id, to_struct, to_timestamp, tool_calls_to_proto
-from services.common.server import Registration, servicer
-from services.memory.core.model import NewMessage, Role, StoredMessage, ToolCallRecord
+from services.common.protobuf import require_id
+from services.common.server import servicer
+from services.memory.api.convert import message_to_proto, new_message
 from services.memory.store.messages import MessageStore
 
 MAX_APPEND = 1000
 MAX_CONTENT = 1_000_000
 MAX_KEY = 200
 MAX_CONTEXT_MESSAGES = 100_000
-
-
-@servicer
-class MemoryApi(memory_service_pb2_grpc.MemoryServiceServicer):
-    """Public memory API (blocks, archival, messages); RPCs not defined here answer UNIMPLEMENTED."""
-
-    def __init__(self, messages: MessageStore):
-        self._messages = messages
-
-    async def ListMessages(self, request: memory_service_pb2.ListMessagesRequest, context):
-        tenant = require_tenant()
-        agent_id = require_id(request.agent_id, "agent_id")
-        limit = page_size(request.page_size)
-        after, before = request.after_seq, request.before_seq
-        position = decode_token(request.page_token)
-        if position is not None:
-            seq = position.get("seq")
-            if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-                raise InvalidArgument.field("page_token", "not a token this service issued")
-            if request.descending:
-                before = seq
-            else:
-                after = seq
-        page = await self._messages.list(
-            tenant=tenant,
-            agent_id=agent_id,
-            limit=limit + 1,
-            after_seq=after,
-            before_seq=before,
-            descending=request.descending,
-            roles=[_role(value, "roles") for value in request.roles],
-        )
-        more = len(page) > limit
-        page = page[:limit]
-        token = encode_token({"seq": page[-1].seq}) if more else ""
-        return memory_service_pb2.ListMessagesResponse(
-            messages=[message_to_proto(m) for m in page], next_page_token=token
-        )
 
 
 @servicer
@@ -117,7 +78,7 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
             epoch=request.epoch,
             run_id=request.run_id,
             idempotency_key=request.idempotency_key,
-            new_messages=[_new_message(m) for m in request.messages],
+            new_messages=[new_message(m) for m in request.messages],
         )
         response = memory_service_pb2.AppendMessagesResponse(
             messages=[message_to_proto(m) for m in result.messages], deduplicated=result.deduplicated
@@ -127,62 +88,6 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
         return response
 
 
-def registrations(messages: MessageStore) -> list[Registration]:
-    file = memory_service_pb2.DESCRIPTOR
-    return [
-        Registration.of(
-            file,
-            "MemoryService",
-            memory_service_pb2_grpc.add_MemoryServiceServicer_to_server,
-            MemoryApi(messages),
-        ),
-        Registration.of(
-            file,
-            "MemoryRuntime",
-            memory_service_pb2_grpc.add_MemoryRuntimeServicer_to_server,
-            MemoryRuntimeApi(messages),
-        ),
-    ]
-
-
 def _check_context_size(max_messages: int, field: str) -> None:
     if not 0 <= max_messages <= MAX_CONTEXT_MESSAGES:
         raise InvalidArgument.field(field, f"between 0 (all) and {MAX_CONTEXT_MESSAGES}")
-
-
-def _role(value: int, field: str) -> Role:
-    try:
-        return Role(value)
-    except ValueError:
-        raise InvalidArgument.field(field, f"unknown role {value}") from None
-
-
-def _new_message(message: memory_pb2.MessageInput) -> NewMessage:
-    return NewMessage(
-        role=_role(message.role, "messages.role"),
-        content=message.content,
-        reasoning=message.reasoning,
-        tool_calls=tuple(ToolCallRecord(c.id, c.name, c.arguments_json) for c in message.tool_calls),
-        tool_call_id=message.tool_call_id,
-        name=message.name,
-        step=message.step,
-        metadata=from_struct(message.metadata),
-    )
-
-
-def message_to_proto(message: StoredMessage) -> common_pb2.Message:
-    return common_pb2.Message(
-        id=message.id,
-        agent_id=message.agent_id,
-        seq=message.seq,
-        role=int(message.role),
-        content=message.content,
-        reasoning=message.reasoning,
-        tool_calls=tool_calls_to_proto(message.tool_calls),
-        tool_call_id=message.tool_call_id,
-        name=message.name,
-        run_id=message.run_id,
-        step=message.step,
-        create_time=to_timestamp(message.created_at),
-        metadata=to_struct(message.metadata),
-    )

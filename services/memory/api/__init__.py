@@ -1,0 +1,48 @@
+"""The memory service's gRPC API: requests in, core calls, responses out.
+
+The public ``MemoryService`` is large, so its handlers live in one mixin per area (blocks,
+archival, messages); :class:`MemoryApi` puts them together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agentsuite.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
+from services.common.server import Registration, servicer
+from services.memory.api.messages import MessageRpcs
+from services.memory.api.runtime import MemoryRuntimeApi
+from services.memory.store.messages import MessageStore
+
+
+@dataclass(frozen=True)
+class MemoryStores:
+    """Everything the memory API reads and writes through."""
+
+    messages: MessageStore
+
+
+@servicer
+class MemoryApi(MessageRpcs, memory_service_pb2_grpc.MemoryServiceServicer):
+    """Public memory API (blocks, archival, messages); RPCs not defined answer UNIMPLEMENTED."""
+
+    def __init__(self, stores: MemoryStores):
+        self._messages = stores.messages
+
+
+def registrations(stores: MemoryStores) -> list[Registration]:
+    file = memory_service_pb2.DESCRIPTOR
+    return [
+        Registration.of(
+            file,
+            "MemoryService",
+            memory_service_pb2_grpc.add_MemoryServiceServicer_to_server,
+            MemoryApi(stores),
+        ),
+        Registration.of(
+            file,
+            "MemoryRuntime",
+            memory_service_pb2_grpc.add_MemoryRuntimeServicer_to_server,
+            MemoryRuntimeApi(stores.messages),
+        ),
+    ]
