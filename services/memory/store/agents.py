@@ -1,0 +1,35 @@
+"""Which agents memory knows: an agent exists for memory once it has a row in ``agent_state``
+(made by ``InitializeAgentMemory`` or by its first append), and only for its own tenant."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.common.errors import NotFound
+
+_KNOWN = text("SELECT 1 FROM memory.agent_state WHERE agent_id = :agent_id AND tenant = :tenant")
+
+_ENSURE = text(
+    """
+    WITH made AS (
+        INSERT INTO memory.agent_state (agent_id, tenant) VALUES (:agent_id, :tenant)
+        ON CONFLICT (agent_id) DO NOTHING
+        RETURNING tenant
+    )
+    SELECT tenant FROM made UNION ALL SELECT tenant FROM memory.agent_state WHERE agent_id = :agent_id
+    """
+)
+
+
+async def require_agent(conn: AsyncConnection, tenant: str, agent_id: str) -> None:
+    """Raise ``NotFound`` unless ``tenant`` has an agent ``agent_id`` in memory."""
+    if (await conn.execute(_KNOWN, {"agent_id": agent_id, "tenant": tenant})).first() is None:
+        raise NotFound("agent", agent_id)
+
+
+async def ensure_agent(conn: AsyncConnection, tenant: str, agent_id: str) -> None:
+    """Make memory know ``agent_id`` for ``tenant``; ``NotFound`` when another tenant owns the id."""
+    owners = (await conn.execute(_ENSURE, {"agent_id": agent_id, "tenant": tenant})).scalars().all()
+    if any(owner != tenant for owner in owners):
+        raise NotFound("agent", agent_id)
