@@ -81,6 +81,38 @@ class Settings:
     context_max_messages: int = 100
     """Newest messages the agent loop puts in context until summarisation moves the eviction
     boundary (``AGENTSUITE_CONTEXT_MAX_MESSAGES``; 0 = every message after the boundary)."""
+    secrets_key: str | None = field(default=None, repr=False)
+    """Tools service: base64url AES-256 key that encrypts tool secrets (``AGENTSUITE_SECRETS_KEY``);
+    unset means a key file ``secrets.key`` (mode 0600) generated in ``state_dir``. Never logged."""
+    tools_allow_unsandboxed: bool = False
+    """Tools service: run tools WITHOUT bubblewrap when it cannot run (``AGENTSUITE_TOOLS_ALLOW_UNSANDBOXED``).
+    Off by default: without bubblewrap the service refuses to execute. Only for trusted code."""
+    tools_python: str = ""
+    """Tools service: the interpreter tools run with, stdlib only (``AGENTSUITE_TOOLS_PYTHON``); empty
+    means ``/usr/bin/python3`` when present, else the service's own base interpreter."""
+    tools_max_concurrent: int = 8
+    """Tools service: executions running at once (``AGENTSUITE_TOOLS_MAX_CONCURRENT``)."""
+    tools_max_queued: int = 64
+    """Tools service: executions waiting for a slot before RESOURCE_EXHAUSTED (``AGENTSUITE_TOOLS_MAX_QUEUED``)."""
+    tools_default_timeout_seconds: float = 30.0
+    """Tools service: wall-clock limit of a call when the tool sets none (``AGENTSUITE_TOOLS_DEFAULT_TIMEOUT_SECONDS``)."""
+    tools_max_timeout_seconds: float = 300.0
+    """Tools service: the largest timeout a tool may ask for (``AGENTSUITE_TOOLS_MAX_TIMEOUT_SECONDS``)."""
+    tools_cpu_seconds: int = 10
+    """Tools service: CPU seconds per call, RLIMIT_CPU (``AGENTSUITE_TOOLS_CPU_SECONDS``)."""
+    tools_memory_mb: int = 512
+    """Tools service: address space per process, RLIMIT_AS (``AGENTSUITE_TOOLS_MEMORY_MB``)."""
+    tools_max_processes: int = 16
+    """Tools service: processes per sandbox, RLIMIT_NPROC (``AGENTSUITE_TOOLS_MAX_PROCESSES``)."""
+    tools_file_size_mb: int = 16
+    """Tools service: largest file a tool may write, RLIMIT_FSIZE, and the size of its private /tmp
+    (``AGENTSUITE_TOOLS_FILE_SIZE_MB``)."""
+    tools_output_limit_bytes: int = 64 * 1024
+    """Tools service: stdout and stderr kept per call, each (``AGENTSUITE_TOOLS_OUTPUT_LIMIT_BYTES``)."""
+    tools_result_char_limit: int = 10_000
+    """Tools service: result characters returned when a tool sets no limit (``AGENTSUITE_TOOLS_RESULT_CHAR_LIMIT``)."""
+    tools_warm_sandboxes: int = 0
+    """Tools service: sandboxes kept started and waiting for one call each (``AGENTSUITE_TOOLS_WARM_SANDBOXES``)."""
 
     @classmethod
     def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> Settings:
@@ -111,6 +143,20 @@ class Settings:
             openai_api_key=reader.optional("OPENAI_API_KEY"),
             default_model=reader.optional("AGENTSUITE_MODEL"),
             context_max_messages=reader.integer("AGENTSUITE_CONTEXT_MAX_MESSAGES", 100),
+            secrets_key=reader.optional("AGENTSUITE_SECRETS_KEY"),
+            tools_allow_unsandboxed=reader.boolean("AGENTSUITE_TOOLS_ALLOW_UNSANDBOXED", False),
+            tools_python=reader.text("AGENTSUITE_TOOLS_PYTHON", ""),
+            tools_max_concurrent=reader.integer("AGENTSUITE_TOOLS_MAX_CONCURRENT", 8),
+            tools_max_queued=reader.integer("AGENTSUITE_TOOLS_MAX_QUEUED", 64),
+            tools_default_timeout_seconds=reader.number("AGENTSUITE_TOOLS_DEFAULT_TIMEOUT_SECONDS", 30.0),
+            tools_max_timeout_seconds=reader.number("AGENTSUITE_TOOLS_MAX_TIMEOUT_SECONDS", 300.0),
+            tools_cpu_seconds=reader.integer("AGENTSUITE_TOOLS_CPU_SECONDS", 10),
+            tools_memory_mb=reader.integer("AGENTSUITE_TOOLS_MEMORY_MB", 512),
+            tools_max_processes=reader.integer("AGENTSUITE_TOOLS_MAX_PROCESSES", 16),
+            tools_file_size_mb=reader.integer("AGENTSUITE_TOOLS_FILE_SIZE_MB", 16),
+            tools_output_limit_bytes=reader.integer("AGENTSUITE_TOOLS_OUTPUT_LIMIT_BYTES", 64 * 1024),
+            tools_result_char_limit=reader.integer("AGENTSUITE_TOOLS_RESULT_CHAR_LIMIT", 10_000),
+            tools_warm_sandboxes=reader.integer("AGENTSUITE_TOOLS_WARM_SANDBOXES", 0),
         )
         reader.raise_if_bad()
         return settings

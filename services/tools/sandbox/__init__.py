@@ -1,0 +1,1 @@
+"""Running tool code: the bubblewrap launcher, the supervisor of one call, and the in-sandbox runner."""
