@@ -25,6 +25,8 @@ SERVICES = ("memory", "tools", "agent", "gateway")
 """Start order: the backends first, the public gateway last."""
 BACKEND_HOST = "127.0.0.1"
 LLM_SECRETS = ("OPENAI_API_KEY",)
+TOOLS_SECRETS = ("AGENTSUITE_SECRETS_KEY",)
+"""Only the tools service may read the key that opens tool secrets."""
 
 
 def _connectable(host: str) -> str:
@@ -64,11 +66,15 @@ class Suite:
         """The process environment of one service.
 
         Only the gateway listens on ``host``: the backends trust the tenant in their metadata, so
-        they stay on loopback. Only the agent service gets the LLM provider's key.
+        they stay on loopback. Only the agent service gets the LLM provider's key, and only the tools
+        service the key of tool secrets.
         """
         env = {**os.environ, **self.env}
         if service != "agent":
             for secret in LLM_SECRETS:
+                env.pop(secret, None)
+        if service != "tools":
+            for secret in TOOLS_SECRETS:
                 env.pop(secret, None)
         env.update(
             DATABASE_URL=self.database_url,

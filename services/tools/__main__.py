@@ -1,12 +1,36 @@
 """``python -m services.tools``: run the tools service."""
 
-from services.common.app import Wiring, main
+from pathlib import Path
+
+from services.common.app import Wiring, main, open_database
 from services.common.settings import Settings
-from services.tools.api import registrations
+from services.tools.api import ToolsBackend, registrations
+from services.tools.core.executor import ExecutionGate, ToolExecutor
+from services.tools.sandbox.setup import limits_from, open_sandboxes
+from services.tools.store.sealing import SecretBox, load_key
+from services.tools.store.secrets import SecretStore
+from services.tools.store.tables import SCHEMA
+from services.tools.store.tools import ToolStore
 
 
 async def wire(settings: Settings) -> Wiring:
-    return Wiring(registrations())
+    box = SecretBox(load_key(settings.secrets_key, settings.state_dir))
+    engine = await open_database(settings, schema=SCHEMA, migrations=Path(__file__).parent / "migrations")
+    tools, secrets = ToolStore(engine), SecretStore(engine, box)
+    sandboxes, unavailable = await open_sandboxes(settings)
+    if sandboxes is not None:
+        sandboxes.start()
+    executor = ToolExecutor(
+        tools=tools,
+        secrets=secrets,
+        sandbox=sandboxes,
+        unavailable_reason=unavailable,
+        gate=ExecutionGate(running=settings.tools_max_concurrent, queued=settings.tools_max_queued),
+        limits=limits_from(settings),
+    )
+    backend = ToolsBackend(tools, secrets, executor, settings.tools_max_timeout_seconds)
+    closers = [engine.dispose] if sandboxes is None else [sandboxes.close, engine.dispose]
+    return Wiring(registrations(backend), closers=closers)
 
 
 if __name__ == "__main__":

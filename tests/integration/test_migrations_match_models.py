@@ -31,7 +31,7 @@ def differences(connection, schema: str, metadata: MetaData) -> list:
     return compare_metadata(context, metadata)
 
 
-@pytest.mark.parametrize("service", ["memory", "agent", "gateway"])
+@pytest.mark.parametrize("service", ["memory", "agent", "gateway", "tools"])
 async def test_migrated_schema_matches_the_table_definitions(migrated_engine, service):
     tables = importlib.import_module(f"services.{service}.store.tables")
 
@@ -41,7 +41,7 @@ async def test_migrated_schema_matches_the_table_definitions(migrated_engine, se
     assert diff == [], f"{service}: migrations and services/{service}/store/tables.py disagree"
 
 
-@pytest.mark.parametrize("service", ["memory", "agent", "gateway"])
+@pytest.mark.parametrize("service", ["memory", "agent", "gateway", "tools"])
 async def test_comparison_sees_every_table_of_the_service_schema(migrated_engine, service):
     # Guards the test above against passing vacuously because the filter hid the schema.
     tables = importlib.import_module(f"services.{service}.store.tables")

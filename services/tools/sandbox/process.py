@@ -102,6 +102,7 @@ class BwrapLauncher:
     bwrap: str
     layout: InterpreterLayout
     tmp_bytes: int
+    setpriv: str = "/usr/bin/setpriv"
     sandboxed: bool = True
 
     async def start(self) -> SandboxProcess:
@@ -109,18 +110,25 @@ class BwrapLauncher:
         argv = bwrap_command(
             self.bwrap, self.layout, runner=RUNNER, result_fd=result_fd, tmp_bytes=self.tmp_bytes
         )
-        # As root, bwrap itself runs as the unprivileged uid: a user namespace owned by root would
-        # exempt the tool from RLIMIT_NPROC (the kernel never limits processes of host root).
-        drop = {"user": SANDBOX_UID, "group": SANDBOX_UID, "extra_groups": []} if os.geteuid() == 0 else {}
         return await _spawn(
-            argv,
+            [*self.privilege_drop, *argv],
             sandboxed=True,
             result_fd=result_fd,
             read_fd=read_fd,
             env={"PATH": "/usr/bin:/bin"},
             cwd="/",
-            **drop,
         )
+
+    @property
+    def privilege_drop(self) -> list[str]:
+        """As root, bwrap itself runs as the unprivileged uid: in a user namespace owned by root the
+        kernel would not enforce RLIMIT_NPROC (it never limits host root). ``setpriv`` does the
+        switch because Python's own ``user=`` forces fork() instead of vfork(), and forking a
+        process that runs gRPC threads crashes the child."""
+        if os.geteuid() != 0:
+            return []
+        uid = str(SANDBOX_UID)
+        return [self.setpriv, "--reuid", uid, "--regid", uid, "--clear-groups", "--"]
 
 
 @dataclass(frozen=True)

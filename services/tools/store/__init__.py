@@ -1,0 +1,1 @@
+"""The tools service's own schema: tool definitions and encrypted secrets."""
