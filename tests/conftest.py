@@ -43,7 +43,12 @@ def database_url() -> Iterator[str]:
 async def migrated_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     """An engine on the test database with every service schema migrated to head."""
     engine = create_engine(database_url, Settings(service="test", db_pool_size=5))
-    for service, schema in (("memory", "memory"), ("agent", "agent"), ("gateway", "gateway"), ("tools", "tools")):
+    for service, schema in (
+        ("memory", "memory"),
+        ("agent", "agent"),
+        ("gateway", "gateway"),
+        ("tools", "tools"),
+    ):
         await upgrade(engine, schema=schema, script_location=ROOT / "services" / service / "migrations")
     yield engine
     await engine.dispose()

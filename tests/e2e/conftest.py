@@ -19,6 +19,7 @@ from services.common.db import create_engine
 from services.common.ports import free_port
 from services.common.settings import Settings
 from services.gateway.store.keys import KeyStore
+from services.tools.store.sealing import generate_key
 
 
 def pytest_collection_modifyitems(items):
@@ -85,6 +86,7 @@ async def running_suite(database_url, fake_llm, tmp_path_factory) -> AsyncIterat
             "AGENTSUITE_OPENAI_BASE_URL": fake_llm.base_url,
             "OPENAI_API_KEY": "sk-test-not-a-real-key",
             "AGENTSUITE_LOG_LEVEL": "INFO",
+            "AGENTSUITE_SECRETS_KEY": generate_key(),
         },
         log_dir=log_dir,
     )

@@ -24,7 +24,28 @@ from services.common.errors import Unauthenticated
 from services.common.server import Registration, ServiceHost, servicer
 from services.common.settings import Settings
 from services.common.status import from_rpc_error
-from services.tools.api import registrations as tool_registrations
+
+
+@servicer
+class EmptyTools(tools_service_pb2_grpc.ToolServiceServicer):
+    """Defines no RPC: every one must answer UNIMPLEMENTED."""
+
+
+@servicer
+class EmptyToolRuntime(tools_service_pb2_grpc.ToolRuntimeServicer):
+    """Defines no RPC: every one must answer UNIMPLEMENTED."""
+
+
+def tool_registrations() -> list[Registration]:
+    file = tools_service_pb2.DESCRIPTOR
+    return [
+        Registration.of(
+            file, "ToolService", tools_service_pb2_grpc.add_ToolServiceServicer_to_server, EmptyTools()
+        ),
+        Registration.of(
+            file, "ToolRuntime", tools_service_pb2_grpc.add_ToolRuntimeServicer_to_server, EmptyToolRuntime()
+        ),
+    ]
 
 
 @asynccontextmanager

@@ -69,7 +69,9 @@ def start_tools_service(database_url: str, log_path: Path, **extra: str) -> Tool
         health = health_pb2_grpc.HealthStub(channel)
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"tools service exited with {process.returncode}: {log_path.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"tools service exited with {process.returncode}: {log_path.read_text()[-3000:]}"
+                )
             try:
                 if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
                     break
