@@ -21,7 +21,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,7 +47,7 @@ METADATA = ((TENANT_KEY, "bench"),)
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def summary_ms(values: list[float]) -> dict:
@@ -61,7 +60,7 @@ def summary_ms(values: list[float]) -> dict:
     }
 
 
-async def start_service(url: str, state: Path, warm: int) -> tuple[subprocess.Popen, str]:
+async def start_service(url: str, state: Path, warm: int) -> tuple[asyncio.subprocess.Process, str]:
     (port,) = free_ports(1)
     env = {
         **os.environ,
@@ -72,13 +71,15 @@ async def start_service(url: str, state: Path, warm: int) -> tuple[subprocess.Po
         "AGENTSUITE_LOG_LEVEL": "WARNING",
         "AGENTSUITE_TOOLS_WARM_SANDBOXES": str(warm),
     }
-    log_file = (state / f"tools-warm{warm}.log").open("ab")
-    process = subprocess.Popen([sys.executable, "-m", "services.tools"], env=env, stderr=log_file)
+    with (state / f"tools-warm{warm}.log").open("ab") as log_file:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.tools", env=env, stderr=log_file
+        )
     address = f"127.0.0.1:{port}"
     async with grpc.aio.insecure_channel(address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         for _ in range(600):
-            if process.poll() is not None:
+            if process.returncode is not None:
                 raise RuntimeError(f"tools service exited; see {state}/tools-warm{warm}.log")
             try:
                 reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
@@ -158,7 +159,9 @@ async def main() -> None:
     results = []
     with tempfile.TemporaryDirectory(prefix="agentsuite-bench-tools-") as tmp:
         state = Path(tmp)
-        state.chmod(0o711)  # the embedded server may run as another user who must reach it
+        await asyncio.to_thread(
+            state.chmod, 0o711
+        )  # the embedded server may run as another user who must reach it
         postgres = EmbeddedPostgres(state, fast=True)
         url = await asyncio.to_thread(postgres.ensure_running)
         try:
@@ -173,7 +176,7 @@ async def main() -> None:
                     )
                 finally:
                     process.terminate()
-                    process.wait(30)
+                    await asyncio.wait_for(process.wait(), 30)
         finally:
             await asyncio.to_thread(postgres.stop)
     print(json.dumps({"benchmark": "tools", "machine": machine(), "results": results}, indent=2))
