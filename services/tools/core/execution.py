@@ -84,11 +84,3 @@ class ExecutionResult:
     error_message: str = ""
     truncated: bool = False
     duration_seconds: float = 0.0
-
-
-def cut_result(result_json: str, limit: int) -> tuple[str, bool]:
-    """``result_json`` when within ``limit`` characters; else a JSON string of its first ``limit``
-    characters (still valid JSON for the model) and True."""
-    if len(result_json) <= limit:
-        return result_json, False
-    return json.dumps(result_json[:limit], ensure_ascii=False), True
