@@ -8,7 +8,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test setup protos lint bench lock clean
+.PHONY: up test setup sandbox protos lint bench lock clean
 
 up: setup
 	$(BIN)/agentsuite up
@@ -16,7 +16,21 @@ up: setup
 test: setup
 	$(BIN)/python -m pytest
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed sandbox
+
+# Tools run in bubblewrap (and, as root, bwrap is started through setpriv from util-linux). As root
+# we install them; otherwise we say how and go on: the tools service then refuses to execute tools
+# and says why (see "Tools" in the README).
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && apt-get install -y -qq bubblewrap; \
+	  else \
+	    echo "note: bubblewrap (bwrap) is not installed; tools will not execute until it is:"; \
+	    echo "      sudo apt-get install bubblewrap   (or: sudo dnf install bubblewrap)"; \
+	  fi; }
+	@[ "$$(id -u)" != 0 ] || command -v setpriv >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 && apt-get install -y -qq util-linux; }
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
