@@ -29,10 +29,6 @@ class FreshSandboxes:
         self._wanted = asyncio.Event()
         self._refiller: asyncio.Task | None = None
 
-    @property
-    def sandboxed(self) -> bool:
-        return self._launcher.sandboxed
-
     def start(self) -> None:
         """Begin keeping ``warm`` runners ready (call from the running event loop)."""
         if self._warm > 0 and self._refiller is None:

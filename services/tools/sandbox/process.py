@@ -14,7 +14,7 @@ import json
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -40,7 +40,6 @@ class SandboxProcess:
     result: asyncio.StreamReader
     result_transport: asyncio.ReadTransport
     sandboxed: bool
-    started_at: float = field(default_factory=time.monotonic)
 
     def kill(self) -> None:
         """SIGKILL the whole process group at once (safe to call twice; the leader is not reaped yet
