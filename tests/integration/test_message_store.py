@@ -183,7 +183,7 @@ async def test_concurrent_retries_of_one_append_store_it_once(store, migrated_en
     assert await stored_count(migrated_engine, agent_id) == 1
 
 
-async def test_another_tenants_agent_is_not_found_on_append_and_invisible_on_reads(
+async def test_another_tenants_agent_is_not_found_on_append_and_list_and_reads_empty_in_context(
     reader, store, migrated_engine, tenant, agent_id
 ):
     await append(store, tenant, agent_id, "private")
@@ -192,7 +192,8 @@ async def test_another_tenants_agent_is_not_found_on_append_and_invisible_on_rea
     with pytest.raises(NotFound):
         await append(store, intruder, agent_id, "sneaky", epoch=99)
 
-    assert await store.list(tenant=intruder, agent_id=agent_id, limit=10) == []
+    with pytest.raises(NotFound):
+        await store.list(tenant=intruder, agent_id=agent_id, limit=10)
     context = await reader.read(tenant=intruder, agent_id=agent_id)
     assert (context.messages, context.epoch, context.message_count) == ((), 0, 0)
     async with migrated_engine.connect() as conn:

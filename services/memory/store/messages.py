@@ -209,6 +209,7 @@ class MessageStore:
             query = query.where(messages.c.role.in_([int(role) for role in roles]))
         order = messages.c.seq.desc() if descending else messages.c.seq.asc()
         async with self._engine.connect() as conn:
+            await require_agent(conn, tenant, agent_id)
             result = await conn.execute(query.order_by(order).limit(limit))
             return [_message(row) for row in result]
 
