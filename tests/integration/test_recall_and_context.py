@@ -261,3 +261,15 @@ async def test_context_window_never_starts_with_an_orphaned_tool_return(store, r
     context = await reader.read(tenant=tenant, agent_id=agent_id, max_messages=2)
 
     assert [m.seq for m in context.messages] == [4]
+
+
+async def test_a_tool_result_must_answer_a_call_of_the_append_or_of_a_recent_message(store, tenant, agent_id):
+    await say(store, tenant, agent_id, "look it up", call("c1"))
+
+    later = await say(store, tenant, agent_id, result("c1"))  # after an approval, say
+    with pytest.raises(InvalidArgument) as caught:
+        await say(store, tenant, agent_id, result("never-called"))
+
+    assert later.messages[0].seq == 3
+    assert "never-called" in str(caught.value)
+    assert await store.count(tenant=tenant, agent_id=agent_id) == 3

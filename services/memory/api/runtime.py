@@ -69,6 +69,11 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
                 message.role != common_pb2.MESSAGE_ROLE_UNSPECIFIED, f"messages[{index}].role", "required"
             )
             check.check(
+                message.role != common_pb2.MESSAGE_ROLE_TOOL or bool(message.tool_call_id),
+                f"messages[{index}].tool_call_id",
+                "required for a tool message: the id of the call it answers",
+            )
+            check.check(
                 len(message.content) <= MAX_CONTENT,
                 f"messages[{index}].content",
                 f"at most {MAX_CONTENT} characters",

@@ -78,6 +78,16 @@ _MOVE_BOUNDARY = text(
     """
 ).bindparams(bindparam("epoch", type_=BigInteger), bindparam("boundary", type_=BigInteger))
 
+# Tool calls of the agent's recent messages among ``ids`` (a result may follow its call after an
+# approval, but never by more than a few hundred messages).
+_RECENT_CALLS = text(
+    """
+    SELECT call ->> 'id' FROM memory.messages m, jsonb_array_elements(m.tool_calls) call
+    WHERE m.agent_id = :agent_id AND m.seq >= :first_seq - 500 AND m.seq < :first_seq
+        AND jsonb_array_length(m.tool_calls) > 0 AND call ->> 'id' = ANY(:ids)
+    """
+).bindparams(bindparam("first_seq", type_=BigInteger))
+
 _EARLIER = text(
     "SELECT first_seq, last_seq FROM memory.appends WHERE agent_id = :agent_id AND idempotency_key = :key"
 )
@@ -115,6 +125,15 @@ class MessageStore:
             async with conn.begin() as transaction:
                 reserved = (await conn.execute(_RESERVE, parameters)).one()
                 if reserved.last_seq is not None and (reserved.claimed or not idempotency_key):
+                    earlier_first_seq = reserved.last_seq - count + 1
+                    unmatched = await self._unmatched_returns(conn, agent_id, earlier_first_seq, new_messages)
+                    if unmatched:
+                        await transaction.rollback()
+                        raise InvalidArgument.field(
+                            "messages",
+                            f"tool results without a matching tool call: {', '.join(unmatched)}; "
+                            "a tool message must answer a call of an earlier assistant message",
+                        )
                     stored = await self._insert(
                         conn, tenant, agent_id, run_id, reserved.last_seq, new_messages
                     )
@@ -128,6 +147,28 @@ class MessageStore:
                 await self._range(conn, tenant, agent_id, earlier.first_seq, earlier.last_seq),
                 deduplicated=True,
             )
+
+    @staticmethod
+    async def _unmatched_returns(
+        conn: AsyncConnection, agent_id: str, first_seq: int, new_messages: Sequence[NewMessage]
+    ) -> list[str]:
+        """Call ids of tool results that answer no call of this append nor of a recent message.
+
+        Usually a step appends its calls with their results, and nothing is read; a result that
+        comes later (after an approval) is looked up among the agent's recent messages.
+        """
+        calls: set[str] = set()
+        missing: list[str] = []
+        for message in new_messages:
+            calls.update(call.id for call in message.tool_calls)
+            if message.role is Role.TOOL and message.tool_call_id not in calls:
+                missing.append(message.tool_call_id)
+        if not missing:
+            return []
+        found = await conn.execute(
+            _RECENT_CALLS, {"agent_id": agent_id, "first_seq": first_seq, "ids": missing}
+        )
+        return sorted(set(missing) - set(found.scalars()))
 
     @staticmethod
     async def _refusal(conn: AsyncConnection, tenant: str, agent_id: str, epoch: int) -> Exception:
