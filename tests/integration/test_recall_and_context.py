@@ -273,3 +273,12 @@ async def test_a_tool_result_must_answer_a_call_of_the_append_or_of_a_recent_mes
     assert later.messages[0].seq == 3
     assert "never-called" in str(caught.value)
     assert await store.count(tenant=tenant, agent_id=agent_id) == 3
+
+
+async def test_search_ranks_only_the_newest_window_of_matches(store, tenant, agent_id, monkeypatch):
+    monkeypatch.setattr("services.memory.store.messages.RECALL_WINDOW", 2)
+    await say(store, tenant, agent_id, "tea tea tea tea", "tea once", "tea again", "coffee")
+
+    found = await store.search(tenant=tenant, agent_id=agent_id, query="tea", limit=10)
+
+    assert sorted(f.message.seq for f in found) == [2, 3]

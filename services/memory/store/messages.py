@@ -50,12 +50,24 @@ _RESERVE = text(
 
 _COLUMNS = [column for column in messages.c if column.name != "search"]
 
-# Ranked full-text search; (score, seq) is the keyset of the pages. ts_rank_cd rewards query words
-# that occur close together, which suits chat messages better than plain frequency.
+RECALL_WINDOW = 1_000
+"""Search ranks the newest this many matching messages. A word that occurs in a tenth of a long
+history would otherwise have a hundred thousand matches to rank on every call (a second at a
+million messages); what an agent recalls is usually recent, and a rarer query is ranked whole."""
+
+# Ranked full-text search over the newest matches; (score, seq) is the keyset of the pages.
+# ts_rank_cd rewards query words that occur close together, which suits chat messages better
+# than plain frequency.
 _SEARCH = """
-    SELECT {columns}, ts_rank_cd(m.search, q)::float8 AS score
-    FROM memory.messages m, websearch_to_tsquery('english', :query) q
-    WHERE m.tenant = :tenant AND m.agent_id = :agent_id AND m.search @@ q {filters}
+    SELECT {columns}, ts_rank_cd(m.search, websearch_to_tsquery('english', :query))::float8 AS score
+    FROM (
+        SELECT * FROM memory.messages mm
+        WHERE mm.tenant = :tenant AND mm.agent_id = :agent_id
+            AND mm.search @@ websearch_to_tsquery('english', :query) {filters}
+        ORDER BY mm.seq DESC
+        LIMIT :window
+    ) m
+    {after}
     ORDER BY score DESC, m.seq DESC
     LIMIT :limit
 """
@@ -267,21 +279,36 @@ class MessageStore:
         after: tuple[float, int] | None = None,
     ) -> list[FoundMessage]:
         """Messages matching ``query`` (web-search syntax), best first, within the filters."""
-        filters, parameters = [], {"tenant": tenant, "agent_id": agent_id, "query": query, "limit": limit}
+        filters: list[str] = []
+        parameters = {
+            "tenant": tenant,
+            "agent_id": agent_id,
+            "query": query,
+            "limit": limit,
+            "window": RECALL_WINDOW,
+        }
         if roles:
-            filters.append("AND m.role = ANY(:roles)")
+            filters.append("AND mm.role = ANY(:roles)")
             parameters["roles"] = [int(role) for role in roles]
         if start is not None:
-            filters.append("AND m.created_at >= :start")
+            filters.append("AND mm.created_at >= :start")
             parameters["start"] = start
         if end is not None:
-            filters.append("AND m.created_at < :end")
+            filters.append("AND mm.created_at < :end")
             parameters["end"] = end
+        keyset = ""
         if after is not None:
-            filters.append("AND (ts_rank_cd(m.search, q)::float8, m.seq) < (:after_score, :after_seq)")
+            keyset = (
+                "WHERE (ts_rank_cd(m.search, websearch_to_tsquery('english', :query))::float8, m.seq)"
+                " < (:after_score, :after_seq)"
+            )
             parameters["after_score"], parameters["after_seq"] = after
         statement = text(
-            _SEARCH.format(columns=", ".join(f"m.{c.name}" for c in _COLUMNS), filters=" ".join(filters))
+            _SEARCH.format(
+                columns=", ".join(f"m.{c.name}" for c in _COLUMNS),
+                filters=" ".join(filters),
+                after=keyset,
+            )
         )
         async with self._engine.connect() as conn:
             await require_agent(conn, tenant, agent_id)
