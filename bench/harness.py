@@ -124,6 +124,43 @@ async def fake_llm(*, latency_ms: float, log_dir: Path) -> AsyncIterator[tuple[s
 
 
 @asynccontextmanager
+async def embedded_database() -> AsyncIterator[tuple[str, Path]]:
+    """A private PostgreSQL (fsync off) in a temporary directory; yields its URL and the directory
+    (for service logs). ``DATABASE_URL`` is used instead when set."""
+    with tempfile.TemporaryDirectory(prefix="agentsuite-bench-") as tmp:
+        state, log_dir = _prepare(Path(tmp))
+        external = os.environ.get("DATABASE_URL")
+        if external:
+            yield external, log_dir
+            return
+        postgres = EmbeddedPostgres(state, fast=True)
+        url = await asyncio.to_thread(postgres.ensure_running)
+        try:
+            yield url, log_dir
+        finally:
+            await asyncio.to_thread(postgres.stop)
+
+
+@asynccontextmanager
+async def running_services(
+    url: str, services: tuple[str, ...], *, log_dir: Path, env: dict[str, str] | None = None
+) -> AsyncIterator[Suite]:
+    """Run only ``services`` (e.g. ``("memory",)``) against ``url`` on free ports."""
+    suite = Suite(
+        url,
+        SuitePorts(*free_ports(4)),
+        env={"AGENTSUITE_LOG_LEVEL": "WARNING", **(env or {})},
+        log_dir=log_dir,
+        services=services,
+    )
+    await suite.start()
+    try:
+        yield suite
+    finally:
+        await asyncio.to_thread(suite.stop)
+
+
+@asynccontextmanager
 async def running_suite(
     *, llm_latency_ms: float = 0.0, env: dict[str, str] | None = None
 ) -> AsyncIterator[RunningSuite]:

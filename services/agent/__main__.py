@@ -27,7 +27,7 @@ async def wire(settings: Settings) -> Wiring:
         OPENAI_DEFAULT_MODEL if providers.default_provider == "openai" else SCRIPTED_MODEL
     )
     return Wiring(
-        registrations(store, providers, loop, default_model),
+        registrations(store, providers, loop, default_model, memory),
         closers=[engine.dispose, memory.close, providers.aclose],
     )
 

@@ -9,11 +9,11 @@ from google.protobuf import duration_pb2
 from agentsuite.agent.v1 import agent_pb2, agent_service_pb2, agent_service_pb2_grpc
 from agentsuite.common.v1 import common_pb2
 from services.agent.core import events
-from services.agent.core.agents import DEFAULT_CONTEXT_WINDOW, Agent, AgentSpec, ModelChoice
+from services.agent.core.agents import DEFAULT_CONTEXT_WINDOW, Agent, AgentSpec, InitialBlock, ModelChoice
 from services.agent.core.history import HistoryMessage
 from services.agent.core.loop import AgentLoop, RunRequest
 from services.agent.llm import ProviderRegistry
-from services.agent.memory_client import ROLES
+from services.agent.memory_client import ROLES, MemoryClient
 from services.agent.store.agents import AgentStore
 from services.common.call import current_call, require_tenant
 from services.common.errors import InvalidArgument, Unimplemented, Validation
@@ -29,19 +29,23 @@ MAX_INPUT_CHARS = 1_000_000
 class AgentApi(agent_service_pb2_grpc.AgentServiceServicer):
     """Agents: create, read, list."""
 
-    def __init__(self, store: AgentStore, providers: ProviderRegistry, default_model: str):
+    def __init__(
+        self, store: AgentStore, providers: ProviderRegistry, default_model: str, memory: MemoryClient
+    ):
         self._store = store
+        self._memory = memory
         self._providers = providers
         self._default_model = default_model
 
     async def CreateAgent(self, request: agent_service_pb2.CreateAgentRequest, context):
         tenant = require_tenant()
-        if request.memory_blocks:
-            raise Unimplemented("memory_blocks: core memory blocks are not implemented yet")
         if request.agent.tool_ids or request.agent.tool_rules:
             raise Unimplemented("agent.tool_ids / agent.tool_rules: tools are not implemented yet")
         spec = self._spec(request.agent)
         agent = await self._store.create(tenant, spec, request_id=request.request_id)
+        # After the agent row: a failure here leaves an agent whose retry (same request_id) finds
+        # it and sets its memory up then; memory keeps the first set-up of an agent.
+        await self._memory.initialize(agent.id, [_initial_block(b) for b in request.memory_blocks])
         return agent_service_pb2.CreateAgentResponse(agent=agent_to_proto(agent))
 
     async def GetAgent(self, request: agent_service_pb2.GetAgentRequest, context):
@@ -228,20 +232,37 @@ def event_to_proto(event: events.LoopEvent, agent_id: str) -> common_pb2.AgentEv
     raise TypeError(f"unknown loop event {event!r}")
 
 
+def _initial_block(block: agent_pb2.BlockSpec) -> InitialBlock:
+    return InitialBlock(
+        label=block.label,
+        value=block.value,
+        limit=block.limit,
+        read_only=block.read_only,
+        description=block.description,
+        block_id=block.block_id,
+    )
+
+
 def _duration(seconds: float) -> duration_pb2.Duration:
     duration = duration_pb2.Duration()
     duration.FromNanoseconds(int(seconds * 1e9))
     return duration
 
 
-def registrations(store: AgentStore, providers: ProviderRegistry, loop: AgentLoop, default_model: str):
+def registrations(
+    store: AgentStore,
+    providers: ProviderRegistry,
+    loop: AgentLoop,
+    default_model: str,
+    memory: MemoryClient,
+):
     file = agent_service_pb2.DESCRIPTOR
     return [
         Registration.of(
             file,
             "AgentService",
             agent_service_pb2_grpc.add_AgentServiceServicer_to_server,
-            AgentApi(store, providers, default_model),
+            AgentApi(store, providers, default_model, memory),
         ),
         Registration.of(
             file,

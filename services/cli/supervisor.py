@@ -56,6 +56,8 @@ class Suite:
     """Extra environment for every service (provider settings, log level, ...)."""
     log_dir: Path | None = None
     """Where each service's stderr goes (``<service>.log``); inherited when None."""
+    services: tuple[str, ...] = SERVICES
+    """Which services to run, in start order (a benchmark of one service runs only that one)."""
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
@@ -89,7 +91,7 @@ class Suite:
     def start_processes(self) -> None:
         if self.log_dir is not None:
             self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for service in SERVICES:
+        for service in self.services:
             log = None
             if self.log_dir is not None:
                 log = os.open(self.log_dir / f"{service}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -108,7 +110,7 @@ class Suite:
     async def wait_serving(self, timeout: float = 90.0) -> None:
         """Poll each service's health until SERVING; fail fast when one exits."""
         deadline = time.monotonic() + timeout
-        for service in SERVICES:
+        for service in self.services:
             address = f"{self.host}:{self.ports.of(service)}"
             async with grpc.aio.insecure_channel(address) as channel:
                 stub = health_pb2_grpc.HealthStub(channel)
@@ -147,7 +149,7 @@ class Suite:
     def stop(self, timeout: float = 15.0) -> None:
         """Stop in reverse start order, each after the one before has exited: the gateway drains
         its runs while the backends still answer them."""
-        for service in reversed(SERVICES):
+        for service in reversed(self.services):
             process = self.processes.pop(service, None)
             if process is None:
                 continue

@@ -5,13 +5,12 @@ from pathlib import Path
 from services.common.app import Wiring, main, open_database
 from services.common.settings import Settings
 from services.memory.api import MemoryStores, registrations
-from services.memory.store.messages import MessageStore
 from services.memory.store.tables import SCHEMA
 
 
 async def wire(settings: Settings) -> Wiring:
     engine = await open_database(settings, schema=SCHEMA, migrations=Path(__file__).parent / "migrations")
-    return Wiring(registrations(MemoryStores(messages=MessageStore(engine))), closers=[engine.dispose])
+    return Wiring(registrations(MemoryStores.over(engine)), closers=[engine.dispose])
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,3 +102,9 @@ async def running_suite(database_url, fake_llm, tmp_path_factory) -> AsyncIterat
 async def gateway(running_suite) -> AsyncIterator[grpc.aio.Channel]:
     async with grpc.aio.insecure_channel(running_suite.address) as channel:
         yield channel
+
+
+@pytest.fixture
+async def tenant(running_suite):
+    key = await running_suite.new_key(f"t-{uuid.uuid4().hex[:12]}")
+    return (("authorization", f"Bearer {key}"),)

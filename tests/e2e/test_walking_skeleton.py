@@ -7,6 +7,7 @@ import uuid
 
 import grpc
 import pytest
+from e2e_client import create_agent, user
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
@@ -15,29 +16,6 @@ from agentsuite.agent.v1 import agent_pb2, agent_service_pb2, agent_service_pb2_
 from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from agentsuite.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
-
-
-@pytest.fixture
-async def tenant(running_suite):
-    key = await running_suite.new_key(f"t-{uuid.uuid4().hex[:12]}")
-    return (("authorization", f"Bearer {key}"),)
-
-
-async def create_agent(channel, auth, model: str, **fields) -> agent_pb2.Agent:
-    agents = agent_service_pb2_grpc.AgentServiceStub(channel)
-    request = agent_service_pb2.CreateAgentRequest(
-        agent=agent_pb2.Agent(
-            name=fields.pop("name", "e2e"),
-            system_prompt="You are terse.",
-            model=agent_pb2.ModelConfig(provider="openai", model=model),
-            **fields,
-        )
-    )
-    return (await agents.CreateAgent(request, metadata=auth)).agent
-
-
-def user(text: str) -> common_pb2.InputMessage:
-    return common_pb2.InputMessage(role=common_pb2.MESSAGE_ROLE_USER, content=text)
 
 
 async def test_a_message_gets_the_models_reply_and_history_lists_both_in_order(
@@ -254,13 +232,15 @@ async def test_an_invalid_agent_definition_is_invalid_argument(gateway, tenant):
 
 
 async def test_contract_rpcs_not_built_yet_answer_unimplemented_through_the_gateway(gateway, tenant):
-    memory = memory_service_pb2_grpc.MemoryServiceStub(gateway)
+    agents = agent_service_pb2_grpc.AgentServiceStub(gateway)
 
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await memory.GetBlock(memory_service_pb2.GetBlockRequest(block_id=str(uuid.uuid4())), metadata=tenant)
+        await agents.ExportAgent(
+            agent_service_pb2.ExportAgentRequest(agent_id=str(uuid.uuid4())), metadata=tenant
+        )
 
     assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "GetBlock" in raised.value.details()
+    assert "ExportAgent" in raised.value.details()
 
 
 async def test_internal_runtimes_are_not_reachable_through_the_gateway(gateway, tenant):

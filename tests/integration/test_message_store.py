@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from services.common.errors import FailedPrecondition, NotFound
 from services.memory.core.model import NewMessage, Role, ToolCallRecord
+from services.memory.store.context import ContextReader
 from services.memory.store.messages import MessageStore
 from services.memory.store.tables import agent_state, messages
 
@@ -18,6 +19,11 @@ from services.memory.store.tables import agent_state, messages
 @pytest.fixture
 def store(migrated_engine) -> MessageStore:
     return MessageStore(migrated_engine)
+
+
+@pytest.fixture
+def reader(migrated_engine) -> ContextReader:
+    return ContextReader(migrated_engine)
 
 
 @pytest.fixture
@@ -126,7 +132,7 @@ async def test_appends_without_a_key_are_never_deduplicated(store, migrated_engi
     assert await stored_count(migrated_engine, agent_id) == 2
 
 
-async def test_stale_epoch_is_refused_and_writes_nothing(store, migrated_engine, tenant, agent_id):
+async def test_stale_epoch_is_refused_and_writes_nothing(reader, store, migrated_engine, tenant, agent_id):
     await append(store, tenant, agent_id, "from epoch 5", epoch=5)
 
     with pytest.raises(FailedPrecondition) as caught:
@@ -135,11 +141,11 @@ async def test_stale_epoch_is_refused_and_writes_nothing(store, migrated_engine,
     assert caught.value.reason == "STALE_EPOCH"
     assert caught.value.metadata == {"agent_id": agent_id, "epoch": "4"}
     assert await stored_count(migrated_engine, agent_id) == 1
-    context = await store.context(tenant=tenant, agent_id=agent_id)
+    context = await reader.read(tenant=tenant, agent_id=agent_id)
     assert (context.epoch, context.message_count) == (5, 1)
 
 
-async def test_higher_epoch_takes_over_and_the_old_holder_is_then_refused(store, tenant, agent_id):
+async def test_higher_epoch_takes_over_and_the_old_holder_is_then_refused(reader, store, tenant, agent_id):
     await append(store, tenant, agent_id, "old holder", epoch=1)
     await append(store, tenant, agent_id, "old holder again", epoch=1)
 
@@ -150,7 +156,7 @@ async def test_higher_epoch_takes_over_and_the_old_holder_is_then_refused(store,
 
     assert [m.seq for m in taken_over.messages] == [3]
     assert [m.seq for m in same_epoch.messages] == [4]
-    assert (await store.context(tenant=tenant, agent_id=agent_id)).epoch == 2
+    assert (await reader.read(tenant=tenant, agent_id=agent_id)).epoch == 2
 
 
 async def test_concurrent_appends_to_one_agent_get_gapless_unique_sequence_numbers(store, tenant, agent_id):
@@ -177,8 +183,8 @@ async def test_concurrent_retries_of_one_append_store_it_once(store, migrated_en
     assert await stored_count(migrated_engine, agent_id) == 1
 
 
-async def test_another_tenants_agent_is_not_found_on_append_and_invisible_on_reads(
-    store, migrated_engine, tenant, agent_id
+async def test_another_tenants_agent_is_not_found_on_append_and_list_and_reads_empty_in_context(
+    reader, store, migrated_engine, tenant, agent_id
 ):
     await append(store, tenant, agent_id, "private")
     intruder = f"t-{uuid.uuid4().hex[:12]}"
@@ -186,8 +192,9 @@ async def test_another_tenants_agent_is_not_found_on_append_and_invisible_on_rea
     with pytest.raises(NotFound):
         await append(store, intruder, agent_id, "sneaky", epoch=99)
 
-    assert await store.list(tenant=intruder, agent_id=agent_id, limit=10) == []
-    context = await store.context(tenant=intruder, agent_id=agent_id)
+    with pytest.raises(NotFound):
+        await store.list(tenant=intruder, agent_id=agent_id, limit=10)
+    context = await reader.read(tenant=intruder, agent_id=agent_id)
     assert (context.messages, context.epoch, context.message_count) == ((), 0, 0)
     async with migrated_engine.connect() as conn:
         state = (await conn.execute(select(agent_state).where(agent_state.c.agent_id == agent_id))).one()
@@ -230,7 +237,7 @@ async def test_list_filters_by_role(store, tenant, agent_id):
 
 
 async def test_context_returns_messages_after_the_boundary_in_order_with_epoch_and_count(
-    store, migrated_engine, tenant, agent_id
+    reader, store, migrated_engine, tenant, agent_id
 ):
     await append(store, tenant, agent_id, "one", "two", "three", "four", epoch=3)
     async with migrated_engine.begin() as conn:
@@ -240,16 +247,15 @@ async def test_context_returns_messages_after_the_boundary_in_order_with_epoch_a
             .values(boundary_seq=2, summary="they said one and two")
         )
 
-    context = await store.context(tenant=tenant, agent_id=agent_id, compiled_memory="<blocks/>")
+    context = await reader.read(tenant=tenant, agent_id=agent_id)
 
     assert [(m.seq, m.content) for m in context.messages] == [(3, "three"), (4, "four")]
     assert (context.boundary_seq, context.epoch, context.message_count) == (2, 3, 4)
     assert context.summary == "they said one and two"
-    assert context.compiled_memory == "<blocks/>"
 
 
 async def test_context_of_an_agent_with_every_message_evicted_has_state_but_no_messages(
-    store, migrated_engine, tenant, agent_id
+    reader, store, migrated_engine, tenant, agent_id
 ):
     await append(store, tenant, agent_id, "one", epoch=2)
     async with migrated_engine.begin() as conn:
@@ -257,13 +263,13 @@ async def test_context_of_an_agent_with_every_message_evicted_has_state_but_no_m
             agent_state.update().where(agent_state.c.agent_id == agent_id).values(boundary_seq=1)
         )
 
-    context = await store.context(tenant=tenant, agent_id=agent_id)
+    context = await reader.read(tenant=tenant, agent_id=agent_id)
 
     assert (context.messages, context.epoch, context.message_count) == ((), 2, 1)
 
 
-async def test_context_of_an_agent_never_written_is_empty_at_epoch_zero(store, tenant, agent_id):
-    context = await store.context(tenant=tenant, agent_id=agent_id)
+async def test_context_of_an_agent_never_written_is_empty_at_epoch_zero(reader, store, tenant, agent_id):
+    context = await reader.read(tenant=tenant, agent_id=agent_id)
 
     assert (
         context.messages,

@@ -81,3 +81,16 @@ class Agent(AgentSpec):
     @property
     def step_limit(self) -> int:
         return self.max_steps or DEFAULT_MAX_STEPS
+
+
+@dataclass(frozen=True, kw_only=True)
+class InitialBlock:
+    """A core memory block a new agent starts with: created from its fields, or an existing
+    (shared) block attached by ``block_id``. Memory validates and stores it."""
+
+    label: str = ""
+    value: str = ""
+    limit: int = 0
+    read_only: bool = False
+    description: str = ""
+    block_id: str = ""

@@ -6,28 +6,23 @@ archival, messages); :class:`MemoryApi` puts them together.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from agentsuite.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
 from services.common.server import Registration, servicer
+from services.memory.api.blocks import BlockRpcs
 from services.memory.api.messages import MessageRpcs
 from services.memory.api.runtime import MemoryRuntimeApi
-from services.memory.store.messages import MessageStore
+from services.memory.api.stores import MemoryStores
 
-
-@dataclass(frozen=True)
-class MemoryStores:
-    """Everything the memory API reads and writes through."""
-
-    messages: MessageStore
+__all__ = ["MemoryApi", "MemoryRuntimeApi", "MemoryStores", "registrations"]
 
 
 @servicer
-class MemoryApi(MessageRpcs, memory_service_pb2_grpc.MemoryServiceServicer):
+class MemoryApi(BlockRpcs, MessageRpcs, memory_service_pb2_grpc.MemoryServiceServicer):
     """Public memory API (blocks, archival, messages); RPCs not defined answer UNIMPLEMENTED."""
 
     def __init__(self, stores: MemoryStores):
         self._messages = stores.messages
+        self._blocks = stores.blocks
 
 
 def registrations(stores: MemoryStores) -> list[Registration]:
@@ -43,6 +38,6 @@ def registrations(stores: MemoryStores) -> list[Registration]:
             file,
             "MemoryRuntime",
             memory_service_pb2_grpc.add_MemoryRuntimeServicer_to_server,
-            MemoryRuntimeApi(stores.messages),
+            MemoryRuntimeApi(stores),
         ),
     ]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from agentsuite.memory.v1 import memory_service_pb2
+from agentsuite.memory.v1 import memory_pb2, memory_service_pb2
 from services.common.call import require_tenant
 from services.common.errors import InvalidArgument
 from services.common.paging import decode_token, encode_token, page_size
 from services.common.protobuf import require_id
-from services.memory.api.convert import message_to_proto, role
+from services.memory.api.convert import message_to_proto, role, time_range
 from services.memory.store.messages import MessageStore
+
+MAX_QUERY = 1_000
 
 
 class MessageRpcs:
@@ -45,3 +47,47 @@ class MessageRpcs:
         return memory_service_pb2.ListMessagesResponse(
             messages=[message_to_proto(m) for m in page], next_page_token=token
         )
+
+    async def SearchMessages(self, request: memory_service_pb2.SearchMessagesRequest, context):
+        tenant = require_tenant()
+        agent_id = require_id(request.agent_id, "agent_id")
+        if not request.query.strip():
+            raise InvalidArgument.field("query", "required")
+        if len(request.query) > MAX_QUERY:
+            raise InvalidArgument.field("query", f"at most {MAX_QUERY} characters")
+        start, end = time_range(request)
+        limit = page_size(request.page_size, default=10, maximum=100)
+        position = decode_token(request.page_token)
+        after = None
+        if position is not None:
+            score, seq = position.get("score"), position.get("seq")
+            if not isinstance(score, float | int) or not isinstance(seq, int) or isinstance(seq, bool):
+                raise InvalidArgument.field("page_token", "not a token this service issued")
+            after = (float(score), seq)
+        found = await self._messages.search(
+            tenant=tenant,
+            agent_id=agent_id,
+            query=request.query,
+            limit=limit + 1,
+            roles=[role(value, "roles") for value in request.roles],
+            start=start,
+            end=end,
+            after=after,
+        )
+        last = found[limit - 1] if len(found) > limit else None
+        token = encode_token({"score": last.score, "seq": last.message.seq}) if last else ""
+        return memory_service_pb2.SearchMessagesResponse(
+            results=[
+                memory_pb2.ScoredMessage(message=message_to_proto(f.message), score=f.score)
+                for f in found[:limit]
+            ],
+            next_page_token=token,
+        )
+
+    async def CountMessages(self, request: memory_service_pb2.CountMessagesRequest, context):
+        count = await self._messages.count(
+            tenant=require_tenant(),
+            agent_id=require_id(request.agent_id, "agent_id"),
+            roles=[role(value, "roles") for value in request.roles],
+        )
+        return memory_service_pb2.CountMessagesResponse(count=count)

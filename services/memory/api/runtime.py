@@ -5,11 +5,13 @@ from __future__ import annotations
 from agentsuite.common.v1 import common_pb2
 from agentsuite.memory.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
 from services.common.call import require_tenant
-from services.common.errors import InvalidArgument, Validation
+from services.common.errors import AlreadyExists, InvalidArgument, Validation
 from services.common.protobuf import require_id
 from services.common.server import servicer
-from services.memory.api.convert import message_to_proto, new_message
-from services.memory.store.messages import MessageStore
+from services.memory.api.convert import block_fields, block_to_proto, message_to_proto, new_message
+from services.memory.api.stores import MemoryStores
+from services.memory.core.blocks import compile_memory
+from services.memory.store.agents import knows_agent
 
 MAX_APPEND = 1000
 MAX_CONTENT = 1_000_000
@@ -21,8 +23,9 @@ MAX_CONTEXT_MESSAGES = 100_000
 class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
     """Internal memory API for the agent service: the context read and fenced appends."""
 
-    def __init__(self, messages: MessageStore):
-        self._messages = messages
+    def __init__(self, stores: MemoryStores):
+        self._stores = stores
+        self._messages = stores.messages
 
     async def GetContext(self, request: memory_service_pb2.GetContextRequest, context):
         tenant = require_tenant()
@@ -33,11 +36,12 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
     async def _context(
         self, tenant: str, agent_id: str, max_messages: int
     ) -> memory_service_pb2.GetContextResponse:
-        agent_context = await self._messages.context(
+        agent_context = await self._stores.context.read(
             tenant=tenant, agent_id=agent_id, max_messages=max_messages
         )
         return memory_service_pb2.GetContextResponse(
-            compiled_memory=agent_context.compiled_memory,
+            compiled_memory=compile_memory(agent_context.blocks),
+            blocks=[block_to_proto(b) for b in agent_context.blocks],
             summary=agent_context.summary,
             messages=[message_to_proto(m) for m in agent_context.messages],
             boundary_seq=agent_context.boundary_seq,
@@ -65,6 +69,11 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
                 message.role != common_pb2.MESSAGE_ROLE_UNSPECIFIED, f"messages[{index}].role", "required"
             )
             check.check(
+                message.role != common_pb2.MESSAGE_ROLE_TOOL or bool(message.tool_call_id),
+                f"messages[{index}].tool_call_id",
+                "required for a tool message: the id of the call it answers",
+            )
+            check.check(
                 len(message.content) <= MAX_CONTENT,
                 f"messages[{index}].content",
                 f"at most {MAX_CONTENT} characters",
@@ -86,6 +95,55 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
         if request.return_context:
             response.context.CopyFrom(await self._context(tenant, agent_id, request.context_max_messages))
         return response
+
+    async def SetEvictionBoundary(self, request: memory_service_pb2.SetEvictionBoundaryRequest, context):
+        tenant = require_tenant()
+        agent_id = require_id(request.agent_id, "agent_id")
+        check = Validation()
+        check.check(request.epoch >= 0, "epoch", "must not be negative")
+        check.check(request.boundary_seq >= 0, "boundary_seq", "must not be negative")
+        check.check(len(request.summary) <= MAX_CONTENT, "summary", f"at most {MAX_CONTENT} characters")
+        check.raise_if_any()
+        boundary = await self._messages.move_boundary(
+            tenant=tenant,
+            agent_id=agent_id,
+            epoch=request.epoch,
+            boundary_seq=request.boundary_seq,
+            summary=request.summary,
+        )
+        return memory_service_pb2.SetEvictionBoundaryResponse(boundary_seq=boundary)
+
+    async def InitializeAgentMemory(self, request: memory_service_pb2.InitializeAgentMemoryRequest, context):
+        tenant = require_tenant()
+        agent_id = require_id(request.agent_id, "agent_id")
+        existing = [
+            require_id(block.id, f"blocks[{index}].id")
+            for index, block in enumerate(request.blocks)
+            if block.id
+        ]
+        new = [
+            block_fields(block, prefix=f"blocks[{index}].")
+            for index, block in enumerate(request.blocks)
+            if not block.id
+        ]
+        labels = [fields.label for fields in new]
+        duplicated = sorted({label for label in labels if labels.count(label) > 1})
+        if duplicated:
+            raise AlreadyExists(
+                f"two blocks for agent {agent_id} share a label: {', '.join(duplicated)}",
+                reason="BLOCK_LABEL_TAKEN",
+            )
+        blocks = await self._stores.blocks.initialize_agent(tenant, agent_id, new, existing)
+        return memory_service_pb2.InitializeAgentMemoryResponse(blocks=[block_to_proto(b) for b in blocks])
+
+    async def DeleteAgentMemory(self, request: memory_service_pb2.DeleteAgentMemoryRequest, context):
+        tenant = require_tenant()
+        agent_id = require_id(request.agent_id, "agent_id")
+        async with self._stores.engine.begin() as conn:
+            if await knows_agent(conn, tenant, agent_id):
+                await self._stores.blocks.release_agent(conn, tenant, agent_id)
+                await self._messages.forget_agent(conn, agent_id)
+        return memory_service_pb2.DeleteAgentMemoryResponse()
 
 
 def _check_context_size(max_messages: int, field: str) -> None:

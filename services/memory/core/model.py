@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
 
+from services.memory.core.blocks import Block
+
 
 class Role(IntEnum):
     """Who wrote a message; the numbers are those of ``common.v1.MessageRole``."""
@@ -62,9 +64,17 @@ class AppendResult:
 class AgentContext:
     """What the agent loop needs for one step, read in one round trip."""
 
-    compiled_memory: str
+    blocks: tuple[Block, ...] = ()
     summary: str
     messages: tuple[StoredMessage, ...]
     boundary_seq: int
     epoch: int
     message_count: int
+
+
+@dataclass(frozen=True)
+class FoundMessage:
+    """A message a recall search found, with its full-text rank."""
+
+    message: StoredMessage
+    score: float

@@ -22,9 +22,14 @@ _ENSURE = text(
 )
 
 
+async def knows_agent(conn: AsyncConnection, tenant: str, agent_id: str) -> bool:
+    """Whether ``tenant`` has an agent ``agent_id`` in memory."""
+    return (await conn.execute(_KNOWN, {"agent_id": agent_id, "tenant": tenant})).first() is not None
+
+
 async def require_agent(conn: AsyncConnection, tenant: str, agent_id: str) -> None:
     """Raise ``NotFound`` unless ``tenant`` has an agent ``agent_id`` in memory."""
-    if (await conn.execute(_KNOWN, {"agent_id": agent_id, "tenant": tenant})).first() is None:
+    if not await knows_agent(conn, tenant, agent_id):
         raise NotFound("agent", agent_id)
 
 

@@ -10,19 +10,20 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Integer, bindparam, insert, select, text
+from sqlalchemy import BigInteger, bindparam, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.common.errors import FailedPrecondition, NotFound
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.memory.core.model import (
-    AgentContext,
     AppendResult,
+    FoundMessage,
     NewMessage,
     Role,
     StoredMessage,
     ToolCallRecord,
 )
-from services.memory.store.tables import agent_state, messages
+from services.memory.store.agents import require_agent
+from services.memory.store.tables import agent_state, appends, messages
 
 # Locks the agent's state row (serialising appends to one agent whatever the callers do), checks
 # the fencing epoch, reserves `count` sequence numbers and claims the idempotency key, in one
@@ -47,20 +48,57 @@ _RESERVE = text(
     """
 ).bindparams(bindparam("count", type_=BigInteger), bindparam("epoch", type_=BigInteger))
 
-_CONTEXT = text(
-    """
-    SELECT s.boundary_seq, s.summary, s.max_epoch, s.last_seq, m.*
-    FROM memory.agent_state s
-    LEFT JOIN LATERAL (
+_COLUMNS = [column for column in messages.c if column.name != "search"]
+
+RECALL_WINDOW = 1_000
+"""Search ranks the newest this many matching messages. A word that occurs in a tenth of a long
+history would otherwise have a hundred thousand matches to rank on every call (a second at a
+million messages); what an agent recalls is usually recent, and a rarer query is ranked whole."""
+
+# Ranked full-text search over the newest matches; (score, seq) is the keyset of the pages.
+# ts_rank_cd rewards query words that occur close together, which suits chat messages better
+# than plain frequency.
+_SEARCH = """
+    SELECT {columns}, ts_rank_cd(m.search, websearch_to_tsquery('english', :query))::float8 AS score
+    FROM (
         SELECT * FROM memory.messages mm
-        WHERE mm.agent_id = s.agent_id AND mm.seq > s.boundary_seq
+        WHERE mm.tenant = :tenant AND mm.agent_id = :agent_id
+            AND mm.search @@ websearch_to_tsquery('english', :query) {filters}
         ORDER BY mm.seq DESC
-        LIMIT :limit
-    ) m ON true
-    WHERE s.agent_id = :agent_id AND s.tenant = :tenant
-    ORDER BY m.seq
+        LIMIT :window
+    ) m
+    {after}
+    ORDER BY score DESC, m.seq DESC
+    LIMIT :limit
+"""
+
+# Moves the boundary and stores the summary, fenced like appends; answers the messages on both
+# sides of the new boundary so the caller can refuse a split tool call in the same transaction.
+_MOVE_BOUNDARY = text(
     """
-).bindparams(bindparam("limit", type_=Integer))
+    WITH moved AS (
+        UPDATE memory.agent_state
+        SET boundary_seq = :boundary, summary = :summary, max_epoch = :epoch, updated_at = now()
+        WHERE agent_id = :agent_id AND tenant = :tenant AND max_epoch <= :epoch
+            AND boundary_seq <= :boundary AND last_seq >= :boundary
+        RETURNING boundary_seq
+    )
+    SELECT (SELECT boundary_seq FROM moved) AS boundary_seq,
+        (SELECT role FROM memory.messages WHERE agent_id = :agent_id AND seq = :boundary + 1) AS next_role,
+        (SELECT jsonb_array_length(tool_calls) FROM memory.messages
+         WHERE agent_id = :agent_id AND seq = :boundary) AS calls_at_boundary
+    """
+).bindparams(bindparam("epoch", type_=BigInteger), bindparam("boundary", type_=BigInteger))
+
+# Tool calls of the agent's recent messages among ``ids`` (a result may follow its call after an
+# approval, but never by more than a few hundred messages).
+_RECENT_CALLS = text(
+    """
+    SELECT call ->> 'id' FROM memory.messages m, jsonb_array_elements(m.tool_calls) call
+    WHERE m.agent_id = :agent_id AND m.seq >= :first_seq - 500 AND m.seq < :first_seq
+        AND jsonb_array_length(m.tool_calls) > 0 AND call ->> 'id' = ANY(:ids)
+    """
+).bindparams(bindparam("first_seq", type_=BigInteger))
 
 _EARLIER = text(
     "SELECT first_seq, last_seq FROM memory.appends WHERE agent_id = :agent_id AND idempotency_key = :key"
@@ -99,6 +137,15 @@ class MessageStore:
             async with conn.begin() as transaction:
                 reserved = (await conn.execute(_RESERVE, parameters)).one()
                 if reserved.last_seq is not None and (reserved.claimed or not idempotency_key):
+                    earlier_first_seq = reserved.last_seq - count + 1
+                    unmatched = await self._unmatched_returns(conn, agent_id, earlier_first_seq, new_messages)
+                    if unmatched:
+                        await transaction.rollback()
+                        raise InvalidArgument.field(
+                            "messages",
+                            f"tool results without a matching tool call: {', '.join(unmatched)}; "
+                            "a tool message must answer a call of an earlier assistant message",
+                        )
                     stored = await self._insert(
                         conn, tenant, agent_id, run_id, reserved.last_seq, new_messages
                     )
@@ -112,6 +159,28 @@ class MessageStore:
                 await self._range(conn, tenant, agent_id, earlier.first_seq, earlier.last_seq),
                 deduplicated=True,
             )
+
+    @staticmethod
+    async def _unmatched_returns(
+        conn: AsyncConnection, agent_id: str, first_seq: int, new_messages: Sequence[NewMessage]
+    ) -> list[str]:
+        """Call ids of tool results that answer no call of this append nor of a recent message.
+
+        Usually a step appends its calls with their results, and nothing is read; a result that
+        comes later (after an approval) is looked up among the agent's recent messages.
+        """
+        calls: set[str] = set()
+        missing: list[str] = []
+        for message in new_messages:
+            calls.update(call.id for call in message.tool_calls)
+            if message.role is Role.TOOL and message.tool_call_id not in calls:
+                missing.append(message.tool_call_id)
+        if not missing:
+            return []
+        found = await conn.execute(
+            _RECENT_CALLS, {"agent_id": agent_id, "first_seq": first_seq, "ids": missing}
+        )
+        return sorted(set(missing) - set(found.scalars()))
 
     @staticmethod
     async def _refusal(conn: AsyncConnection, tenant: str, agent_id: str, epoch: int) -> Exception:
@@ -162,7 +231,7 @@ class MessageStore:
         conn: AsyncConnection, tenant: str, agent_id: str, first_seq: int, last_seq: int
     ) -> tuple[StoredMessage, ...]:
         result = await conn.execute(
-            select(messages)
+            select(*_COLUMNS)
             .where(
                 messages.c.tenant == tenant,
                 messages.c.agent_id == agent_id,
@@ -184,7 +253,7 @@ class MessageStore:
         roles: Sequence[Role] = (),
     ) -> list[StoredMessage]:
         """One page of an agent's messages in seq order; bounds are exclusive, 0 means open."""
-        query = select(messages).where(messages.c.tenant == tenant, messages.c.agent_id == agent_id)
+        query = select(*_COLUMNS).where(messages.c.tenant == tenant, messages.c.agent_id == agent_id)
         if after_seq:
             query = query.where(messages.c.seq > after_seq)
         if before_seq:
@@ -193,42 +262,123 @@ class MessageStore:
             query = query.where(messages.c.role.in_([int(role) for role in roles]))
         order = messages.c.seq.desc() if descending else messages.c.seq.asc()
         async with self._engine.connect() as conn:
+            await require_agent(conn, tenant, agent_id)
             result = await conn.execute(query.order_by(order).limit(limit))
             return [_message(row) for row in result]
 
-    async def context(
-        self, *, tenant: str, agent_id: str, max_messages: int = 0, compiled_memory: str = ""
-    ) -> AgentContext:
-        """Summary, boundary, epoch and the in-context messages of an agent, in one round trip.
-
-        With ``max_messages``, only the newest that many, never starting with a tool result whose
-        call was cut off.
-        """
-        parameters = {"agent_id": agent_id, "tenant": tenant, "limit": max_messages or None}
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(_CONTEXT, parameters)).all()
-        if not rows:
-            return AgentContext(
-                compiled_memory=compiled_memory,
-                summary="",
-                messages=(),
-                boundary_seq=0,
-                epoch=0,
-                message_count=0,
+    async def search(
+        self,
+        *,
+        tenant: str,
+        agent_id: str,
+        query: str,
+        limit: int,
+        roles: Sequence[Role] = (),
+        start: datetime | None = None,
+        end: datetime | None = None,
+        after: tuple[float, int] | None = None,
+    ) -> list[FoundMessage]:
+        """Messages matching ``query`` (web-search syntax), best first, within the filters."""
+        filters: list[str] = []
+        parameters = {
+            "tenant": tenant,
+            "agent_id": agent_id,
+            "query": query,
+            "limit": limit,
+            "window": RECALL_WINDOW,
+        }
+        if roles:
+            filters.append("AND mm.role = ANY(:roles)")
+            parameters["roles"] = [int(role) for role in roles]
+        if start is not None:
+            filters.append("AND mm.created_at >= :start")
+            parameters["start"] = start
+        if end is not None:
+            filters.append("AND mm.created_at < :end")
+            parameters["end"] = end
+        keyset = ""
+        if after is not None:
+            keyset = (
+                "WHERE (ts_rank_cd(m.search, websearch_to_tsquery('english', :query))::float8, m.seq)"
+                " < (:after_score, :after_seq)"
             )
-        first = rows[0]
-        in_context = [_message(row) for row in rows if row.id is not None]
-        if max_messages:
-            while in_context and in_context[0].role is Role.TOOL:
-                in_context.pop(0)
-        return AgentContext(
-            compiled_memory=compiled_memory,
-            summary=first.summary,
-            messages=tuple(in_context),
-            boundary_seq=first.boundary_seq,
-            epoch=first.max_epoch,
-            message_count=first.last_seq,
+            parameters["after_score"], parameters["after_seq"] = after
+        statement = text(
+            _SEARCH.format(
+                columns=", ".join(f"m.{c.name}" for c in _COLUMNS),
+                filters=" ".join(filters),
+                after=keyset,
+            )
         )
+        async with self._engine.connect() as conn:
+            await require_agent(conn, tenant, agent_id)
+            rows = await conn.execute(statement, parameters)
+            return [FoundMessage(_message(row), row.score) for row in rows]
+
+    async def count(self, *, tenant: str, agent_id: str, roles: Sequence[Role] = ()) -> int:
+        """How many messages the agent has, of ``roles`` when given."""
+        async with self._engine.connect() as conn:
+            await require_agent(conn, tenant, agent_id)
+            if not roles:
+                query = select(agent_state.c.last_seq).where(agent_state.c.agent_id == agent_id)
+            else:
+                query = select(func.count()).where(
+                    messages.c.agent_id == agent_id, messages.c.role.in_([int(r) for r in roles])
+                )
+            return (await conn.execute(query)).scalar_one()
+
+    async def move_boundary(
+        self, *, tenant: str, agent_id: str, epoch: int, boundary_seq: int, summary: str
+    ) -> int:
+        """Evict every message up to ``boundary_seq`` and store the summary of them, atomically.
+
+        Refuses a stale epoch, a boundary behind the current one or past the last message, and a
+        boundary between a tool call and its return.
+        """
+        parameters = {
+            "tenant": tenant,
+            "agent_id": agent_id,
+            "epoch": epoch,
+            "boundary": boundary_seq,
+            "summary": summary,
+        }
+        async with self._engine.connect() as conn:
+            async with conn.begin() as transaction:
+                moved = (await conn.execute(_MOVE_BOUNDARY, parameters)).one()
+                splits = moved.next_role == Role.TOOL or bool(moved.calls_at_boundary)
+                if moved.boundary_seq is not None and not splits:
+                    return moved.boundary_seq
+                await transaction.rollback()
+            if moved.boundary_seq is not None:
+                raise FailedPrecondition(
+                    f"a boundary at seq {boundary_seq} would separate a tool call from its return; "
+                    "move it before the assistant message that made the call, or after the last return",
+                    reason="BOUNDARY_SPLITS_TOOL_CALL",
+                    metadata={"agent_id": agent_id, "boundary_seq": str(boundary_seq)},
+                )
+            state = (
+                await conn.execute(
+                    select(agent_state).where(
+                        agent_state.c.agent_id == agent_id, agent_state.c.tenant == tenant
+                    )
+                )
+            ).first()
+            if state is not None and state.max_epoch > epoch:
+                raise await self._refusal(conn, tenant, agent_id, epoch)
+        if state is None:
+            raise NotFound("agent", agent_id)
+        raise InvalidArgument.field(
+            "boundary_seq",
+            f"must be between the current boundary {state.boundary_seq} and the last message "
+            f"{state.last_seq}",
+        )
+
+    @staticmethod
+    async def forget_agent(conn: AsyncConnection, agent_id: str) -> None:
+        """Delete every message, append record and state of an agent (the caller checked tenancy)."""
+        await conn.execute(delete(messages).where(messages.c.agent_id == agent_id))
+        await conn.execute(delete(appends).where(appends.c.agent_id == agent_id))
+        await conn.execute(delete(agent_state).where(agent_state.c.agent_id == agent_id))
 
 
 def _row(tenant: str, message: StoredMessage) -> dict:

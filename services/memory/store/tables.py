@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
+    Computed,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
     Table,
     Text,
+    UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
 
 SCHEMA = "memory"
 metadata = MetaData(schema=SCHEMA)
@@ -52,7 +56,14 @@ messages = Table(
     Column("step", Integer, nullable=False, server_default="0"),
     Column("metadata", JSONB, nullable=False, server_default="{}"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column(
+        "search",
+        TSVECTOR,
+        Computed("to_tsvector('english'::regconfig, content)", persisted=True),
+        comment="recall full-text search",
+    ),
     Index("messages_agent_seq", "agent_id", "seq", unique=True),
+    Index("messages_search", "search", postgresql_using="gin"),
 )
 
 appends = Table(
@@ -65,4 +76,49 @@ appends = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("agent_id", "idempotency_key", name="appends_pkey"),
     comment="one row per accepted append: a retried append with the same key is answered from here",
+)
+
+# --- core memory blocks ------------------------------------------------------------------------
+
+blocks = Table(
+    "blocks",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("tenant", Text, nullable=False),
+    Column("label", Text, nullable=False),
+    Column("value", Text, nullable=False, server_default=""),
+    Column("char_limit", Integer, nullable=False),
+    Column("read_only", Boolean, nullable=False, server_default="false"),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("metadata", JSONB, nullable=False, server_default="{}"),
+    Column("version", BigInteger, nullable=False, server_default="1"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("blocks_tenant_label", "tenant", "label"),
+)
+
+block_agents = Table(
+    "block_agents",
+    metadata,
+    Column("block_id", UUID(as_uuid=False), ForeignKey("blocks.id", ondelete="CASCADE"), nullable=False),
+    Column("agent_id", UUID(as_uuid=False), nullable=False),
+    Column("label", Text, nullable=False, comment="the block's label, kept here so it is unique per agent"),
+    Column("attached_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("block_id", "agent_id", name="block_agents_pkey"),
+    UniqueConstraint("agent_id", "label", name="block_agents_agent_label"),
+    comment="which agents a block is attached to (a block may be shared)",
+)
+
+block_history = Table(
+    "block_history",
+    metadata,
+    Column("block_id", UUID(as_uuid=False), ForeignKey("blocks.id", ondelete="CASCADE"), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("value_before", Text, nullable=False),
+    Column("value_after", Text, nullable=False),
+    Column("agent_id", Text, nullable=False, server_default=""),
+    Column("run_id", Text, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("block_id", "version", name="block_history_pkey"),
+    comment="every version of every block, so any past value can be restored",
 )
