@@ -111,7 +111,7 @@ class Settings:
     """Tools service: stdout and stderr kept per call, each (``AGENTSUITE_TOOLS_OUTPUT_LIMIT_BYTES``)."""
     tools_result_char_limit: int = 10_000
     """Tools service: result characters returned when a tool sets no limit (``AGENTSUITE_TOOLS_RESULT_CHAR_LIMIT``)."""
-    tools_warm_sandboxes: int = 0
+    tools_warm_sandboxes: int = 2
     """Tools service: sandboxes kept started and waiting for one call each (``AGENTSUITE_TOOLS_WARM_SANDBOXES``)."""
 
     @classmethod
@@ -156,7 +156,7 @@ class Settings:
             tools_file_size_mb=reader.integer("AGENTSUITE_TOOLS_FILE_SIZE_MB", 16),
             tools_output_limit_bytes=reader.integer("AGENTSUITE_TOOLS_OUTPUT_LIMIT_BYTES", 64 * 1024),
             tools_result_char_limit=reader.integer("AGENTSUITE_TOOLS_RESULT_CHAR_LIMIT", 10_000),
-            tools_warm_sandboxes=reader.integer("AGENTSUITE_TOOLS_WARM_SANDBOXES", 0),
+            tools_warm_sandboxes=reader.integer("AGENTSUITE_TOOLS_WARM_SANDBOXES", 2),
         )
         reader.raise_if_bad()
         return settings

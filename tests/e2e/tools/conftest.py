@@ -32,6 +32,8 @@ LIMITS = {
     "AGENTSUITE_TOOLS_OUTPUT_LIMIT_BYTES": "65536",
     "AGENTSUITE_TOOLS_MAX_CONCURRENT": "4",
     "AGENTSUITE_TOOLS_MAX_QUEUED": "32",
+    # No idle pre-started sandboxes: the hostile tests assert that no sandbox process is left.
+    "AGENTSUITE_TOOLS_WARM_SANDBOXES": "0",
 }
 
 
