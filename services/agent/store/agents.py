@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.agent.core.agents import Agent, AgentSpec, ModelChoice
 from services.agent.store.tables import agents
 from services.common.errors import NotFound
+from services.common.ids import is_uuid
 
 
 class AgentStore:
@@ -37,7 +38,7 @@ class AgentStore:
         return _agent(row)
 
     async def get(self, tenant: str, agent_id: str) -> Agent:
-        if not _is_uuid(agent_id):
+        if not is_uuid(agent_id):
             raise NotFound("agent", agent_id)
         async with self._engine.connect() as conn:
             row = (
@@ -77,7 +78,7 @@ class AgentStore:
             return [_agent(row) for row in await conn.execute(query)]
 
     async def delete(self, tenant: str, agent_id: str) -> None:
-        if not _is_uuid(agent_id):
+        if not is_uuid(agent_id):
             raise NotFound("agent", agent_id)
         async with self._engine.begin() as conn:
             result = await conn.execute(
@@ -85,14 +86,6 @@ class AgentStore:
             )
         if result.rowcount == 0:
             raise NotFound("agent", agent_id)
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _columns(spec: AgentSpec) -> dict:

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.errors import AlreadyExists, NotFound
+from services.common.ids import is_uuid
 from services.tools.core.tools import Tool, ToolSpec
 from services.tools.store.tables import tools
 
@@ -31,7 +32,7 @@ class ToolStore:
         return _tool(row)
 
     async def get(self, tenant: str, tool_id: str) -> Tool:
-        if not _is_uuid(tool_id):
+        if not is_uuid(tool_id):
             raise NotFound("tool", tool_id)
         async with self._engine.connect() as conn:
             row = (
@@ -64,7 +65,7 @@ class ToolStore:
 
     async def replace(self, tenant: str, tool_id: str, spec: ToolSpec) -> Tool:
         """Store ``spec`` as the new definition of the tool."""
-        if not _is_uuid(tool_id):
+        if not is_uuid(tool_id):
             raise NotFound("tool", tool_id)
         statement = (
             update(tools)
@@ -82,7 +83,7 @@ class ToolStore:
         return _tool(row)
 
     async def delete(self, tenant: str, tool_id: str) -> None:
-        if not _is_uuid(tool_id):
+        if not is_uuid(tool_id):
             raise NotFound("tool", tool_id)
         async with self._engine.begin() as conn:
             result = await conn.execute(delete(tools).where(tools.c.tenant == tenant, tools.c.id == tool_id))
@@ -94,14 +95,6 @@ def _name_taken(exc: IntegrityError, name: str) -> Exception:
     if getattr(exc.orig, "sqlstate", None) == "23505":
         return AlreadyExists(f"a tool named {name!r} already exists", reason="TOOL_NAME_TAKEN")
     return exc
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _columns(spec: ToolSpec) -> dict:
