@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pgvector.sqlalchemy import VECTOR
 from sqlalchemy import (
     BigInteger,
     Column,
+    Computed,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -14,7 +17,7 @@ from sqlalchemy import (
     Text,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
 
 SCHEMA = "memory"
 metadata = MetaData(schema=SCHEMA)
@@ -65,4 +68,63 @@ appends = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("agent_id", "idempotency_key", name="appends_pkey"),
     comment="one row per accepted append: a retried append with the same key is answered from here",
+)
+
+
+# --- Archival memory: archives, their agents, passages and exact per-archive counts ------------------
+#
+# The embedding column is an untyped ``vector`` because the dimension is chosen per archive. Each
+# dimension in use gets its own partial HNSW index over ``embedding::vector(<d>)`` (made by
+# ``services.memory.store.vectors.ensure_vector_index`` when the first archive of that dimension is
+# created), so those indexes are not declared here.
+
+archives = Table(
+    "archives",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("tenant", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("embedder", Text, nullable=False),
+    Column("dimension", Integer, nullable=False),
+    Column("passage_count", BigInteger, nullable=False, server_default="0", comment="kept exact on write"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("archives_tenant_created", "tenant", "created_at", "id"),
+    Index("archives_dimension", "dimension"),
+)
+
+archive_agents = Table(
+    "archive_agents",
+    metadata,
+    Column("archive_id", UUID(as_uuid=False), ForeignKey("archives.id", ondelete="CASCADE"), nullable=False),
+    Column("agent_id", UUID(as_uuid=False), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("archive_id", "agent_id", name="archive_agents_pkey"),
+    Index("archive_agents_agent", "agent_id"),
+)
+
+passages = Table(
+    "passages",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("archive_id", UUID(as_uuid=False), ForeignKey("archives.id", ondelete="CASCADE"), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("tags", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("metadata", JSONB, nullable=False, server_default="{}"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("dimension", Integer, nullable=False, comment="selects the partial HNSW index of this size"),
+    Column("embedding", VECTOR(), nullable=False),
+    Column("text_search", TSVECTOR, Computed("to_tsvector('english'::regconfig, text)", persisted=True)),
+    Index("passages_archive_created", "archive_id", "created_at", "id"),
+    Index("passages_tags", "tags", postgresql_using="gin"),
+    Index("passages_text_search", "text_search", postgresql_using="gin"),
+)
+
+archive_tags = Table(
+    "archive_tags",
+    metadata,
+    Column("archive_id", UUID(as_uuid=False), ForeignKey("archives.id", ondelete="CASCADE"), nullable=False),
+    Column("tag", Text, nullable=False),
+    Column("passage_count", BigInteger, nullable=False),
+    PrimaryKeyConstraint("archive_id", "tag", name="archive_tags_pkey"),
+    comment="passages per tag of each archive, kept exact on write; a tag at zero has no row",
 )

@@ -1,0 +1,221 @@
+"""Archival memory's use cases: create archives, embed and insert passages, search them.
+
+Storage is reached through the small protocols below (the real ones are in ``services.memory.store``),
+embedders through :class:`EmbedderSource`; nothing here knows SQL or gRPC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Protocol
+
+import numpy as np
+
+from services.common.errors import InvalidArgument
+from services.memory.core.archival import (
+    Archive,
+    NewPassage,
+    Passage,
+    PassageFilter,
+    ScoredPassage,
+    SearchMode,
+    SearchScope,
+)
+from services.memory.core.embedder import Embedder
+from services.memory.core.fusion import reciprocal_rank_fusion
+from services.memory.core.search_plan import EXACT_MAX_ROWS, MAX_EF_SEARCH, plan_vector_search
+
+MAX_SEARCH_DEPTH = MAX_EF_SEARCH
+"""Results beyond this rank are never returned (pages stop there)."""
+HYBRID_DEPTH = 100
+"""Candidates taken from each ranking before fusion while the pages asked for stay within them; a
+fixed depth keeps fused scores, hence page boundaries, the same from one page to the next."""
+
+_Hit = tuple[Passage, float, float]  # passage, cosine similarity, text rank
+
+
+class EmbedderSource(Protocol):
+    def resolve(self, name: str, dimension: int) -> Embedder:
+        """The embedder ``name`` ("" = default) producing ``dimension`` (0 = native) dimensions;
+        InvalidArgument when unknown or unsupported."""
+        ...
+
+
+class ArchiveRepository(Protocol):
+    async def ensure_index(self, dimension: int) -> None: ...
+
+    async def create(
+        self, *, tenant: str, name: str, embedder: str, dimension: int, agent_id: str = ""
+    ) -> Archive: ...
+
+    async def get(self, *, tenant: str, archive_id: str) -> Archive: ...
+
+    async def list_for_agent(self, *, tenant: str, agent_id: str) -> list[Archive]: ...
+
+
+class PassageRepository(Protocol):
+    async def insert(
+        self, *, tenant: str, archive: Archive, passages: Sequence[NewPassage], embeddings: np.ndarray
+    ) -> list[str]: ...
+
+    async def scope(self, archives: Sequence[Archive], where: PassageFilter) -> SearchScope: ...
+
+    async def nearest(
+        self,
+        scope: SearchScope,
+        query: np.ndarray,
+        *,
+        where: PassageFilter,
+        limit: int,
+        exact: bool,
+        ef_search: int = 40,
+        text_query: str = "",
+    ) -> list[_Hit]: ...
+
+    async def best_text_matches(
+        self,
+        scope: SearchScope,
+        text_query: str,
+        *,
+        where: PassageFilter,
+        limit: int,
+        query: np.ndarray | None = None,
+    ) -> list[_Hit]: ...
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of results, best first; ``more`` when a next page exists."""
+
+    results: list[ScoredPassage]
+    more: bool
+
+
+class ArchivalMemory:
+    """Archives and passages of every tenant, with embedding and hybrid search."""
+
+    def __init__(
+        self,
+        archives: ArchiveRepository,
+        passages: PassageRepository,
+        embedders: EmbedderSource,
+        *,
+        exact_max_rows: int = EXACT_MAX_ROWS,
+    ):
+        self._archives = archives
+        self._passages = passages
+        self._embedders = embedders
+        self._exact_max_rows = exact_max_rows
+
+    async def create_archive(
+        self, *, tenant: str, name: str, embedder: str = "", dimension: int = 0, agent_id: str = ""
+    ) -> Archive:
+        """Create an archive whose dimension the embedder can produce (its native one by default)."""
+        chosen = self._embedders.resolve(embedder, dimension)
+        await self._archives.ensure_index(chosen.dimension)
+        return await self._archives.create(
+            tenant=tenant, name=name, embedder=chosen.name, dimension=chosen.dimension, agent_id=agent_id
+        )
+
+    async def insert(self, *, tenant: str, archive_id: str, passages: Sequence[NewPassage]) -> list[str]:
+        """Embed ``passages`` with the archive's embedder and insert them, all or none."""
+        archive = await self._archives.get(tenant=tenant, archive_id=archive_id)
+        embedder = self._embedders.resolve(archive.embedder, archive.dimension)
+        embeddings = await embedder.embed([passage.text for passage in passages])
+        if embeddings.shape != (len(passages), archive.dimension):
+            raise RuntimeError(f"embedder {embedder.name} returned vectors of shape {embeddings.shape}")
+        return await self._passages.insert(
+            tenant=tenant, archive=archive, passages=passages, embeddings=embeddings
+        )
+
+    async def search(
+        self,
+        *,
+        tenant: str,
+        query: str,
+        mode: SearchMode,
+        where: PassageFilter,
+        limit: int,
+        offset: int = 0,
+        archive_id: str = "",
+        agent_id: str = "",
+    ) -> SearchPage:
+        """Passages of one archive, or of every archive of an agent, ranked by ``mode``.
+
+        An agent's archives may use different embedders: the query is embedded once per embedder
+        and dimension, each group is searched on its own and the groups are merged by score.
+        (Cosine similarities of different embedders are not calibrated against each other; hybrid
+        scores, being rank-based, merge better.)
+        """
+        if archive_id:
+            archives = [await self._archives.get(tenant=tenant, archive_id=archive_id)]
+        else:
+            archives = await self._archives.list_for_agent(tenant=tenant, agent_id=agent_id)
+        needed = offset + limit + 1  # one more than the page tells whether a next page exists
+        if offset + limit > MAX_SEARCH_DEPTH:
+            raise InvalidArgument.field("page_token", f"results stop at rank {MAX_SEARCH_DEPTH}")
+        results: list[ScoredPassage] = []
+        key = _embedding_space
+        for _, group in groupby(sorted(archives, key=key), key=key):
+            results += await self._search_group(list(group), query, mode, where, needed)
+        results.sort(key=lambda r: -r.score)  # stable: keeps each group's own order on ties
+        return SearchPage(results[offset : offset + limit], more=len(results) > offset + limit)
+
+    async def _search_group(
+        self, archives: list[Archive], query: str, mode: SearchMode, where: PassageFilter, needed: int
+    ) -> list[ScoredPassage]:
+        scope = await self._passages.scope(archives, where)
+        if mode is SearchMode.FULL_TEXT:
+            hits = await self._passages.best_text_matches(scope, query, where=where, limit=needed)
+            return [ScoredPassage(passage=p, score=rank, text_score=rank) for p, _, rank in hits]
+        embedder = self._embedders.resolve(scope.embedder, scope.dimension)
+        vector = (await embedder.embed([query]))[0]
+        if mode is SearchMode.VECTOR:
+            hits = await self._nearest(scope, vector, where, needed)
+            return [ScoredPassage(passage=p, score=sim, vector_score=sim) for p, sim, _ in hits]
+        depth = HYBRID_DEPTH if needed <= HYBRID_DEPTH else MAX_SEARCH_DEPTH
+        by_vector = await self._nearest(scope, vector, where, depth, text_query=query)
+        by_text = await self._passages.best_text_matches(scope, query, where=where, limit=depth, query=vector)
+        hits = {passage.id: (passage, sim, rank) for passage, sim, rank in (*by_text, *by_vector)}
+        fused = reciprocal_rank_fusion([[h[0].id for h in by_vector], [h[0].id for h in by_text]])
+        return [
+            ScoredPassage(
+                passage=hits[pid][0], score=score, vector_score=hits[pid][1], text_score=hits[pid][2]
+            )
+            for pid, score in fused[:needed]
+        ]
+
+    async def _nearest(
+        self, scope: SearchScope, vector: np.ndarray, where: PassageFilter, needed: int, text_query: str = ""
+    ) -> list[_Hit]:
+        """The ``needed`` nearest passages in scope that pass the filter; exact when the index
+        cannot be trusted to find them (see ``search_plan``)."""
+        plan = plan_vector_search(
+            needed=needed,
+            scope_rows=scope.passage_count,
+            index_rows=scope.index_rows,
+            filter_fraction=scope.filter_fraction,
+            exact_max_rows=self._exact_max_rows,
+        )
+        hits = await self._passages.nearest(
+            scope,
+            vector,
+            where=where,
+            limit=needed,
+            exact=plan.exact,
+            ef_search=plan.ef_search,
+            text_query=text_query,
+        )
+        if not plan.exact and len(hits) < needed:
+            # The filter removed more of the scanned neighbours than planned: without iterative
+            # scans (pgvector 0.8) the honest answer is an exact pass over the filtered rows.
+            hits = await self._passages.nearest(
+                scope, vector, where=where, limit=needed, exact=True, text_query=text_query
+            )
+        return hits
+
+
+def _embedding_space(archive: Archive) -> tuple[str, int]:
+    return (archive.embedder, archive.dimension)

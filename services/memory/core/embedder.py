@@ -1,0 +1,25 @@
+"""What archival memory needs from an embedder, whatever computes the vectors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+
+class Embedder(Protocol):
+    """Turns texts into vectors of one fixed dimension.
+
+    ``embed`` returns a float32 array of shape ``(len(texts), dimension)``; rows need not be
+    normalised (search uses cosine distance) but must not be all zeros. Remote embedders raise
+    :class:`services.common.errors.Unavailable` when their provider cannot be reached.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray: ...
