@@ -10,9 +10,14 @@ from dataclasses import dataclass
 
 from agentsuite.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
 from services.common.server import Registration, servicer
+from services.memory.api.archives import ArchiveRpcs
 from services.memory.api.messages import MessageRpcs
 from services.memory.api.runtime import MemoryRuntimeApi
+from services.memory.core.archival_memory import ArchivalMemory
+from services.memory.embedding.registry import EmbedderRegistry
+from services.memory.store.archives import ArchiveStore
 from services.memory.store.messages import MessageStore
+from services.memory.store.passages import PassageStore
 
 
 @dataclass(frozen=True)
@@ -20,14 +25,20 @@ class MemoryStores:
     """Everything the memory API reads and writes through."""
 
     messages: MessageStore
+    archives: ArchiveStore
+    passages: PassageStore
+    embedders: EmbedderRegistry
 
 
 @servicer
-class MemoryApi(MessageRpcs, memory_service_pb2_grpc.MemoryServiceServicer):
+class MemoryApi(MessageRpcs, ArchiveRpcs, memory_service_pb2_grpc.MemoryServiceServicer):
     """Public memory API (blocks, archival, messages); RPCs not defined answer UNIMPLEMENTED."""
 
     def __init__(self, stores: MemoryStores):
         self._messages = stores.messages
+        self._archives = stores.archives
+        self._passages = stores.passages
+        self._archival = ArchivalMemory(stores.archives, stores.passages, stores.embedders)
 
 
 def registrations(stores: MemoryStores) -> list[Registration]:

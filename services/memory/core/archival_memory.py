@@ -161,7 +161,8 @@ class ArchivalMemory:
         for _, group in groupby(sorted(archives, key=key), key=key):
             results += await self._search_group(list(group), query, mode, where, needed)
         results.sort(key=lambda r: -r.score)  # stable: keeps each group's own order on ties
-        return SearchPage(results[offset : offset + limit], more=len(results) > offset + limit)
+        more = len(results) > offset + limit and offset + limit < MAX_SEARCH_DEPTH
+        return SearchPage(results[offset : offset + limit], more=more)
 
     async def _search_group(
         self, archives: list[Archive], query: str, mode: SearchMode, where: PassageFilter, needed: int
