@@ -33,6 +33,7 @@ class TopicEmbedder:
 
     name = "topics"
     dimension = len(TOPICS) + 1
+    local = True
 
     async def embed(self, texts):
         out = np.zeros((len(texts), self.dimension), np.float32)

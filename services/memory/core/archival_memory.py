@@ -6,7 +6,8 @@ embedders through :class:`EmbedderSource`; nothing here knows SQL or gRPC.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Protocol
@@ -33,6 +34,9 @@ HYBRID_DEPTH = 100
 """Candidates taken from each ranking before fusion while the pages asked for stay within them; a
 fixed depth keeps fused scores, hence page boundaries, the same from one page to the next."""
 
+INSERT_BATCH = 2000
+"""Passages embedded and written (one COPY) at a time within one insert."""
+
 _Hit = tuple[Passage, float, float]  # passage, cosine similarity, text rank
 
 
@@ -57,7 +61,11 @@ class ArchiveRepository(Protocol):
 
 class PassageRepository(Protocol):
     async def insert(
-        self, *, tenant: str, archive: Archive, passages: Sequence[NewPassage], embeddings: np.ndarray
+        self,
+        *,
+        tenant: str,
+        archive: Archive,
+        batches: AsyncIterator[tuple[Sequence[NewPassage], np.ndarray]],
     ) -> list[str]: ...
 
     async def scope(self, archives: Sequence[Archive], where: PassageFilter) -> SearchScope: ...
@@ -120,15 +128,21 @@ class ArchivalMemory:
         )
 
     async def insert(self, *, tenant: str, archive_id: str, passages: Sequence[NewPassage]) -> list[str]:
-        """Embed ``passages`` with the archive's embedder and insert them, all or none."""
+        """Embed ``passages`` with the archive's embedder and insert them, all or none.
+
+        An in-process embedder embeds the next batch while the previous one is written (the two
+        use different cores). A remote one is called for every batch before the transaction opens,
+        so a slow provider never holds a database connection or transaction.
+        """
         archive = await self._archives.get(tenant=tenant, archive_id=archive_id)
         embedder = self._embedders.resolve(archive.embedder, archive.dimension)
-        embeddings = await embedder.embed([passage.text for passage in passages])
-        if embeddings.shape != (len(passages), archive.dimension):
-            raise RuntimeError(f"embedder {embedder.name} returned vectors of shape {embeddings.shape}")
-        return await self._passages.insert(
-            tenant=tenant, archive=archive, passages=passages, embeddings=embeddings
-        )
+        chunks = [passages[start : start + INSERT_BATCH] for start in range(0, len(passages), INSERT_BATCH)]
+        if embedder.local:
+            batches = _embedded_ahead(embedder, chunks, archive.dimension)
+        else:
+            embedded = [(chunk, await _embed(embedder, chunk, archive.dimension)) for chunk in chunks]
+            batches = _replay(embedded)
+        return await self._passages.insert(tenant=tenant, archive=archive, batches=batches)
 
     async def search(
         self,
@@ -220,3 +234,34 @@ class ArchivalMemory:
 
 def _embedding_space(archive: Archive) -> tuple[str, int]:
     return (archive.embedder, archive.dimension)
+
+
+async def _embed(embedder: Embedder, passages: Sequence[NewPassage], dimension: int) -> np.ndarray:
+    vectors = await embedder.embed([passage.text for passage in passages])
+    if vectors.shape != (len(passages), dimension):
+        raise RuntimeError(f"embedder {embedder.name} returned vectors of shape {vectors.shape}")
+    return vectors
+
+
+async def _embedded_ahead(
+    embedder: Embedder, chunks: list[Sequence[NewPassage]], dimension: int
+) -> AsyncIterator[tuple[Sequence[NewPassage], np.ndarray]]:
+    """Each chunk with its vectors, the next chunk embedding while the caller writes this one."""
+    pending = asyncio.ensure_future(_embed(embedder, chunks[0], dimension)) if chunks else None
+    try:
+        for index, chunk in enumerate(chunks):
+            vectors = await pending
+            pending = None
+            if index + 1 < len(chunks):
+                pending = asyncio.ensure_future(_embed(embedder, chunks[index + 1], dimension))
+            yield chunk, vectors
+    finally:
+        if pending is not None:
+            pending.cancel()
+
+
+async def _replay(
+    embedded: list[tuple[Sequence[NewPassage], np.ndarray]],
+) -> AsyncIterator[tuple[Sequence[NewPassage], np.ndarray]]:
+    for item in embedded:
+        yield item

@@ -22,4 +22,10 @@ class Embedder(Protocol):
     @property
     def dimension(self) -> int: ...
 
+    @property
+    def local(self) -> bool:
+        """True when vectors are computed in this process (so embedding may overlap a write);
+        False for a remote provider (called before any transaction opens)."""
+        ...
+
     async def embed(self, texts: Sequence[str]) -> np.ndarray: ...

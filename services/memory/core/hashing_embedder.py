@@ -78,6 +78,10 @@ class HashingEmbedder:
     def dimension(self) -> int:
         return self._dimension
 
+    @property
+    def local(self) -> bool:
+        return True
+
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of ``texts``, computed in a worker thread, batch by batch."""
         if len(texts) <= 16:  # a search query: cheaper than a thread hop

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
 import numpy as np
@@ -37,30 +37,21 @@ class PassageStore:
         self._engine = engine
 
     async def insert(
-        self, *, tenant: str, archive: Archive, passages: Sequence[NewPassage], embeddings: np.ndarray
+        self,
+        *,
+        tenant: str,
+        archive: Archive,
+        batches: AsyncIterator[tuple[Sequence[NewPassage], np.ndarray]],
     ) -> list[str]:
-        """Insert ``passages`` with their ``embeddings`` (rows in the same order), all or none.
+        """Insert every batch of (passages, their embeddings in the same order), all or none.
 
-        One binary COPY writes the rows; the archive's passage count and tag counts move in the same
-        transaction, so they are exact at every commit.
+        Each batch is one binary COPY; the next batch may still be embedding meanwhile. The
+        archive's passage count and tag counts move in the same transaction, so they are exact at
+        every commit.
         """
-        ids = [str(uuid.uuid4()) for _ in passages]
+        ids: list[str] = []
+        tag_counts: Counter[str] = Counter()
         now = datetime.now(UTC)
-        records = [
-            (
-                passage_id,
-                archive.id,
-                passage.text,
-                list(passage.tags),
-                json.dumps(passage.metadata),
-                passage.created_at or now,
-                archive.dimension,
-                embedding,
-            )
-            for passage_id, passage, embedding in zip(ids, passages, embeddings, strict=True)
-        ]
-        tag_counts = Counter(tag for passage in passages for tag in passage.tags)
-        tags = sorted(tag_counts)  # one lock order for every writer: no deadlocks between them
         try:
             async with self._engine.begin() as conn:
                 # FOR KEY SHARE: a concurrent delete of the archive waits; other inserts do not.
@@ -73,27 +64,50 @@ class PassageStore:
                 raw = await with_vector_codec(conn)
                 if not raw.is_in_transaction():  # the COPY must be part of the all-or-none transaction
                     raise RuntimeError("bulk insert outside its transaction")
-                await raw.copy_records_to_table(
-                    "passages", schema_name="memory", columns=_COLUMNS, records=records
-                )
-                await conn.execute(
-                    text("UPDATE memory.archives SET passage_count = passage_count + :n WHERE id = :id"),
-                    {"n": len(records), "id": archive.id},
-                )
-                if tags:
-                    await conn.execute(
-                        text(
-                            "INSERT INTO memory.archive_tags (archive_id, tag, passage_count) "
-                            "SELECT :id, t.tag, t.n FROM unnest(CAST(:tags AS text[]), "
-                            "CAST(:counts AS bigint[])) AS t(tag, n) ORDER BY t.tag "
-                            "ON CONFLICT (archive_id, tag) DO UPDATE "
-                            "SET passage_count = archive_tags.passage_count + EXCLUDED.passage_count"
-                        ),
-                        {"id": archive.id, "tags": tags, "counts": [tag_counts[t] for t in tags]},
+                async for passages, embeddings in batches:
+                    records = []
+                    for passage, embedding in zip(passages, embeddings, strict=True):
+                        passage_id = str(uuid.uuid4())
+                        ids.append(passage_id)
+                        tag_counts.update(passage.tags)
+                        records.append(
+                            (
+                                passage_id,
+                                archive.id,
+                                passage.text,
+                                list(passage.tags),
+                                json.dumps(passage.metadata),
+                                passage.created_at or now,
+                                archive.dimension,
+                                embedding,
+                            )
+                        )
+                    await raw.copy_records_to_table(
+                        "passages", schema_name="memory", columns=_COLUMNS, records=records
                     )
+                await self._count(conn, archive.id, len(ids), tag_counts)
         except IntegrityError as exc:  # the archive vanished between lookup and insert
             raise NotFound("archive", archive.id) from exc
         return ids
+
+    @staticmethod
+    async def _count(conn, archive_id: str, added: int, tag_counts: Counter[str]) -> None:
+        await conn.execute(
+            text("UPDATE memory.archives SET passage_count = passage_count + :n WHERE id = :id"),
+            {"n": added, "id": archive_id},
+        )
+        if tag_counts:
+            tags = sorted(tag_counts)  # one lock order for every writer: no deadlocks between them
+            await conn.execute(
+                text(
+                    "INSERT INTO memory.archive_tags (archive_id, tag, passage_count) "
+                    "SELECT :id, t.tag, t.n FROM unnest(CAST(:tags AS text[]), "
+                    "CAST(:counts AS bigint[])) AS t(tag, n) ORDER BY t.tag "
+                    "ON CONFLICT (archive_id, tag) DO UPDATE "
+                    "SET passage_count = archive_tags.passage_count + EXCLUDED.passage_count"
+                ),
+                {"id": archive_id, "tags": tags, "counts": [tag_counts[t] for t in tags]},
+            )
 
     async def delete(self, *, tenant: str, passage_id: str) -> None:
         """Delete one passage of the tenant's and move the counters down; NOT_FOUND otherwise."""

@@ -1,0 +1,357 @@
+"""Archival memory at scale: bulk insert rate, search latency and HNSW recall, with the local embedder.
+
+Builds a synthetic corpus (topics over a Zipf vocabulary, tags from a small set, times over a year),
+inserts it into one archive (384 dimensions, HNSW index in place from the start), then measures
+searches at the store level (``ArchivalMemory``, what the RPC handlers call) and, unless
+``--skip-grpc``, through a real memory service process over gRPC. Prints one JSON document.
+
+    .venv/bin/python bench/archival.py                       # 100,000 passages
+    .venv/bin/python bench/archival.py --passages 1000000    # a million (takes a while)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import free_ports, log, machine
+from services.common.db import create_engine
+from services.common.embedded_pg import EmbeddedPostgres
+from services.common.migrations import upgrade
+from services.common.settings import Settings
+from services.memory.core.archival import NewPassage, PassageFilter, SearchMode
+from services.memory.core.archival_memory import ArchivalMemory
+from services.memory.core.search_plan import plan_vector_search
+from services.memory.embedding import build_embedders
+from services.memory.store.archives import ArchiveStore
+from services.memory.store.passages import PassageStore
+
+ROOT = Path(__file__).resolve().parent.parent
+TENANT = "bench"
+TAGS = ("work", "family", "travel", "health", "money", "hobby", "news", "ideas")
+YEAR_START = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+class Corpus:
+    """Deterministic synthetic text: each passage is about one topic, whose words dominate it."""
+
+    def __init__(self, seed: int = 7, vocabulary: int = 30_000, topics: int = 60):
+        rng = random.Random(seed)
+        syllables = [a + b for a in "bdfgklmnprstvz" for b in ("a", "e", "i", "o", "u", "ai", "ou")]
+        words: set[str] = set()
+        while len(words) < vocabulary:
+            words.add("".join(rng.choice(syllables) for _ in range(rng.choice((2, 2, 3, 3, 4)))))
+        self.words = sorted(words)
+        rng.shuffle(self.words)
+        self.zipf = [1.0 / (rank + 1) ** 1.07 for rank in range(vocabulary)]
+        # Each topic: 400 words of its own (drawn from the long tail), used with Zipf weights.
+        self.topics = [rng.sample(self.words[200:], 400) for _ in range(topics)]
+        self.topic_zipf = [1.0 / (rank + 1) for rank in range(400)]
+        self.rng = rng
+
+    def passage(self, index: int) -> NewPassage:
+        rng = self.rng
+        topic = rng.randrange(len(self.topics))
+        length = rng.randint(15, 45)
+        topical = rng.choices(self.topics[topic], self.topic_zipf, k=int(length * 0.5))
+        general = rng.choices(self.words, self.zipf, k=length - len(topical))
+        words = topical + general
+        rng.shuffle(words)
+        tags = (TAGS[topic % len(TAGS)],) + ((rng.choice(TAGS),) if rng.random() < 0.3 else ())
+        when = YEAR_START + timedelta(seconds=rng.randrange(365 * 24 * 3600))
+        return NewPassage(
+            text=" ".join(words).capitalize() + ".",
+            tags=tuple(dict.fromkeys(tags)),
+            metadata={"topic": topic, "n": index},
+            created_at=when,
+        )
+
+    def query(self) -> str:
+        topic = self.rng.randrange(len(self.topics))
+        words = self.rng.choices(self.topics[topic], self.topic_zipf, k=self.rng.randint(3, 6))
+        return " ".join(words)
+
+
+def percentiles(samples_ms: list[float]) -> dict:
+    ordered = sorted(samples_ms)
+    return {
+        "p50_ms": round(statistics.median(ordered), 2),
+        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 2),
+        "max_ms": round(ordered[-1], 2),
+        "n": len(ordered),
+    }
+
+
+async def timed(calls) -> list[float]:
+    out = []
+    for call in calls:
+        started = time.perf_counter()
+        await call()
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+async def insert_corpus(
+    memory: ArchivalMemory, archive_id: str, corpus: Corpus, count: int, batch: int
+) -> dict:
+    started = time.perf_counter()
+    done = 0
+    while done < count:
+        size = min(batch, count - done)
+        passages = [corpus.passage(done + i) for i in range(size)]
+        await memory.insert(tenant=TENANT, archive_id=archive_id, passages=passages)
+        done += size
+        if done % (batch * 10) == 0 or done == count:
+            rate = done / (time.perf_counter() - started)
+            log(f"bench: inserted {done:,} passages ({rate:,.0f}/s)")
+    seconds = time.perf_counter() - started
+    return {
+        "passages": count,
+        "batch": batch,
+        "seconds": round(seconds, 2),
+        "passages_per_s": round(count / seconds),
+    }
+
+
+async def embedding_only_rate(corpus: Corpus, embedders, count: int = 20_000) -> float:
+    texts = [corpus.passage(i).text for i in range(count)]
+    embedder = embedders.resolve("local", 384)
+    started = time.perf_counter()
+    await embedder.embed(texts)
+    return round(count / (time.perf_counter() - started))
+
+
+async def store_level(
+    memory: ArchivalMemory, passages: PassageStore, archive, corpus: Corpus, queries: int
+) -> dict:
+    texts = [corpus.query() for _ in range(queries)]
+
+    def search(query: str, mode: SearchMode, where: PassageFilter | None = None):
+        where = where or PassageFilter()
+        return lambda: memory.search(
+            tenant=TENANT, archive_id=archive.id, query=query, mode=mode, where=where, limit=10
+        )
+
+    for query in texts[:20]:  # warm caches
+        await search(query, SearchMode.HYBRID)()
+    results = {
+        "vector": percentiles(await timed(search(q, SearchMode.VECTOR) for q in texts)),
+        "full_text": percentiles(await timed(search(q, SearchMode.FULL_TEXT) for q in texts)),
+        "hybrid": percentiles(await timed(search(q, SearchMode.HYBRID) for q in texts)),
+    }
+    one_tag = PassageFilter(tags=("travel",))
+    results["vector_tag_filter"] = percentiles(
+        await timed(search(q, SearchMode.VECTOR, one_tag) for q in texts)
+    )
+    month = PassageFilter(start=YEAR_START + timedelta(days=150), end=YEAR_START + timedelta(days=180))
+    results["vector_one_month"] = percentiles(await timed(search(q, SearchMode.VECTOR, month) for q in texts))
+    both = PassageFilter(tags=("health", "ideas"), start=YEAR_START, end=YEAR_START + timedelta(days=90))
+    results["hybrid_tags_and_quarter"] = percentiles(
+        await timed(search(q, SearchMode.HYBRID, both) for q in texts)
+    )
+    results["recall_at_10"] = await recall(memory, passages, archive, texts)
+    return results
+
+
+async def recall(memory: ArchivalMemory, passages: PassageStore, archive, texts: list[str]) -> dict:
+    """ANN (the plan the search uses) against exact search with the same query, k = 10."""
+    scope = await passages.scope([archive], PassageFilter())
+    plan = plan_vector_search(needed=11, scope_rows=scope.passage_count, index_rows=scope.index_rows)
+    embedder = memory._embedders.resolve(archive.embedder, archive.dimension)
+    out: dict = {"plan_exact": plan.exact, "plan_ef_search": plan.ef_search}
+    efs = sorted({plan.ef_search, 40, 100, 200, 400})
+    hits = dict.fromkeys(efs, 0)
+    for query in texts:
+        vector = (await embedder.embed([query]))[0]
+        exact = await passages.nearest(scope, vector, where=PassageFilter(), limit=10, exact=True)
+        truth = {p.id for p, _, _ in exact}
+        for ef in efs:
+            ann = await passages.nearest(
+                scope, vector, where=PassageFilter(), limit=10, exact=False, ef_search=ef
+            )
+            hits[ef] += len({p.id for p, _, _ in ann} & truth)
+    for ef in efs:
+        out[f"ef_search_{ef}"] = round(hits[ef] / (10 * len(texts)), 4)
+    return out
+
+
+async def explain_vector_query(engine, archive, corpus: Corpus, memory: ArchivalMemory) -> str:
+    from sqlalchemy import text
+
+    from services.memory.store.vectors import ann_distance, ann_predicate, with_vector_codec
+
+    vector = (await memory._embedders.resolve("local", 384).embed([corpus.query()]))[0]
+    distance = ann_distance(384)
+    async with engine.begin() as conn:
+        await with_vector_codec(conn)
+        rows = await conn.execute(
+            text(
+                f"EXPLAIN SELECT p.id FROM memory.passages p WHERE p.archive_id = ANY(CAST(:ids AS uuid[])) "
+                f"AND {ann_predicate(384)} ORDER BY {distance} LIMIT 11"
+            ),
+            {"ids": [archive.id], "query": vector},
+        )
+        return "\n".join(row[0] for row in rows)
+
+
+async def grpc_level(url: str, archive_id: str, corpus: Corpus, queries: int, insert_count: int) -> dict:
+    """The same searches through a real memory service process (gRPC, protobuf, tenant metadata)."""
+    import grpc
+
+    from agentsuite.memory.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
+    from services.common.call import TENANT_KEY
+
+    port = free_ports(1)[0]
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "AGENTSUITE_PORT": str(port),
+        "AGENTSUITE_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.memory", env=env, cwd=str(ROOT), start_new_session=True
+    )
+    metadata = ((TENANT_KEY, TENANT),)
+    try:
+        async with grpc.aio.insecure_channel(
+            f"127.0.0.1:{port}",
+            options=[
+                ("grpc.max_send_message_length", 16 << 20),
+                ("grpc.max_receive_message_length", 16 << 20),
+            ],
+        ) as channel:
+            await asyncio.wait_for(channel.channel_ready(), 60)
+            stub = memory_service_pb2_grpc.MemoryServiceStub(channel)
+            texts = [corpus.query() for _ in range(queries)]
+
+            def search(query: str, mode: int):
+                request = memory_service_pb2.SearchPassagesRequest(
+                    archive_id=archive_id, query=query, mode=mode
+                )
+                return lambda: stub.SearchPassages(request, metadata=metadata, timeout=30)
+
+            for query in texts[:20]:
+                await search(query, memory_pb2.SEARCH_MODE_HYBRID)()
+            out = {
+                "vector": percentiles(await timed(search(q, memory_pb2.SEARCH_MODE_VECTOR) for q in texts)),
+                "hybrid": percentiles(await timed(search(q, memory_pb2.SEARCH_MODE_HYBRID) for q in texts)),
+            }
+            other = await stub.CreateArchive(
+                memory_service_pb2.CreateArchiveRequest(name="grpc"), metadata=metadata
+            )
+            batch, started = 2000, time.perf_counter()
+            for offset in range(0, insert_count, batch):
+                passages = [corpus.passage(offset + i) for i in range(min(batch, insert_count - offset))]
+                request = memory_service_pb2.InsertPassagesRequest(
+                    archive_id=other.archive.id,
+                    passages=[
+                        memory_pb2.PassageInput(text=p.text, tags=p.tags, create_time=_stamp(p.created_at))
+                        for p in passages
+                    ],
+                )
+                await stub.InsertPassages(request, metadata=metadata, timeout=120)
+            seconds = time.perf_counter() - started
+            out["insert"] = {
+                "passages": insert_count,
+                "batch": batch,
+                "seconds": round(seconds, 2),
+                "passages_per_s": round(insert_count / seconds),
+                "note": "into a second archive of the same 384-d HNSW index, which already holds the corpus",
+            }
+            return out
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+def _stamp(moment: datetime):
+    from google.protobuf import timestamp_pb2
+
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--passages", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=5000, help="passages per insert call")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--grpc-insert", type=int, default=20_000, help="passages inserted through gRPC")
+    parser.add_argument("--skip-grpc", action="store_true")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="agentsuite-bench-archival-") as tmp:
+        state = Path(tmp)
+        os.chmod(tmp, 0o711)  # the embedded server's user must traverse it
+        url = os.environ.get("DATABASE_URL")
+        postgres = None
+        if not url:
+            postgres = EmbeddedPostgres(state, fast=True)
+            url = await asyncio.to_thread(postgres.ensure_running)
+        engine = create_engine(url, Settings(service="bench", db_pool_size=4))
+        try:
+            await upgrade(
+                engine, schema="memory", script_location=ROOT / "services" / "memory" / "migrations"
+            )
+            embedders = build_embedders(Settings(service="memory"))
+            archives, passages = ArchiveStore(engine), PassageStore(engine)
+            memory = ArchivalMemory(archives, passages, embedders)
+            corpus = Corpus()
+            result: dict = {
+                "machine": machine(),
+                "config": vars(args)
+                | {
+                    "embedder": "local",
+                    "dimension": 384,
+                    "database": "external" if postgres is None else "embedded, fsync off",
+                },
+            }
+            result["embedding_only_passages_per_s"] = await embedding_only_rate(Corpus(seed=99), embedders)
+            archive = await memory.create_archive(tenant=TENANT, name="bench")
+            log(f"bench: inserting {args.passages:,} passages")
+            result["insert"] = await insert_corpus(memory, archive.id, corpus, args.passages, args.batch)
+            async with engine.begin() as conn:
+                from sqlalchemy import text
+
+                await conn.execute(text("ANALYZE memory.passages"))
+                size = await conn.execute(
+                    text(
+                        "SELECT pg_size_pretty(pg_total_relation_size('memory.passages')), "
+                        "pg_size_pretty(pg_relation_size('memory.passages_embedding_hnsw_384'))"
+                    )
+                )
+                total, hnsw = size.one()
+            result["sizes"] = {"passages_total": total, "hnsw_index": hnsw}
+            archive = await archives.get(tenant=TENANT, archive_id=archive.id)
+            log("bench: searching (store level)")
+            result["store_level"] = await store_level(memory, passages, archive, corpus, args.queries)
+            result["vector_query_plan"] = await explain_vector_query(engine, archive, corpus, memory)
+            if not args.skip_grpc:
+                log("bench: searching and inserting through gRPC")
+                result["grpc_level"] = await grpc_level(
+                    url, archive.id, corpus, args.queries, args.grpc_insert
+                )
+            print(json.dumps(result, indent=2))
+        finally:
+            await engine.dispose()
+            if postgres is not None:
+                await asyncio.to_thread(postgres.stop)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
