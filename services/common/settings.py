@@ -81,6 +81,25 @@ class Settings:
     context_max_messages: int = 100
     """Newest messages the agent loop puts in context until summarisation moves the eviction
     boundary (``AGENTSUITE_CONTEXT_MAX_MESSAGES``; 0 = every message after the boundary)."""
+    default_embedder: str = "local"
+    """Embedder of archives created without one (``AGENTSUITE_DEFAULT_EMBEDDER``): local, openai, minilm."""
+    embedding_model: str | None = None
+    """Model of the OpenAI-compatible embedder (``AGENTSUITE_EMBEDDING_MODEL``); unset = no ``openai``
+    embedder."""
+    embedding_base_url: str | None = None
+    """``/v1`` URL of the embedding provider (``AGENTSUITE_EMBEDDING_BASE_URL``); unset = the OpenAI
+    base URL above, else https://api.openai.com/v1."""
+    embedding_api_key: str | None = field(default=None, repr=False)
+    """Key of the embedding provider (``AGENTSUITE_EMBEDDING_API_KEY``); unset = ``OPENAI_API_KEY``.
+    Never logged."""
+    embedding_dimension: int = 1536
+    """Dimension of the provider's vectors (``AGENTSUITE_EMBEDDING_DIMENSION``); also sent as
+    ``dimensions`` when ``embedding_send_dimensions`` is on."""
+    embedding_send_dimensions: bool = False
+    """Send ``dimensions`` in requests (``AGENTSUITE_EMBEDDING_SEND_DIMENSIONS``): OpenAI's
+    text-embedding-3 models shorten their vectors on request; other servers may refuse the field."""
+    embedding_batch_size: int = 256
+    """Texts per ``/v1/embeddings`` request (``AGENTSUITE_EMBEDDING_BATCH_SIZE``)."""
 
     @classmethod
     def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> Settings:
@@ -111,6 +130,13 @@ class Settings:
             openai_api_key=reader.optional("OPENAI_API_KEY"),
             default_model=reader.optional("AGENTSUITE_MODEL"),
             context_max_messages=reader.integer("AGENTSUITE_CONTEXT_MAX_MESSAGES", 100),
+            default_embedder=reader.text("AGENTSUITE_DEFAULT_EMBEDDER", "local"),
+            embedding_model=reader.optional("AGENTSUITE_EMBEDDING_MODEL"),
+            embedding_base_url=reader.optional("AGENTSUITE_EMBEDDING_BASE_URL"),
+            embedding_api_key=reader.optional("AGENTSUITE_EMBEDDING_API_KEY"),
+            embedding_dimension=reader.integer("AGENTSUITE_EMBEDDING_DIMENSION", 1536),
+            embedding_send_dimensions=reader.boolean("AGENTSUITE_EMBEDDING_SEND_DIMENSIONS", False),
+            embedding_batch_size=reader.integer("AGENTSUITE_EMBEDDING_BATCH_SIZE", 256),
         )
         reader.raise_if_bad()
         return settings
