@@ -100,6 +100,12 @@ class Settings:
     text-embedding-3 models shorten their vectors on request; other servers may refuse the field."""
     embedding_batch_size: int = 256
     """Texts per ``/v1/embeddings`` request (``AGENTSUITE_EMBEDDING_BATCH_SIZE``)."""
+    archive_index_min_rows: int = 20_000
+    """Archives with at least this many passages get an HNSW index, built in bulk in the background;
+    smaller ones are searched exactly (``AGENTSUITE_ARCHIVE_INDEX_MIN_ROWS``)."""
+    archive_index_settle_seconds: float = 2.0
+    """How long an archive must go without inserts before a small tail is worth a rebuild of its
+    index (``AGENTSUITE_ARCHIVE_INDEX_SETTLE_SECONDS``; see ``services/memory/core/index_policy.py``)."""
 
     @classmethod
     def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> Settings:
@@ -137,6 +143,8 @@ class Settings:
             embedding_dimension=reader.integer("AGENTSUITE_EMBEDDING_DIMENSION", 1536),
             embedding_send_dimensions=reader.boolean("AGENTSUITE_EMBEDDING_SEND_DIMENSIONS", False),
             embedding_batch_size=reader.integer("AGENTSUITE_EMBEDDING_BATCH_SIZE", 256),
+            archive_index_min_rows=reader.integer("AGENTSUITE_ARCHIVE_INDEX_MIN_ROWS", 20_000),
+            archive_index_settle_seconds=reader.number("AGENTSUITE_ARCHIVE_INDEX_SETTLE_SECONDS", 2.0),
         )
         reader.raise_if_bad()
         return settings

@@ -5,7 +5,10 @@ from pathlib import Path
 from services.common.app import Wiring, main, open_database
 from services.common.settings import Settings
 from services.memory.api import MemoryStores, registrations
+from services.memory.archive_indexer import ArchiveIndexer
+from services.memory.core.index_policy import IndexPolicy
 from services.memory.embedding import build_embedders
+from services.memory.store.archive_index import ArchiveIndexStore
 from services.memory.store.archives import ArchiveStore
 from services.memory.store.messages import MessageStore
 from services.memory.store.passages import PassageStore
@@ -14,13 +17,21 @@ from services.memory.store.tables import SCHEMA
 
 async def wire(settings: Settings) -> Wiring:
     engine = await open_database(settings, schema=SCHEMA, migrations=Path(__file__).parent / "migrations")
+    embedders = build_embedders(settings)
     stores = MemoryStores(
         messages=MessageStore(engine),
         archives=ArchiveStore(engine),
         passages=PassageStore(engine),
-        embedders=build_embedders(settings),
+        embedders=embedders,
     )
-    return Wiring(registrations(stores), closers=[engine.dispose])
+    indexer = ArchiveIndexer(
+        ArchiveIndexStore(engine),
+        IndexPolicy(
+            min_rows=settings.archive_index_min_rows, settle_seconds=settings.archive_index_settle_seconds
+        ),
+    )
+    indexer.start()
+    return Wiring(registrations(stores), closers=[engine.dispose, embedders.aclose, indexer.stop])
 
 
 if __name__ == "__main__":

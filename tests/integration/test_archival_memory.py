@@ -12,14 +12,16 @@ import pytest
 from sqlalchemy import text
 
 from services.common.errors import InvalidArgument, NotFound
+from services.memory.archive_indexer import ArchiveIndexer
 from services.memory.core.archival import NewPassage, PassageFilter, SearchMode
 from services.memory.core.archival_memory import ArchivalMemory
 from services.memory.core.hashing_embedder import HashingEmbedder
+from services.memory.core.index_policy import IndexPolicy
 from services.memory.embedding.registry import EmbedderRegistry, fixed_dimension
 from services.memory.store.agents import ensure_agent
+from services.memory.store.archive_index import INDEX_PREFIX, ArchiveIndexStore
 from services.memory.store.archives import ArchiveStore
 from services.memory.store.passages import PassageStore
-from services.memory.store.vectors import index_name
 
 TOPICS = ("ocean", "mountain", "city", "forest", "desert", "river", "island")
 
@@ -63,8 +65,13 @@ def memory(archives, passages) -> ArchivalMemory:
         },
         default="local",
     )
-    # exact_max_rows=0: even these small archives take the HNSW path, so the tests exercise it.
+    # exact_max_rows=0: once an archive has an index, even these small ones take the HNSW path.
     return ArchivalMemory(archives, passages, registry, exact_max_rows=0)
+
+
+@pytest.fixture
+def indexes(migrated_engine) -> ArchiveIndexStore:
+    return ArchiveIndexStore(migrated_engine)
 
 
 @pytest.fixture
@@ -117,20 +124,12 @@ async def true_counts(engine, archive_id: str) -> tuple[int, dict[str, int]]:
 # --- archives -----------------------------------------------------------------------------------------
 
 
-async def test_create_uses_the_local_embedder_by_default_and_makes_its_hnsw_index(
-    memory, archives, migrated_engine, tenant
-):
+async def test_create_uses_the_local_embedder_by_default(memory, archives, tenant):
     archive = await memory.create_archive(tenant=tenant, name="notes")
 
     assert (archive.embedder, archive.dimension, archive.passage_count) == ("local", 384, 0)
+    assert archive.indexed_through == 0
     assert await archives.get(tenant=tenant, archive_id=archive.id) == archive
-    async with migrated_engine.connect() as conn:
-        definition = (
-            await conn.execute(
-                text("SELECT indexdef FROM pg_indexes WHERE indexname = :name"), {"name": index_name(384)}
-            )
-        ).scalar_one()
-    assert "hnsw" in definition and "vector_cosine_ops" in definition and "dimension = 384" in definition
 
 
 async def test_create_refuses_an_unknown_embedder_naming_the_known_ones(memory, tenant):
@@ -287,13 +286,16 @@ async def test_insert_keeps_fields_and_list_pages_newest_first_with_tag_filters(
 # --- search -------------------------------------------------------------------------------------------
 
 
-async def topic_archive(memory, tenant, texts_tags_times):
+async def topic_archive(memory, tenant, texts_tags_times, indexes: ArchiveIndexStore | None = None):
+    """An archive of the topic embedder holding these passages; with ``indexes``, its HNSW index built."""
     archive = await memory.create_archive(tenant=tenant, name="topics", embedder="topics")
     await memory.insert(
         tenant=tenant,
         archive_id=archive.id,
         passages=[NewPassage(text=t, tags=tags, created_at=when) for t, tags, when in texts_tags_times],
     )
+    if indexes is not None:
+        assert await indexes.build(archive.id, archive.dimension)
     return archive
 
 
@@ -312,11 +314,13 @@ async def search(memory, tenant, archive, query, mode=SearchMode.VECTOR, limit=1
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
-async def test_a_tag_filter_that_excludes_the_top_vector_hits_still_returns_k_results(memory, tenant):
+async def test_a_tag_filter_that_excludes_the_top_vector_hits_still_returns_k_results(
+    memory, tenant, indexes
+):
     # 300 passages right on the query's topic, all tagged "noise"; 20 further away tagged "wanted".
     rows = [(f"OCEAN OCEAN {i}", ("noise",), NOW) for i in range(300)]
     rows += [(f"OCEAN RIVER RIVER {i}", ("wanted",), NOW) for i in range(20)]
-    archive = await topic_archive(memory, tenant, rows)
+    archive = await topic_archive(memory, tenant, rows, indexes)
 
     results = await search(memory, tenant, archive, "OCEAN", tags=("wanted",))
 
@@ -324,11 +328,13 @@ async def test_a_tag_filter_that_excludes_the_top_vector_hits_still_returns_k_re
     assert all(r.passage.tags == ("wanted",) for r in results)
 
 
-async def test_a_time_range_that_excludes_the_top_vector_hits_still_returns_k_results(memory, tenant):
+async def test_a_time_range_that_excludes_the_top_vector_hits_still_returns_k_results(
+    memory, tenant, indexes
+):
     old = NOW - timedelta(days=400)
     rows = [(f"OCEAN {i}", (), NOW) for i in range(300)]
     rows += [(f"OCEAN FOREST {i}", (), old + timedelta(hours=i)) for i in range(20)]
-    archive = await topic_archive(memory, tenant, rows)
+    archive = await topic_archive(memory, tenant, rows, indexes)
 
     results = await search(
         memory, tenant, archive, "OCEAN", start=old, end=old + timedelta(hours=15), limit=10
@@ -424,3 +430,76 @@ async def test_search_pages_do_not_overlap(memory, tenant):
         offset, more = offset + 10, page.more
 
     assert len(seen) == 25 and len(set(seen)) == 25
+
+
+# --- large archives: their own bulk-built HNSW index, plus the exact tail ------------------------------
+
+
+async def test_an_archive_index_covers_its_passages_and_the_planner_uses_it(
+    memory, passages, archives, indexes, migrated_engine, tenant
+):
+    rows = [(f"OCEAN {'RIVER ' * (i % 5)}{i}", (), NOW) for i in range(200)]
+    archive = await topic_archive(memory, tenant, rows, indexes)
+    archive = await archives.get(tenant=tenant, archive_id=archive.id)
+
+    assert archive.indexed_rows == 200 and archive.indexed_through > 0
+    query = (await TopicEmbedder().embed(["OCEAN"]))[0]
+    # Tiny and unanalysed, Postgres rightly prefers a sort here; priced out, the index must answer.
+    plan = await passages.explain_indexed(archive, query, where=PassageFilter(), limit=10, only_index=True)
+    assert f"Index Scan using {INDEX_PREFIX}" in plan
+
+
+async def test_search_merges_the_index_with_the_tail_it_does_not_hold_yet(memory, archives, indexes, tenant):
+    rows = [(f"OCEAN RIVER {i}", (), NOW) for i in range(200)]
+    archive = await topic_archive(memory, tenant, rows, indexes)
+    await memory.insert(tenant=tenant, archive_id=archive.id, passages=[NewPassage(text="OCEAN newest")])
+
+    results = await search(memory, tenant, archive, "OCEAN", limit=5)
+
+    assert results[0].passage.text == "OCEAN newest"  # exactly on topic, only in the tail
+    assert len(results) == 5 and len({r.passage.id for r in results}) == 5
+
+
+async def test_a_rebuilt_index_replaces_the_old_one_and_deleted_archives_lose_theirs(
+    memory, archives, indexes, migrated_engine, tenant
+):
+    archive = await topic_archive(memory, tenant, [(f"CITY {i}", (), NOW) for i in range(50)], indexes)
+    await memory.insert(tenant=tenant, archive_id=archive.id, passages=[NewPassage(text="CITY more")])
+
+    assert await indexes.build(archive.id, archive.dimension)
+    assert (await archives.get(tenant=tenant, archive_id=archive.id)).indexed_rows == 51
+    assert await run_time_indexes(migrated_engine, archive.id) == 1
+
+    await archives.delete(tenant=tenant, archive_id=archive.id)
+    await indexes.sweep()
+    assert await run_time_indexes(migrated_engine, archive.id) == 0
+
+
+async def run_time_indexes(engine, archive_id: str) -> int:
+    async with engine.connect() as conn:
+        return (
+            await conn.execute(
+                text("SELECT count(*) FROM pg_indexes WHERE schemaname = 'memory' AND indexname LIKE :name"),
+                {"name": f"{INDEX_PREFIX}{uuid.UUID(archive_id).hex}%"},
+            )
+        ).scalar_one()
+
+
+async def test_the_indexer_gives_large_quiet_archives_an_index_and_leaves_small_ones_exact(
+    memory, archives, migrated_engine, tenant
+):
+    big = await memory.create_archive(tenant=tenant, name="big", dimension=32)
+    small = await memory.create_archive(tenant=tenant, name="small", dimension=32)
+    await memory.insert(
+        tenant=tenant, archive_id=big.id, passages=[NewPassage(text=f"b {i}") for i in range(60)]
+    )
+    await memory.insert(
+        tenant=tenant, archive_id=small.id, passages=[NewPassage(text=f"s {i}") for i in range(5)]
+    )
+    indexer = ArchiveIndexer(ArchiveIndexStore(migrated_engine), IndexPolicy(min_rows=50, settle_seconds=0))
+
+    await indexer.run_once()
+
+    assert (await archives.get(tenant=tenant, archive_id=big.id)).indexed_rows == 60
+    assert (await archives.get(tenant=tenant, archive_id=small.id)).indexed_through == 0
+    assert await indexer.run_once() == 0  # nothing new: no rebuild

@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData
 
-from services.memory.store.vectors import INDEX_PREFIX as DYNAMIC_INDEX_PREFIX
+from services.memory.store.archive_index import INDEX_PREFIX as DYNAMIC_INDEX_PREFIX
 
 
 def differences(connection, schema: str, metadata: MetaData) -> list:
@@ -20,7 +20,7 @@ def differences(connection, schema: str, metadata: MetaData) -> list:
         if type_ == "table":
             return name != "alembic_version"
         if type_ == "index":
-            # Made at run time, one per embedding dimension in use (services.memory.store.vectors).
+            # Made at run time, one per large archive (services.memory.store.archive_index).
             return not (name or "").startswith(DYNAMIC_INDEX_PREFIX)
         return True
 

@@ -29,6 +29,10 @@ class Archive:
     passage_count: int
     agent_ids: tuple[str, ...]
     created_at: datetime
+    indexed_through: int = 0
+    """Its HNSW index holds its passages with ordinal up to this; 0 = no index (searched exactly)."""
+    indexed_rows: int = 0
+    """Passages in that index when it was built."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,12 +90,18 @@ class ScoredPassage:
 class SearchScope:
     """The archives one search covers, all sharing one embedder and dimension."""
 
-    archive_ids: tuple[str, ...]
-    embedder: str
-    dimension: int
-    passage_count: int
-    """Passages in those archives (exact, from the archives' counters)."""
-    index_rows: int
-    """Passages of every archive (of any tenant) in the same per-dimension vector index."""
-    filter_fraction: float = 1.0
-    """Upper estimate of the share of ``passage_count`` the tag filter keeps (from tag counts)."""
+    archives: tuple[Archive, ...]
+    filter_fractions: tuple[float, ...]
+    """Per archive (same order): upper estimate of the share of its passages the filter keeps."""
+
+    @property
+    def archive_ids(self) -> tuple[str, ...]:
+        return tuple(archive.id for archive in self.archives)
+
+    @property
+    def embedder(self) -> str:
+        return self.archives[0].embedder
+
+    @property
+    def dimension(self) -> int:
+        return self.archives[0].dimension

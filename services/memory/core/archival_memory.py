@@ -48,8 +48,6 @@ class EmbedderSource(Protocol):
 
 
 class ArchiveRepository(Protocol):
-    async def ensure_index(self, dimension: int) -> None: ...
-
     async def create(
         self, *, tenant: str, name: str, embedder: str, dimension: int, agent_id: str = ""
     ) -> Archive: ...
@@ -70,15 +68,25 @@ class PassageRepository(Protocol):
 
     async def scope(self, archives: Sequence[Archive], where: PassageFilter) -> SearchScope: ...
 
-    async def nearest(
+    async def nearest_exact(
         self,
-        scope: SearchScope,
+        query: np.ndarray,
+        *,
+        archive_ids: Sequence[str],
+        tails: Sequence[tuple[str, int]] = (),
+        where: PassageFilter,
+        limit: int,
+        text_query: str = "",
+    ) -> list[_Hit]: ...
+
+    async def nearest_indexed(
+        self,
+        archive: Archive,
         query: np.ndarray,
         *,
         where: PassageFilter,
         limit: int,
-        exact: bool,
-        ef_search: int = 40,
+        ef_search: int,
         text_query: str = "",
     ) -> list[_Hit]: ...
 
@@ -122,7 +130,6 @@ class ArchivalMemory:
     ) -> Archive:
         """Create an archive whose dimension the embedder can produce (its native one by default)."""
         chosen = self._embedders.resolve(embedder, dimension)
-        await self._archives.ensure_index(chosen.dimension)
         return await self._archives.create(
             tenant=tenant, name=name, embedder=chosen.name, dimension=chosen.dimension, agent_id=agent_id
         )
@@ -191,8 +198,11 @@ class ArchivalMemory:
             hits = await self._nearest(scope, vector, where, needed)
             return [ScoredPassage(passage=p, score=sim, vector_score=sim) for p, sim, _ in hits]
         depth = HYBRID_DEPTH if needed <= HYBRID_DEPTH else MAX_SEARCH_DEPTH
-        by_vector = await self._nearest(scope, vector, where, depth, text_query=query)
-        by_text = await self._passages.best_text_matches(scope, query, where=where, limit=depth, query=vector)
+        # The two rankings are independent queries: run them at once (on two connections).
+        by_vector, by_text = await asyncio.gather(
+            self._nearest(scope, vector, where, depth, text_query=query),
+            self._passages.best_text_matches(scope, query, where=where, limit=depth, query=vector),
+        )
         hits = {passage.id: (passage, sim, rank) for passage, sim, rank in (*by_text, *by_vector)}
         fused = reciprocal_rank_fusion([[h[0].id for h in by_vector], [h[0].id for h in by_text]])
         return [
@@ -205,31 +215,41 @@ class ArchivalMemory:
     async def _nearest(
         self, scope: SearchScope, vector: np.ndarray, where: PassageFilter, needed: int, text_query: str = ""
     ) -> list[_Hit]:
-        """The ``needed`` nearest passages in scope that pass the filter; exact when the index
-        cannot be trusted to find them (see ``search_plan``)."""
-        plan = plan_vector_search(
-            needed=needed,
-            scope_rows=scope.passage_count,
-            index_rows=scope.index_rows,
-            filter_fraction=scope.filter_fraction,
-            exact_max_rows=self._exact_max_rows,
-        )
-        hits = await self._passages.nearest(
-            scope,
-            vector,
-            where=where,
-            limit=needed,
-            exact=plan.exact,
-            ef_search=plan.ef_search,
-            text_query=text_query,
-        )
-        if not plan.exact and len(hits) < needed:
-            # The filter removed more of the scanned neighbours than planned: without iterative
-            # scans (pgvector 0.8) the honest answer is an exact pass over the filtered rows.
-            hits = await self._passages.nearest(
-                scope, vector, where=where, limit=needed, exact=True, text_query=text_query
+        """The ``needed`` nearest passages in scope that pass the filter.
+
+        Each archive with an HNSW index is searched through it (see ``search_plan``) for the part it
+        holds; every other passage — small archives, and the tail each index does not hold yet — is
+        compared exactly, in one query. The two are merged by similarity. An index scan that comes
+        back short (the filter removed more than planned) is replaced by an exact search of that
+        archive: without iterative scans (pgvector 0.8) that is the honest answer.
+        """
+        exact_ids: list[str] = []
+        tails: list[tuple[str, int]] = []
+        hits: list[_Hit] = []
+        for archive, fraction in zip(scope.archives, scope.filter_fractions, strict=True):
+            plan = plan_vector_search(
+                needed=needed,
+                indexed_rows=archive.indexed_rows,
+                filter_fraction=fraction,
+                exact_max_rows=self._exact_max_rows,
             )
-        return hits
+            if not archive.indexed_through or plan.exact:
+                exact_ids.append(archive.id)
+                continue
+            found = await self._passages.nearest_indexed(
+                archive, vector, where=where, limit=needed, ef_search=plan.ef_search, text_query=text_query
+            )
+            if len(found) < needed:
+                exact_ids.append(archive.id)
+            else:
+                hits += found
+                tails.append((archive.id, archive.indexed_through))
+        if exact_ids or tails:
+            hits += await self._passages.nearest_exact(
+                vector, archive_ids=exact_ids, tails=tails, where=where, limit=needed, text_query=text_query
+            )
+        hits.sort(key=lambda hit: -hit[1])
+        return hits[:needed]
 
 
 def _embedding_space(archive: Archive) -> tuple[str, int]:

@@ -64,7 +64,7 @@ class OpenAICompatibleEmbedder:
         self._client = client or httpx.AsyncClient(timeout=timeout)
         self._max_attempts = max_attempts
         self._timeout = timeout
-        self._wait = wait_exponential_jitter(initial=backoff_base, max=8.0, jitter=backoff_base)
+        self._wait = wait_exponential_jitter(multiplier=backoff_base, max=8.0, jitter=backoff_base)
         self._default_deadline = default_deadline
 
     def __repr__(self) -> str:  # never the key

@@ -17,7 +17,10 @@ class EmbedderRegistry:
 
     def __init__(self, factories: Mapping[str, EmbedderFactory], *, default: str):
         if default not in factories:
-            raise ValueError(f"default embedder {default!r} is not registered")
+            raise ValueError(
+                f"the default embedder {default!r} (AGENTSUITE_DEFAULT_EMBEDDER) is not available; "
+                f"available: {', '.join(sorted(factories))}"
+            )
         self._factories = dict(factories)
         self._default = default
         self._instances: dict[tuple[str, int], Embedder] = {}
@@ -47,6 +50,13 @@ class EmbedderRegistry:
             self._instances[key] = embedder
             self._instances[(name, embedder.dimension)] = embedder
         return embedder
+
+    async def aclose(self) -> None:
+        """Close the embedders that hold connections (remote providers)."""
+        for embedder in {id(e): e for e in self._instances.values()}.values():
+            close = getattr(embedder, "aclose", None)
+            if close is not None:
+                await close()
 
 
 def fixed_dimension(name: str, native: int, build: Callable[[], Embedder]) -> EmbedderFactory:

@@ -15,14 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.common.errors import NotFound
 from services.memory.core.archival import Archive
 from services.memory.store.agents import require_agent
-from services.memory.store.vectors import ensure_vector_index
 
 # Archive rows with their agents, newest first; the keyset condition pages by (created_at, id).
 _SELECT = """
     SELECT a.id, a.name, a.embedder, a.dimension, a.passage_count, a.created_at,
            ARRAY(SELECT l.agent_id::text FROM memory.archive_agents l
-                 WHERE l.archive_id = a.id ORDER BY l.created_at, l.agent_id) AS agent_ids
-    FROM memory.archives a
+                 WHERE l.archive_id = a.id ORDER BY l.created_at, l.agent_id) AS agent_ids,
+           coalesce(i.indexed_through, 0) AS indexed_through, coalesce(i.indexed_rows, 0) AS indexed_rows
+    FROM memory.archives a LEFT JOIN memory.archive_indexes i ON i.archive_id = a.id
 """
 
 STATS_FOR_AGENT_SQL = """
@@ -47,10 +47,6 @@ class ArchiveStore:
 
     def __init__(self, engine: AsyncEngine):
         self._engine = engine
-
-    async def ensure_index(self, dimension: int) -> None:
-        """Make sure the HNSW index for ``dimension`` exists (see ``store.vectors``)."""
-        await ensure_vector_index(self._engine, dimension)
 
     async def create(
         self, *, tenant: str, name: str, embedder: str, dimension: int, agent_id: str = ""
@@ -139,7 +135,8 @@ class ArchiveStore:
             return [_archive(row) for row in rows]
 
     async def delete(self, *, tenant: str, archive_id: str) -> None:
-        """Delete an archive with its passages, links and tag counts (foreign keys cascade)."""
+        """Delete an archive with its passages, links, tag counts and index record (foreign keys
+        cascade); the indexer's next sweep drops its HNSW index."""
         async with self._engine.begin() as conn:
             deleted = await conn.execute(
                 text("DELETE FROM memory.archives WHERE id = :id AND tenant = :tenant RETURNING id"),
@@ -224,4 +221,6 @@ def _archive(row) -> Archive:
         passage_count=row.passage_count,
         agent_ids=tuple(row.agent_ids),
         created_at=row.created_at,
+        indexed_through=row.indexed_through,
+        indexed_rows=row.indexed_rows,
     )

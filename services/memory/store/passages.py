@@ -21,10 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.common.errors import NotFound
 from services.memory.core.archival import Archive, NewPassage, Passage, PassageFilter, SearchScope
 from services.memory.core.text_query import matches_any_word
-from services.memory.store.vectors import EXACT_DISTANCE, ann_distance, ann_predicate, with_vector_codec
+from services.memory.store.vectors import EXACT_DISTANCE, ann_distance, with_vector_codec
 
-_COLUMNS = ("id", "archive_id", "text", "tags", "metadata", "created_at", "dimension", "embedding")
+_COLUMNS = ("id", "archive_id", "text", "tags", "metadata", "created_at", "embedding")
 _PASSAGE = "p.id, p.archive_id, p.text, p.tags, p.metadata, p.created_at"
+COUNT_CAP = 5000
+"""Rows counted at most when estimating how selective a time filter is."""
 _WEBSEARCH = "websearch_to_tsquery('english', :text)"
 # A query without operators has only `&` between its terms: turning them into `|` matches any word.
 _ANY_WORD = f"replace({_WEBSEARCH}::text, '&', '|')::tsquery"
@@ -78,7 +80,6 @@ class PassageStore:
                                 list(passage.tags),
                                 json.dumps(passage.metadata),
                                 passage.created_at or now,
-                                archive.dimension,
                                 embedding,
                             )
                         )
@@ -93,7 +94,10 @@ class PassageStore:
     @staticmethod
     async def _count(conn, archive_id: str, added: int, tag_counts: Counter[str]) -> None:
         await conn.execute(
-            text("UPDATE memory.archives SET passage_count = passage_count + :n WHERE id = :id"),
+            text(
+                "UPDATE memory.archives SET passage_count = passage_count + :n, last_insert_at = clock_timestamp() "
+                "WHERE id = :id"
+            ),
             {"n": added, "id": archive_id},
         )
         if tag_counts:
@@ -167,73 +171,112 @@ class PassageStore:
             return [_passage(row) for row in await conn.execute(text(query), parameters)]
 
     async def scope(self, archives: Sequence[Archive], where: PassageFilter) -> SearchScope:
-        """Counts for planning a vector search over ``archives`` (one embedder and dimension)."""
-        first = archives[0]
-        ids = [archive.id for archive in archives]
-        async with self._engine.connect() as conn:
-            index_rows = (
-                await conn.execute(
-                    text("SELECT coalesce(sum(passage_count), 0) FROM memory.archives WHERE dimension = :d"),
-                    {"d": first.dimension},
-                )
-            ).scalar_one()
-            tagged = []
-            if where.tags:
-                tagged = (
-                    await conn.execute(
-                        text(
-                            "SELECT archive_id, tag, passage_count FROM memory.archive_tags "
-                            "WHERE archive_id = ANY(CAST(:ids AS uuid[])) AND tag = ANY(CAST(:tags AS text[]))"
-                        ),
-                        {"ids": ids, "tags": list(where.tags)},
-                    )
-                ).all()
-        passage_count = sum(archive.passage_count for archive in archives)
-        return SearchScope(
-            archive_ids=tuple(ids),
-            embedder=first.embedder,
-            dimension=first.dimension,
-            passage_count=passage_count,
-            index_rows=int(index_rows),
-            filter_fraction=_tag_fraction(tagged, where, passage_count),
-        )
+        """The archives of one search with, for each that has an HNSW index, an estimate of the
+        share of its passages ``where`` keeps (to size the index scan).
 
-    async def nearest(
+        Tags alone are estimated from the exact tag counters (an upper bound); with a time range,
+        matching rows are counted through the indexes, up to :data:`COUNT_CAP`.
+        """
+        fractions = []
+        async with self._engine.connect() as conn:
+            for archive in archives:
+                if not archive.indexed_through or where.is_empty or archive.passage_count == 0:
+                    fractions.append(1.0)
+                elif where.start is None and where.end is None:
+                    fractions.append(await _tag_fraction(conn, archive, where))
+                else:
+                    parameters: dict = {"archive_ids": [archive.id], "cap": COUNT_CAP}
+                    conditions = " AND ".join(_conditions(where, parameters))
+                    counted = (
+                        await conn.execute(
+                            text(
+                                "SELECT count(*) FROM (SELECT 1 FROM memory.passages p "
+                                f"WHERE {conditions} LIMIT :cap) AS matching"
+                            ),
+                            parameters,
+                        )
+                    ).scalar_one()
+                    fractions.append(min(1.0, max(counted, 1) / archive.passage_count))
+        return SearchScope(archives=tuple(archives), filter_fractions=tuple(fractions))
+
+    async def nearest_exact(
         self,
-        scope: SearchScope,
+        query: np.ndarray,
+        *,
+        archive_ids: Sequence[str],
+        tails: Sequence[tuple[str, int]] = (),
+        where: PassageFilter,
+        limit: int,
+        text_query: str = "",
+    ) -> list[tuple[Passage, float, float]]:
+        """The ``limit`` passages nearest to ``query`` among every passage of ``archive_ids`` and the
+        passages after the given ordinal of each (archive id, ordinal) in ``tails``, comparing with
+        each candidate row. Returns (passage, cosine similarity, text rank); the text rank is
+        computed for the returned rows only, when ``text_query`` is given."""
+        parameters: dict = {"archive_ids": list(archive_ids), "query": query, "limit": limit}
+        conditions = _conditions(where, parameters)
+        scope = ["p.archive_id = ANY(CAST(:archive_ids AS uuid[]))"]
+        for number, (archive_id, after) in enumerate(tails):
+            parameters[f"tail_{number}"], parameters[f"after_{number}"] = archive_id, after
+            scope.append(f"(p.archive_id = :tail_{number} AND p.ordinal > :after_{number})")
+        conditions[0] = "(" + " OR ".join(scope) + ")"
+        return await self._nearest(EXACT_DISTANCE, conditions, parameters, text_query)
+
+    async def nearest_indexed(
+        self,
+        archive: Archive,
         query: np.ndarray,
         *,
         where: PassageFilter,
         limit: int,
-        exact: bool,
-        ef_search: int = 40,
+        ef_search: int,
         text_query: str = "",
     ) -> list[tuple[Passage, float, float]]:
-        """The ``limit`` passages nearest to ``query`` as (passage, cosine similarity, text rank).
-
-        ``exact`` compares with every candidate row; otherwise the HNSW index answers with
-        ``hnsw.ef_search`` set for this transaction and may return fewer rows than exist. The text
-        rank is computed for the returned rows only, when ``text_query`` is given.
-        """
-        parameters: dict = {"archive_ids": list(scope.archive_ids), "query": query, "limit": limit}
+        """The ``limit`` nearest passages of the part of ``archive`` its HNSW index holds, by an
+        index scan of ``ef_search`` candidates (filters apply after the scan, so fewer may come
+        back); same result shape as :meth:`nearest_exact`."""
+        parameters: dict = {"archive_ids": [archive.id], "query": query, "limit": limit}
         conditions = _conditions(where, parameters)
-        if exact:
-            distance = EXACT_DISTANCE
-        else:
-            distance = ann_distance(scope.dimension)
-            conditions.append(ann_predicate(scope.dimension))
-        text_rank = _text_rank(text_query, parameters)
-        query_sql = (
-            f"WITH hits AS MATERIALIZED (SELECT p.id, {distance} AS distance FROM memory.passages p "
-            f"WHERE {' AND '.join(conditions)} ORDER BY {distance} LIMIT :limit) "
-            f"SELECT {_PASSAGE}, hits.distance, {text_rank} AS text_rank "
-            "FROM hits JOIN memory.passages p ON p.id = hits.id ORDER BY hits.distance, p.id"
+        del parameters["archive_ids"]
+        conditions[0] = _indexed_part(archive)
+        return await self._nearest(
+            ann_distance(archive.dimension), conditions, parameters, text_query, ef_search=ef_search
         )
+
+    async def explain_indexed(
+        self,
+        archive: Archive,
+        query: np.ndarray,
+        *,
+        where: PassageFilter,
+        limit: int,
+        only_index: bool = False,
+    ) -> str:
+        """The plan Postgres chooses for :meth:`nearest_indexed`; with ``only_index``, the plan when
+        sorting and other scans are priced out, which shows whether the index *can* answer it (its
+        expression and predicate match). For tests and benchmarks."""
+        parameters: dict = {"archive_ids": [archive.id], "query": query, "limit": limit}
+        conditions = _conditions(where, parameters)
+        del parameters["archive_ids"]
+        conditions[0] = _indexed_part(archive)
         async with self._engine.begin() as conn:
             await with_vector_codec(conn)
-            if not exact:
+            if only_index:
+                for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+                    await conn.execute(text(f"SET LOCAL {setting} = off"))
+            sql = _nearest_sql(ann_distance(archive.dimension), conditions, "0.0")
+            rows = await conn.execute(text("EXPLAIN " + sql), parameters)
+            return "\n".join(row[0] for row in rows)
+
+    async def _nearest(
+        self, distance: str, conditions: list[str], parameters: dict, text_query: str, ef_search: int = 0
+    ) -> list[tuple[Passage, float, float]]:
+        sql = _nearest_sql(distance, conditions, _text_rank(text_query, parameters))
+        async with self._engine.begin() as conn:
+            await with_vector_codec(conn)
+            if ef_search:
                 await conn.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search)}"))
-            rows = await conn.execute(text(query_sql), parameters)
+            rows = await conn.execute(text(sql), parameters)
             return [(_passage(row), 1.0 - float(row.distance), float(row.text_rank)) for row in rows]
 
     async def best_text_matches(
@@ -247,8 +290,8 @@ class PassageStore:
     ) -> list[tuple[Passage, float, float]]:
         """The ``limit`` best full-text matches of ``text_query`` (``websearch_to_tsquery`` syntax,
         plain words OR-ed as ``core.text_query`` explains, English configuration, ranked by
-        ``ts_rank_cd``) as (passage, cosine similarity, text rank);
-        the similarity is computed for the returned rows only, when ``query`` is given."""
+        ``ts_rank_cd``) as (passage, cosine similarity, text rank); the similarity is computed for
+        the returned rows only, when ``query`` is given."""
         parameters: dict = {"archive_ids": list(scope.archive_ids), "text": text_query, "limit": limit}
         conditions = _conditions(where, parameters)
         tsquery = _tsquery(text_query)
@@ -268,6 +311,22 @@ class PassageStore:
             await with_vector_codec(conn)
             rows = await conn.execute(text(query_sql), parameters)
             return [(_passage(row), float(row.similarity), float(row.text_rank)) for row in rows]
+
+
+def _indexed_part(archive: Archive) -> str:
+    """The predicate of the archive's HNSW index, with the same constants, or the planner cannot
+    use the index (a bind parameter would not do: a generic plan cannot prove the predicate)."""
+    return f"p.archive_id = '{uuid.UUID(archive.id)}'::uuid AND p.ordinal <= {int(archive.indexed_through)}"
+
+
+def _nearest_sql(distance: str, conditions: list[str], text_rank: str) -> str:
+    # Only ids and distances are sorted; the wide columns are read for the winners alone.
+    return (
+        f"WITH hits AS MATERIALIZED (SELECT p.id, {distance} AS distance FROM memory.passages p "
+        f"WHERE {' AND '.join(conditions)} ORDER BY {distance} LIMIT :limit) "
+        f"SELECT {_PASSAGE}, hits.distance, {text_rank} AS text_rank "
+        "FROM hits JOIN memory.passages p ON p.id = hits.id ORDER BY hits.distance, p.id"
+    )
 
 
 def _conditions(where: PassageFilter, parameters: dict) -> list[str]:
@@ -297,19 +356,26 @@ def _tsquery(text_query: str) -> str:
     return _ANY_WORD if matches_any_word(text_query) else _WEBSEARCH
 
 
-def _tag_fraction(rows, where: PassageFilter, passage_count: int) -> float:
-    """Upper estimate of the share of passages a tag filter keeps, from the exact tag counts."""
-    if not where.tags or passage_count == 0:
-        return 1.0
-    per_archive: dict[str, list[int]] = {}
-    for row in rows:
-        per_archive.setdefault(str(row.archive_id), []).append(row.passage_count)
+async def _tag_fraction(conn, archive: Archive, where: PassageFilter) -> float:
+    """Upper estimate of the share of an archive's passages a tag filter keeps, from its tag counts."""
+    counts = (
+        (
+            await conn.execute(
+                text(
+                    "SELECT passage_count FROM memory.archive_tags "
+                    "WHERE archive_id = :id AND tag = ANY(CAST(:tags AS text[]))"
+                ),
+                {"id": archive.id, "tags": list(where.tags)},
+            )
+        )
+        .scalars()
+        .all()
+    )
     if where.all_tags:
-        wanted = len(set(where.tags))
-        kept = sum(min(counts) for counts in per_archive.values() if len(counts) == wanted)
+        kept = min(counts) if len(counts) == len(set(where.tags)) else 0
     else:
-        kept = sum(sum(counts) for counts in per_archive.values())
-    return min(1.0, kept / passage_count)
+        kept = sum(counts)
+    return min(1.0, max(kept, 1) / archive.passage_count)
 
 
 def _passage(row) -> Passage:

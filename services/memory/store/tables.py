@@ -9,6 +9,7 @@ from sqlalchemy import (
     Computed,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -71,12 +72,13 @@ appends = Table(
 )
 
 
-# --- Archival memory: archives, their agents, passages and exact per-archive counts ------------------
+# --- Archival memory: archives, their agents, passages, exact per-archive counts, vector indexes ------
 #
-# The embedding column is an untyped ``vector`` because the dimension is chosen per archive. Each
-# dimension in use gets its own partial HNSW index over ``embedding::vector(<d>)`` (made by
-# ``services.memory.store.vectors.ensure_vector_index`` when the first archive of that dimension is
-# created), so those indexes are not declared here.
+# The embedding column is an untyped ``vector`` because the dimension is chosen per archive. A small
+# archive is searched exactly. A large one gets its own partial HNSW index over
+# ``embedding::vector(<d>)`` for its passages up to an ordinal, built in bulk in the background and
+# replaced as the archive grows (``services.memory.store.archive_index``); those indexes are made at
+# run time, so they are not declared here.
 
 archives = Table(
     "archives",
@@ -88,8 +90,8 @@ archives = Table(
     Column("dimension", Integer, nullable=False),
     Column("passage_count", BigInteger, nullable=False, server_default="0", comment="kept exact on write"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_insert_at", DateTime(timezone=True), nullable=True, comment="the indexer waits for quiet"),
     Index("archives_tenant_created", "tenant", "created_at", "id"),
-    Index("archives_dimension", "dimension"),
 )
 
 archive_agents = Table(
@@ -107,16 +109,28 @@ passages = Table(
     metadata,
     Column("id", UUID(as_uuid=False), primary_key=True),
     Column("archive_id", UUID(as_uuid=False), ForeignKey("archives.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "ordinal",
+        BigInteger,
+        Identity(always=True),
+        nullable=False,
+        comment="insertion order; an archive's HNSW index covers its passages up to one ordinal",
+    ),
     Column("text", Text, nullable=False),
     Column("tags", ARRAY(Text), nullable=False, server_default="{}"),
     Column("metadata", JSONB, nullable=False, server_default="{}"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("dimension", Integer, nullable=False, comment="selects the partial HNSW index of this size"),
     Column("embedding", VECTOR(), nullable=False),
     Column("text_search", TSVECTOR, Computed("to_tsvector('english'::regconfig, text)", persisted=True)),
     Index("passages_archive_created", "archive_id", "created_at", "id"),
-    Index("passages_tags", "tags", postgresql_using="gin"),
-    Index("passages_text_search", "text_search", postgresql_using="gin"),
+    Index("passages_archive_ordinal", "archive_id", "ordinal"),
+    Index("passages_tags", "tags", postgresql_using="gin", postgresql_with={"gin_pending_list_limit": 512}),
+    Index(
+        "passages_text_search",
+        "text_search",
+        postgresql_using="gin",
+        postgresql_with={"gin_pending_list_limit": 512},
+    ),
 )
 
 archive_tags = Table(
@@ -127,4 +141,17 @@ archive_tags = Table(
     Column("passage_count", BigInteger, nullable=False),
     PrimaryKeyConstraint("archive_id", "tag", name="archive_tags_pkey"),
     comment="passages per tag of each archive, kept exact on write; a tag at zero has no row",
+)
+
+archive_indexes = Table(
+    "archive_indexes",
+    metadata,
+    Column(
+        "archive_id", UUID(as_uuid=False), ForeignKey("archives.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("index_name", Text, nullable=False),
+    Column("indexed_through", BigInteger, nullable=False, comment="covers the passages with ordinal <= this"),
+    Column("indexed_rows", BigInteger, nullable=False),
+    Column("built_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    comment="the live HNSW index of each large archive; its passages after indexed_through are searched exactly",
 )

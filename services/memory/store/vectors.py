@@ -1,50 +1,30 @@
-"""pgvector plumbing: the binary ``vector`` codec for asyncpg and the per-dimension HNSW indexes.
+"""pgvector plumbing: the binary ``vector`` codec for asyncpg and the two distance expressions.
 
-One ``passages.embedding`` column holds vectors of every archive's dimension (an untyped
-``vector``). Each dimension in use has a partial HNSW index over the expression
-``embedding::vector(<d>)`` restricted to ``dimension = <d>``; a query uses it only when it orders by
-that same expression and repeats that predicate, which :func:`ann_distance` and
-:func:`ann_predicate` spell once for every caller.
+``passages.embedding`` is an untyped ``vector`` (each archive has its own dimension). A large
+archive's HNSW index is built over ``embedding::vector(<d>)`` (see ``store.archive_index``), so a
+query reaches it only by ordering by that same expression, :func:`ann_distance`;
+:data:`EXACT_DISTANCE` matches no index and is computed row by row.
 """
 
 from __future__ import annotations
 
 import struct
 import weakref
-import zlib
 
 import numpy as np
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-INDEX_PREFIX = "passages_embedding_hnsw_"
-"""Name of each per-dimension index: this prefix and the dimension."""
-HNSW_M = 16
-"""pgvector's default graph degree."""
-HNSW_EF_CONSTRUCTION = 64
-"""pgvector's default build-time candidate list; measured recall@10 ≥ 0.95 with it (bench/archival.py)."""
+EXACT_DISTANCE = "(p.embedding <=> CAST(:query AS vector))"
+"""Cosine distance computed row by row: no index has this expression, so the search is exact."""
 
 _HEADER = struct.Struct("!HH")
 _with_codec: weakref.WeakSet = weakref.WeakSet()
 
 
-def index_name(dimension: int) -> str:
-    return f"{INDEX_PREFIX}{int(dimension)}"
-
-
-def ann_distance(dimension: int, query_param: str = ":query") -> str:
-    """The cosine distance expression the HNSW index of ``dimension`` answers."""
+def ann_distance(dimension: int) -> str:
+    """The cosine distance expression an archive's HNSW index (of ``dimension``) answers."""
     d = int(dimension)
-    return f"(p.embedding::vector({d}) <=> CAST({query_param} AS vector({d})))"
-
-
-def ann_predicate(dimension: int) -> str:
-    """The predicate of the partial index of ``dimension`` (the planner needs it to pick the index)."""
-    return f"p.dimension = {int(dimension)}"
-
-
-EXACT_DISTANCE = "(p.embedding <=> CAST(:query AS vector))"
-"""Cosine distance computed row by row: no index has this expression, so the search is exact."""
+    return f"(p.embedding::vector({d}) <=> CAST(:query AS vector({d})))"
 
 
 def encode_vector(value) -> bytes:
@@ -70,27 +50,3 @@ async def with_vector_codec(conn: AsyncConnection):
         )
         _with_codec.add(raw)
     return raw
-
-
-async def ensure_vector_index(engine: AsyncEngine, dimension: int) -> None:
-    """Create the HNSW index of ``dimension`` unless it exists (once per dimension, ever).
-
-    It is made while no passage of that dimension exists yet (when the first archive of that
-    dimension is created), so building it costs a scan of the table, not a graph build. An advisory
-    lock keeps two replicas from racing on the name.
-    """
-    name = index_name(dimension)
-    async with engine.connect() as conn:
-        exists = await conn.execute(text("SELECT to_regclass(:name) IS NOT NULL"), {"name": f"memory.{name}"})
-        if exists.scalar_one():
-            return
-    async with engine.begin() as conn:
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(name.encode())})
-        await conn.execute(
-            text(
-                f"CREATE INDEX IF NOT EXISTS {name} ON memory.passages USING hnsw "
-                f"((embedding::vector({int(dimension)})) vector_cosine_ops) "
-                f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}) "
-                f"WHERE dimension = {int(dimension)}"
-            )
-        )
