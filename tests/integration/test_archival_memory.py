@@ -210,6 +210,22 @@ async def test_delete_removes_passages_links_and_counts(memory, archives, migrat
         await archives.delete(tenant=tenant, archive_id=archive.id)
 
 
+async def test_forgetting_an_agent_deletes_its_own_archives_and_detaches_shared_ones(
+    memory, archives, tenant, new_agent
+):
+    agent, other = await new_agent(), await new_agent()
+    own = await memory.create_archive(tenant=tenant, name="own", agent_id=agent)
+    shared = await memory.create_archive(tenant=tenant, name="shared", agent_id=agent)
+    await archives.attach(tenant=tenant, archive_id=shared.id, agent_ids=[other])
+
+    await archives.forget_agent(tenant=tenant, agent_id=agent)
+    await archives.forget_agent(tenant=tenant, agent_id=agent)  # a retry is harmless
+
+    with pytest.raises(NotFound):
+        await archives.get(tenant=tenant, archive_id=own.id)
+    assert (await archives.get(tenant=tenant, archive_id=shared.id)).agent_ids == (other,)
+
+
 # --- passages and counters --------------------------------------------------------------------------
 
 

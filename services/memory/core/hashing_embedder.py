@@ -28,6 +28,7 @@ import hashlib
 import math
 import re
 import unicodedata
+from array import array
 from collections import Counter
 from collections.abc import Sequence
 from itertools import pairwise
@@ -57,7 +58,7 @@ _STOP_WORDS = frozenset(
     why will with would you your yours yourself yourselves""".split()
 )
 
-_Features = tuple[tuple[int, ...], tuple[float, ...]]  # bucket indices, signed weights
+_Features = tuple[tuple[int, ...], tuple[float, ...]]  # a word's bucket indices and signed weights
 
 
 class HashingEmbedder:
@@ -94,36 +95,43 @@ class HashingEmbedder:
 
     def embed_now(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of ``texts``, computed in the calling thread: float32, shape (len(texts), dimension)."""
-        # Flat lists filled with C-speed ``extend``s, then one ``bincount``: per-feature numpy calls
-        # would cost more than the hashing itself.
-        buckets: list[int] = []
-        weights: list[float] = []
+        # Flat arrays, then one ``bincount``: per-feature numpy calls would cost more than the hashing.
+        buckets = array("q")  # C arrays: extended at C speed, handed to numpy without a copy
+        weights = array("d")
         row_sizes: list[int] = []
         for text in texts:
             before = len(buckets)
-            for (indices, signed), tf in self._features(text):
+            words, pairs = self._terms(text)
+            for word, tf in words.items():
+                indices, signed = self._cache.get(word) or self._word(word)
                 buckets.extend(indices)
-                weights.extend(signed if tf == 1 else [w * _sublinear(tf) for w in signed])
+                if tf == 1:
+                    weights.extend(signed)
+                else:
+                    scale = _sublinear(tf)
+                    weights.extend([w * scale for w in signed])
+            # Word pairs are mostly unique, so caching them would only churn the cache: hash inline.
+            for pair, tf in pairs.items():
+                bucket, sign = _hash(pair)
+                buckets.append(bucket % self._dimension)
+                weights.append(sign * _BIGRAM_WEIGHT * (1.0 if tf == 1 else _sublinear(tf)))
             row_sizes.append(len(buckets) - before)
         shape = (len(texts), self._dimension)
         rows = np.repeat(np.arange(shape[0], dtype=np.int64) * shape[1], row_sizes)
-        flat = rows + np.asarray(buckets, np.int64)
-        out = np.bincount(flat, weights=np.asarray(weights), minlength=shape[0] * shape[1]).reshape(shape)
+        flat = rows + np.frombuffer(buckets, np.int64)
+        out = np.bincount(flat, weights=np.frombuffer(weights), minlength=shape[0] * shape[1]).reshape(shape)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         empty = norms[:, 0] == 0.0
         if empty.any():  # nothing to hash (an empty text): a fixed unit vector, never a zero one
             out[empty, 0], norms[empty] = 1.0, 1.0
         return (out / norms).astype(np.float32)
 
-    def _features(self, text: str) -> list[tuple[_Features, int]]:
-        """The cached features of each distinct word and word pair of ``text``, with its count."""
+    @staticmethod
+    def _terms(text: str) -> tuple[Counter[str], Counter[str]]:
+        """The distinct content words and neighbouring word pairs of ``text``, with their counts."""
         words = _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
         content = [word for word in words if word not in _STOP_WORDS] or words
-        cache = self._cache
-        features = [(cache.get(word) or self._word(word), tf) for word, tf in Counter(content).items()]
-        pairs = Counter(f"{a} {b}" for a, b in pairwise(content))
-        features += [(cache.get(pair) or self._pair(pair), tf) for pair, tf in pairs.items()]
-        return features
+        return Counter(content), Counter(f"b:{a} {b}" for a, b in pairwise(content))
 
     def _word(self, word: str) -> _Features:
         marked = f"<{word}>"
@@ -133,22 +141,22 @@ class HashingEmbedder:
         keys = [f"w:{word}", *(f"c:{gram}" for gram in grams)]
         return self._remember(word, keys, [1.0] + [gram_weight] * len(grams))
 
-    def _pair(self, pair: str) -> _Features:
-        # A pair has a space in it, so its cache key never collides with a word's.
-        return self._remember(pair, [f"b:{pair}"], [_BIGRAM_WEIGHT])
-
     def _remember(self, key: str, features: list[str], weights: list[float]) -> _Features:
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
-        hashes = [
-            int.from_bytes(hashlib.blake2b(f.encode(), digest_size=8).digest(), "big") for f in features
-        ]
+        hashed = [_hash(feature) for feature in features]
         found = (
-            tuple(h % self._dimension for h in hashes),
-            tuple(w if h >> 63 else -w for h, w in zip(hashes, weights, strict=True)),
+            tuple(h % self._dimension for h, _ in hashed),
+            tuple(sign * w for (_, sign), w in zip(hashed, weights, strict=True)),
         )
         self._cache[key] = found
         return found
+
+
+def _hash(feature: str) -> tuple[int, float]:
+    """A stable 63-bit bucket hash and a sign for ``feature`` (BLAKE2b: the same in every process)."""
+    h = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "big")
+    return h & 0x7FFF_FFFF_FFFF_FFFF, 1.0 if h >> 63 else -1.0
 
 
 def _sublinear(tf: int) -> float:
