@@ -26,6 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sqlalchemy import text
+
 from bench.harness import free_ports, log, machine
 from services.common.db import create_engine
 from services.common.embedded_pg import EmbeddedPostgres
@@ -140,7 +142,7 @@ async def embedding_only_rate(corpus: Corpus, embedders, count: int = 20_000) ->
 
 
 async def store_level(
-    memory: ArchivalMemory, passages: PassageStore, archive, corpus: Corpus, queries: int
+    memory: ArchivalMemory, embedders, passages: PassageStore, archive, corpus: Corpus, queries: int
 ) -> dict:
     texts = [corpus.query() for _ in range(queries)]
 
@@ -167,15 +169,15 @@ async def store_level(
     results["hybrid_tags_and_quarter"] = percentiles(
         await timed(search(q, SearchMode.HYBRID, both) for q in texts)
     )
-    results["recall_at_10"] = await recall(memory, passages, archive, texts)
+    results["recall_at_10"] = await recall(embedders, passages, archive, texts)
     return results
 
 
-async def recall(memory: ArchivalMemory, passages: PassageStore, archive, texts: list[str]) -> dict:
+async def recall(embedders, passages: PassageStore, archive, texts: list[str]) -> dict:
     """Index scans (at the ef_search the search plan picks, and others) against exact search of the
     same archive with the same query, k = 10."""
     plan = plan_vector_search(needed=11, indexed_rows=archive.indexed_rows)
-    embedder = memory._embedders.resolve(archive.embedder, archive.dimension)
+    embedder = embedders.resolve(archive.embedder, archive.dimension)
     out: dict = {"plan_exact": plan.exact, "plan_ef_search": plan.ef_search}
     efs = sorted({plan.ef_search, 40, 100, 200, 400, 800})
     hits = dict.fromkeys(efs, 0)
@@ -195,10 +197,8 @@ async def recall(memory: ArchivalMemory, passages: PassageStore, archive, texts:
     return out
 
 
-async def explain_vector_query(
-    passages: PassageStore, archive, corpus: Corpus, memory: ArchivalMemory
-) -> str:
-    vector = (await memory._embedders.resolve("local", 384).embed([corpus.query()]))[0]
+async def explain_vector_query(passages: PassageStore, archive, corpus: Corpus, embedders) -> str:
+    vector = (await embedders.resolve("local", 384).embed([corpus.query()]))[0]
     return await passages.explain_indexed(archive, vector, where=PassageFilter(), limit=11)
 
 
@@ -304,6 +304,7 @@ async def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--grpc-insert", type=int, default=20_000, help="passages inserted through gRPC")
     parser.add_argument("--skip-grpc", action="store_true")
+    parser.add_argument("--build-memory", default="2GB", help="maintenance_work_mem of index builds")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="agentsuite-bench-archival-") as tmp:
@@ -335,7 +336,12 @@ async def main() -> None:
             result["embedding_only_passages_per_s"] = await embedding_only_rate(Corpus(seed=99), embedders)
             archive = await memory.create_archive(tenant=TENANT, name="bench")
             # The service's background indexer, in this process, as `python -m services.memory` runs it.
-            indexer = ArchiveIndexer(ArchiveIndexStore(engine), IndexPolicy())
+            # A corpus below the service's threshold would be searched exactly: index it anyway.
+            policy = IndexPolicy(min_rows=min(IndexPolicy().min_rows, args.passages))
+            result["config"]["index_min_rows"] = policy.min_rows
+            indexer = ArchiveIndexer(
+                ArchiveIndexStore(engine, maintenance_work_mem=args.build_memory), policy
+            )
             indexer.start()
             log(f"bench: inserting {args.passages:,} passages (the indexer runs meanwhile)")
             result["insert"] = await insert_corpus(memory, archive.id, corpus, args.passages, args.batch)
@@ -346,10 +352,12 @@ async def main() -> None:
             result["insert"]["passages_per_s_until_fully_indexed"] = round(
                 args.passages / (result["insert"]["seconds"] + catch_up)
             )
-            async with engine.begin() as conn:
-                from sqlalchemy import text
-
-                await conn.execute(text("ANALYZE memory.passages"))
+            # What autovacuum would soon do after a bulk load; done here so it does not run during
+            # the measurements (and so counts can use the visibility map).
+            async with engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.execute(text("SET statement_timeout = 0"))
+                await conn.execute(text("VACUUM ANALYZE memory.passages"))
                 size = await conn.execute(
                     text(
                         "SELECT pg_size_pretty(pg_total_relation_size('memory.passages')), "
@@ -360,8 +368,10 @@ async def main() -> None:
                 total, hnsw = size.one()
             result["sizes"] = {"passages_total": total, "hnsw_index": hnsw}
             log("bench: searching (store level)")
-            result["store_level"] = await store_level(memory, passages, archive, corpus, args.queries)
-            result["vector_query_plan"] = await explain_vector_query(passages, archive, corpus, memory)
+            result["store_level"] = await store_level(
+                memory, embedders, passages, archive, corpus, args.queries
+            )
+            result["vector_query_plan"] = await explain_vector_query(passages, archive, corpus, embedders)
             if not args.skip_grpc:
                 log("bench: searching and inserting through gRPC")
                 result["grpc_level"] = await grpc_level(

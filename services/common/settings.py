@@ -103,6 +103,9 @@ class Settings:
     archive_index_min_rows: int = 20_000
     """Archives with at least this many passages get an HNSW index, built in bulk in the background;
     smaller ones are searched exactly (``AGENTSUITE_ARCHIVE_INDEX_MIN_ROWS``)."""
+    archive_index_build_memory: str = "1GB"
+    """``maintenance_work_mem`` of an index build (``AGENTSUITE_ARCHIVE_INDEX_BUILD_MEMORY``): pgvector
+    builds fast while the graph fits (~2 kB per 384-d passage), much slower once it does not."""
     archive_index_settle_seconds: float = 2.0
     """How long an archive must go without inserts before a small tail is worth a rebuild of its
     index (``AGENTSUITE_ARCHIVE_INDEX_SETTLE_SECONDS``; see ``services/memory/core/index_policy.py``)."""
@@ -144,6 +147,7 @@ class Settings:
             embedding_send_dimensions=reader.boolean("AGENTSUITE_EMBEDDING_SEND_DIMENSIONS", False),
             embedding_batch_size=reader.integer("AGENTSUITE_EMBEDDING_BATCH_SIZE", 256),
             archive_index_min_rows=reader.integer("AGENTSUITE_ARCHIVE_INDEX_MIN_ROWS", 20_000),
+            archive_index_build_memory=reader.text("AGENTSUITE_ARCHIVE_INDEX_BUILD_MEMORY", "1GB"),
             archive_index_settle_seconds=reader.number("AGENTSUITE_ARCHIVE_INDEX_SETTLE_SECONDS", 2.0),
         )
         reader.raise_if_bad()

@@ -25,7 +25,7 @@ async def wire(settings: Settings) -> Wiring:
         embedders=embedders,
     )
     indexer = ArchiveIndexer(
-        ArchiveIndexStore(engine),
+        ArchiveIndexStore(engine, maintenance_work_mem=settings.archive_index_build_memory),
         IndexPolicy(
             min_rows=settings.archive_index_min_rows, settle_seconds=settings.archive_index_settle_seconds
         ),

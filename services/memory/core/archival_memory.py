@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from services.common.errors import InvalidArgument
+from services.common.errors import FailedPrecondition, InvalidArgument
 from services.memory.core.archival import (
     Archive,
     NewPassage,
@@ -142,7 +142,7 @@ class ArchivalMemory:
         so a slow provider never holds a database connection or transaction.
         """
         archive = await self._archives.get(tenant=tenant, archive_id=archive_id)
-        embedder = self._embedders.resolve(archive.embedder, archive.dimension)
+        embedder = self._embedder_of(archive)
         chunks = [passages[start : start + INSERT_BATCH] for start in range(0, len(passages), INSERT_BATCH)]
         if embedder.local:
             batches = _embedded_ahead(embedder, chunks, archive.dimension)
@@ -192,8 +192,7 @@ class ArchivalMemory:
         if mode is SearchMode.FULL_TEXT:
             hits = await self._passages.best_text_matches(scope, query, where=where, limit=needed)
             return [ScoredPassage(passage=p, score=rank, text_score=rank) for p, _, rank in hits]
-        embedder = self._embedders.resolve(scope.embedder, scope.dimension)
-        vector = (await embedder.embed([query]))[0]
+        vector = (await self._embedder_of(scope.archives[0]).embed([query]))[0]
         if mode is SearchMode.VECTOR:
             hits = await self._nearest(scope, vector, where, needed)
             return [ScoredPassage(passage=p, score=sim, vector_score=sim) for p, sim, _ in hits]
@@ -211,6 +210,18 @@ class ArchivalMemory:
             )
             for pid, score in fused[:needed]
         ]
+
+    def _embedder_of(self, archive: Archive) -> Embedder:
+        """The embedder of an existing archive; FAILED_PRECONDITION when this service lacks it (an
+        ``openai`` archive on a service started without an embedding model, say)."""
+        try:
+            return self._embedders.resolve(archive.embedder, archive.dimension)
+        except InvalidArgument as exc:
+            raise FailedPrecondition(
+                f"archive {archive.id} uses embedder {archive.embedder!r} ({archive.dimension} dimensions), "
+                f"which this memory service does not offer: {exc.message}",
+                reason="EMBEDDER_UNAVAILABLE",
+            ) from None
 
     async def _nearest(
         self, scope: SearchScope, vector: np.ndarray, where: PassageFilter, needed: int, text_query: str = ""

@@ -15,6 +15,7 @@ which the next sweep drops.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -58,7 +59,9 @@ def index_name(archive_id: str, indexed_through: int) -> str:
 class ArchiveIndexStore:
     """Index DDL for large archives; each method runs outside any transaction (CONCURRENTLY needs it)."""
 
-    def __init__(self, engine: AsyncEngine, *, maintenance_work_mem: str = "512MB"):
+    def __init__(self, engine: AsyncEngine, *, maintenance_work_mem: str = "1GB"):
+        if not re.fullmatch(r"\d+\s*(kB|MB|GB)", maintenance_work_mem):
+            raise ValueError(f"maintenance_work_mem {maintenance_work_mem!r} is not like 512MB or 2GB")
         self._engine = engine
         self._maintenance_work_mem = maintenance_work_mem
 
