@@ -188,10 +188,11 @@ class ArchivalMemory:
     async def _search_group(
         self, archives: list[Archive], query: str, mode: SearchMode, where: PassageFilter, needed: int
     ) -> list[ScoredPassage]:
-        scope = await self._passages.scope(archives, where)
-        if mode is SearchMode.FULL_TEXT:
+        if mode is SearchMode.FULL_TEXT:  # no vector index to plan for
+            scope = SearchScope(archives=tuple(archives), filter_fractions=(1.0,) * len(archives))
             hits = await self._passages.best_text_matches(scope, query, where=where, limit=needed)
             return [ScoredPassage(passage=p, score=rank, text_score=rank) for p, _, rank in hits]
+        scope = await self._passages.scope(archives, where)
         vector = (await self._embedder_of(scope.archives[0]).embed([query]))[0]
         if mode is SearchMode.VECTOR:
             hits = await self._nearest(scope, vector, where, needed)

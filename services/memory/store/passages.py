@@ -1,5 +1,5 @@
 """Passages: bulk insert with exact counters, listing, deletion, and the two candidate searches
-(nearest vectors, best full-text matches) that :mod:`services.memory.core.passage_search` fuses.
+(nearest vectors, best full-text matches) that :mod:`services.memory.core.archival_memory` fuses.
 
 The caller resolves archives for the tenant first (``ArchiveStore``); statements here take archive
 ids that are known to be the tenant's, except ``delete``, which checks the tenant itself.
