@@ -1,4 +1,5 @@
-"""``agentsuite``: run the suite (``up``), chat with an agent (``chat``), manage API keys (``keys``)."""
+"""``agentsuite``: run the suite (``up``), chat with an agent (``chat``), manage API keys (``keys``),
+fill and search archival memory (``archival``)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,10 @@ def main(argv: list[str] | None = None) -> None:
     for sub in (create, revoke, listing):
         sub.add_argument("--state-dir", type=Path)
 
+    from services.cli.archival import add_commands as add_archival_commands
+
+    add_archival_commands(commands)
+
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env("cli")
@@ -54,6 +59,10 @@ def main(argv: list[str] | None = None) -> None:
         from services.cli.chat import run_chat
 
         sys.exit(asyncio.run(run_chat(settings, args)))
+    if args.command == "archival":
+        from services.cli.archival import run_archival
+
+        sys.exit(asyncio.run(run_archival(settings, args)))
     from services.cli.keys import run_keys
 
     sys.exit(asyncio.run(run_keys(settings, args)))

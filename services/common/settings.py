@@ -113,6 +113,34 @@ class Settings:
     """Tools service: result characters returned when a tool sets no limit (``AGENTSUITE_TOOLS_RESULT_CHAR_LIMIT``)."""
     tools_warm_sandboxes: int = 2
     """Tools service: sandboxes kept started and waiting for one call each (``AGENTSUITE_TOOLS_WARM_SANDBOXES``)."""
+    default_embedder: str = "local"
+    """Embedder of archives created without one (``AGENTSUITE_DEFAULT_EMBEDDER``): local, openai, minilm."""
+    embedding_model: str | None = None
+    """Model of the OpenAI-compatible embedder (``AGENTSUITE_EMBEDDING_MODEL``); unset = no ``openai``
+    embedder."""
+    embedding_base_url: str | None = None
+    """``/v1`` URL of the embedding provider (``AGENTSUITE_EMBEDDING_BASE_URL``); unset = the OpenAI
+    base URL above, else https://api.openai.com/v1."""
+    embedding_api_key: str | None = field(default=None, repr=False)
+    """Key of the embedding provider (``AGENTSUITE_EMBEDDING_API_KEY``); unset = ``OPENAI_API_KEY``.
+    Never logged."""
+    embedding_dimension: int = 1536
+    """Dimension of the provider's vectors (``AGENTSUITE_EMBEDDING_DIMENSION``); also sent as
+    ``dimensions`` when ``embedding_send_dimensions`` is on."""
+    embedding_send_dimensions: bool = False
+    """Send ``dimensions`` in requests (``AGENTSUITE_EMBEDDING_SEND_DIMENSIONS``): OpenAI's
+    text-embedding-3 models shorten their vectors on request; other servers may refuse the field."""
+    embedding_batch_size: int = 256
+    """Texts per ``/v1/embeddings`` request (``AGENTSUITE_EMBEDDING_BATCH_SIZE``)."""
+    archive_index_min_rows: int = 20_000
+    """Archives with at least this many passages get an HNSW index, built in bulk in the background;
+    smaller ones are searched exactly (``AGENTSUITE_ARCHIVE_INDEX_MIN_ROWS``)."""
+    archive_index_build_memory: str = "1GB"
+    """``maintenance_work_mem`` of an index build (``AGENTSUITE_ARCHIVE_INDEX_BUILD_MEMORY``): pgvector
+    builds fast while the graph fits (~2 kB per 384-d passage), much slower once it does not."""
+    archive_index_settle_seconds: float = 2.0
+    """How long an archive must go without inserts before a small tail is worth a rebuild of its
+    index (``AGENTSUITE_ARCHIVE_INDEX_SETTLE_SECONDS``; see ``services/memory/core/index_policy.py``)."""
 
     @classmethod
     def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> Settings:
@@ -157,6 +185,16 @@ class Settings:
             tools_output_limit_bytes=reader.integer("AGENTSUITE_TOOLS_OUTPUT_LIMIT_BYTES", 64 * 1024),
             tools_result_char_limit=reader.integer("AGENTSUITE_TOOLS_RESULT_CHAR_LIMIT", 10_000),
             tools_warm_sandboxes=reader.integer("AGENTSUITE_TOOLS_WARM_SANDBOXES", 2),
+            default_embedder=reader.text("AGENTSUITE_DEFAULT_EMBEDDER", "local"),
+            embedding_model=reader.optional("AGENTSUITE_EMBEDDING_MODEL"),
+            embedding_base_url=reader.optional("AGENTSUITE_EMBEDDING_BASE_URL"),
+            embedding_api_key=reader.optional("AGENTSUITE_EMBEDDING_API_KEY"),
+            embedding_dimension=reader.integer("AGENTSUITE_EMBEDDING_DIMENSION", 1536),
+            embedding_send_dimensions=reader.boolean("AGENTSUITE_EMBEDDING_SEND_DIMENSIONS", False),
+            embedding_batch_size=reader.integer("AGENTSUITE_EMBEDDING_BATCH_SIZE", 256),
+            archive_index_min_rows=reader.integer("AGENTSUITE_ARCHIVE_INDEX_MIN_ROWS", 20_000),
+            archive_index_build_memory=reader.text("AGENTSUITE_ARCHIVE_INDEX_BUILD_MEMORY", "1GB"),
+            archive_index_settle_seconds=reader.number("AGENTSUITE_ARCHIVE_INDEX_SETTLE_SECONDS", 2.0),
         )
         reader.raise_if_bad()
         return settings

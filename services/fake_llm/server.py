@@ -10,15 +10,20 @@ small (one write per reply unless a test asks for pacing) so it sustains benchma
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import json
 import math
+import random
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+
+DEFAULT_EMBEDDING_DIMENSION = 8
+"""Size of ``/v1/embeddings`` vectors when the request names no ``dimensions`` (small: tests read them)."""
 
 # Recorded request bodies per model are bounded, so a long benchmark does not grow memory.
 _MAX_RECORDED = 1000
@@ -146,6 +151,7 @@ class FakeLLMServer:
         """Listen; returns once the port is bound."""
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/_admin/script", self._admin_script)
         app.router.add_delete("/_admin/script", self._admin_clear)
         app.router.add_get("/_admin/requests", self._admin_requests)
@@ -222,6 +228,38 @@ class FakeLLMServer:
             return web.json_response(answer.completion())
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return await self._stream(request, answer.frames(include_usage=include_usage), reply, latency)
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        """``/v1/embeddings``: deterministic vectors (see :func:`fake_embedding`); scripted errors
+        queued for the model are answered first, like for chat."""
+        try:
+            body = await request.json()
+            model = str(body["model"])
+            given = body["input"]
+            texts = [given] if isinstance(given, str) else [str(t) for t in given]
+            dimension = int(body.get("dimensions") or DEFAULT_EMBEDDING_DIMENSION)
+        except (ValueError, KeyError, TypeError) as exc:
+            return _error_response(400, f"bad request: {exc}", "invalid_request_error")
+        self._requests[model].append(body)
+        queue = self._scripts.get(model)
+        reply = queue.popleft() if queue else None
+        if reply is not None and reply.error is not None:
+            headers = (
+                {"Retry-After": reply.error.retry_after} if reply.error.retry_after is not None else None
+            )
+            return _error_response(reply.error.status, reply.error.message, "scripted_error", headers)
+        tokens = sum(len(t.split()) for t in texts)
+        return web.json_response(
+            {
+                "object": "list",
+                "model": model,
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": fake_embedding(t, dimension)}
+                    for i, t in enumerate(texts)
+                ],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
 
     async def _stream(
         self, request: web.Request, frames: list[bytes], reply: ScriptedReply, latency: float
@@ -353,6 +391,18 @@ def _pieces(text: str, size: int | None) -> list[str]:
         return []
     step = size if size and size > 0 else math.ceil(len(text) / 4)
     return [text[i : i + step] for i in range(0, len(text), step)]
+
+
+def fake_embedding(text: str, dimension: int) -> list[float]:
+    """A unit vector for ``text``: the sum of one pseudo-random vector per lower-cased word, seeded by
+    the word, so texts sharing words are similar and the same text always gets the same vector."""
+    total = [0.0] * dimension
+    for word in text.lower().split() or [""]:
+        rng = random.Random(hashlib.sha256(word.encode()).digest())
+        for i in range(dimension):
+            total[i] += rng.gauss(0.0, 1.0)
+    norm = math.sqrt(sum(v * v for v in total)) or 1.0
+    return [v / norm for v in total]
 
 
 def _sse(obj: dict[str, Any]) -> bytes:

@@ -5,12 +5,25 @@ from pathlib import Path
 from services.common.app import Wiring, main, open_database
 from services.common.settings import Settings
 from services.memory.api import MemoryStores, registrations
+from services.memory.archive_indexer import ArchiveIndexer
+from services.memory.core.index_policy import IndexPolicy
+from services.memory.embedding import build_embedders
+from services.memory.store.archive_index import ArchiveIndexStore
 from services.memory.store.tables import SCHEMA
 
 
 async def wire(settings: Settings) -> Wiring:
     engine = await open_database(settings, schema=SCHEMA, migrations=Path(__file__).parent / "migrations")
-    return Wiring(registrations(MemoryStores.over(engine)), closers=[engine.dispose])
+    embedders = build_embedders(settings)
+    stores = MemoryStores.over(engine, embedders)
+    indexer = ArchiveIndexer(
+        ArchiveIndexStore(engine, maintenance_work_mem=settings.archive_index_build_memory),
+        IndexPolicy(
+            min_rows=settings.archive_index_min_rows, settle_seconds=settings.archive_index_settle_seconds
+        ),
+    )
+    indexer.start()
+    return Wiring(registrations(stores), closers=[engine.dispose, embedders.aclose, indexer.stop])
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData
 
+from services.memory.store.archive_index import INDEX_PREFIX as DYNAMIC_INDEX_PREFIX
+
 
 def differences(connection, schema: str, metadata: MetaData) -> list:
     def include_name(name, type_, parent_names) -> bool:
@@ -17,6 +19,9 @@ def differences(connection, schema: str, metadata: MetaData) -> list:
             return name == schema
         if type_ == "table":
             return name != "alembic_version"
+        if type_ == "index":
+            # Made at run time, one per large archive (services.memory.store.archive_index).
+            return not (name or "").startswith(DYNAMIC_INDEX_PREFIX)
         return True
 
     context = MigrationContext.configure(

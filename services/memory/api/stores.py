@@ -6,9 +6,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.memory.embedding.registry import EmbedderRegistry
+from services.memory.store.archives import ArchiveStore
 from services.memory.store.blocks import BlockStore
 from services.memory.store.context import ContextReader
 from services.memory.store.messages import MessageStore
+from services.memory.store.passages import PassageStore
 
 
 @dataclass(frozen=True)
@@ -19,12 +22,18 @@ class MemoryStores:
     messages: MessageStore
     blocks: BlockStore
     context: ContextReader
+    archives: ArchiveStore
+    passages: PassageStore
+    embedders: EmbedderRegistry
 
     @classmethod
-    def over(cls, engine: AsyncEngine) -> MemoryStores:
+    def over(cls, engine: AsyncEngine, embedders: EmbedderRegistry) -> MemoryStores:
         return cls(
             engine=engine,
             messages=MessageStore(engine),
             blocks=BlockStore(engine),
             context=ContextReader(engine),
+            archives=ArchiveStore(engine),
+            passages=PassageStore(engine),
+            embedders=embedders,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pgvector.sqlalchemy import VECTOR
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -9,6 +10,7 @@ from sqlalchemy import (
     Computed,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -18,7 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
 
 SCHEMA = "memory"
 metadata = MetaData(schema=SCHEMA)
@@ -121,4 +123,89 @@ block_history = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("block_id", "version", name="block_history_pkey"),
     comment="every version of every block, so any past value can be restored",
+)
+
+
+# --- Archival memory: archives, their agents, passages, exact per-archive counts, vector indexes ------
+#
+# The embedding column is an untyped ``vector`` because the dimension is chosen per archive. A small
+# archive is searched exactly. A large one gets its own partial HNSW index over
+# ``embedding::vector(<d>)`` for its passages up to an ordinal, built in bulk in the background and
+# replaced as the archive grows (``services.memory.store.archive_index``); those indexes are made at
+# run time, so they are not declared here.
+
+archives = Table(
+    "archives",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("tenant", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("embedder", Text, nullable=False),
+    Column("dimension", Integer, nullable=False),
+    Column("passage_count", BigInteger, nullable=False, server_default="0", comment="kept exact on write"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_insert_at", DateTime(timezone=True), nullable=True, comment="the indexer waits for quiet"),
+    Index("archives_tenant_created", "tenant", "created_at", "id"),
+)
+
+archive_agents = Table(
+    "archive_agents",
+    metadata,
+    Column("archive_id", UUID(as_uuid=False), ForeignKey("archives.id", ondelete="CASCADE"), nullable=False),
+    Column("agent_id", UUID(as_uuid=False), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("archive_id", "agent_id", name="archive_agents_pkey"),
+    Index("archive_agents_agent", "agent_id"),
+)
+
+passages = Table(
+    "passages",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("archive_id", UUID(as_uuid=False), ForeignKey("archives.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "ordinal",
+        BigInteger,
+        Identity(always=True),
+        nullable=False,
+        comment="insertion order; an archive's HNSW index covers its passages up to one ordinal",
+    ),
+    Column("text", Text, nullable=False),
+    Column("tags", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("metadata", JSONB, nullable=False, server_default="{}"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("embedding", VECTOR(), nullable=False),
+    Column("text_search", TSVECTOR, Computed("to_tsvector('english'::regconfig, text)", persisted=True)),
+    Index("passages_archive_created", "archive_id", "created_at", "id"),
+    Index("passages_archive_ordinal", "archive_id", "ordinal"),
+    Index("passages_tags", "tags", postgresql_using="gin", postgresql_with={"gin_pending_list_limit": 512}),
+    Index(
+        "passages_text_search",
+        "text_search",
+        postgresql_using="gin",
+        postgresql_with={"gin_pending_list_limit": 512},
+    ),
+)
+
+archive_tags = Table(
+    "archive_tags",
+    metadata,
+    Column("archive_id", UUID(as_uuid=False), ForeignKey("archives.id", ondelete="CASCADE"), nullable=False),
+    Column("tag", Text, nullable=False),
+    Column("passage_count", BigInteger, nullable=False),
+    PrimaryKeyConstraint("archive_id", "tag", name="archive_tags_pkey"),
+    comment="passages per tag of each archive, kept exact on write; a tag at zero has no row",
+)
+
+archive_indexes = Table(
+    "archive_indexes",
+    metadata,
+    Column(
+        "archive_id", UUID(as_uuid=False), ForeignKey("archives.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("index_name", Text, nullable=False),
+    Column("indexed_through", BigInteger, nullable=False, comment="covers the passages with ordinal <= this"),
+    Column("indexed_rows", BigInteger, nullable=False),
+    Column("built_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    comment="the live HNSW index of each large archive; its passages after indexed_through are searched exactly",
 )
