@@ -1,7 +1,35 @@
+"""Fixtures of the integration tests: the real PostgreSQL (from the root conftest) and, for the
+memory service's API, an in-process server over it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
 import pytest
+
+from services.common.server import ServiceHost
+from services.common.settings import Settings
+from services.memory.api import MemoryStores, registrations
+from services.memory.embedding import build_embedders
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
         if "/integration/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+async def memory_channel(migrated_engine) -> AsyncIterator[grpc.aio.Channel]:
+    """A channel to the memory service's API, served in process over the test database."""
+    stores = MemoryStores.over(migrated_engine, build_embedders(Settings(service="memory")))
+    host = ServiceHost(
+        Settings(service="test", port=0, tracing=False, grace_seconds=0), registrations(stores)
+    )
+    port = await host.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield channel
+    finally:
+        await host.stop()

@@ -4,7 +4,6 @@ field violations, page tokens and scores as the contract's comments define them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import grpc
 import pytest
@@ -13,28 +12,15 @@ from google.protobuf import timestamp_pb2
 from agentsuite.common.v1 import common_pb2
 from agentsuite.memory.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
 from services.common.call import TENANT_KEY
-from services.common.server import ServiceHost
-from services.common.settings import Settings
 from services.common.status import from_rpc_error
-from services.memory.api import MemoryStores, registrations
-from services.memory.embedding import build_embedders
 from services.memory.store.agents import ensure_agent
 
 pb = memory_service_pb2
 
 
-@pytest.fixture(scope="module")
-async def stub(migrated_engine) -> AsyncIterator[memory_service_pb2_grpc.MemoryServiceStub]:
-    stores = MemoryStores.over(migrated_engine, build_embedders(Settings(service="memory")))
-    host = ServiceHost(
-        Settings(service="test", port=0, tracing=False, grace_seconds=0), registrations(stores)
-    )
-    port = await host.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield memory_service_pb2_grpc.MemoryServiceStub(channel)
-    finally:
-        await host.stop()
+@pytest.fixture
+def stub(memory_channel) -> memory_service_pb2_grpc.MemoryServiceStub:
+    return memory_service_pb2_grpc.MemoryServiceStub(memory_channel)
 
 
 @pytest.fixture

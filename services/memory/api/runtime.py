@@ -10,6 +10,7 @@ from services.common.protobuf import require_id
 from services.common.server import servicer
 from services.memory.api.convert import block_fields, block_to_proto, message_to_proto, new_message
 from services.memory.api.stores import MemoryStores
+from services.memory.core.archival_memory import ArchivalMemory
 from services.memory.core.blocks import compile_memory
 from services.memory.store.agents import knows_agent
 
@@ -26,6 +27,7 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
     def __init__(self, stores: MemoryStores):
         self._stores = stores
         self._messages = stores.messages
+        self._archival = ArchivalMemory(stores.archives, stores.passages, stores.embedders)
 
     async def GetContext(self, request: memory_service_pb2.GetContextRequest, context):
         tenant = require_tenant()
@@ -49,6 +51,8 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
             stats=memory_pb2.MemoryStats(
                 message_count=agent_context.message_count,
                 in_context_message_count=len(agent_context.messages),
+                passage_count=agent_context.passage_count,
+                archive_tags=agent_context.archive_tags,
             ),
         )
 
@@ -134,11 +138,27 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
                 reason="BLOCK_LABEL_TAKEN",
             )
         blocks = await self._stores.blocks.initialize_agent(tenant, agent_id, new, existing)
-        return memory_service_pb2.InitializeAgentMemoryResponse(blocks=[block_to_proto(b) for b in blocks])
+        archive_id = ""
+        if request.create_archive:
+            archive_id = await self._agent_archive(tenant, agent_id, request.archive_embedder)
+        return memory_service_pb2.InitializeAgentMemoryResponse(
+            blocks=[block_to_proto(b) for b in blocks], archive_id=archive_id
+        )
+
+    async def _agent_archive(self, tenant: str, agent_id: str, embedder: str) -> str:
+        """The agent's archive: the one it already has (a repeated set-up), or a new one."""
+        present = await self._stores.archives.list_for_agent(tenant=tenant, agent_id=agent_id)
+        if present:
+            return present[0].id
+        archive = await self._archival.create_archive(
+            tenant=tenant, name=f"archive of agent {agent_id}", embedder=embedder, agent_id=agent_id
+        )
+        return archive.id
 
     async def DeleteAgentMemory(self, request: memory_service_pb2.DeleteAgentMemoryRequest, context):
         tenant = require_tenant()
         agent_id = require_id(request.agent_id, "agent_id")
+        await self._stores.archives.forget_agent(tenant=tenant, agent_id=agent_id)
         async with self._stores.engine.begin() as conn:
             if await knows_agent(conn, tenant, agent_id):
                 await self._stores.blocks.release_agent(conn, tenant, agent_id)

@@ -70,6 +70,8 @@ class AgentContext:
     boundary_seq: int
     epoch: int
     message_count: int
+    passage_count: int = 0
+    archive_tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

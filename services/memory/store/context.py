@@ -2,7 +2,8 @@
 
 It runs on every step of every agent, so it is one round trip of plain SQL: the agent's state row,
 its blocks and its in-context messages aggregated as JSON (so the blocks are not repeated on every
-message row), and its archive counts from the maintained counters (never a scan of passages).
+message row), and its archive counts from the maintained counters (``archives.passage_count`` and
+``archive_tags``: never a scan of passages).
 """
 
 from __future__ import annotations
@@ -34,6 +35,15 @@ _CONTEXT = text(
                 ORDER BY b.label), '[]')
          FROM memory.block_agents ba JOIN memory.blocks b ON b.id = ba.block_id
          WHERE ba.agent_id = s.agent_id AND b.tenant = s.tenant) AS blocks,
+        (SELECT coalesce(sum(a.passage_count), 0)::bigint
+         FROM memory.archive_agents l JOIN memory.archives a ON a.id = l.archive_id
+         WHERE l.agent_id = s.agent_id AND a.tenant = s.tenant) AS passage_count,
+        ARRAY(SELECT DISTINCT t.tag
+              FROM memory.archive_agents l
+              JOIN memory.archives a ON a.id = l.archive_id
+              JOIN memory.archive_tags t ON t.archive_id = l.archive_id
+              WHERE l.agent_id = s.agent_id AND a.tenant = s.tenant
+              ORDER BY t.tag) AS archive_tags,
         (SELECT coalesce(json_agg(m ORDER BY m.seq), '[]')
          FROM (SELECT {MESSAGE_COLUMNS} FROM memory.messages mm
                WHERE mm.agent_id = s.agent_id AND mm.seq > s.boundary_seq
@@ -79,6 +89,8 @@ class ContextReader:
             boundary_seq=row.boundary_seq,
             epoch=row.max_epoch,
             message_count=row.last_seq,
+            passage_count=row.passage_count,
+            archive_tags=tuple(row.archive_tags),
         )
 
 
