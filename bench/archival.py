@@ -17,6 +17,7 @@ import itertools
 import json
 import os
 import random
+import signal
 import statistics
 import sys
 import tempfile
@@ -385,4 +386,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    # A plain `kill` (or `timeout`) unwinds like Ctrl-C, so the embedded server is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     asyncio.run(main())

@@ -59,6 +59,14 @@ def test_a_filter_too_selective_for_the_widest_scan_goes_exact():
     assert plan.exact
 
 
+def test_a_capped_count_is_a_lower_bound_and_keeps_the_index():
+    # A month of a million passages: 5,000 counted (the cap), so at least 0.5% match.
+    plan = plan_vector_search(
+        needed=11, indexed_rows=1_000_000, filter_fraction=0.005, fraction_is_lower_bound=True
+    )
+    assert not plan.exact and plan.ef_search == MAX_EF_SEARCH
+
+
 def test_ef_search_never_exceeds_pgvectors_limit():
     plan = plan_vector_search(needed=400, indexed_rows=1_000_000, filter_fraction=0.5)
     assert not plan.exact and plan.ef_search == MAX_EF_SEARCH

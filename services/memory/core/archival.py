@@ -92,7 +92,10 @@ class SearchScope:
 
     archives: tuple[Archive, ...]
     filter_fractions: tuple[float, ...]
-    """Per archive (same order): upper estimate of the share of its passages the filter keeps."""
+    """Per archive (same order): estimate of the share of its passages the filter keeps (an upper
+    bound from tag counts, or counted rows)."""
+    counts_capped: tuple[bool, ...] = ()
+    """Per archive: True when the rows were counted only up to a cap (the share is a lower bound)."""
 
     @property
     def archive_ids(self) -> tuple[str, ...]:

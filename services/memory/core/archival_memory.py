@@ -238,11 +238,15 @@ class ArchivalMemory:
         exact_ids: list[str] = []
         tails: list[tuple[str, int]] = []
         hits: list[_Hit] = []
-        for archive, fraction in zip(scope.archives, scope.filter_fractions, strict=True):
+        capped = scope.counts_capped or (False,) * len(scope.archives)
+        for archive, fraction, lower_bound in zip(
+            scope.archives, scope.filter_fractions, capped, strict=True
+        ):
             plan = plan_vector_search(
                 needed=needed,
                 indexed_rows=archive.indexed_rows,
                 filter_fraction=fraction,
+                fraction_is_lower_bound=lower_bound,
                 exact_max_rows=self._exact_max_rows,
             )
             if not archive.indexed_through or plan.exact:

@@ -44,13 +44,20 @@ def plan_vector_search(
     needed: int,
     indexed_rows: int,
     filter_fraction: float = 1.0,
+    fraction_is_lower_bound: bool = False,
     exact_max_rows: int = EXACT_MAX_ROWS,
 ) -> VectorPlan:
     """Plan a search for the ``needed`` nearest of the ``indexed_rows * filter_fraction`` rows an
-    archive's index holds that pass the filter."""
+    archive's index holds that pass the filter.
+
+    ``fraction_is_lower_bound``: the matching rows were counted only up to a cap, so at least that
+    share passes; the exact rules then do not apply (there are many rows), and the scan is sized for
+    the lower bound (the short-scan fallback covers the rest).
+    """
     share = max(0.0, min(1.0, filter_fraction))
     candidates = indexed_rows * share
-    if candidates <= exact_max_rows or needed > MAX_EF_SEARCH or share * MAX_EF_SEARCH < needed:
+    too_few = candidates <= exact_max_rows or share * MAX_EF_SEARCH < needed
+    if needed > MAX_EF_SEARCH or (too_few and not fraction_is_lower_bound):
         return VectorPlan(exact=True)
     ef_search = math.ceil(needed * OVERFETCH / share)
     return VectorPlan(exact=False, ef_search=max(MIN_EF_SEARCH, min(MAX_EF_SEARCH, ef_search)))

@@ -177,9 +177,11 @@ class PassageStore:
         Tags alone are estimated from the exact tag counters (an upper bound); with a time range,
         matching rows are counted through the indexes, up to :data:`COUNT_CAP`.
         """
-        fractions = []
+        fractions: list[float] = []
+        capped: list[bool] = []
         async with self._engine.connect() as conn:
             for archive in archives:
+                counted = None
                 if not archive.indexed_through or where.is_empty or archive.passage_count == 0:
                     fractions.append(1.0)
                 elif where.start is None and where.end is None:
@@ -197,7 +199,10 @@ class PassageStore:
                         )
                     ).scalar_one()
                     fractions.append(min(1.0, max(counted, 1) / archive.passage_count))
-        return SearchScope(archives=tuple(archives), filter_fractions=tuple(fractions))
+                capped.append(counted is not None and counted >= COUNT_CAP)
+        return SearchScope(
+            archives=tuple(archives), filter_fractions=tuple(fractions), counts_capped=tuple(capped)
+        )
 
     async def nearest_exact(
         self,
