@@ -21,11 +21,6 @@ def blocks(migrated_engine) -> BlockStore:
     return BlockStore(migrated_engine)
 
 
-@pytest.fixture
-def tenant() -> str:
-    return f"t-{uuid.uuid4().hex[:12]}"
-
-
 async def new_agent(blocks: BlockStore, tenant: str, *fields: BlockFields) -> str:
     agent_id = str(uuid.uuid4())
     await blocks.initialize_agent(tenant, agent_id, list(fields), [])

@@ -26,16 +26,6 @@ def reader(migrated_engine) -> ContextReader:
     return ContextReader(migrated_engine)
 
 
-@pytest.fixture
-def tenant() -> str:
-    return f"t-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def agent_id() -> str:
-    return str(uuid.uuid4())
-
-
 def user(text: str) -> NewMessage:
     return NewMessage(role=Role.USER, content=text)
 

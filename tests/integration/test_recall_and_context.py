@@ -29,16 +29,6 @@ def reader(migrated_engine) -> ContextReader:
     return ContextReader(migrated_engine)
 
 
-@pytest.fixture
-def tenant() -> str:
-    return f"t-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def agent_id() -> str:
-    return str(uuid.uuid4())
-
-
 async def say(store: MessageStore, tenant: str, agent_id: str, *items, epoch: int = 1):
     """Append messages given as text (user) or (role, text) pairs, or NewMessages."""
     new = []
