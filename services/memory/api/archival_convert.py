@@ -9,6 +9,7 @@ from agentsuite.memory.v1 import memory_pb2
 from services.common.errors import InvalidArgument, Validation
 from services.common.paging import decode_token, encode_token
 from services.common.protobuf import from_struct, to_struct, to_timestamp
+from services.memory.api.convert import time_range
 from services.memory.core.archival import (
     Archive,
     NewPassage,
@@ -104,13 +105,7 @@ def passage_filter(request, *, with_time: bool) -> PassageFilter:
         "tag_match",
         "unknown value",
     )
-    start = end = None
-    if with_time:
-        if request.HasField("start_time"):
-            start = request.start_time.ToDatetime(tzinfo=UTC)
-        if request.HasField("end_time"):
-            end = request.end_time.ToDatetime(tzinfo=UTC)
-        check.check(start is None or end is None or start < end, "end_time", "must be after start_time")
+    start, end = time_range(request, check) if with_time else (None, None)
     check.raise_if_any()
     return PassageFilter(
         tags=tuple(dict.fromkeys(request.tags)),

@@ -126,10 +126,10 @@ def require_valid(fields: BlockFields, *, prefix: str = "block.") -> None:
     check.raise_if_any()
 
 
-def time_range(request) -> tuple[datetime | None, datetime | None]:
-    """The [start_time, end_time) of a search request; unset bounds are None."""
+def time_range(request, check: Validation) -> tuple[datetime | None, datetime | None]:
+    """The [start_time, end_time) of a search request, unset bounds None; a reversed range is
+    recorded in ``check``."""
     start = request.start_time.ToDatetime(tzinfo=UTC) if request.HasField("start_time") else None
     end = request.end_time.ToDatetime(tzinfo=UTC) if request.HasField("end_time") else None
-    if start is not None and end is not None and end <= start:
-        raise InvalidArgument.field("end_time", "must be after start_time")
+    check.check(start is None or end is None or start < end, "end_time", "must be after start_time")
     return start, end

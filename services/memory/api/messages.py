@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agentsuite.memory.v1 import memory_pb2, memory_service_pb2
 from services.common.call import require_tenant
-from services.common.errors import InvalidArgument
+from services.common.errors import InvalidArgument, Validation
 from services.common.paging import decode_token, encode_token, page_size
 from services.common.protobuf import require_id
 from services.memory.api.convert import message_to_proto, role, time_range
@@ -55,7 +55,9 @@ class MessageRpcs:
             raise InvalidArgument.field("query", "required")
         if len(request.query) > MAX_QUERY:
             raise InvalidArgument.field("query", f"at most {MAX_QUERY} characters")
-        start, end = time_range(request)
+        check = Validation()
+        start, end = time_range(request, check)
+        check.raise_if_any()
         limit = page_size(request.page_size, default=10, maximum=100)
         position = decode_token(request.page_token)
         after = None
