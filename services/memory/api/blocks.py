@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from agentsuite.memory.v1 import memory_service_pb2
 from services.common.call import require_tenant
 from services.common.errors import InvalidArgument
@@ -14,11 +12,9 @@ from services.memory.api.convert import (
     block_edit,
     block_fields,
     block_to_proto,
-    require_valid,
 )
+from services.memory.core.blocks import UPDATABLE
 from services.memory.store.blocks import BlockStore
-
-_UPDATABLE = ("label", "value", "limit", "read_only", "description", "metadata")
 
 
 class BlockRpcs:
@@ -59,17 +55,19 @@ class BlockRpcs:
     async def UpdateBlock(self, request: memory_service_pb2.UpdateBlockRequest, context):
         tenant = require_tenant()
         block_id = require_id(request.block.id, "block.id")
-        paths = list(request.update_mask.paths) or list(_UPDATABLE)
-        unknown = [path for path in paths if path not in _UPDATABLE]
+        paths = list(request.update_mask.paths) or list(UPDATABLE)
+        unknown = [path for path in paths if path not in UPDATABLE]
         if unknown:
             raise InvalidArgument.field(
-                "update_mask", f"unknown fields {unknown}; updatable: {', '.join(_UPDATABLE)}"
+                "update_mask", f"unknown fields {unknown}; updatable: {', '.join(UPDATABLE)}"
             )
-        current = await self._blocks.get(tenant, block_id)
-        given = block_fields(request.block, checked=False)
-        fields = replace(current, **{path: getattr(given, path) for path in paths})
-        require_valid(fields)
-        block = await self._blocks.update(tenant, block_id, fields, expected_version=request.expected_version)
+        block = await self._blocks.update(
+            tenant,
+            block_id,
+            block_fields(request.block, checked=False),
+            expected_version=request.expected_version,
+            paths=paths,
+        )
         return memory_service_pb2.UpdateBlockResponse(block=block_to_proto(block))
 
     async def DeleteBlock(self, request: memory_service_pb2.DeleteBlockRequest, context):

@@ -18,7 +18,7 @@ from services.memory.core.blocks import (
     Insert,
     Replace,
     Rewrite,
-    check_fields,
+    require_valid,
 )
 from services.memory.core.model import NewMessage, Role, StoredMessage, ToolCallRecord
 
@@ -116,14 +116,6 @@ def block_change_to_proto(change: BlockChange) -> memory_pb2.BlockHistoryEntry:
         run_id=change.run_id,
         create_time=to_timestamp(change.created_at),
     )
-
-
-def require_valid(fields: BlockFields, *, prefix: str = "block.") -> None:
-    """Raise ``InvalidArgument`` naming every problem of ``fields``."""
-    check = Validation()
-    for field, description in check_fields(fields, prefix=prefix):
-        check.check(False, field, description)
-    check.raise_if_any()
 
 
 def time_range(request, check: Validation) -> tuple[datetime | None, datetime | None]:

@@ -12,7 +12,6 @@ from services.memory.api.convert import block_fields, block_to_proto, message_to
 from services.memory.api.stores import MemoryStores
 from services.memory.core.archival_memory import ArchivalMemory
 from services.memory.core.blocks import compile_memory
-from services.memory.store.agents import knows_agent
 
 MAX_APPEND = 1000
 MAX_CONTENT = 1_000_000
@@ -158,11 +157,7 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
     async def DeleteAgentMemory(self, request: memory_service_pb2.DeleteAgentMemoryRequest, context):
         tenant = require_tenant()
         agent_id = require_id(request.agent_id, "agent_id")
-        await self._stores.archives.forget_agent(tenant=tenant, agent_id=agent_id)
-        async with self._stores.engine.begin() as conn:
-            if await knows_agent(conn, tenant, agent_id):
-                await self._stores.blocks.release_agent(conn, tenant, agent_id)
-                await self._messages.forget_agent(conn, agent_id)
+        await self._stores.removal.forget(tenant, agent_id)
         return memory_service_pb2.DeleteAgentMemoryResponse()
 
 

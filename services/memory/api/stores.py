@@ -12,28 +12,29 @@ from services.memory.store.blocks import BlockStore
 from services.memory.store.context import ContextReader
 from services.memory.store.messages import MessageStore
 from services.memory.store.passages import PassageStore
+from services.memory.store.removal import AgentRemoval
 
 
 @dataclass(frozen=True)
 class MemoryStores:
     """Every store of the memory service, over one engine."""
 
-    engine: AsyncEngine
     messages: MessageStore
     blocks: BlockStore
     context: ContextReader
     archives: ArchiveStore
     passages: PassageStore
     embedders: EmbedderRegistry
+    removal: AgentRemoval
 
     @classmethod
     def over(cls, engine: AsyncEngine, embedders: EmbedderRegistry) -> MemoryStores:
         return cls(
-            engine=engine,
             messages=MessageStore(engine),
             blocks=BlockStore(engine),
             context=ContextReader(engine),
             archives=ArchiveStore(engine),
             passages=PassageStore(engine),
             embedders=embedders,
+            removal=AgentRemoval(engine),
         )

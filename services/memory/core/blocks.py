@@ -7,11 +7,12 @@ Refusals are worded for the model that made the edit, so it can correct its next
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from html import escape
 
-from services.common.errors import FailedPrecondition, InvalidArgument
+from services.common.errors import FailedPrecondition, InvalidArgument, Validation
 
 DEFAULT_LIMIT = 5_000
 """Characters a block may hold when its creator names no limit."""
@@ -19,6 +20,8 @@ MAX_LIMIT = 100_000
 """The largest limit a block may have: every attached block is in every prompt of its agents."""
 MAX_LABEL = 100
 MAX_DESCRIPTION = 2_000
+UPDATABLE = ("label", "value", "limit", "read_only", "description", "metadata")
+"""The fields of a block an update may change."""
 _LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*$")
 
 
@@ -104,6 +107,21 @@ def check_fields(fields: BlockFields, *, prefix: str = "block.") -> list[tuple[s
     if len(fields.description) > MAX_DESCRIPTION:
         problems.append((f"{prefix}description", f"at most {MAX_DESCRIPTION} characters"))
     return problems
+
+
+def require_valid(fields: BlockFields, *, prefix: str = "block.") -> None:
+    """Raise ``InvalidArgument`` naming every problem of ``fields``."""
+    check = Validation()
+    for path, description in check_fields(fields, prefix=prefix):
+        check.check(False, path, description)
+    check.raise_if_any()
+
+
+def with_changes(current: Block, given: BlockFields, paths: Sequence[str]) -> Block:
+    """``current`` with the fields named in ``paths`` taken from ``given``, validated."""
+    changed = replace(current, **{path: getattr(given, path) for path in paths})
+    require_valid(changed)
+    return changed
 
 
 def apply_edit(block: Block, edit: Edit) -> str:

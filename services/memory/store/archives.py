@@ -177,24 +177,29 @@ class ArchiveStore:
 
     async def forget_agent(self, *, tenant: str, agent_id: str) -> None:
         """Delete the archives attached to ``agent_id`` and to no other agent, and detach it from the
-        shared ones (for DeleteAgentMemory); an unknown agent is fine, so a retry is safe."""
+        shared ones; an unknown agent is fine, so a retry is safe."""
         async with self._engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "DELETE FROM memory.archives a WHERE a.tenant = :tenant AND a.id IN "
-                    "(SELECT archive_id FROM memory.archive_agents WHERE agent_id = :agent_id) "
-                    "AND NOT EXISTS (SELECT 1 FROM memory.archive_agents o "
-                    "WHERE o.archive_id = a.id AND o.agent_id <> :agent_id)"
-                ),
-                {"tenant": tenant, "agent_id": agent_id},
-            )
-            await conn.execute(
-                text(
-                    "DELETE FROM memory.archive_agents l USING memory.archives a "
-                    "WHERE l.agent_id = :agent_id AND a.id = l.archive_id AND a.tenant = :tenant"
-                ),
-                {"tenant": tenant, "agent_id": agent_id},
-            )
+            await self.release_agent(conn, tenant, agent_id)
+
+    @staticmethod
+    async def release_agent(conn: AsyncConnection, tenant: str, agent_id: str) -> None:
+        """As :meth:`forget_agent`, inside the caller's transaction."""
+        await conn.execute(
+            text(
+                "DELETE FROM memory.archives a WHERE a.tenant = :tenant AND a.id IN "
+                "(SELECT archive_id FROM memory.archive_agents WHERE agent_id = :agent_id) "
+                "AND NOT EXISTS (SELECT 1 FROM memory.archive_agents o "
+                "WHERE o.archive_id = a.id AND o.agent_id <> :agent_id)"
+            ),
+            {"tenant": tenant, "agent_id": agent_id},
+        )
+        await conn.execute(
+            text(
+                "DELETE FROM memory.archive_agents l USING memory.archives a "
+                "WHERE l.agent_id = :agent_id AND a.id = l.archive_id AND a.tenant = :tenant"
+            ),
+            {"tenant": tenant, "agent_id": agent_id},
+        )
 
     async def stats_for_agent(self, *, tenant: str, agent_id: str) -> tuple[int, list[str]]:
         """(passages, sorted distinct tags) over the archives attached to an agent, from the counters."""

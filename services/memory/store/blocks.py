@@ -17,7 +17,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.common.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound
-from services.memory.core.blocks import Block, BlockChange, BlockFields, Edit, apply_edit, check_fields
+from services.memory.core.blocks import (
+    UPDATABLE,
+    Block,
+    BlockChange,
+    BlockFields,
+    Edit,
+    apply_edit,
+    check_fields,
+    with_changes,
+)
 from services.memory.store.agents import ensure_agent, require_agent
 from services.memory.store.tables import block_agents, block_history, blocks
 
@@ -89,11 +98,19 @@ class BlockStore:
         return [_block(row) for row in rows]
 
     async def update(
-        self, tenant: str, block_id: str, fields: BlockFields, *, expected_version: int
+        self,
+        tenant: str,
+        block_id: str,
+        given: BlockFields,
+        *,
+        expected_version: int,
+        paths: Sequence[str] = UPDATABLE,
     ) -> Block:
-        """Replace the block's fields with ``fields`` (the caller merged the mask), as a new version."""
+        """Set the fields named in ``paths`` to those of ``given``, as a new version. The merge is
+        made on the locked row, so a concurrent change to another field is never written back."""
         async with self._engine.begin() as conn:
             current = await self._lock(conn, tenant, block_id, expected_version)
+            fields = with_changes(current, given, paths)
             await self._write(conn, current, fields, agent_id="", run_id="")
             if fields.label != current.label:
                 await self._relabel(conn, block_id, fields.label)
@@ -206,7 +223,8 @@ class BlockStore:
                 await self._attach(conn, await self._insert(conn, tenant, fields), agent_id, fields.label)
             return await self.for_agent(conn, tenant, agent_id)
 
-    async def release_agent(self, conn: AsyncConnection, tenant: str, agent_id: str) -> None:
+    @staticmethod
+    async def release_agent(conn: AsyncConnection, tenant: str, agent_id: str) -> None:
         """Detach every block from ``agent_id``; delete those no other agent shares."""
         owned = select(block_agents.c.block_id).where(block_agents.c.agent_id == agent_id)
         shared = select(block_agents.c.block_id).where(block_agents.c.agent_id != agent_id)
