@@ -25,21 +25,24 @@ _SELECT = """
     FROM memory.archives a LEFT JOIN memory.archive_indexes i ON i.archive_id = a.id
 """
 
-STATS_FOR_AGENT_SQL = """
-    SELECT
-        (SELECT coalesce(sum(a.passage_count), 0)::bigint
+AGENT_PASSAGE_COUNT_SQL = """(SELECT coalesce(sum(a.passage_count), 0)::bigint
          FROM memory.archive_agents l JOIN memory.archives a ON a.id = l.archive_id
-         WHERE l.agent_id = :agent_id AND a.tenant = :tenant) AS passage_count,
-        ARRAY(SELECT DISTINCT t.tag
+         WHERE l.agent_id = :agent_id AND a.tenant = :tenant)"""
+"""Passages of every archive attached to an agent, from the counters (parameters ``:agent_id``,
+``:tenant``)."""
+AGENT_ARCHIVE_TAGS_SQL = """ARRAY(SELECT DISTINCT t.tag
               FROM memory.archive_agents l
               JOIN memory.archives a ON a.id = l.archive_id
               JOIN memory.archive_tags t ON t.archive_id = l.archive_id
               WHERE l.agent_id = :agent_id AND a.tenant = :tenant
-              ORDER BY t.tag) AS tags
+              ORDER BY t.tag)"""
+"""Sorted distinct tags of every archive attached to an agent, from the counters."""
+STATS_FOR_AGENT_SQL = f"""
+    SELECT {AGENT_PASSAGE_COUNT_SQL} AS passage_count, {AGENT_ARCHIVE_TAGS_SQL} AS tags
 """
 """Passage count and distinct tags of every archive attached to an agent, read from the counters
 (``archives.passage_count``, ``archive_tags``) without touching ``passages``. Parameters
-``:agent_id``, ``:tenant``; one row. Embed it where the context is read."""
+``:agent_id``, ``:tenant``; one row. The context read embeds the two parts."""
 
 
 class ArchiveStore:

@@ -12,10 +12,11 @@ import json
 from datetime import datetime
 
 from sqlalchemy import Integer, bindparam, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.memory.core.blocks import Block
 from services.memory.core.model import AgentContext, Role, StoredMessage, ToolCallRecord
+from services.memory.store.archives import AGENT_ARCHIVE_TAGS_SQL, AGENT_PASSAGE_COUNT_SQL
 
 MESSAGE_COLUMNS = (
     "id, agent_id, seq, role, content, reasoning, tool_calls, tool_call_id, name, run_id, step, "
@@ -35,15 +36,8 @@ _CONTEXT = text(
                 ORDER BY b.label), '[]')
          FROM memory.block_agents ba JOIN memory.blocks b ON b.id = ba.block_id
          WHERE ba.agent_id = s.agent_id AND b.tenant = s.tenant) AS blocks,
-        (SELECT coalesce(sum(a.passage_count), 0)::bigint
-         FROM memory.archive_agents l JOIN memory.archives a ON a.id = l.archive_id
-         WHERE l.agent_id = s.agent_id AND a.tenant = s.tenant) AS passage_count,
-        ARRAY(SELECT DISTINCT t.tag
-              FROM memory.archive_agents l
-              JOIN memory.archives a ON a.id = l.archive_id
-              JOIN memory.archive_tags t ON t.archive_id = l.archive_id
-              WHERE l.agent_id = s.agent_id AND a.tenant = s.tenant
-              ORDER BY t.tag) AS archive_tags,
+        {AGENT_PASSAGE_COUNT_SQL} AS passage_count,
+        {AGENT_ARCHIVE_TAGS_SQL} AS archive_tags,
         (SELECT coalesce(json_agg(m ORDER BY m.seq), '[]')
          FROM (SELECT {MESSAGE_COLUMNS} FROM memory.messages mm
                WHERE mm.agent_id = s.agent_id AND mm.seq > s.boundary_seq
@@ -66,19 +60,12 @@ class ContextReader:
         With ``max_messages``, only the newest that many, never starting with a tool result whose
         call was cut off.
         """
-        async with self._engine.connect() as conn:
-            return await self.read_in(conn, tenant=tenant, agent_id=agent_id, max_messages=max_messages)
-
-    @staticmethod
-    async def read_in(
-        conn: AsyncConnection, *, tenant: str, agent_id: str, max_messages: int = 0
-    ) -> AgentContext:
-        """As :meth:`read`, on an open connection."""
         parameters = {"agent_id": agent_id, "tenant": tenant, "limit": max_messages or None}
-        row = (await conn.execute(_CONTEXT, parameters)).first()
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(_CONTEXT, parameters)).first()
         if row is None:
             return AgentContext(summary="", messages=(), boundary_seq=0, epoch=0, message_count=0)
-        in_context = [message_from_json(m) for m in _decoded(row.messages)]
+        in_context = [_message_from_json(m) for m in _decoded(row.messages)]
         if max_messages:
             while in_context and in_context[0].role is Role.TOOL:
                 in_context.pop(0)
@@ -102,7 +89,7 @@ def _time(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-def message_from_json(m: dict) -> StoredMessage:
+def _message_from_json(m: dict) -> StoredMessage:
     return StoredMessage(
         id=m["id"],
         agent_id=m["agent_id"],
