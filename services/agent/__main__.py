@@ -3,9 +3,10 @@
 from pathlib import Path
 
 from services.agent.api import registrations
+from services.agent.clients.memory import MemoryClient
+from services.agent.clients.tools import ToolsClient
 from services.agent.core.loop import AgentLoop
 from services.agent.llm import build_providers
-from services.agent.memory_client import MemoryClient
 from services.agent.store.agents import AgentStore
 from services.agent.store.tables import SCHEMA
 from services.common.app import Wiring, main, open_database
@@ -21,14 +22,15 @@ async def wire(settings: Settings) -> Wiring:
         openai_base_url=settings.openai_base_url, openai_api_key=settings.openai_api_key
     )
     memory = MemoryClient.connect(settings)
+    tools = ToolsClient.connect(settings)
     store = AgentStore(engine)
     loop = AgentLoop(memory=memory, providers=providers)
     default_model = settings.default_model or (
         OPENAI_DEFAULT_MODEL if providers.default_provider == "openai" else SCRIPTED_MODEL
     )
     return Wiring(
-        registrations(store, providers, loop, default_model, memory),
-        closers=[engine.dispose, memory.close, providers.aclose],
+        registrations(store, providers, loop, default_model, memory, tools),
+        closers=[engine.dispose, memory.close, tools.close, providers.aclose],
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from services.agent.core.tool_rules import ToolRule, check_rules
 from services.common.errors import Validation
 
 MAX_NAME = 200
@@ -35,7 +36,7 @@ class AgentSpec:
     system_prompt: str = ""
     model: ModelChoice
     tool_ids: tuple[str, ...] = ()
-    tool_rules: tuple[dict, ...] = ()
+    tool_rules: tuple[ToolRule, ...] = ()
     tags: tuple[str, ...] = ()
     metadata: dict = field(default_factory=dict)
     max_steps: int = 0
@@ -65,6 +66,7 @@ class AgentSpec:
         check.check(
             self.model.max_output_tokens >= 0, "agent.model.max_output_tokens", "must not be negative"
         )
+        check_rules(self.tool_rules, check)
         check.check(0 <= self.max_steps <= 1000, "agent.max_steps", "must be between 0 (default) and 1000")
         check.raise_if_any()
 

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.agent.core.agents import Agent, AgentSpec, ModelChoice
+from services.agent.core.tool_rules import ToolRule
 from services.agent.store.tables import agents
 from services.common.errors import NotFound
 from services.common.ids import is_uuid
@@ -99,7 +100,7 @@ def _columns(spec: AgentSpec) -> dict:
         "temperature": spec.model.temperature,
         "max_output_tokens": spec.model.max_output_tokens,
         "tool_ids": list(spec.tool_ids),
-        "tool_rules": list(spec.tool_rules),
+        "tool_rules": [rule.to_json() for rule in spec.tool_rules],
         "tags": list(spec.tags),
         "metadata": spec.metadata,
         "max_steps": spec.max_steps,
@@ -120,7 +121,7 @@ def _agent(row) -> Agent:
             max_output_tokens=row.max_output_tokens,
         ),
         tool_ids=tuple(row.tool_ids),
-        tool_rules=tuple(row.tool_rules),
+        tool_rules=tuple(ToolRule.from_json(rule) for rule in row.tool_rules),
         tags=tuple(row.tags),
         metadata=row.metadata,
         max_steps=row.max_steps,

@@ -1,0 +1,88 @@
+"""Domain objects of the agent service to protobuf and back."""
+
+from __future__ import annotations
+
+from google.protobuf import duration_pb2
+
+from agentsuite.agent.v1 import agent_pb2
+from agentsuite.common.v1 import common_pb2
+from services.agent.clients.memory import ROLES
+from services.agent.core import events
+from services.agent.core.agents import Agent
+from services.agent.core.history import HistoryMessage
+from services.common.protobuf import to_struct, to_timestamp, tool_calls_to_proto
+
+
+def agent_to_proto(agent: Agent) -> agent_pb2.Agent:
+    return agent_pb2.Agent(
+        id=agent.id,
+        name=agent.name,
+        description=agent.description,
+        system_prompt=agent.system_prompt,
+        model=agent_pb2.ModelConfig(
+            provider=agent.model.provider,
+            model=agent.model.model,
+            context_window=agent.model.context_window,
+            temperature=agent.model.temperature,
+            max_output_tokens=agent.model.max_output_tokens,
+        ),
+        tool_ids=agent.tool_ids,
+        tags=agent.tags,
+        metadata=to_struct(agent.metadata),
+        max_steps=agent.max_steps,
+        archive_id=agent.archive_id,
+        create_time=to_timestamp(agent.created_at),
+        update_time=to_timestamp(agent.updated_at),
+    )
+
+
+def message_to_proto(message: HistoryMessage, agent_id: str) -> common_pb2.Message:
+    return common_pb2.Message(
+        id=message.id,
+        agent_id=agent_id,
+        seq=message.seq,
+        role=ROLES[message.role],
+        content=message.content,
+        reasoning=message.reasoning,
+        tool_calls=tool_calls_to_proto(message.tool_calls),
+        tool_call_id=message.tool_call_id,
+        name=message.name,
+        run_id=message.run_id,
+        step=message.step,
+        metadata=to_struct(message.metadata),
+    )
+
+
+def event_to_proto(event: events.LoopEvent, agent_id: str) -> common_pb2.AgentEvent:
+    match event:
+        case events.AssistantDelta(step, text):
+            return common_pb2.AgentEvent(step=step, assistant_delta=common_pb2.TextDelta(text=text))
+        case events.ReasoningDelta(step, text):
+            return common_pb2.AgentEvent(step=step, reasoning_delta=common_pb2.TextDelta(text=text))
+        case events.MessagePersisted(step, message):
+            return common_pb2.AgentEvent(step=step, message_persisted=message_to_proto(message, agent_id))
+        case events.AssistantMessage(step, message):
+            return common_pb2.AgentEvent(step=step, assistant_message=message_to_proto(message, agent_id))
+        case events.UsageReport(step, usage):
+            return common_pb2.AgentEvent(
+                step=step,
+                usage=common_pb2.Usage(
+                    prompt_tokens=usage.prompt_tokens,
+                    completion_tokens=usage.completion_tokens,
+                    total_tokens=usage.total_tokens,
+                    steps=usage.steps,
+                    llm_time=duration(usage.llm_seconds),
+                    tool_time=duration(usage.tool_seconds),
+                ),
+            )
+        case events.Stopped(step, reason, detail):
+            return common_pb2.AgentEvent(
+                step=step, stop=common_pb2.StopInfo(reason=int(reason), detail=detail)
+            )
+    raise TypeError(f"unknown loop event {event!r}")
+
+
+def duration(seconds: float) -> duration_pb2.Duration:
+    duration = duration_pb2.Duration()
+    duration.FromNanoseconds(int(seconds * 1e9))
+    return duration

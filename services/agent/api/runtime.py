@@ -1,0 +1,78 @@
+"""AgentRuntime: one run of the agent loop, streamed as events (called by the gateway only)."""
+
+from __future__ import annotations
+
+from agentsuite.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
+from agentsuite.common.v1 import common_pb2
+from services.agent.api.convert import event_to_proto
+from services.agent.clients.memory import ROLES
+from services.agent.core import events
+from services.agent.core.history import HistoryMessage
+from services.agent.core.loop import AgentLoop, RunRequest
+from services.agent.store.agents import AgentStore
+from services.common.call import current_call, require_tenant
+from services.common.errors import Unimplemented, Validation
+from services.common.protobuf import from_struct, require_id
+from services.common.server import servicer
+
+MAX_INPUT_MESSAGES = 100
+MAX_INPUT_CHARS = 1_000_000
+
+
+@servicer
+class AgentRuntimeApi(agent_service_pb2_grpc.AgentRuntimeServicer):
+    """Runs one input through the agent loop and streams its events (called by the gateway only)."""
+
+    def __init__(self, store: AgentStore, loop: AgentLoop):
+        self._store = store
+        self._loop = loop
+
+    async def Step(self, request: agent_service_pb2.StepRequest, context):
+        tenant = require_tenant()
+        agent_id = require_id(request.agent_id, "agent_id")
+        run_input = _run_input(request)
+        agent = await self._store.get(tenant, agent_id)
+        run = RunRequest(
+            agent=agent,
+            run_id=request.run_id,
+            epoch=request.epoch,
+            input=run_input,
+            deadline=current_call().deadline,
+        )
+        async for event in self._loop.run(run):
+            if request.omit_deltas and isinstance(event, events.AssistantDelta | events.ReasoningDelta):
+                continue
+            yield agent_service_pb2.StepResponse(event=event_to_proto(event, agent_id))
+
+
+def _run_input(request: agent_service_pb2.StepRequest) -> tuple[HistoryMessage, ...]:
+    check = Validation()
+    check.check(bool(request.run_id), "run_id", "required")
+    check.check(
+        0 < len(request.input) <= MAX_INPUT_MESSAGES, "input", f"between 1 and {MAX_INPUT_MESSAGES} messages"
+    )
+    check.check(request.epoch >= 0, "epoch", "must not be negative")
+    allowed = (common_pb2.MESSAGE_ROLE_USER, common_pb2.MESSAGE_ROLE_SYSTEM)
+    for index, message in enumerate(request.input):
+        check.check(message.role in allowed, f"input[{index}].role", "must be USER or SYSTEM")
+        check.check(bool(message.content), f"input[{index}].content", "must not be empty")
+        check.check(
+            len(message.content) <= MAX_INPUT_CHARS,
+            f"input[{index}].content",
+            f"at most {MAX_INPUT_CHARS} characters",
+        )
+    check.raise_if_any()
+    if request.approvals:
+        raise Unimplemented("approvals: tool approval is not implemented yet")
+    role_names = {number: name for name, number in ROLES.items()}
+    return tuple(
+        HistoryMessage(
+            role=role_names[message.role],
+            content=message.content,
+            name=message.name,
+            metadata=from_struct(message.metadata),
+            step=1,
+            run_id=request.run_id,
+        )
+        for message in request.input
+    )

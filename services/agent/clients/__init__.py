@@ -1,0 +1,1 @@
+"""Clients of the services the agent service calls: memory, tools and the gateway."""
