@@ -3,13 +3,17 @@
 from pathlib import Path
 
 from services.agent.api import registrations
+from services.agent.clients.gateway import GatewayMessaging
 from services.agent.clients.memory import MemoryClient
 from services.agent.clients.tools import ToolsClient
+from services.agent.core.builtin_tools import BuiltinTools
 from services.agent.core.loop import AgentLoop
+from services.agent.core.tool_calls import ToolExecutor
 from services.agent.llm import build_providers
 from services.agent.store.agents import AgentStore
 from services.agent.store.tables import SCHEMA
 from services.common.app import Wiring, main, open_database
+from services.common.secret_file import internal_token
 from services.common.settings import Settings
 
 SCRIPTED_MODEL = "offline-scripted"
@@ -24,13 +28,22 @@ async def wire(settings: Settings) -> Wiring:
     memory = MemoryClient.connect(settings)
     tools = ToolsClient.connect(settings)
     store = AgentStore(engine)
-    loop = AgentLoop(memory=memory, providers=providers)
+    messaging = GatewayMessaging.connect(
+        settings, store, internal_token(settings.internal_token, settings.state_dir)
+    )
+    builtins = BuiltinTools(memory=memory, messaging=messaging)
+    loop = AgentLoop(
+        memory=memory,
+        providers=providers,
+        tools=ToolExecutor(builtins=builtins, custom=tools),
+        custom=tools,
+    )
     default_model = settings.default_model or (
         OPENAI_DEFAULT_MODEL if providers.default_provider == "openai" else SCRIPTED_MODEL
     )
     return Wiring(
         registrations(store, providers, loop, default_model, memory, tools),
-        closers=[engine.dispose, memory.close, tools.close, providers.aclose],
+        closers=[engine.dispose, messaging.close, memory.close, tools.close, providers.aclose],
     )
 
 
