@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.agent.core.agents import Agent, ModelChoice
+from services.agent.core.builtin_tools import BuiltinTools
 from services.agent.core.events import (
     AssistantDelta,
     AssistantMessage,
@@ -22,7 +23,6 @@ from services.agent.core.events import (
     UsageReport,
 )
 from services.agent.core.history import ContextSnapshot, HistoryMessage
-from services.agent.core.builtin_tools import BuiltinTools
 from services.agent.core.loop import AgentLoop, RunRequest
 from services.agent.core.tool_calls import ToolExecutor
 from services.agent.llm import (
@@ -88,7 +88,9 @@ class InMemoryMemory:
     async def read(self, agent_id: str) -> ContextSnapshot:
         return await self.context(agent_id)
 
-    async def set_eviction_boundary(self, agent_id: str, *, epoch: int, boundary_seq: int, summary: str) -> None:
+    async def set_eviction_boundary(
+        self, agent_id: str, *, epoch: int, boundary_seq: int, summary: str
+    ) -> None:
         raise NotImplementedError
 
 
