@@ -109,58 +109,6 @@ class MemoryClient(ServiceClient):
         response = await self._unary(self._runtime.AppendMessages, request)
         return [history_message(m) for m in response.messages]
 
-
-def _append_request(
-    agent_id: str, epoch: int, run_id: str, idempotency_key: str, messages: Sequence[HistoryMessage]
-) -> memory_service_pb2.AppendMessagesRequest:
-    return memory_service_pb2.AppendMessagesRequest(
-        agent_id=agent_id,
-        epoch=epoch,
-        run_id=run_id,
-        idempotency_key=idempotency_key,
-        messages=[_message_input(m) for m in messages],
-    )
-
-
-def _snapshot(response: memory_service_pb2.GetContextResponse) -> ContextSnapshot:
-    return ContextSnapshot(
-        compiled_memory=response.compiled_memory,
-        summary=response.summary,
-        messages=tuple(history_message(m) for m in response.messages),
-        epoch=response.epoch,
-    )
-
-
-def _message_input(message: HistoryMessage) -> memory_pb2.MessageInput:
-    return memory_pb2.MessageInput(
-        role=ROLES[message.role],
-        content=message.content,
-        reasoning=message.reasoning,
-        tool_calls=tool_calls_to_proto(message.tool_calls),
-        tool_call_id=message.tool_call_id,
-        name=message.name,
-        step=message.step,
-        metadata=to_struct(message.metadata),
-    )
-
-
-def history_message(message: common_pb2.Message) -> HistoryMessage:
-    return HistoryMessage(
-        role=ROLE_NAMES.get(message.role, "user"),
-        content=message.content,
-        reasoning=message.reasoning,
-        tool_calls=tuple(
-            ToolCall(id=c.id, name=c.name, arguments=c.arguments_json) for c in message.tool_calls
-        ),
-        tool_call_id=message.tool_call_id,
-        name=message.name,
-        step=message.step,
-        metadata=from_struct(message.metadata),
-        seq=message.seq,
-        id=message.id,
-        run_id=message.run_id,
-    )
-
     # The built-in tools' side of memory (services.agent.core.builtin_tools.MemoryTools).
 
     async def edit_block(self, agent_id: str, label: str, edit: BlockEdit, *, run_id: str, epoch: int) -> str:
@@ -236,6 +184,58 @@ def history_message(message: common_pb2.Message) -> HistoryMessage:
             )
             for hit in response.results
         ]
+
+
+def _append_request(
+    agent_id: str, epoch: int, run_id: str, idempotency_key: str, messages: Sequence[HistoryMessage]
+) -> memory_service_pb2.AppendMessagesRequest:
+    return memory_service_pb2.AppendMessagesRequest(
+        agent_id=agent_id,
+        epoch=epoch,
+        run_id=run_id,
+        idempotency_key=idempotency_key,
+        messages=[_message_input(m) for m in messages],
+    )
+
+
+def _snapshot(response: memory_service_pb2.GetContextResponse) -> ContextSnapshot:
+    return ContextSnapshot(
+        compiled_memory=response.compiled_memory,
+        summary=response.summary,
+        messages=tuple(history_message(m) for m in response.messages),
+        epoch=response.epoch,
+    )
+
+
+def _message_input(message: HistoryMessage) -> memory_pb2.MessageInput:
+    return memory_pb2.MessageInput(
+        role=ROLES[message.role],
+        content=message.content,
+        reasoning=message.reasoning,
+        tool_calls=tool_calls_to_proto(message.tool_calls),
+        tool_call_id=message.tool_call_id,
+        name=message.name,
+        step=message.step,
+        metadata=to_struct(message.metadata),
+    )
+
+
+def history_message(message: common_pb2.Message) -> HistoryMessage:
+    return HistoryMessage(
+        role=ROLE_NAMES.get(message.role, "user"),
+        content=message.content,
+        reasoning=message.reasoning,
+        tool_calls=tuple(
+            ToolCall(id=c.id, name=c.name, arguments=c.arguments_json) for c in message.tool_calls
+        ),
+        tool_call_id=message.tool_call_id,
+        name=message.name,
+        step=message.step,
+        metadata=from_struct(message.metadata),
+        seq=message.seq,
+        id=message.id,
+        run_id=message.run_id,
+    )
 
 
 def _block_edit(edit: BlockEdit) -> memory_pb2.BlockEdit:
