@@ -276,3 +276,30 @@ async def test_approval_round_trip_on_the_runtime(gateway, tenant_id, running_su
     (returned,) = [e.tool_return for e in second if e.HasField("tool_return")]
     assert (returned.content, returned.status) == ("2", common_pb2.TOOL_RETURN_STATUS_OK)
     assert second[-1].stop.reason == common_pb2.STOP_REASON_END_TURN
+
+
+async def test_a_long_conversation_is_summarised_and_stays_coherent(gateway, tenant, running_suite):
+    model = model_name()
+    agent = await create_agent(gateway, tenant, model, context_window=3000)
+    for index in range(12):
+        running_suite.llm.script(model, [{"content": f"Noted fact {index}."}])
+        await send(
+            gateway, tenant, agent.id, f"Fact {index}: the code word is word{index}. " + "filler " * 80
+        )
+    summarised = [r for r in running_suite.llm.requests(model) if not r.get("stream")]
+    assert summarised, "the context passed the threshold and was summarised"
+    assert "word0" in json.dumps(summarised[0]["messages"])
+
+    running_suite.llm.script(model, [{"content": "The first code word was word0."}])
+    response = await send(gateway, tenant, agent.id, "What was the first code word?")
+
+    last = running_suite.llm.requests(model)[-1]["messages"]
+    assert "<summary_of_earlier_conversation>" in last[0]["content"]
+    assert "Fact 0:" not in json.dumps(last[1:]), "the oldest messages left the context"
+    assert last[-1]["content"] == "What was the first code word?"
+    assert response.run.stop_reason == common_pb2.STOP_REASON_END_TURN
+    memory = memory_service_pb2_grpc.MemoryServiceStub(gateway)
+    count = await memory.CountMessages(
+        memory_service_pb2.CountMessagesRequest(agent_id=agent.id), metadata=tenant
+    )
+    assert count.count == 26, "evicted messages stay in recall"
