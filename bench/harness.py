@@ -198,7 +198,7 @@ async def running_suite(
                         api_key=key,
                         tenant=TENANT,
                         log_dir=log_dir,
-                        postgres_pid=_postmaster_pid(postgres),
+                        postgres_pid=postmaster_pid(postgres),
                         llm_pid=llm_pid,
                     )
                 finally:
@@ -215,7 +215,8 @@ def _prepare(state: Path) -> tuple[Path, Path]:
     return state, log_dir
 
 
-def _postmaster_pid(postgres: EmbeddedPostgres) -> int | None:
+def postmaster_pid(postgres: EmbeddedPostgres) -> int | None:
+    """The embedded server's postmaster (its backends are its children), None when not running."""
     try:
         return int((postgres.data_dir / "postmaster.pid").read_text().splitlines()[0])
     except (OSError, ValueError, IndexError):

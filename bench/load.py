@@ -121,9 +121,11 @@ class CpuMeter:
 
     def stop(self) -> dict[str, float]:
         elapsed = time.perf_counter() - self._started
-        return {
-            name: round((_cpu(p) - self._before[name]) / elapsed, 2) for name, p in self._processes.items()
-        }
+        return {name: round(seconds / elapsed, 2) for name, seconds in self.stop_seconds().items()}
+
+    def stop_seconds(self) -> dict[str, float]:
+        """CPU seconds used by each process since ``start``, unrounded."""
+        return {name: _cpu(p) - self._before[name] for name, p in self._processes.items()}
 
 
 def _cpu(process: psutil.Process) -> float:
