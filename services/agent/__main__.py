@@ -10,7 +10,7 @@ from services.agent.core.builtin_tools import BuiltinTools
 from services.agent.core.loop import AgentLoop
 from services.agent.core.tool_calls import ToolExecutor
 from services.agent.llm import build_providers
-from services.agent.store.agents import AgentStore
+from services.agent.store.agents import AgentStore, CallerAgents
 from services.agent.store.tables import SCHEMA
 from services.common.app import Wiring, main, open_database
 from services.common.secret_file import internal_token
@@ -33,6 +33,7 @@ async def wire(settings: Settings) -> Wiring:
     )
     builtins = BuiltinTools(memory=memory, messaging=messaging)
     loop = AgentLoop(
+        agents=CallerAgents(store),
         memory=memory,
         providers=providers,
         tools=ToolExecutor(builtins=builtins, custom=tools),

@@ -130,7 +130,7 @@ def make_agent(provider: str = "scripted") -> Agent:
 
 def run_request(text: str = "hello there", *, deadline: float | None = None) -> RunRequest:
     return RunRequest(
-        agent=make_agent(),
+        agent_id="agent-1",
         run_id="run-7",
         epoch=3,
         input=(HistoryMessage(role="user", content=text),),
@@ -146,9 +146,21 @@ class NoCustomTools:
         raise AssertionError("no custom tool is attached")
 
 
-def loop_with(memory: InMemoryMemory, model) -> AgentLoop:
+class OneAgent:
+    """The agent directory of a test: always the same agent."""
+
+    def __init__(self, agent: Agent):
+        self.agent = agent
+
+    async def get(self, agent_id: str) -> Agent:
+        assert agent_id == self.agent.id
+        return self.agent
+
+
+def loop_with(memory: InMemoryMemory, model, agent: Agent | None = None) -> AgentLoop:
     custom = NoCustomTools()
     return AgentLoop(
+        agents=OneAgent(agent or make_agent()),
         memory=memory,
         providers=ProviderRegistry(models={"scripted": model}, default_provider="scripted"),
         tools=ToolExecutor(builtins=BuiltinTools(memory=memory, messaging=None), custom=custom),
@@ -264,14 +276,16 @@ async def test_stream_ending_without_a_completion_keeps_the_input_and_stops_with
     assert [m.content for m in memory.stored] == ["keep me too"]
 
 
-async def test_an_agent_whose_provider_is_not_configured_fails_its_precondition_before_anything_is_stored():
+async def test_an_agent_whose_provider_is_not_configured_fails_its_precondition_and_keeps_the_input():
     memory = InMemoryMemory()
-    request = replace(run_request(), agent=make_agent(provider="nope"))
+    loop = loop_with(memory, ScriptedModel(), make_agent(provider="nope"))
 
     with pytest.raises(FailedPrecondition, match="provider 'nope'"):
-        await run_all(loop_with(memory, ScriptedModel()), request)
+        await run_all(loop, run_request())
 
-    assert memory.appends == []
+    # The agent and its memory are read at once, so the input is already stored: a retry of the
+    # run (same run id) once the provider is configured continues it without storing it twice.
+    assert [a.idempotency_key for a in memory.appends] == ["run-7:input"]
 
 
 async def test_the_input_is_already_stored_when_the_model_is_called():

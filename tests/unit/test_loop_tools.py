@@ -93,6 +93,16 @@ class WorldMemory:
         ]
 
 
+class OneAgent:
+    """The agent directory of a test: the agent of the last request made."""
+
+    def __init__(self, agent: Agent | None):
+        self.agent = agent
+
+    async def get(self, agent_id: str) -> Agent:
+        return self.agent
+
+
 @dataclass
 class FakeCustomTools:
     """Custom tools that sleep a little and answer with their arguments; they record what ran when."""
@@ -144,6 +154,7 @@ class World:
     custom: FakeCustomTools
     loop: AgentLoop
     model: str
+    directory: OneAgent
 
     def script(self, *replies: ScriptedReply) -> None:
         self.llm.script(model=self.model, replies=list(replies))
@@ -166,9 +177,9 @@ class World:
         return replace(base, **changes)
 
     def request(self, text: str | None = "hello", *, run_id: str = "run-1", **changes) -> RunRequest:
-        agent = changes.pop("agent", None) or self.agent()
+        self.directory.agent = changes.pop("agent", None) or self.agent()
         run_input = (HistoryMessage(role="user", content=text),) if text else ()
-        return RunRequest(agent=agent, run_id=run_id, epoch=1, input=run_input, **changes)
+        return RunRequest(agent_id="agent-1", run_id=run_id, epoch=1, input=run_input, **changes)
 
     async def run(self, request: RunRequest) -> list:
         return [event async for event in self.loop.run(request)]
@@ -185,13 +196,15 @@ async def world(fake_llm: FakeLLMServer) -> AsyncIterator[World]:
         ]
     )
     model = OpenAICompatibleModel(base_url=fake_llm.base_url, api_key=None, max_attempts=2, backoff_base=0.01)
+    directory = OneAgent(None)
     loop = AgentLoop(
+        agents=directory,
         memory=memory,
         providers=ProviderRegistry(models={"openai": model}, default_provider="openai"),
         tools=ToolExecutor(builtins=BuiltinTools(memory=memory, messaging=None), custom=custom),
         custom=custom,
     )
-    yield World(fake_llm, memory, custom, loop, model=f"m-{uuid.uuid4().hex[:8]}")
+    yield World(fake_llm, memory, custom, loop, model=f"m-{uuid.uuid4().hex[:8]}", directory=directory)
     await model.aclose()
 
 

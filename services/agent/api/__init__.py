@@ -33,6 +33,6 @@ def registrations(
             file,
             "AgentRuntime",
             agent_service_pb2_grpc.add_AgentRuntimeServicer_to_server,
-            AgentRuntimeApi(store, loop),
+            AgentRuntimeApi(loop),
         ),
     ]

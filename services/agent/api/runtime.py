@@ -9,7 +9,6 @@ from services.agent.clients.memory import ROLES
 from services.agent.core import events
 from services.agent.core.history import HistoryMessage
 from services.agent.core.loop import AgentLoop, Decision, RunRequest
-from services.agent.store.agents import AgentStore
 from services.common.call import current_call, require_tenant
 from services.common.errors import Validation
 from services.common.protobuf import from_struct, require_id
@@ -25,17 +24,15 @@ MAX_STEPS = 1000
 class AgentRuntimeApi(agent_service_pb2_grpc.AgentRuntimeServicer):
     """Runs one input through the agent loop and streams its events (called by the gateway only)."""
 
-    def __init__(self, store: AgentStore, loop: AgentLoop):
-        self._store = store
+    def __init__(self, loop: AgentLoop):
         self._loop = loop
 
     async def Step(self, request: agent_service_pb2.StepRequest, context):
-        tenant = require_tenant()
+        require_tenant()
         agent_id = require_id(request.agent_id, "agent_id")
         run_input = _run_input(request)
-        agent = await self._store.get(tenant, agent_id)
         run = RunRequest(
-            agent=agent,
+            agent_id=agent_id,
             run_id=request.run_id,
             epoch=request.epoch,
             input=run_input,

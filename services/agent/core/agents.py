@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from services.agent.core.tool_rules import ToolRule, check_rules
 from services.common.errors import Validation
@@ -96,3 +97,11 @@ class InitialBlock:
     read_only: bool = False
     description: str = ""
     block_id: str = ""
+
+
+class AgentDirectory(Protocol):
+    """Where the loop reads an agent's configuration (scoped to the caller's tenant)."""
+
+    async def get(self, agent_id: str) -> Agent:
+        """The agent; NotFound when the caller's tenant has no such agent."""
+        ...

@@ -13,12 +13,13 @@ so a repeated run never answers twice).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 
-from services.agent.core.agents import Agent
+from services.agent.core.agents import Agent, AgentDirectory
 from services.agent.core.builtin_tools import BUILTIN_TOOLS, CallSite
 from services.agent.core.context_window import (
     ContextBudget,
@@ -73,7 +74,7 @@ class Decision:
 class RunRequest:
     """One run of an agent, as the gateway asked for it."""
 
-    agent: Agent
+    agent_id: str
     run_id: str
     epoch: int
     input: tuple[HistoryMessage, ...] = ()
@@ -89,6 +90,7 @@ class _Run:
     """The mutable state of one run while it executes."""
 
     request: RunRequest
+    agent: Agent
     model: ChatModel
     toolbox: Toolbox
     rules: RunRules
@@ -105,10 +107,6 @@ class _Run:
     completion_tokens: int = 0
     llm_seconds: float = 0.0
     tool_seconds: float = 0.0
-
-    @property
-    def agent(self) -> Agent:
-        return self.request.agent
 
     @property
     def site(self) -> CallSite:
@@ -152,31 +150,47 @@ class AgentLoop:
     """Runs agents; holds only its collaborators, so one instance serves every run concurrently."""
 
     def __init__(
-        self, *, memory: Memory, providers: ProviderRegistry, tools: ToolExecutor, custom: CustomTools
+        self,
+        *,
+        agents: AgentDirectory,
+        memory: Memory,
+        providers: ProviderRegistry,
+        tools: ToolExecutor,
+        custom: CustomTools,
     ):
+        self._agents = agents
         self._memory = memory
         self._providers = providers
         self._tools = tools
         self._custom = custom
 
     async def run(self, request: RunRequest) -> AsyncIterator[LoopEvent]:
-        run = await self._start(request)
-        try:
+        # The agent's configuration and its memory are read at once: two services, one wait.
+        # Accepted input is stored in that same memory call, before the model is called: a
+        # deadline, a cancel or a crash during the answer must not lose what the user said, and
+        # the context read then ends with that input.
+        async with asyncio.TaskGroup() as group:
+            agent = group.create_task(self._agents.get(request.agent_id))
             if request.input:
-                # Accepted input is stored before the model is called: a deadline, a cancel or a
-                # crash during the answer must not lose what the user said. The same round trip
-                # reads the context, which then ends with that input.
-                stored, run.context = await self._memory.append_then_read(
-                    run.agent.id,
-                    epoch=request.epoch,
-                    run_id=request.run_id,
-                    idempotency_key=f"{request.run_id}:input",
-                    messages=request.input,
+                memory = group.create_task(
+                    self._memory.append_then_read(
+                        request.agent_id,
+                        epoch=request.epoch,
+                        run_id=request.run_id,
+                        idempotency_key=f"{request.run_id}:input",
+                        messages=request.input,
+                    )
                 )
-                for message in stored:
-                    yield MessagePersisted(1, message)
             else:
-                run.context = await self._memory.read(run.agent.id)
+                memory = group.create_task(self._memory.read(request.agent_id))
+        run = await self._start(request, agent.result())
+        if request.input:
+            stored, run.context = memory.result()
+            for message in stored:
+                yield MessagePersisted(1, message)
+        else:
+            run.context = memory.result()
+        try:
             async for event in self._resume(run):
                 yield event
             while True:
@@ -189,11 +203,11 @@ class AgentLoop:
             yield run.usage()
             yield Stopped(run.step, stop.reason, stop.detail)
 
-    async def _start(self, request: RunRequest) -> _Run:
-        agent = request.agent
+    async def _start(self, request: RunRequest, agent: Agent) -> _Run:
         custom = await self._custom.definitions(agent.tool_ids) if agent.tool_ids else []
         return _Run(
             request=request,
+            agent=agent,
             model=self._model(agent),
             toolbox=Toolbox((*BUILTIN_TOOLS, *custom)),
             rules=RunRules(agent.tool_rules),

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.agent.core.agents import Agent, AgentSpec, ModelChoice
 from services.agent.core.tool_rules import ToolRule
 from services.agent.store.tables import agents
+from services.common.call import require_tenant
 from services.common.errors import NotFound
 from services.common.ids import is_uuid
 
@@ -129,3 +130,14 @@ def _agent(row) -> Agent:
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
+
+
+class CallerAgents:
+    """The :class:`~services.agent.core.agents.AgentDirectory` of the call being served: the agents of
+    its tenant."""
+
+    def __init__(self, store: AgentStore):
+        self._store = store
+
+    async def get(self, agent_id: str) -> Agent:
+        return await self._store.get(require_tenant(), agent_id)
