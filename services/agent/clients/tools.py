@@ -33,11 +33,6 @@ class ToolsClient(ServiceClient):
         response = await self._unary(self._tools.GetTool, tools_service_pb2.GetToolRequest(tool_id=tool_id))
         return tool_definition(response.tool)
 
-    async def get_proto(self, tool_id: str) -> tools_pb2.Tool:
-        """One tool with every field (source included), for export."""
-        response = await self._unary(self._tools.GetTool, tools_service_pb2.GetToolRequest(tool_id=tool_id))
-        return response.tool
-
     async def execute(
         self, tool_id: str, *, arguments_json: str, agent_id: str, run_id: str, timeout: float | None
     ) -> tools_pb2.ExecutionResult:
