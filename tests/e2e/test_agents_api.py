@@ -1,10 +1,13 @@
 """AgentService through the gateway, with real processes: agents with tools and tool rules, updates
-by field mask, deletion with the agent's memory, and export then import into the same and into
-another tenant (DESIGN §2, §7, §11, §13)."""
+by field mask, deletion with the agent's memory, export then import into the same and into another
+tenant, and `agentsuite agents export|import` (DESIGN §2, §7, §11, §13)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime
 
@@ -32,6 +35,7 @@ def lookup(query: str) -> str:
     return query.upper()
 '''
 OTHER_LOOKUP = LOOKUP.replace("query.upper()", "query.lower()")
+AGENTSUITE = [sys.executable, "-m", "services.cli.main"]
 
 
 class Tenant:
@@ -484,6 +488,10 @@ async def test_import_into_another_tenant_creates_the_tools_and_renames_a_clashi
             {"agent": {"name": "x", "tool_rules": [{"tool_name": "ghost", "kind": "terminal"}]}},
             "document_json.agent.tool_rules[0].tool_name",
         ),
+        (
+            {"tools": [{"name": "broken", "source_code": "def broken(:"}]},
+            "document_json.tools[0].source_code",
+        ),
     ],
 )
 async def test_a_malformed_document_is_invalid_argument_naming_the_json_path(me, document, field):
@@ -498,3 +506,44 @@ async def test_a_malformed_document_is_invalid_argument_naming_the_json_path(me,
     assert field in violations(error)
     listed = await me.agents.ListAgents(agent_service_pb2.ListAgentsRequest(), metadata=me.auth)
     assert list(listed.agents) == []
+
+
+# --- the CLI -------------------------------------------------------------------------------------
+
+
+async def cli(running_suite, key: str, *args: str) -> subprocess.CompletedProcess:
+    command = [
+        *AGENTSUITE,
+        "agents",
+        *args,
+        "--endpoint",
+        running_suite.address,
+        "--key",
+        key,
+    ]
+    return await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, timeout=120)
+
+
+async def test_the_cli_exports_an_agent_by_name_to_a_file_and_imports_it(running_suite, gateway, tmp_path):
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    key = await running_suite.new_key(name)
+    me = Tenant(name, key, gateway)
+    original = await agent_with_history(me, running_suite)
+    path = tmp_path / "original.json"
+
+    exported = await cli(
+        running_suite, key, "export", "original", "-o", str(path), "--messages", "--passages"
+    )
+    imported = await cli(running_suite, key, "import", str(path), "--name", "from-cli")
+    listed = await cli(running_suite, key, "list")
+
+    assert exported.returncode == 0, exported.stderr
+    assert imported.returncode == 0, imported.stderr
+    copy_id = imported.stdout.strip()
+    assert len(json.loads(path.read_text())["messages"]) == 9
+    assert f"{copy_id}  from-cli  openai/{original.model.model}" in listed.stdout
+    assert comparable_messages(await me.messages(copy_id)) == comparable_messages(
+        await me.messages(original.id)
+    )
+    missing = await cli(running_suite, key, "export", "nobody")
+    assert missing.returncode == 1 and "no agent" in missing.stderr

@@ -16,7 +16,7 @@ from services.agent.core.agents import Agent, AgentSpec, InitialBlock, ModelCata
 from services.agent.core.lifecycle import AgentLifecycle, MemorySnapshot
 from services.agent.core.tool_rules import RuleKind, ToolRule
 from services.agent.core.transfer import AgentTransfer
-from services.common.errors import FailedPrecondition, NotFound, Unavailable
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
 TENANT = "t-1"
 LOOKUP = FileTool(name="lookup", source_code="def lookup(q: str) -> str:\n    return q\n")
@@ -229,3 +229,19 @@ async def test_an_export_of_an_agent_whose_tool_was_deleted_says_which():
 
     with pytest.raises(FailedPrecondition, match=agent.tool_ids[0]):
         await transfer(store, memory, tools).export_agent(TENANT, agent.id, messages=False, passages=False)
+
+
+async def test_a_rule_naming_a_tool_the_document_lacks_is_refused_before_any_tool_is_made():
+    store, memory, tools = Store(), Memory(), Tools(LOOKUP)
+    agent = await original(store, memory, tools, messages=2)
+    document = json.loads(
+        await transfer(store, memory, tools).export_agent(TENANT, agent.id, messages=False, passages=False)
+    )
+    document["agent"]["tool_rules"].append({"tool_name": "ghost", "kind": "terminal"})
+    empty = Tools()
+
+    with pytest.raises(InvalidArgument) as caught:
+        await transfer(store, memory, empty).import_agent(TENANT, json.dumps(document))
+
+    assert [v.field for v in caught.value.violations] == ["document_json.agent.tool_rules[1].tool_name"]
+    assert empty.tools == {}

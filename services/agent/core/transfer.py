@@ -129,17 +129,16 @@ class AgentTransfer:
         fields by JSON path."""
         document = parse_document(document_json, limit=self._limit, name_override=name_override)
         spec = replace(document.spec, model=self._models.complete(document.spec.model))
-        self._check(spec, name_override=bool(name_override))
-        placed = await asyncio.gather(*(self._place_tool(tool) for tool in document.tools))
+        self._check(spec, [tool.name for tool in document.tools], name_override=bool(name_override))
+        # One tool after the other: a tool the tools service refuses stops the import before the
+        # next one is made.
+        placed = [await self._place_tool(tool, index) for index, tool in enumerate(document.tools)]
         renames = {tool.name: name for tool, (_, name) in zip(document.tools, placed, strict=True)}
         spec = replace(
             spec,
             tool_ids=tuple(tool_id for tool_id, _ in placed),
             tool_rules=_renamed(spec.tool_rules, renames),
         )
-        check = Validation()
-        check_attached_tools(spec, dict(placed), check)
-        _raise_in_document(check.violations)
         agent = await self._store.create(tenant, spec)
         try:
             try:
@@ -158,20 +157,27 @@ class AgentTransfer:
             raise
         return agent
 
-    def _check(self, spec: AgentSpec, *, name_override: bool) -> None:
+    def _check(self, spec: AgentSpec, tool_names: list[str], *, name_override: bool) -> None:
+        """The document's agent checked like any agent's, before anything is made; its rules may
+        name the document's tools."""
         check = Validation()
         spec.record_violations(check)
         self._models.check(spec.model, check)
+        stand_ins = [str(index) for index in range(len(tool_names))]
+        check_attached_tools(
+            replace(spec, tool_ids=tuple(stand_ins)), dict(zip(stand_ins, tool_names, strict=True)), check
+        )
         violations = [
             FieldViolation("name_override", v.description) if name_override and v.field == "agent.name" else v
             for v in check.violations
         ]
         _raise_in_document(violations)
 
-    async def _place_tool(self, tool: FileTool) -> tuple[str, str]:
-        """The tenant's id of ``tool`` and the name it has there. Reuse the tenant's tool of the same name and source, or create the tool; a name the
-        tenant uses for other source gets a suffix (``lookup_2``), the first free one or the
-        first with this source (so importing a document twice reuses the renamed tool)."""
+    async def _place_tool(self, tool: FileTool, index: int) -> tuple[str, str]:
+        """The tenant's id of ``tool`` and its name there. The tenant's tool of the same name and
+        source is reused; otherwise the tool is created, under a suffixed name (``lookup_2``) when
+        the tenant has another tool of its name: the first free one, or the first with this source
+        (so importing a document twice reuses the renamed tool)."""
         for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
             name = tool.name if attempt == 1 else _suffixed(tool.name, attempt)
             existing = await self._tools.find(name)
@@ -182,6 +188,13 @@ class AgentTransfer:
                 continue
             try:
                 return await self._tools.create(_named(tool, name)), name
+            except InvalidArgument as exc:  # the tools service refused the definition
+                _raise_in_document(
+                    [
+                        FieldViolation(v.field.replace("tool.", f"tools[{index}].", 1), v.description)
+                        for v in exc.violations or [FieldViolation(f"tools[{index}]", exc.message)]
+                    ]
+                )
             except AlreadyExists:  # created concurrently: look again
                 existing = await self._tools.find(name)
                 if existing is not None and existing[1].source_code == tool.source_code:
