@@ -2,7 +2,8 @@
 restored (the agent loop's reads and fenced appends are :mod:`services.agent.clients.memory`).
 
 A channel of its own, so its retry policy names exactly the methods it calls that are safe to
-repeat: reads, the idempotent set-up and removal, and appends made safe by their key.
+repeat: reads, the idempotent set-up and removal, appends made safe by their key, and setting the
+eviction boundary (to the same place, a second time, changes nothing).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class MemoryLifecycleClient(ServiceClient):
                 "agentsuite.memory.v1.MemoryRuntime": [
                     "GetContext",
                     "AppendMessages",
+                    "SetEvictionBoundary",
                     "InitializeAgentMemory",
                     "DeleteAgentMemory",
                 ],

@@ -127,7 +127,10 @@ class AgentTransfer:
     async def import_agent(self, tenant: str, document_json: str, *, name_override: str = "") -> Agent:
         """A new agent made from ``document_json``; INVALID_ARGUMENT naming the document's bad
         fields by JSON path."""
-        document = parse_document(document_json, limit=self._limit, name_override=name_override)
+        # A large document takes a while to parse: in a thread, other calls are served meanwhile.
+        document = await asyncio.to_thread(
+            parse_document, document_json, limit=self._limit, name_override=name_override
+        )
         spec = replace(document.spec, model=self._models.complete(document.spec.model))
         self._check(spec, [tool.name for tool in document.tools], name_override=bool(name_override))
         # One tool after the other: a tool the tools service refuses stops the import before the
