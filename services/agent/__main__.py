@@ -3,19 +3,23 @@
 from pathlib import Path
 
 from services.agent.api import registrations
+from services.agent.clients.gateway import GatewayMessaging
 from services.agent.clients.memory import MemoryClient
 from services.agent.clients.memory_lifecycle import MemoryLifecycleClient
 from services.agent.clients.tool_catalog import ToolCatalogClient
 from services.agent.clients.tools import ToolsClient
 from services.agent.core.agent_file import document_limit
 from services.agent.core.agents import ModelCatalog
+from services.agent.core.builtin_tools import BuiltinTools
 from services.agent.core.lifecycle import AgentLifecycle
 from services.agent.core.loop import AgentLoop
+from services.agent.core.tool_calls import ToolExecutor
 from services.agent.core.transfer import AgentTransfer
 from services.agent.llm import build_providers
 from services.agent.store.agents import AgentStore
 from services.agent.store.tables import SCHEMA
 from services.common.app import Wiring, main, open_database
+from services.common.secret_file import internal_token
 from services.common.settings import Settings
 
 SCRIPTED_MODEL = "offline-scripted"
@@ -32,7 +36,16 @@ async def wire(settings: Settings) -> Wiring:
     agent_memory = MemoryLifecycleClient.connect(settings)
     catalog = ToolCatalogClient.connect(settings)
     store = AgentStore(engine)
-    loop = AgentLoop(memory=memory, providers=providers)
+    messaging = GatewayMessaging.connect(
+        settings, store, internal_token(settings.internal_token, settings.state_dir)
+    )
+    builtins = BuiltinTools(memory=memory, messaging=messaging)
+    loop = AgentLoop(
+        memory=memory,
+        providers=providers,
+        tools=ToolExecutor(builtins=builtins, custom=tools),
+        custom=tools,
+    )
     models = ModelCatalog(
         providers=providers.names,
         default_provider=providers.default_provider,
@@ -52,6 +65,7 @@ async def wire(settings: Settings) -> Wiring:
         registrations(store=store, loop=loop, lifecycle=lifecycle, transfer=transfer, models=models),
         closers=[
             engine.dispose,
+            messaging.close,
             memory.close,
             tools.close,
             agent_memory.close,

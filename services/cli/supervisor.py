@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -27,6 +28,8 @@ BACKEND_HOST = "127.0.0.1"
 LLM_SECRETS = ("OPENAI_API_KEY",)
 TOOLS_SECRETS = ("AGENTSUITE_SECRETS_KEY",)
 """Only the tools service may read the key that opens tool secrets."""
+INTERNAL_TOKEN = "AGENTSUITE_INTERNAL_TOKEN"
+"""Only the agent service (which messages agents through the gateway) and the gateway know it."""
 
 
 def _connectable(host: str) -> str:
@@ -59,6 +62,8 @@ class Suite:
     services: tuple[str, ...] = SERVICES
     """Which services to run, in start order (a benchmark of one service runs only that one)."""
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    internal_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    """Shared by the agent service and the gateway for this suite (unless ``env`` sets one)."""
 
     @property
     def gateway_address(self) -> str:
@@ -78,6 +83,10 @@ class Suite:
         if service != "tools":
             for secret in TOOLS_SECRETS:
                 env.pop(secret, None)
+        if service in ("agent", "gateway"):
+            env.setdefault(INTERNAL_TOKEN, self.internal_token)
+        else:
+            env.pop(INTERNAL_TOKEN, None)
         env.update(
             DATABASE_URL=self.database_url,
             AGENTSUITE_HOST=self.host if service == "gateway" else BACKEND_HOST,

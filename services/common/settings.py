@@ -82,6 +82,12 @@ class Settings:
     context_max_messages: int = 100
     """Newest messages the agent loop puts in context until summarisation moves the eviction
     boundary (``AGENTSUITE_CONTEXT_MAX_MESSAGES``; 0 = every message after the boundary)."""
+    internal_token: str | None = field(default=None, repr=False)
+    """Token backends present to the gateway when they call its public API on a tenant's behalf (agents
+    messaging agents) (``AGENTSUITE_INTERNAL_TOKEN``); unset means a file ``internal.token`` (mode 0600)
+    generated in ``state_dir``. Never logged."""
+    max_call_depth: int = 5
+    """Longest agent-to-agent call chain (``AGENTSUITE_MAX_CALL_DEPTH``)."""
     secrets_key: str | None = field(default=None, repr=False)
     """Tools service: base64url AES-256 key that encrypts tool secrets (``AGENTSUITE_SECRETS_KEY``);
     unset means a key file ``secrets.key`` (mode 0600) generated in ``state_dir``. Never logged."""
@@ -172,6 +178,8 @@ class Settings:
             openai_api_key=reader.optional("OPENAI_API_KEY"),
             default_model=reader.optional("AGENTSUITE_MODEL"),
             context_max_messages=reader.integer("AGENTSUITE_CONTEXT_MAX_MESSAGES", 100),
+            internal_token=reader.optional("AGENTSUITE_INTERNAL_TOKEN"),
+            max_call_depth=reader.integer("AGENTSUITE_MAX_CALL_DEPTH", 5),
             secrets_key=reader.optional("AGENTSUITE_SECRETS_KEY"),
             tools_allow_unsandboxed=reader.boolean("AGENTSUITE_TOOLS_ALLOW_UNSANDBOXED", False),
             tools_python=reader.text("AGENTSUITE_TOOLS_PYTHON", ""),

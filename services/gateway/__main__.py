@@ -8,6 +8,7 @@ from agentsuite.tools.v1 import tools_service_pb2
 from services.common.app import Wiring, main, open_database
 from services.common.call import distrust_tenant_metadata
 from services.common.channels import create_channel
+from services.common.secret_file import internal_token
 from services.common.server import Registration
 from services.common.settings import Settings
 from services.gateway.agent_client import AgentRuntimeClient
@@ -39,7 +40,11 @@ async def wire(settings: Settings) -> Wiring:
             Registration(service.full_name, lambda server, h=handler: server.add_generic_rpc_handlers((h,)))
         )
     closers = [engine.dispose, runtime.close, *(channel.close for channel in channels.values())]
-    return Wiring(registrations, closers=closers, interceptors=[EdgeAuthentication(keys)])
+    return Wiring(
+        registrations,
+        closers=closers,
+        interceptors=[EdgeAuthentication(keys, internal_token(settings.internal_token, settings.state_dir))],
+    )
 
 
 if __name__ == "__main__":

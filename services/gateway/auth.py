@@ -1,27 +1,34 @@
 """Authentication at the edge: every RPC but health and reflection needs a valid API key, and the
 key alone decides the tenant.
 
+One exception: a backend (the agent service, when an agent messages another agent) calls the
+conversation API with ``authorization: Service <internal token>`` and names the tenant it acts for in
+``x-agentsuite-tenant``. Only holders of the internal token can do that, and only for conversations.
+
 An interceptor rather than a call in each handler, so no handler (nor the transparent forwarder,
 nor an RPC not implemented yet) can be reached without it.
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable
 
 import grpc
 
-from services.common.call import CallScope, enter_call
+from services.common.call import TENANT_KEY, CallScope, enter_call
 from services.common.errors import AgentSuiteError
 from services.common.status import to_status
 from services.gateway.core.keys import ApiKeys
 
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+SERVICE_CALL_PREFIX = "/agentsuite.gateway.v1.ConversationService/"
 
 
 class EdgeAuthentication(grpc.aio.ServerInterceptor):
-    def __init__(self, keys: ApiKeys):
+    def __init__(self, keys: ApiKeys, internal_token: str):
         self._keys = keys
+        self._service_authorization = f"Service {internal_token}".encode()
 
     async def intercept_service(
         self,
@@ -31,12 +38,16 @@ class EdgeAuthentication(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None or details.method.startswith(OPEN_PREFIXES):
             return handler
-        authorization = next((v for k, v in details.invocation_metadata or () if k == "authorization"), None)
+        metadata = dict(details.invocation_metadata or ())
+        authorization = metadata.get("authorization")
         keys = self._keys
+        service_tenant = None
+        if details.method.startswith(SERVICE_CALL_PREFIX) and self._is_service(authorization):
+            service_tenant = metadata.get(TENANT_KEY)
 
         async def authenticate(context: grpc.aio.ServicerContext) -> None:
             try:
-                tenant = await keys.tenant_for(authorization)
+                tenant = service_tenant or await keys.tenant_for(authorization)
             except AgentSuiteError as exc:
                 await context.abort_with_status(to_status(exc))
             enter_call(CallScope(tenant=tenant))
@@ -74,3 +85,8 @@ class EdgeAuthentication(grpc.aio.ServerInterceptor):
                 yield response
 
         return handler._replace(stream_stream=stream_stream)
+
+    def _is_service(self, authorization: str | None) -> bool:
+        return authorization is not None and hmac.compare_digest(
+            authorization.encode(), self._service_authorization
+        )

@@ -82,7 +82,9 @@ class ConversationApi(gateway_service_pb2_grpc.ConversationServiceServicer):
             return gateway_pb2.RunEvent(run_id=run.id, seq=seq, step=step, time=_now(), **event)
 
         # Keyed by tenant too: another tenant naming this agent id must never wait in its lane.
-        async with self._lanes.turn(f"{tenant}/{agent_id}"):
+        lane = f"{tenant}/{agent_id}"
+        yield numbered(queued=gateway_pb2.RunQueued(position=self._lanes.ahead(lane)))
+        async with self._lanes.turn(lane):
             async for agent_event in self._runtime.step(step_request):
                 if run.status == gateway_pb2.RUN_STATUS_QUEUED:
                     run.status = gateway_pb2.RUN_STATUS_RUNNING

@@ -7,7 +7,13 @@ from agentsuite.common.v1 import common_pb2
 
 
 async def create_agent(
-    channel, auth, model: str, *, blocks: tuple[agent_pb2.BlockSpec, ...] = (), **fields
+    channel,
+    auth,
+    model: str,
+    *,
+    blocks: tuple[agent_pb2.BlockSpec, ...] = (),
+    context_window: int = 0,
+    **fields,
 ) -> agent_pb2.Agent:
     """Create an agent on the OpenAI-compatible (fake) provider with ``model``."""
     agents = agent_service_pb2_grpc.AgentServiceStub(channel)
@@ -16,7 +22,7 @@ async def create_agent(
         agent=agent_pb2.Agent(
             name=fields.pop("name", "e2e"),
             system_prompt="You are terse.",
-            model=agent_pb2.ModelConfig(provider="openai", model=model),
+            model=agent_pb2.ModelConfig(provider="openai", model=model, context_window=context_window),
             **fields,
         ),
     )

@@ -10,6 +10,7 @@ import pytest
 from agentsuite.agent.v1 import agent_pb2
 from services.agent.api.convert import tool_rule_to_proto, tool_rules_from_proto
 from services.agent.core.agents import (
+    BUILTIN_TOOL_NAMES,
     WRITABLE,
     AgentSpec,
     ModelChoice,
@@ -17,6 +18,7 @@ from services.agent.core.agents import (
     check_attached_tools,
     update_paths,
 )
+from services.agent.core.builtin_tools import BUILTIN_TOOLS
 from services.agent.core.tool_rules import RuleKind, ToolRule
 from services.common.errors import InvalidArgument, Validation
 
@@ -161,3 +163,7 @@ def test_a_proto_rule_without_its_kind_is_named():
         )
 
     assert [v.field for v in caught.value.violations] == ["agent.tool_rules[1]"]
+
+
+def test_the_built_in_names_rules_may_use_are_the_loops_built_in_tools():
+    assert BUILTIN_TOOL_NAMES == tuple(tool.name for tool in BUILTIN_TOOLS)

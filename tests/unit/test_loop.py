@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.agent.core.agents import Agent, ModelChoice
+from services.agent.core.builtin_tools import BuiltinTools
 from services.agent.core.events import (
     AssistantDelta,
     AssistantMessage,
@@ -23,6 +24,7 @@ from services.agent.core.events import (
 )
 from services.agent.core.history import ContextSnapshot, HistoryMessage
 from services.agent.core.loop import AgentLoop, RunRequest
+from services.agent.core.tool_calls import ToolExecutor
 from services.agent.llm import (
     ChatRequest,
     Completion,
@@ -83,6 +85,14 @@ class InMemoryMemory:
         stored = await self.append(agent_id, **append)
         return stored, await self.context(agent_id)
 
+    async def read(self, agent_id: str) -> ContextSnapshot:
+        return await self.context(agent_id)
+
+    async def set_eviction_boundary(
+        self, agent_id: str, *, epoch: int, boundary_seq: int, summary: str
+    ) -> None:
+        raise NotImplementedError
+
 
 class StubModel:
     """A ChatModel that plays back fixed events, then optionally fails; it records what it was asked."""
@@ -128,9 +138,21 @@ def run_request(text: str = "hello there", *, deadline: float | None = None) -> 
     )
 
 
+class NoCustomTools:
+    async def definitions(self, tool_ids):
+        return []
+
+    async def execute(self, tool, arguments_json, *, agent_id, run_id):
+        raise AssertionError("no custom tool is attached")
+
+
 def loop_with(memory: InMemoryMemory, model) -> AgentLoop:
+    custom = NoCustomTools()
     return AgentLoop(
-        memory=memory, providers=ProviderRegistry(models={"scripted": model}, default_provider="scripted")
+        memory=memory,
+        providers=ProviderRegistry(models={"scripted": model}, default_provider="scripted"),
+        tools=ToolExecutor(builtins=BuiltinTools(memory=memory, messaging=None), custom=custom),
+        custom=custom,
     )
 
 

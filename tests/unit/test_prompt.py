@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from services.agent.core.agents import Agent, ModelChoice
 from services.agent.core.history import ContextSnapshot, HistoryMessage
-from services.agent.core.prompt import chat_messages, system_message
+from services.agent.core.prompt import NOT_RUN, chat_messages, system_message
 from services.agent.llm import ChatMessage, ToolCall
 
 
@@ -46,14 +46,14 @@ def test_system_message_leaves_out_empty_parts():
     )
 
 
-def test_history_comes_before_the_new_input_in_order():
+def test_history_is_sent_in_order_after_the_system_message():
     history = (
         HistoryMessage(role="user", content="first", seq=1),
         HistoryMessage(role="assistant", content="reply", seq=2),
+        HistoryMessage(role="user", content="second", seq=3),
     )
-    pending = [HistoryMessage(role="user", content="second")]
 
-    messages = chat_messages(make_agent(), snapshot(messages=history), pending)
+    messages = chat_messages(make_agent(), snapshot(messages=history))
 
     assert [(m.role, m.content) for m in messages] == [
         ("system", "You are terse."),
@@ -70,14 +70,15 @@ def test_tool_calls_and_tool_results_keep_their_ids_and_names():
         HistoryMessage(role="tool", content='{"hits": 0}', tool_call_id="call-1", name="lookup"),
     )
 
-    _, assistant, tool = chat_messages(make_agent(), snapshot(messages=history), ())
+    _, assistant, tool = chat_messages(make_agent(), snapshot(messages=history))
 
     assert assistant == ChatMessage(role="assistant", content=None, tool_calls=(call,))
     assert tool == ChatMessage(role="tool", content='{"hits": 0}', tool_call_id="call-1", name="lookup")
 
 
 def test_plain_messages_send_empty_optional_fields_as_none_not_empty_strings():
-    (_, user) = chat_messages(make_agent(), snapshot(), [HistoryMessage(role="user", content="hi")])
+    history = (HistoryMessage(role="user", content="hi"),)
+    (_, user) = chat_messages(make_agent(), snapshot(messages=history))
 
     assert user == ChatMessage(role="user", content="hi", tool_call_id=None, name=None)
 
@@ -86,6 +87,25 @@ def test_assistant_text_next_to_tool_calls_is_kept():
     call = ToolCall(id="c", name="t", arguments="{}")
     history = (HistoryMessage(role="assistant", content="Let me check.", tool_calls=(call,)),)
 
-    _, assistant = chat_messages(make_agent(), snapshot(messages=history), ())
+    _, assistant, _ = chat_messages(make_agent(), snapshot(messages=history))
 
     assert assistant.content == "Let me check."
+
+
+def test_a_call_left_unanswered_reads_as_not_run_before_the_next_message():
+    calls = (ToolCall(id="a", name="t", arguments="{}"), ToolCall(id="b", name="t", arguments="{}"))
+    history = (
+        HistoryMessage(role="assistant", content="", tool_calls=calls),
+        HistoryMessage(role="tool", content="done", tool_call_id="a", name="t"),
+        HistoryMessage(role="user", content="never mind"),
+    )
+
+    messages = chat_messages(make_agent(), snapshot(messages=history))
+
+    assert [(m.role, m.tool_call_id) for m in messages[1:]] == [
+        ("assistant", None),
+        ("tool", "a"),
+        ("tool", "b"),
+        ("user", None),
+    ]
+    assert messages[3].content == NOT_RUN

@@ -18,6 +18,11 @@ from services.common.errors import Validation
 from services.common.protobuf import from_struct, to_struct, to_timestamp, tool_calls_to_proto
 
 
+def tool_call_to_proto(call) -> common_pb2.ToolCall:
+    (proto,) = tool_calls_to_proto((call,))
+    return proto
+
+
 def agent_to_proto(agent: Agent) -> agent_pb2.Agent:
     return agent_pb2.Agent(
         id=agent.id,
@@ -149,6 +154,23 @@ def event_to_proto(event: events.LoopEvent, agent_id: str) -> common_pb2.AgentEv
             return common_pb2.AgentEvent(step=step, message_persisted=message_to_proto(message, agent_id))
         case events.AssistantMessage(step, message):
             return common_pb2.AgentEvent(step=step, assistant_message=message_to_proto(message, agent_id))
+        case events.ToolCallEvent(step, call):
+            return common_pb2.AgentEvent(step=step, tool_call=tool_call_to_proto(call))
+        case events.ToolReturnEvent(step, call, status, content, seconds):
+            return common_pb2.AgentEvent(
+                step=step,
+                tool_return=common_pb2.ToolReturn(
+                    tool_call_id=call.id,
+                    name=call.name,
+                    content=content,
+                    status=int(status),
+                    duration=duration(seconds),
+                ),
+            )
+        case events.ApprovalRequested(step, call):
+            return common_pb2.AgentEvent(
+                step=step, approval_request=common_pb2.ApprovalRequest(tool_call=tool_call_to_proto(call))
+            )
         case events.UsageReport(step, usage):
             return common_pb2.AgentEvent(
                 step=step,

@@ -8,15 +8,17 @@ from services.agent.api.convert import event_to_proto
 from services.agent.clients.memory import ROLES
 from services.agent.core import events
 from services.agent.core.history import HistoryMessage
-from services.agent.core.loop import AgentLoop, RunRequest
+from services.agent.core.loop import AgentLoop, Decision, RunRequest
 from services.agent.store.agents import AgentStore
 from services.common.call import current_call, require_tenant
-from services.common.errors import Unimplemented, Validation
+from services.common.errors import Validation
 from services.common.protobuf import from_struct, require_id
 from services.common.server import servicer
 
 MAX_INPUT_MESSAGES = 100
 MAX_INPUT_CHARS = 1_000_000
+MAX_REASON_CHARS = 10_000
+MAX_STEPS = 1000
 
 
 @servicer
@@ -37,6 +39,11 @@ class AgentRuntimeApi(agent_service_pb2_grpc.AgentRuntimeServicer):
             run_id=request.run_id,
             epoch=request.epoch,
             input=run_input,
+            approvals=tuple(
+                Decision(tool_call_id=a.tool_call_id, approve=a.approve, reason=a.reason)
+                for a in request.approvals
+            ),
+            max_steps=request.max_steps,
             deadline=current_call().deadline,
         )
         async for event in self._loop.run(run):
@@ -48,10 +55,23 @@ class AgentRuntimeApi(agent_service_pb2_grpc.AgentRuntimeServicer):
 def _run_input(request: agent_service_pb2.StepRequest) -> tuple[HistoryMessage, ...]:
     check = Validation()
     check.check(bool(request.run_id), "run_id", "required")
-    check.check(
-        0 < len(request.input) <= MAX_INPUT_MESSAGES, "input", f"between 1 and {MAX_INPUT_MESSAGES} messages"
-    )
+    if request.approvals:
+        check.check(not request.input, "input", "must be empty when approvals continue a run")
+        for index, approval in enumerate(request.approvals):
+            check.check(bool(approval.tool_call_id), f"approvals[{index}].tool_call_id", "required")
+            check.check(
+                len(approval.reason) <= MAX_REASON_CHARS,
+                f"approvals[{index}].reason",
+                f"at most {MAX_REASON_CHARS} characters",
+            )
+    else:
+        check.check(
+            0 < len(request.input) <= MAX_INPUT_MESSAGES,
+            "input",
+            f"between 1 and {MAX_INPUT_MESSAGES} messages",
+        )
     check.check(request.epoch >= 0, "epoch", "must not be negative")
+    check.check(0 <= request.max_steps <= MAX_STEPS, "max_steps", f"between 0 (the agent's) and {MAX_STEPS}")
     allowed = (common_pb2.MESSAGE_ROLE_USER, common_pb2.MESSAGE_ROLE_SYSTEM)
     for index, message in enumerate(request.input):
         check.check(message.role in allowed, f"input[{index}].role", "must be USER or SYSTEM")
@@ -62,8 +82,6 @@ def _run_input(request: agent_service_pb2.StepRequest) -> tuple[HistoryMessage, 
             f"at most {MAX_INPUT_CHARS} characters",
         )
     check.raise_if_any()
-    if request.approvals:
-        raise Unimplemented("approvals: tool approval is not implemented yet")
     role_names = {number: name for name, number in ROLES.items()}
     return tuple(
         HistoryMessage(
@@ -71,7 +89,7 @@ def _run_input(request: agent_service_pb2.StepRequest) -> tuple[HistoryMessage, 
             content=message.content,
             name=message.name,
             metadata=from_struct(message.metadata),
-            step=1,
+            step=0,
             run_id=request.run_id,
         )
         for message in request.input

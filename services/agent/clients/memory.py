@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from agentsuite.common.v1 import common_pb2
 from agentsuite.memory.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
+from services.agent.core.builtin_tools import BlockEdit, Found
 from services.agent.core.history import ContextSnapshot, HistoryMessage
 from services.agent.llm import ToolCall
 from services.common.channels import ServiceClient, create_channel
-from services.common.protobuf import from_struct, to_struct, tool_calls_to_proto
+from services.common.protobuf import from_struct, to_struct, to_timestamp, tool_calls_to_proto
 from services.common.settings import Settings
 
 ROLES = {
@@ -31,13 +33,17 @@ class MemoryClient(ServiceClient):
         channel = create_channel(
             settings.memory_addr,
             settings,
-            idempotent={runtime: ["GetContext", "AppendMessages", "InitializeAgentMemory"]},
+            idempotent={
+                runtime: ["GetContext", "AppendMessages", "InitializeAgentMemory", "SetEvictionBoundary"],
+                "agentsuite.memory.v1.MemoryService": ["SearchPassages", "SearchMessages"],
+            },
         )
         return cls(channel, settings)
 
     def __init__(self, channel, settings: Settings):
         super().__init__(channel, settings)
         self._runtime = memory_service_pb2_grpc.MemoryRuntimeStub(channel)
+        self._public = memory_service_pb2_grpc.MemoryServiceStub(channel)
         self._max_messages = settings.context_max_messages
 
     async def append_then_read(
@@ -55,6 +61,20 @@ class MemoryClient(ServiceClient):
         response = await self._unary(self._runtime.AppendMessages, request)
         return [history_message(m) for m in response.messages], _snapshot(response.context)
 
+    async def read(self, agent_id: str) -> ContextSnapshot:
+        """The agent's context as the next model call needs it."""
+        request = memory_service_pb2.GetContextRequest(agent_id=agent_id, max_messages=self._max_messages)
+        return _snapshot(await self._unary(self._runtime.GetContext, request))
+
+    async def set_eviction_boundary(
+        self, agent_id: str, *, epoch: int, boundary_seq: int, summary: str
+    ) -> None:
+        """Evict every message up to ``boundary_seq`` from the context, replaced by ``summary``."""
+        request = memory_service_pb2.SetEvictionBoundaryRequest(
+            agent_id=agent_id, epoch=epoch, boundary_seq=boundary_seq, summary=summary
+        )
+        await self._unary(self._runtime.SetEvictionBoundary, request)
+
     async def append(
         self,
         agent_id: str,
@@ -67,6 +87,82 @@ class MemoryClient(ServiceClient):
         request = _append_request(agent_id, epoch, run_id, idempotency_key, messages)
         response = await self._unary(self._runtime.AppendMessages, request)
         return [history_message(m) for m in response.messages]
+
+    # The built-in tools' side of memory (services.agent.core.builtin_tools.MemoryTools).
+
+    async def edit_block(self, agent_id: str, label: str, edit: BlockEdit, *, run_id: str, epoch: int) -> str:
+        request = memory_service_pb2.EditBlockRequest(
+            agent_id=agent_id, label=label, edit=_block_edit(edit), run_id=run_id, epoch=epoch
+        )
+        response = await self._unary(self._public.EditBlock, request)
+        return response.block.value
+
+    async def insert_passage(self, archive_id: str, text: str, tags: Sequence[str]) -> str:
+        request = memory_service_pb2.InsertPassagesRequest(
+            archive_id=archive_id, passages=[memory_pb2.PassageInput(text=text, tags=list(tags))]
+        )
+        response = await self._unary(self._public.InsertPassages, request)
+        return response.passage_ids[0]
+
+    async def search_passages(
+        self,
+        agent_id: str,
+        query: str,
+        *,
+        tags: Sequence[str],
+        match_all: bool,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int,
+    ) -> list[Found]:
+        request = memory_service_pb2.SearchPassagesRequest(
+            agent_id=agent_id,
+            query=query,
+            tags=list(tags),
+            tag_match=common_pb2.TAG_MATCH_ALL if match_all else common_pb2.TAG_MATCH_ANY,
+            start_time=to_timestamp(start),
+            end_time=to_timestamp(end),
+            page_size=limit,
+        )
+        response = await self._unary(self._public.SearchPassages, request)
+        return [
+            Found(
+                text=hit.passage.text,
+                score=hit.score,
+                when=hit.passage.create_time.ToDatetime(tzinfo=UTC),
+                tags=tuple(hit.passage.tags),
+            )
+            for hit in response.results
+        ]
+
+    async def search_messages(
+        self,
+        agent_id: str,
+        query: str,
+        *,
+        roles: Sequence[str],
+        start: datetime | None,
+        end: datetime | None,
+        limit: int,
+    ) -> list[Found]:
+        request = memory_service_pb2.SearchMessagesRequest(
+            agent_id=agent_id,
+            query=query,
+            roles=[ROLES[role] for role in roles],
+            start_time=to_timestamp(start),
+            end_time=to_timestamp(end),
+            page_size=limit,
+        )
+        response = await self._unary(self._public.SearchMessages, request)
+        return [
+            Found(
+                text=hit.message.content,
+                score=hit.score,
+                when=hit.message.create_time.ToDatetime(tzinfo=UTC),
+                role=ROLE_NAMES.get(hit.message.role, ""),
+            )
+            for hit in response.results
+        ]
 
 
 def _append_request(
@@ -119,3 +215,18 @@ def history_message(message: common_pb2.Message) -> HistoryMessage:
         id=message.id,
         run_id=message.run_id,
     )
+
+
+def _block_edit(edit: BlockEdit) -> memory_pb2.BlockEdit:
+    match edit.kind:
+        case "append":
+            return memory_pb2.BlockEdit(append=memory_pb2.AppendEdit(text=edit.text))
+        case "replace":
+            return memory_pb2.BlockEdit(
+                replace=memory_pb2.ReplaceEdit(old_text=edit.old_text, new_text=edit.text)
+            )
+        case "insert":
+            return memory_pb2.BlockEdit(insert=memory_pb2.InsertEdit(line=edit.line, text=edit.text))
+        case "rewrite":
+            return memory_pb2.BlockEdit(rewrite=memory_pb2.RewriteEdit(value=edit.text))
+    raise ValueError(f"unknown block edit {edit.kind!r}")

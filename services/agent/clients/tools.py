@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
+from collections.abc import Sequence
+
 from agentsuite.tools.v1 import tools_pb2, tools_service_pb2, tools_service_pb2_grpc
-from services.agent.core.tools import DEFAULT_RESULT_CHAR_LIMIT, ToolDefinition
+from services.agent.core.tools import DEFAULT_RESULT_CHAR_LIMIT, ToolDefinition, ToolOutcome, ToolStatus
+from services.common.call import require_tenant
 from services.common.channels import ServiceClient, create_channel
 from services.common.protobuf import from_struct
 from services.common.settings import Settings
+
+DEFINITION_TTL = 5.0
+"""Seconds a tool definition is reused before it is read again: a changed tool (say, now requiring
+approval) applies to runs starting a few seconds later, and a busy agent does not read its tools
+on every run."""
+
+_STATUS = {
+    tools_pb2.EXECUTION_STATUS_OK: ToolStatus.OK,
+    tools_pb2.EXECUTION_STATUS_TIMEOUT: ToolStatus.TIMEOUT,
+}
 
 
 class ToolsClient(ServiceClient):
@@ -27,23 +43,39 @@ class ToolsClient(ServiceClient):
         super().__init__(channel, settings)
         self._tools = tools_service_pb2_grpc.ToolServiceStub(channel)
         self._runtime = tools_service_pb2_grpc.ToolRuntimeStub(channel)
+        self._definitions: dict[tuple[str, str], tuple[ToolDefinition, float]] = {}
 
     async def get(self, tool_id: str) -> ToolDefinition:
         """One tool of the current tenant; NotFound when it does not exist."""
         response = await self._unary(self._tools.GetTool, tools_service_pb2.GetToolRequest(tool_id=tool_id))
         return tool_definition(response.tool)
 
+    async def definitions(self, tool_ids: Sequence[str]) -> list[ToolDefinition]:
+        """The definitions of the current tenant's tools, read concurrently, reused for a few seconds."""
+        tenant, now = require_tenant(), time.monotonic()
+        missing = [i for i in tool_ids if self._definitions.get((tenant, i), (None, 0.0))[1] <= now]
+        if missing:
+            for tool_id, tool in zip(missing, await asyncio.gather(*map(self.get, missing)), strict=True):
+                if len(self._definitions) >= 10_000:
+                    self._definitions.clear()
+                self._definitions[tenant, tool_id] = (tool, now + DEFINITION_TTL)
+        return [self._definitions[tenant, i][0] for i in tool_ids]
+
     async def execute(
-        self, tool_id: str, *, arguments_json: str, agent_id: str, run_id: str, timeout: float | None
-    ) -> tools_pb2.ExecutionResult:
-        """Run one call in the sandbox; the RPC deadline is the caller's remaining time."""
+        self, tool: ToolDefinition, arguments_json: str, *, agent_id: str, run_id: str
+    ) -> ToolOutcome:
+        """Run one call in the sandbox, within the caller's remaining deadline."""
         request = tools_service_pb2.ExecuteRequest(
-            tool_id=tool_id, arguments_json=arguments_json, agent_id=agent_id, run_id=run_id
+            tool_id=tool.id, arguments_json=arguments_json, agent_id=agent_id, run_id=run_id
         )
-        if timeout is not None:
-            request.timeout.FromNanoseconds(int(timeout * 1e9))
-        response = await self._unary(self._runtime.Execute, request)
-        return response.result
+        if tool.timeout is not None:
+            request.timeout.FromNanoseconds(int(tool.timeout * 1e9))
+        result = (await self._unary(self._runtime.Execute, request)).result
+        return ToolOutcome(
+            status=_STATUS.get(result.status, ToolStatus.ERROR),
+            content=_content(result),
+            seconds=result.duration.ToNanoseconds() / 1e9,
+        )
 
 
 def tool_definition(tool: tools_pb2.Tool) -> ToolDefinition:
@@ -58,3 +90,18 @@ def tool_definition(tool: tools_pb2.Tool) -> ToolDefinition:
         result_char_limit=tool.result_char_limit or DEFAULT_RESULT_CHAR_LIMIT,
         timeout=tool.timeout.ToNanoseconds() / 1e9 if tool.HasField("timeout") else None,
     )
+
+
+def _content(result: tools_pb2.ExecutionResult) -> str:
+    """What the model reads: the return value, or the error with the end of stderr."""
+    if result.status == tools_pb2.EXECUTION_STATUS_OK:
+        try:
+            value = json.loads(result.result_json) if result.result_json else None
+        except ValueError:
+            return result.result_json
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    kind = tools_pb2.ExecutionStatus.Name(result.status).removeprefix("EXECUTION_STATUS_").lower()
+    parts = [f"{result.error_type}: {result.error_message}" if result.error_type else result.error_message]
+    if result.stderr.strip():
+        parts.append("stderr (end):\n" + result.stderr.strip()[-1000:])
+    return f"tool {kind}: " + "\n".join(p for p in parts if p)

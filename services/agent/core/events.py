@@ -7,6 +7,8 @@ from enum import IntEnum
 from typing import TypeAlias
 
 from services.agent.core.history import HistoryMessage
+from services.agent.core.tools import ToolStatus
+from services.agent.llm import ToolCall
 
 
 class StopReason(IntEnum):
@@ -67,7 +69,36 @@ class AssistantMessage:
 
 
 @dataclass(frozen=True)
+class ToolCallEvent:
+    """A tool call the model made, about to be executed (or refused)."""
+
+    step: int
+    call: ToolCall
+
+
+@dataclass(frozen=True)
+class ToolReturnEvent:
+    """What a tool call returned, as the model will read it."""
+
+    step: int
+    call: ToolCall
+    status: ToolStatus
+    content: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ApprovalRequested:
+    """A call that waits for a human decision; the run stops after its step."""
+
+    step: int
+    call: ToolCall
+
+
+@dataclass(frozen=True)
 class UsageReport:
+    """Usage of the run so far (cumulative), sent after each step."""
+
     step: int
     usage: RunUsage
 
@@ -80,5 +111,13 @@ class Stopped:
 
 
 LoopEvent: TypeAlias = (
-    AssistantDelta | ReasoningDelta | MessagePersisted | AssistantMessage | UsageReport | Stopped
+    AssistantDelta
+    | ReasoningDelta
+    | MessagePersisted
+    | AssistantMessage
+    | ToolCallEvent
+    | ToolReturnEvent
+    | ApprovalRequested
+    | UsageReport
+    | Stopped
 )

@@ -61,3 +61,28 @@ class Memory(Protocol):
     ) -> tuple[list[HistoryMessage], ContextSnapshot]:
         """As :meth:`append`, then the context including those messages, in one round trip."""
         ...
+
+    async def read(self, agent_id: str) -> ContextSnapshot:
+        """The context without appending anything (a run continuing after approval)."""
+        ...
+
+    async def set_eviction_boundary(
+        self, agent_id: str, *, epoch: int, boundary_seq: int, summary: str
+    ) -> None:
+        """Evict the messages up to ``boundary_seq`` from the context, replaced by ``summary``."""
+        ...
+
+
+def unanswered_calls(
+    messages: Sequence[HistoryMessage],
+) -> tuple[HistoryMessage | None, tuple[ToolCall, ...]]:
+    """The last assistant message that called tools, and those of its calls no tool message answers."""
+    answered: set[str] = set()
+    for message in reversed(messages):
+        if message.role == "tool":
+            answered.add(message.tool_call_id)
+        elif message.role == "assistant" and message.tool_calls:
+            return message, tuple(c for c in message.tool_calls if c.id not in answered)
+        elif message.role == "assistant":
+            return None, ()
+    return None, ()

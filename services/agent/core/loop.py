@@ -1,18 +1,35 @@
-"""The agent loop: context in, model called, messages persisted, events out.
+"""The agent loop: context in, model called, tools executed, each step persisted, events out.
 
-This is the walking skeleton's loop: one model call per input, no tools yet. It already has the
-shape the full loop keeps: one context read, a streamed model call, one fenced append per step with
-an idempotency key derived from the run and the step, and a distinct stop reason for every ending.
+One run is a sequence of steps. A step builds the prompt from the context (summarising the oldest
+messages first when the context nears the model's window), streams the model's answer, executes
+the tool calls it made, and appends the step's messages to memory in one fenced append keyed by run
+and step, so a retried step stores once. The loop goes on while the model calls tools and stops
+with one distinct reason for every ending.
+
+A run can also continue: after an approval (the calls that waited are decided, then the loop goes
+on), or after a crash of whoever drove it (the run's messages already in memory say where it was,
+so a repeated run never answers twice).
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from services.agent.core.agents import Agent
+from services.agent.core.builtin_tools import BUILTIN_TOOLS, CallSite
+from services.agent.core.context_window import (
+    ContextBudget,
+    ContextMeter,
+    choose_eviction,
+    history_tokens,
+    overflow_detail,
+    summary_request,
+)
 from services.agent.core.events import (
+    ApprovalRequested,
     AssistantDelta,
     AssistantMessage,
     LoopEvent,
@@ -21,14 +38,35 @@ from services.agent.core.events import (
     RunUsage,
     Stopped,
     StopReason,
+    ToolCallEvent,
+    ToolReturnEvent,
     UsageReport,
 )
-from services.agent.core.history import HistoryMessage, Memory
-from services.agent.core.prompt import chat_messages
-from services.agent.llm import ChatRequest, Completion, LLMError, ProviderRegistry
+from services.agent.core.history import ContextSnapshot, HistoryMessage, Memory, unanswered_calls
+from services.agent.core.prompt import chat_messages, system_message
+from services.agent.core.tool_calls import ToolExecutor
+from services.agent.core.tool_rules import RunRules
+from services.agent.core.toolbox import CheckedCall, CustomTools, Toolbox
+from services.agent.core.tools import ToolOutcome, ToolStatus
+from services.agent.llm import ChatModel, ChatRequest, Completion, LLMError, ProviderRegistry
 from services.agent.llm import ReasoningDelta as LLMReasoningDelta
 from services.agent.llm import TextDelta as LLMTextDelta
 from services.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument
+
+MAX_INVALID_STEPS = 3
+"""Steps in a row whose every call was invalid before the run stops with INVALID_TOOL_CALL."""
+MEMORY_EDITING_TOOLS = frozenset(
+    {"core_memory_append", "core_memory_replace", "core_memory_insert", "core_memory_rewrite"}
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    """A human's decision on a call that waited for approval."""
+
+    tool_call_id: str
+    approve: bool
+    reason: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,75 +76,388 @@ class RunRequest:
     agent: Agent
     run_id: str
     epoch: int
-    input: tuple[HistoryMessage, ...]
+    input: tuple[HistoryMessage, ...] = ()
+    approvals: tuple[Decision, ...] = ()
+    max_steps: int = 0
+    """0 uses the agent's limit."""
     deadline: float | None = None
     """Absolute ``time.monotonic()`` by which the run must end."""
+
+
+@dataclass(kw_only=True)
+class _Run:
+    """The mutable state of one run while it executes."""
+
+    request: RunRequest
+    model: ChatModel
+    toolbox: Toolbox
+    rules: RunRules
+    budget: ContextBudget
+    context: ContextSnapshot = field(
+        default_factory=lambda: ContextSnapshot(compiled_memory="", summary="", messages=(), epoch=0)
+    )
+    meter: ContextMeter = field(default_factory=ContextMeter)
+    step: int = 0
+    calls: Counter = field(default_factory=Counter)
+    previous_tool: str | None = None
+    invalid_steps: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    llm_seconds: float = 0.0
+    tool_seconds: float = 0.0
+
+    @property
+    def agent(self) -> Agent:
+        return self.request.agent
+
+    @property
+    def site(self) -> CallSite:
+        return CallSite(
+            agent_id=self.agent.id,
+            archive_id=self.agent.archive_id,
+            run_id=self.request.run_id,
+            epoch=self.request.epoch,
+        )
+
+    @property
+    def step_limit(self) -> int:
+        return self.request.max_steps or self.agent.step_limit
+
+    def usage(self) -> UsageReport:
+        return UsageReport(
+            self.step,
+            RunUsage(
+                prompt_tokens=self.prompt_tokens,
+                completion_tokens=self.completion_tokens,
+                steps=self.step,
+                llm_seconds=self.llm_seconds,
+                tool_seconds=self.tool_seconds,
+            ),
+        )
+
+    def remember(self, stored: Sequence[HistoryMessage]) -> None:
+        self.context = replace(self.context, messages=(*self.context.messages, *stored))
+
+
+class _Stop(Exception):
+    """Ends a run from deep inside a step with a stop reason."""
+
+    def __init__(self, reason: StopReason, detail: str = ""):
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
 
 
 class AgentLoop:
     """Runs agents; holds only its collaborators, so one instance serves every run concurrently."""
 
-    def __init__(self, *, memory: Memory, providers: ProviderRegistry):
+    def __init__(
+        self, *, memory: Memory, providers: ProviderRegistry, tools: ToolExecutor, custom: CustomTools
+    ):
         self._memory = memory
         self._providers = providers
+        self._tools = tools
+        self._custom = custom
 
     async def run(self, request: RunRequest) -> AsyncIterator[LoopEvent]:
-        agent, step = request.agent, 1
-        model = self._model(agent)
-        # Accepted input is stored before the model is called: a deadline, a cancel or a crash
-        # during the model's answer must not lose what the user said. The same round trip reads
-        # the context, which then ends with that input.
-        stored_input, context = await self._memory.append_then_read(
-            agent.id,
-            epoch=request.epoch,
-            run_id=request.run_id,
-            idempotency_key=f"{request.run_id}:input",
-            messages=request.input,
+        run = await self._start(request)
+        try:
+            if request.input:
+                # Accepted input is stored before the model is called: a deadline, a cancel or a
+                # crash during the answer must not lose what the user said. The same round trip
+                # reads the context, which then ends with that input.
+                stored, run.context = await self._memory.append_then_read(
+                    run.agent.id,
+                    epoch=request.epoch,
+                    run_id=request.run_id,
+                    idempotency_key=f"{request.run_id}:input",
+                    messages=request.input,
+                )
+                for message in stored:
+                    yield MessagePersisted(1, message)
+            else:
+                run.context = await self._memory.read(run.agent.id)
+            async for event in self._resume(run):
+                yield event
+            while True:
+                if run.step >= run.step_limit:
+                    raise _Stop(StopReason.MAX_STEPS, f"the run reached its limit of {run.step_limit} steps")
+                run.step += 1
+                async for event in self._step(run):
+                    yield event
+        except _Stop as stop:
+            yield run.usage()
+            yield Stopped(run.step, stop.reason, stop.detail)
+
+    async def _start(self, request: RunRequest) -> _Run:
+        agent = request.agent
+        custom = await self._custom.definitions(agent.tool_ids) if agent.tool_ids else []
+        return _Run(
+            request=request,
+            model=self._model(agent),
+            toolbox=Toolbox((*BUILTIN_TOOLS, *custom)),
+            rules=RunRules(agent.tool_rules),
+            budget=ContextBudget.for_model(
+                context_window=agent.model.context_window, max_output_tokens=agent.model.max_output_tokens
+            ),
         )
-        for message in stored_input:
-            yield MessagePersisted(step, message)
+
+    # -- continuing a run ------------------------------------------------------------------------
+
+    async def _resume(self, run: _Run) -> AsyncIterator[LoopEvent]:
+        """Pick the run up where its messages in memory left it, applying approvals if given."""
+        request = run.request
+        mine = [m for m in run.context.messages if m.run_id == request.run_id]
+        run.step = max((m.step for m in mine), default=0)
+        for message in mine:
+            if message.role == "tool":
+                run.calls[message.name] += 1
+                run.previous_tool = message.name
+        waiting, calls = unanswered_calls(run.context.messages)
+        if waiting is None or waiting.run_id != request.run_id or not calls:
+            if request.approvals:
+                raise FailedPrecondition(
+                    f"no tool calls of run {request.run_id} await approval", reason="NOTHING_TO_APPROVE"
+                )
+            if mine and mine[-1].step > 0:
+                last = mine[-1]
+                if last.role == "assistant":
+                    raise _Stop(StopReason.END_TURN, "the run had already finished")
+                if last.role == "tool" and run.rules.is_terminal(last.name):
+                    raise _Stop(StopReason.TERMINAL_TOOL, f"{last.name} ended the run")
+            return
+        if not request.approvals:
+            # The run stopped for approval and is asked to run again without decisions: say so again.
+            for call in calls:
+                yield ApprovalRequested(run.step, call)
+            raise _Stop(StopReason.APPROVAL_REQUIRED, _awaiting(calls))
+        decisions = {d.tool_call_id: d for d in request.approvals}
+        _check_decisions(decisions, calls)
+        checked = [run.toolbox.check(call) for call in calls]
+        outcomes: dict[int, ToolOutcome] = {}
+        approved = []
+        for index, item in enumerate(checked):
+            decision = decisions[item.call.id]
+            if not decision.approve:
+                reason = f": {decision.reason}" if decision.reason else ""
+                outcomes[index] = ToolOutcome(status=ToolStatus.DENIED, content=f"denied by a human{reason}")
+            elif not item.valid:
+                outcomes[index] = ToolOutcome(status=ToolStatus.ERROR, content=f"error: {item.problem}")
+            else:
+                approved.append((index, item))
+                run.calls[item.call.name] += 1
+                run.previous_tool = item.call.name
+        async for event in self._execute(run, approved, outcomes, checked):
+            yield event
+        stored = await self._append(run, f"approvals:{run.step}", _tool_messages(run.step, checked, outcomes))
+        for message in stored:
+            yield MessagePersisted(run.step, message)
+        self._after_tools(run, checked, outcomes)
+        yield run.usage()
+
+    # -- one step --------------------------------------------------------------------------------
+
+    async def _step(self, run: _Run) -> AsyncIterator[LoopEvent]:
+        step, agent = run.step, run.agent
+        tools = run.toolbox.specs(
+            only=run.rules.allowed_next(previous=run.previous_tool, calls=run.calls),
+            without=run.rules.exhausted(run.calls),
+        )
+        messages = chat_messages(agent, run.context)
+        estimated = run.meter.tokens(messages, tools)
+        if run.budget.over_threshold(estimated):
+            await self._summarise(run, tools)
+            messages = chat_messages(agent, run.context)
+            estimated = run.meter.tokens(messages, tools)
+        if not run.budget.fits(estimated):
+            raise _Stop(
+                StopReason.CONTEXT_OVERFLOW,
+                f"the context needs about {estimated} tokens, more than the model's window of "
+                f"{run.budget.window} (less {run.budget.reserve_output} kept for the answer), "
+                "and nothing more can be summarised",
+            )
         chat = ChatRequest(
             model=agent.model.model,
-            messages=chat_messages(agent, context),
+            messages=messages,
+            tools=tools,
             temperature=agent.model.temperature,
             max_tokens=agent.model.max_output_tokens or None,
         )
+        completion = None
+        async for event in self._call_model(run, chat):
+            if isinstance(event, Completion):
+                completion = event
+            else:
+                yield event
+        assert completion is not None
+        if completion.usage:
+            run.meter.observe(estimated, completion.usage.prompt_tokens)
+        reply = HistoryMessage(
+            role="assistant",
+            content=completion.content,
+            reasoning=completion.reasoning,
+            tool_calls=completion.tool_calls,
+            step=step,
+        )
+        if not completion.tool_calls:
+            (stored,) = await self._append(run, f"step:{step}", (reply,))
+            run.remember((stored,))
+            yield AssistantMessage(step, stored)
+            raise _Stop(StopReason.END_TURN)
+
+        checked = [run.toolbox.check(call) for call in completion.tool_calls]
+        for item in checked:
+            yield ToolCallEvent(step, item.call)
+        outcomes, to_run, waiting = self._admit(run, checked)
+        async for event in self._execute(run, to_run, outcomes, checked):
+            yield event
+        results = _tool_messages(step, checked, outcomes)
+        edited = any(
+            checked[i].call.name in MEMORY_EDITING_TOOLS and o.status is ToolStatus.OK
+            for i, o in outcomes.items()
+        )
+        stored = await self._append(run, f"step:{step}", (reply, *results), reread=edited)
+        yield AssistantMessage(step, stored[0])
+        for message in stored[1:]:
+            yield MessagePersisted(step, message)
+        if waiting:
+            for item in waiting:
+                yield ApprovalRequested(step, item.call)
+            raise _Stop(StopReason.APPROVAL_REQUIRED, _awaiting([item.call for item in waiting]))
+        self._after_tools(run, checked, outcomes)
+        yield run.usage()
+
+    def _admit(
+        self, run: _Run, checked: Sequence[CheckedCall]
+    ) -> tuple[dict[int, ToolOutcome], list[tuple[int, CheckedCall]], list[CheckedCall]]:
+        """Decide, in call order, which calls run now, which are refused, and which wait for approval."""
+        outcomes: dict[int, ToolOutcome] = {}
+        to_run: list[tuple[int, CheckedCall]] = []
+        waiting: list[CheckedCall] = []
+        for index, item in enumerate(checked):
+            if not item.valid:
+                outcomes[index] = ToolOutcome(status=ToolStatus.ERROR, content=f"error: {item.problem}")
+                continue
+            refusal = run.rules.refusal(item.call.name, previous=run.previous_tool, calls=run.calls)
+            if refusal:
+                outcomes[index] = ToolOutcome(status=ToolStatus.DENIED, content=refusal)
+                continue
+            run.calls[item.call.name] += 1
+            run.previous_tool = item.call.name
+            assert item.tool is not None
+            if item.tool.requires_approval:
+                waiting.append(item)
+            else:
+                to_run.append((index, item))
+        return outcomes, to_run, waiting
+
+    async def _execute(
+        self,
+        run: _Run,
+        to_run: list[tuple[int, CheckedCall]],
+        outcomes: dict[int, ToolOutcome],
+        checked: Sequence[CheckedCall],
+    ) -> AsyncIterator[LoopEvent]:
+        """Report the refused calls, run the others, and collect every outcome into ``outcomes``."""
+        for index, outcome in sorted(outcomes.items()):
+            yield ToolReturnEvent(run.step, checked[index].call, outcome.status, outcome.content, 0.0)
+        if not to_run:
+            return
+        started = time.monotonic()
+        async for executed in self._tools.run_all(to_run, run.site):
+            outcome = executed.outcome
+            outcomes[executed.index] = outcome
+            call = checked[executed.index].call
+            yield ToolReturnEvent(run.step, call, outcome.status, outcome.content, outcome.seconds)
+        run.tool_seconds += time.monotonic() - started
+
+    def _after_tools(
+        self, run: _Run, checked: Sequence[CheckedCall], outcomes: dict[int, ToolOutcome]
+    ) -> None:
+        """Stop the run when a terminal tool ran, or when the model keeps making invalid calls."""
+        for index, item in enumerate(checked):
+            if (
+                outcomes.get(index)
+                and outcomes[index].status is ToolStatus.OK
+                and run.rules.is_terminal(item.call.name)
+            ):
+                raise _Stop(StopReason.TERMINAL_TOOL, f"{item.call.name} ended the run")
+        if checked and all(not item.valid for item in checked):
+            run.invalid_steps += 1
+            if run.invalid_steps >= MAX_INVALID_STEPS:
+                problems = "; ".join(item.problem for item in checked)
+                raise _Stop(
+                    StopReason.INVALID_TOOL_CALL,
+                    f"the model made only invalid tool calls {MAX_INVALID_STEPS} steps in a row: {problems}",
+                )
+        else:
+            run.invalid_steps = 0
+
+    # -- the model -------------------------------------------------------------------------------
+
+    async def _call_model(self, run: _Run, chat: ChatRequest) -> AsyncIterator[LoopEvent | Completion]:
         started = time.monotonic()
         completion: Completion | None = None
         try:
-            async for event in model.stream(chat, deadline=request.deadline):
+            async for event in run.model.stream(chat, deadline=run.request.deadline):
                 if isinstance(event, LLMTextDelta):
-                    yield AssistantDelta(step, event.text)
+                    yield AssistantDelta(run.step, event.text)
                 elif isinstance(event, LLMReasoningDelta):
-                    yield ReasoningDelta(step, event.text)
+                    yield ReasoningDelta(run.step, event.text)
                 elif isinstance(event, Completion):
                     completion = event
         except (LLMError, DeadlineExceeded) as exc:
-            yield Stopped(step, StopReason.LLM_ERROR, exc.message)
-            return
+            raise _Stop(StopReason.LLM_ERROR, exc.message) from None
+        finally:
+            run.llm_seconds += time.monotonic() - started
         if completion is None:
-            yield Stopped(step, StopReason.LLM_ERROR, "the model's stream ended without a completion")
+            raise _Stop(StopReason.LLM_ERROR, "the model's stream ended without a completion")
+        if completion.usage:
+            run.prompt_tokens += completion.usage.prompt_tokens
+            run.completion_tokens += completion.usage.completion_tokens
+        yield completion
+
+    async def _summarise(self, run: _Run, tools) -> None:
+        """Replace the oldest in-context messages by a summary, moving the eviction boundary in memory."""
+        agent, context = run.agent, run.context
+        fixed = run.meter.tokens((system_message(agent, context),), tools)
+        if not run.budget.fits(fixed):
+            raise _Stop(StopReason.CONTEXT_OVERFLOW, overflow_detail(fixed, run.budget))
+        boundary = choose_eviction(
+            context.messages,
+            fixed_tokens=fixed,
+            budget=run.budget,
+            tokens_of=history_tokens,
+        )
+        if boundary is None:
             return
-        llm_seconds = time.monotonic() - started
-
-        reply = HistoryMessage(
-            role="assistant", content=completion.content, reasoning=completion.reasoning, step=step
+        evicted = [m for m in context.messages if m.seq <= boundary]
+        request = summary_request(
+            model=agent.model.model,
+            previous_summary=context.summary,
+            evicted=evicted,
+            max_tokens=agent.model.max_output_tokens or None,
         )
-        (stored,) = await self._append(request, f"step:{step}", (reply,))
-        yield AssistantMessage(step, stored)
-        usage = completion.usage
-        yield UsageReport(
-            step,
-            RunUsage(
-                prompt_tokens=usage.prompt_tokens if usage else 0,
-                completion_tokens=usage.completion_tokens if usage else 0,
-                steps=step,
-                llm_seconds=llm_seconds,
-            ),
+        started = time.monotonic()
+        try:
+            summary = await run.model.complete(request, deadline=run.request.deadline)
+        except (LLMError, DeadlineExceeded) as exc:
+            raise _Stop(StopReason.LLM_ERROR, f"summarising the context failed: {exc.message}") from None
+        finally:
+            run.llm_seconds += time.monotonic() - started
+        if summary.usage:
+            run.prompt_tokens += summary.usage.prompt_tokens
+            run.completion_tokens += summary.usage.completion_tokens
+        await self._memory.set_eviction_boundary(
+            agent.id, epoch=run.request.epoch, boundary_seq=boundary, summary=summary.content
         )
-        yield Stopped(step, StopReason.END_TURN)
+        run.context = replace(
+            context,
+            summary=summary.content,
+            messages=tuple(m for m in context.messages if m.seq > boundary),
+        )
 
-    def _model(self, agent: Agent):
+    def _model(self, agent: Agent) -> ChatModel:
         try:
             return self._providers.get(agent.model.provider)
         except InvalidArgument:
@@ -116,14 +467,58 @@ class AgentLoop:
                 reason="PROVIDER_NOT_CONFIGURED",
             ) from None
 
+    # -- memory ----------------------------------------------------------------------------------
+
     async def _append(
-        self, request: RunRequest, part: str, messages: Sequence[HistoryMessage]
+        self, run: _Run, part: str, messages: Sequence[HistoryMessage], *, reread: bool = False
     ) -> list[HistoryMessage]:
-        """Append one step's messages in one transaction, keyed by run and step so a retry stores once."""
-        return await self._memory.append(
-            request.agent.id,
+        """Append one step's messages in one fenced transaction, keyed by run and step so a retry
+        stores once. ``reread`` also reads the context back (core memory changed in this step)."""
+        request = run.request
+        arguments = dict(
             epoch=request.epoch,
             run_id=request.run_id,
             idempotency_key=f"{request.run_id}:{part}",
             messages=messages,
         )
+        if reread:
+            stored, run.context = await self._memory.append_then_read(run.agent.id, **arguments)
+            return stored
+        stored = await self._memory.append(run.agent.id, **arguments)
+        run.remember(stored)
+        return stored
+
+
+def _tool_messages(
+    step: int, checked: Sequence[CheckedCall], outcomes: dict[int, ToolOutcome]
+) -> list[HistoryMessage]:
+    """One tool message per decided call, in the order the model made the calls."""
+    return [
+        HistoryMessage(
+            role="tool",
+            content=outcomes[index].content,
+            tool_call_id=item.call.id,
+            name=item.call.name,
+            step=step,
+            metadata={"status": outcomes[index].status.name.lower()},
+        )
+        for index, item in enumerate(checked)
+        if index in outcomes
+    ]
+
+
+def _check_decisions(decisions: dict[str, Decision], calls: Sequence) -> None:
+    waiting = {call.id for call in calls}
+    unknown = sorted(set(decisions) - waiting)
+    missing = sorted(waiting - set(decisions))
+    if unknown or missing:
+        problems = []
+        if unknown:
+            problems.append(f"no call awaits approval with id {', '.join(unknown)}")
+        if missing:
+            problems.append(f"decide every waiting call; missing: {', '.join(missing)}")
+        raise InvalidArgument.field("approvals", "; ".join(problems))
+
+
+def _awaiting(calls: Sequence) -> str:
+    return "waiting for approval of " + ", ".join(f"{call.name} ({call.id})" for call in calls)

@@ -8,6 +8,8 @@ from services.agent.core.agents import Agent
 from services.agent.core.history import ContextSnapshot, HistoryMessage
 from services.agent.llm import ChatMessage
 
+NOT_RUN = "not run: the call was neither approved nor denied before the conversation went on"
+
 
 def system_message(agent: Agent, context: ContextSnapshot) -> ChatMessage:
     """The agent's system prompt followed by its core memory and the running summary."""
@@ -21,20 +23,38 @@ def system_message(agent: Agent, context: ContextSnapshot) -> ChatMessage:
     return ChatMessage(role="system", content="\n\n".join(part for part in parts if part))
 
 
-def chat_messages(
-    agent: Agent, context: ContextSnapshot, pending: Iterable[HistoryMessage] = ()
-) -> tuple[ChatMessage, ...]:
-    """System message, the in-context history, then this run's messages not yet in memory."""
+def chat_message(message: HistoryMessage) -> ChatMessage:
+    """One stored message as the model reads it."""
+    return ChatMessage(
+        role=message.role,
+        # An assistant message that only calls tools has no content, not an empty one.
+        content=(message.content or None) if message.tool_calls else message.content,
+        tool_calls=message.tool_calls,
+        tool_call_id=message.tool_call_id or None,
+        name=message.name or None,
+    )
+
+
+def chat_messages(agent: Agent, context: ContextSnapshot) -> tuple[ChatMessage, ...]:
+    """System message, then the in-context history.
+
+    Providers refuse a history where a tool call has no result. A call that waited for approval
+    and was overtaken by a new message never got one, so it reads as not run.
+    """
     messages = [system_message(agent, context)]
-    for message in (*context.messages, *pending):
-        messages.append(
-            ChatMessage(
-                role=message.role,
-                # An assistant message that only calls tools has no content, not an empty one.
-                content=(message.content or None) if message.tool_calls else message.content,
-                tool_calls=message.tool_calls,
-                tool_call_id=message.tool_call_id or None,
-                name=message.name or None,
-            )
-        )
+    unanswered: list[str] = []
+    for message in context.messages:
+        if message.role == "tool" and message.tool_call_id in unanswered:
+            unanswered.remove(message.tool_call_id)
+        elif unanswered:
+            messages.extend(_not_run(unanswered))
+            unanswered = []
+        messages.append(chat_message(message))
+        if message.tool_calls:
+            unanswered = [call.id for call in message.tool_calls]
+    messages.extend(_not_run(unanswered))
     return tuple(messages)
+
+
+def _not_run(call_ids: Iterable[str]) -> list[ChatMessage]:
+    return [ChatMessage(role="tool", content=NOT_RUN, tool_call_id=call_id) for call_id in call_ids]

@@ -39,6 +39,11 @@ class AgentLanes:
             if lane.users == 0:
                 del self._lanes[agent_id]
 
+    def ahead(self, agent_id: str) -> int:
+        """Runs of this agent running or waiting here: how many a new run would wait behind."""
+        lane = self._lanes.get(agent_id)
+        return lane.users if lane is not None else 0
+
     def __len__(self) -> int:
         """Number of agents with a run running or waiting here."""
         return len(self._lanes)

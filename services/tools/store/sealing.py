@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import logging
 import os
 from pathlib import Path
 
@@ -16,8 +15,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from services.common.errors import FailedPrecondition
-
-log = logging.getLogger(__name__)
+from services.common.secret_file import configured_or_file
 
 KEY_FILE = "secrets.key"
 _NONCE_BYTES = 12
@@ -75,17 +73,8 @@ def load_key(configured: str | None, state_dir: Path) -> bytes:
 
     The file is the laptop default; deployments set AGENTSUITE_SECRETS_KEY from their secret store.
     """
-    if configured:
-        return decode_key(configured)
-    path = state_dir / KEY_FILE
-    if not path.exists():
-        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another replica made it first
-        else:
-            with os.fdopen(descriptor, "w") as file:
-                file.write(generate_key() + "\n")
-            log.warning("AGENTSUITE_SECRETS_KEY is not set: generated a key file", extra={"path": str(path)})
-    return decode_key(path.read_text())
+    return decode_key(
+        configured_or_file(
+            configured, state_dir / KEY_FILE, generate=generate_key, variable="AGENTSUITE_SECRETS_KEY"
+        )
+    )

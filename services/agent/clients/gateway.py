@@ -1,0 +1,129 @@
+"""Agents messaging agents: through the gateway's public conversation API, so every target runs in
+its own lane (one run at a time, in order) exactly as if a client had sent the message.
+
+The call chain travels in metadata; a message that would wait on an agent already in the chain
+(A asks B, B asks A) is refused before it is sent, and the gateway refuses it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import grpc
+
+from agentsuite.common.v1 import common_pb2
+from agentsuite.gateway.v1 import gateway_pb2, gateway_service_pb2, gateway_service_pb2_grpc
+from services.agent.store.agents import AgentStore
+from services.common.call import CALL_CHAIN_KEY, CallScope, current_call, require_tenant
+from services.common.channels import create_channel, outgoing_metadata
+from services.common.errors import AgentSuiteError, FailedPrecondition
+from services.common.protobuf import to_struct
+from services.common.settings import Settings
+from services.common.status import from_rpc_error
+
+log = logging.getLogger(__name__)
+
+MAX_TAG_TARGETS = 1000
+
+
+class GatewayMessaging:
+    """The :class:`~services.agent.core.builtin_tools.AgentMessaging` of one agent service process."""
+
+    @classmethod
+    def connect(cls, settings: Settings, store: AgentStore, token: str) -> GatewayMessaging:
+        # Not retried by the channel: a message is not idempotent without a key (see send_and_wait).
+        return cls(create_channel(settings.gateway_addr, settings), settings, store, token)
+
+    def __init__(self, channel: grpc.aio.Channel, settings: Settings, store: AgentStore, token: str):
+        self._channel = channel
+        self._stub = gateway_service_pb2_grpc.ConversationServiceStub(channel)
+        self._store = store
+        self._authorization = f"Service {token}"
+        self._default_timeout = settings.default_deadline_seconds
+        self._max_depth = settings.max_call_depth
+        self._background: set[asyncio.Task] = set()
+
+    async def send_and_wait(self, sender: str, target: str, message: str) -> str:
+        scope, metadata = self._chain(sender, target)
+        request = gateway_service_pb2.SendMessageRequest(agent_id=target, messages=[_input(sender, message)])
+        try:
+            response = await self._stub.SendMessage(
+                request, timeout=scope.remaining(self._default_timeout), metadata=metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        run = response.run
+        if run.status not in (gateway_pb2.RUN_STATUS_COMPLETED, gateway_pb2.RUN_STATUS_AWAITING_APPROVAL):
+            reason = common_pb2.StopReason.Name(run.stop_reason)
+            raise AgentSuiteError(f"the agent's run ended with {reason}: {run.stop_detail}".rstrip(": "))
+        replies = [
+            m.content for m in response.messages if m.role == common_pb2.MESSAGE_ROLE_ASSISTANT and m.content
+        ]
+        return replies[-1] if replies else ""
+
+    async def send_no_wait(self, sender: str, target: str, message: str) -> str:
+        """Returns once the gateway accepted the run; the run goes on without this caller."""
+        _, metadata = self._chain(sender, target)
+        request = gateway_service_pb2.StreamMessageRequest(
+            agent_id=target, messages=[_input(sender, message)]
+        )
+        # Its own deadline: the target's run must not end when this agent's run does.
+        call = self._stub.StreamMessage(request, timeout=self._default_timeout * 10, metadata=metadata)
+        try:
+            first = await call.read()
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        if first is grpc.aio.EOF:
+            raise AgentSuiteError("the gateway closed the stream before accepting the message")
+        task = asyncio.create_task(_drain(call))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return first.event.run_id
+
+    async def agents_with_tags(self, tags: Sequence[str], *, match_all: bool) -> list[str]:
+        agents = await self._store.list(
+            require_tenant(), limit=MAX_TAG_TARGETS, tags=tuple(tags), match_all_tags=match_all
+        )
+        return [agent.id for agent in agents]
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await self._channel.close()
+
+    def _chain(self, sender: str, target: str) -> tuple[CallScope, tuple[tuple[str, str], ...]]:
+        scope = current_call()
+        chain = (*scope.call_chain, sender)
+        if target in chain:
+            raise FailedPrecondition(
+                f"refused: agent {target} is already waiting in this conversation "
+                f"({' -> '.join(chain)}); messaging it would deadlock",
+                reason="CALL_CYCLE",
+            )
+        if len(chain) >= self._max_depth:
+            raise FailedPrecondition(
+                f"refused: the agent-to-agent call chain is at its limit of {self._max_depth}",
+                reason="CALL_DEPTH",
+            )
+        metadata = [(k, v) for k, v in outgoing_metadata(scope) if k != CALL_CHAIN_KEY]
+        metadata += [(CALL_CHAIN_KEY, ",".join(chain)), ("authorization", self._authorization)]
+        return scope, tuple(metadata)
+
+
+def _input(sender: str, message: str) -> common_pb2.InputMessage:
+    return common_pb2.InputMessage(
+        role=common_pb2.MESSAGE_ROLE_USER,
+        content=message,
+        name=f"agent-{sender}"[:64],
+        metadata=to_struct({"sender_agent_id": sender}),
+    )
+
+
+async def _drain(call) -> None:
+    try:
+        async for _ in call:
+            pass
+    except grpc.aio.AioRpcError as exc:
+        log.warning("a message sent without waiting failed", extra={"error": exc.details()})

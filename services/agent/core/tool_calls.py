@@ -1,0 +1,104 @@
+"""Executing the tool calls of one step: built-ins in this process, custom tools in the sandbox,
+parallel-safe calls concurrently and the others one at a time, every outcome bounded in size.
+
+A call's failure is its result (the model reads it and can react); only what makes the whole run
+invalid escapes: a stale fencing epoch (the lease passed on), the deadline, a cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from services.agent.core.builtin_tools import BuiltinTools, CallSite, ToolFailure
+from services.agent.core.toolbox import CheckedCall, CustomTools
+from services.agent.core.tools import ToolOutcome, ToolStatus
+from services.common.errors import AgentSuiteError, Cancelled, DeadlineExceeded, FailedPrecondition
+
+
+@dataclass(frozen=True)
+class Executed:
+    """The outcome of the call at ``index`` in the step's list of calls."""
+
+    index: int
+    outcome: ToolOutcome
+
+
+class ToolExecutor:
+    """Runs checked calls; one instance serves every run."""
+
+    def __init__(self, *, builtins: BuiltinTools, custom: CustomTools):
+        self._builtins = builtins
+        self._custom = custom
+
+    async def run_all(
+        self, calls: Sequence[tuple[int, CheckedCall]], site: CallSite
+    ) -> AsyncIterator[Executed]:
+        """Execute in order, overlapping consecutive parallel-safe calls; yield outcomes as they end.
+
+        Closing the iterator early (the run was cancelled) cancels the calls in flight, which kills
+        their sandboxes.
+        """
+        for group in _groups(calls):
+            tasks = {asyncio.create_task(self._run_one(checked, site)): index for index, checked in group}
+            try:
+                waiting = set(tasks)
+                while waiting:
+                    done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                    for task in sorted(done, key=tasks.__getitem__):
+                        yield Executed(tasks[task], task.result())
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run_one(self, checked: CheckedCall, site: CallSite) -> ToolOutcome:
+        tool, started = checked.tool, time.monotonic()
+        assert tool is not None and checked.arguments is not None
+        try:
+            if tool.builtin:
+                content = await self._builtins.call(tool.name, site, checked.arguments)
+                outcome = ToolOutcome(status=ToolStatus.OK, content=content)
+            else:
+                outcome = await self._custom.execute(
+                    tool, checked.call.arguments or "{}", agent_id=site.agent_id, run_id=site.run_id
+                )
+        except ToolFailure as exc:
+            outcome = ToolOutcome(status=ToolStatus.ERROR, content=f"error: {exc}")
+        except (DeadlineExceeded, Cancelled):
+            raise
+        except FailedPrecondition as exc:
+            if exc.reason == "STALE_EPOCH":
+                raise
+            outcome = ToolOutcome(status=ToolStatus.ERROR, content=f"error: {exc.message}")
+        except AgentSuiteError as exc:
+            outcome = ToolOutcome(status=ToolStatus.ERROR, content=f"error: {exc.message}")
+        return ToolOutcome(
+            status=outcome.status,
+            content=_bounded(outcome.content, tool.result_char_limit),
+            seconds=time.monotonic() - started,
+        )
+
+
+def _groups(calls: Sequence[tuple[int, CheckedCall]]) -> list[list[tuple[int, CheckedCall]]]:
+    """Consecutive parallel-safe calls form one group; any other call is a group of its own."""
+    groups: list[list[tuple[int, CheckedCall]]] = []
+    for item in calls:
+        tool = item[1].tool
+        if tool is not None and tool.parallel_safe and groups and _all_parallel(groups[-1]):
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    return groups
+
+
+def _all_parallel(group: list[tuple[int, CheckedCall]]) -> bool:
+    return all(c.tool is not None and c.tool.parallel_safe for _, c in group)
+
+
+def _bounded(content: str, limit: int) -> str:
+    if limit <= 0 or len(content) <= limit:
+        return content
+    return content[:limit] + f"… [truncated: {len(content) - limit} more characters]"
