@@ -5,10 +5,16 @@ from pathlib import Path
 from services.agent.api import registrations
 from services.agent.clients.gateway import GatewayMessaging
 from services.agent.clients.memory import MemoryClient
+from services.agent.clients.memory_lifecycle import MemoryLifecycleClient
+from services.agent.clients.tool_catalog import ToolCatalogClient
 from services.agent.clients.tools import ToolsClient
+from services.agent.core.agent_file import document_limit
+from services.agent.core.agents import ModelCatalog
 from services.agent.core.builtin_tools import BuiltinTools
+from services.agent.core.lifecycle import AgentLifecycle
 from services.agent.core.loop import AgentLoop
 from services.agent.core.tool_calls import ToolExecutor
+from services.agent.core.transfer import AgentTransfer
 from services.agent.llm import build_providers
 from services.agent.store.agents import AgentStore, CallerAgents
 from services.agent.store.tables import SCHEMA
@@ -27,6 +33,8 @@ async def wire(settings: Settings) -> Wiring:
     )
     memory = MemoryClient.connect(settings)
     tools = ToolsClient.connect(settings)
+    agent_memory = MemoryLifecycleClient.connect(settings)
+    catalog = ToolCatalogClient.connect(settings)
     store = AgentStore(engine)
     messaging = GatewayMessaging.connect(
         settings, store, internal_token(settings.internal_token, settings.state_dir)
@@ -39,12 +47,32 @@ async def wire(settings: Settings) -> Wiring:
         tools=ToolExecutor(builtins=builtins, custom=tools),
         custom=tools,
     )
-    default_model = settings.default_model or (
-        OPENAI_DEFAULT_MODEL if providers.default_provider == "openai" else SCRIPTED_MODEL
+    models = ModelCatalog(
+        providers=providers.names,
+        default_provider=providers.default_provider,
+        default_model=settings.default_model
+        or (OPENAI_DEFAULT_MODEL if providers.default_provider == "openai" else SCRIPTED_MODEL),
+    )
+    lifecycle = AgentLifecycle(store=store, memory=agent_memory, tools=catalog, models=models)
+    transfer = AgentTransfer(
+        store=store,
+        lifecycle=lifecycle,
+        memory=agent_memory,
+        tools=catalog,
+        models=models,
+        max_document_bytes=document_limit(settings.max_message_bytes),
     )
     return Wiring(
-        registrations(store, providers, loop, default_model, memory, tools),
-        closers=[engine.dispose, messaging.close, memory.close, tools.close, providers.aclose],
+        registrations(store=store, loop=loop, lifecycle=lifecycle, transfer=transfer, models=models),
+        closers=[
+            engine.dispose,
+            messaging.close,
+            memory.close,
+            tools.close,
+            agent_memory.close,
+            catalog.close,
+            providers.aclose,
+        ],
     )
 
 

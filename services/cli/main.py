@@ -1,5 +1,5 @@
 """``agentsuite``: run the suite (``up``), chat with an agent (``chat``), manage API keys (``keys``),
-fill and search archival memory (``archival``)."""
+fill and search archival memory (``archival``), export and import agents (``agents``)."""
 
 from __future__ import annotations
 
@@ -39,9 +39,11 @@ def main(argv: list[str] | None = None) -> None:
     for sub in (create, revoke, listing):
         sub.add_argument("--state-dir", type=Path)
 
+    from services.cli.agents import add_commands as add_agents_commands
     from services.cli.archival import add_commands as add_archival_commands
 
     add_archival_commands(commands)
+    add_agents_commands(commands)
 
     args = parser.parse_args(argv)
     try:
@@ -63,6 +65,10 @@ def main(argv: list[str] | None = None) -> None:
         from services.cli.archival import run_archival
 
         sys.exit(asyncio.run(run_archival(settings, args)))
+    if args.command == "agents":
+        from services.cli.agents import run_agents
+
+        sys.exit(asyncio.run(run_agents(settings, args)))
     from services.cli.keys import run_keys
 
     sys.exit(asyncio.run(run_keys(settings, args)))

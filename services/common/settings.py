@@ -62,8 +62,9 @@ class Settings:
     """Python logging level (``AGENTSUITE_LOG_LEVEL``)."""
     tracing: bool = True
     """Create OpenTelemetry spans and put trace ids in logs (``AGENTSUITE_TRACING``)."""
-    max_message_bytes: int = 16 * 1024 * 1024
-    """Largest gRPC message accepted or sent (``AGENTSUITE_MAX_MESSAGE_BYTES``)."""
+    max_message_bytes: int = 64 * 1024 * 1024
+    """Largest gRPC message accepted or sent (``AGENTSUITE_MAX_MESSAGE_BYTES``); an exported agent
+    document is one message, so this also caps its size."""
     keepalive_time_ms: int = 20_000
     """HTTP/2 keepalive ping interval on servers and channels (``AGENTSUITE_KEEPALIVE_TIME_MS``)."""
     drain_seconds: float = 0.0
@@ -167,7 +168,7 @@ class Settings:
             db_statement_timeout_ms=reader.integer("AGENTSUITE_DB_STATEMENT_TIMEOUT_MS", 30_000),
             log_level=reader.text("AGENTSUITE_LOG_LEVEL", "INFO").upper(),
             tracing=reader.boolean("AGENTSUITE_TRACING", True),
-            max_message_bytes=reader.integer("AGENTSUITE_MAX_MESSAGE_BYTES", 16 * 1024 * 1024),
+            max_message_bytes=reader.integer("AGENTSUITE_MAX_MESSAGE_BYTES", 64 * 1024 * 1024),
             keepalive_time_ms=reader.integer("AGENTSUITE_KEEPALIVE_TIME_MS", 20_000),
             drain_seconds=reader.number("AGENTSUITE_DRAIN_SECONDS", 0.0),
             grace_seconds=reader.number("AGENTSUITE_GRACE_SECONDS", 10.0),

@@ -232,15 +232,15 @@ async def test_an_invalid_agent_definition_is_invalid_argument(gateway, tenant):
 
 
 async def test_contract_rpcs_not_built_yet_answer_unimplemented_through_the_gateway(gateway, tenant):
-    agents = agent_service_pb2_grpc.AgentServiceStub(gateway)
+    conversation = gateway_service_pb2_grpc.ConversationServiceStub(gateway)
 
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await agents.ExportAgent(
-            agent_service_pb2.ExportAgentRequest(agent_id=str(uuid.uuid4())), metadata=tenant
+        await conversation.GetRun(
+            gateway_service_pb2.GetRunRequest(run_id=str(uuid.uuid4())), metadata=tenant
         )
 
     assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "ExportAgent" in raised.value.details()
+    assert "GetRun" in raised.value.details()
 
 
 async def test_internal_runtimes_are_not_reachable_through_the_gateway(gateway, tenant):

@@ -1,14 +1,16 @@
-"""Agents on the real PostgreSQL: create, get, list with filters and cursor, delete, tenant isolation
-and idempotent creation."""
+"""Agents on the real PostgreSQL: create, get, list with filters and cursor, update under a row lock,
+delete, tenant isolation and idempotent creation."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import replace
 
 import pytest
 
 from services.agent.core.agents import AgentSpec, ModelChoice
+from services.agent.core.tool_rules import RuleKind, ToolRule
 from services.agent.store.agents import AgentStore
 from services.common.errors import NotFound
 
@@ -39,7 +41,11 @@ async def test_created_agent_reads_back_with_every_field(store, tenant):
         system_prompt="Be thorough.",
         tags=("research", "eu"),
         tool_ids=("tool-1",),
-        tool_rules=({"type": "terminal", "tool": "send"},),
+        tool_rules=(
+            ToolRule(tool_name="send", kind=RuleKind.TERMINAL),
+            ToolRule(tool_name="lookup", kind=RuleKind.ALLOWED_CHILDREN, children=("send",)),
+            ToolRule(tool_name="lookup", kind=RuleKind.MAX_CALLS, max_calls=3),
+        ),
         metadata={"team": "blue"},
         max_steps=12,
     )
@@ -58,7 +64,7 @@ async def test_created_agent_reads_back_with_every_field(store, tenant):
     assert created.model == ModelChoice(provider="openai", model="gpt-x", temperature=0.5)
     assert created.tags == ("research", "eu")
     assert created.tool_ids == ("tool-1",)
-    assert created.tool_rules == ({"type": "terminal", "tool": "send"},)
+    assert created.tool_rules == wanted.tool_rules
     assert created.metadata == {"team": "blue"}
     assert created.max_steps == 12
     assert created.created_at is not None and created.updated_at is not None
@@ -165,3 +171,54 @@ async def test_creations_without_request_id_are_never_merged(store, tenant):
 
     assert first.id != second.id
     assert len(await store.list(tenant, limit=10)) == 2
+
+
+async def test_update_stores_the_merged_spec_and_bumps_updated_at(store, tenant):
+    agent = await store.create(tenant, spec("before", tags=("a",)))
+
+    async def rename(current):
+        return replace(current.spec(), name="after")
+
+    updated = await store.update(tenant, agent.id, rename)
+
+    assert (updated.name, updated.tags, updated.created_at) == ("after", ("a",), agent.created_at)
+    assert updated.updated_at > agent.updated_at
+    assert await store.get(tenant, agent.id) == updated
+
+
+async def test_concurrent_updates_of_different_fields_both_stay(store, tenant):
+    agent = await store.create(tenant, spec("before"))
+    renaming_read = asyncio.Event()
+
+    async def rename(current):
+        renaming_read.set()
+        await asyncio.sleep(0.2)  # the other update waits on the row lock meanwhile
+        return replace(current.spec(), name="renamed")
+
+    async def retag(current):
+        return replace(current.spec(), tags=("new",))
+
+    async def retag_after_rename_began():
+        await renaming_read.wait()
+        return await store.update(tenant, agent.id, retag)
+
+    await asyncio.gather(store.update(tenant, agent.id, rename), retag_after_rename_began())
+
+    final = await store.get(tenant, agent.id)
+    assert (final.name, final.tags) == ("renamed", ("new",))
+
+
+async def test_update_and_set_archive_of_another_tenants_agent_are_not_found(store, tenant):
+    agent = await store.create(tenant, spec())
+    intruder = f"t-{uuid.uuid4().hex[:12]}"
+
+    async def keep(current):
+        return current.spec()
+
+    with pytest.raises(NotFound):
+        await store.update(intruder, agent.id, keep)
+    with pytest.raises(NotFound):
+        await store.update(tenant, "not-a-uuid", keep)
+    with pytest.raises(NotFound):
+        await store.set_archive(intruder, agent.id, "archive")
+    assert (await store.set_archive(tenant, agent.id, "archive-1")).archive_id == "archive-1"

@@ -80,10 +80,16 @@ class AgentServiceServicer:
 
     def CreateAgent(self, request, context):
         """Creates an agent with its core memory blocks and archive. A retry with
-        the same request_id returns the agent created first. Errors:
-        INVALID_ARGUMENT (missing name, unknown provider, bad tool rule),
-        NOT_FOUND (an attached tool or block does not exist), UNAVAILABLE
-        (memory or tools unreachable).
+        the same request_id returns the agent created first. Tool rules may name
+        the attached tools and the built-in ones (core_memory_append,
+        core_memory_replace, core_memory_insert, core_memory_rewrite,
+        archival_memory_insert, archival_memory_search, conversation_search,
+        send_message_to_agent_and_wait_for_reply, send_message_to_agent_async,
+        send_message_to_agents_matching_tags). Errors: INVALID_ARGUMENT (missing
+        name, unknown provider, bad tool rule, a rule naming a tool the agent
+        cannot call, an attached tool named like a built-in one or like another
+        attached tool), NOT_FOUND (an attached tool or block does not exist),
+        UNAVAILABLE (memory or tools unreachable).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -98,15 +104,18 @@ class AgentServiceServicer:
 
     def ListAgents(self, request, context):
         """Lists agents, optionally filtered by tags and name, ordered by creation
-        time, newest first. Errors: INVALID_ARGUMENT (bad page token or size).
+        time, oldest first. Errors: INVALID_ARGUMENT (bad page token or size).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateAgent(self, request, context):
-        """Updates the fields of an agent named in update_mask. Errors: NOT_FOUND,
-        INVALID_ARGUMENT (unknown or output-only mask path, invalid value).
+        """Updates the fields of an agent named in update_mask, merged with the
+        stored agent in one transaction (a concurrent update of other fields is
+        kept), and checks the result like CreateAgent. Errors: NOT_FOUND (agent,
+        or an attached tool), INVALID_ARGUMENT (unknown or output-only mask path,
+        invalid value).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -114,24 +123,43 @@ class AgentServiceServicer:
 
     def DeleteAgent(self, request, context):
         """Deletes an agent and its memory (messages, archive, blocks attached to
-        no other agent). Errors: NOT_FOUND.
+        no other agent). Memory goes first, so a call that fails half-way can be
+        repeated. Errors: NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ExportAgent(self, request, context):
-        """Exports an agent as a portable JSON document (configuration, blocks,
-        optionally messages and passages). Errors: NOT_FOUND.
+        """Exports an agent as one portable JSON document: {"format":
+        "agentsuite.agent", "version": 1, "agent": configuration and tool rules,
+        "blocks": core memory blocks (shared ones as plain values), "tools": the
+        attached custom tools as full definitions (never secrets), optionally
+        "messages" (the whole history, oldest first) with "context" (the running
+        summary and how many of the first messages it stands for), optionally
+        "passages" (the agent's archive, newest first)}. The document is one
+        response, at most the gRPC message size limit (64 MiB by default) less
+        64 KiB. Errors: NOT_FOUND, FAILED_PRECONDITION (the document would be
+        larger than that, or an attached tool no longer exists).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ImportAgent(self, request, context):
-        """Creates a new agent from a document made by ExportAgent; ids are newly
-        assigned. Errors: INVALID_ARGUMENT (malformed or unsupported document),
-        NOT_FOUND (a referenced tool does not exist in this tenant).
+        """Creates a new agent from a document made by ExportAgent; every id is
+        new. Each tool reuses the tenant's tool of the same name when its source
+        code is the same, and is created otherwise; when the tenant has another
+        tool of that name, the tool is created (or found, on a second import) as
+        name_2, name_3, ... and the rules naming it follow. Messages are appended
+        in order with new times (their exported times are not restored), then the
+        summary and eviction boundary; passages keep their text, tags, metadata
+        and times and are embedded by the new archive (the service's default
+        embedder). An import that fails after the agent was created deletes it
+        again; tools it created stay. Errors: INVALID_ARGUMENT (malformed or
+        unsupported document, with field violations naming JSON paths such as
+        "document_json.messages[3].role"), ALREADY_EXISTS (a tool's name and 99
+        suffixed ones are taken).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -5,21 +5,21 @@ from __future__ import annotations
 from agentsuite.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
 from services.agent.api.agents import AgentApi
 from services.agent.api.runtime import AgentRuntimeApi
-from services.agent.clients.memory import MemoryClient
-from services.agent.clients.tools import ToolsClient
+from services.agent.core.agents import ModelCatalog
+from services.agent.core.lifecycle import AgentLifecycle
 from services.agent.core.loop import AgentLoop
-from services.agent.llm import ProviderRegistry
+from services.agent.core.transfer import AgentTransfer
 from services.agent.store.agents import AgentStore
 from services.common.server import Registration
 
 
 def registrations(
+    *,
     store: AgentStore,
-    providers: ProviderRegistry,
     loop: AgentLoop,
-    default_model: str,
-    memory: MemoryClient,
-    tools: ToolsClient,
+    lifecycle: AgentLifecycle,
+    transfer: AgentTransfer,
+    models: ModelCatalog,
 ):
     file = agent_service_pb2.DESCRIPTOR
     return [
@@ -27,7 +27,7 @@ def registrations(
             file,
             "AgentService",
             agent_service_pb2_grpc.add_AgentServiceServicer_to_server,
-            AgentApi(store, providers, default_model, memory, tools),
+            AgentApi(store=store, lifecycle=lifecycle, transfer=transfer, models=models),
         ),
         Registration.of(
             file,

@@ -1,51 +1,42 @@
-"""AgentService: create, read and list agents."""
+"""AgentService: create, read, list, update, delete, export and import agents."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from agentsuite.agent.v1 import agent_pb2, agent_service_pb2, agent_service_pb2_grpc
+from agentsuite.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
 from agentsuite.common.v1 import common_pb2
-from services.agent.api.convert import agent_to_proto
-from services.agent.clients.memory import MemoryClient
-from services.agent.clients.tools import ToolsClient
-from services.agent.core.agents import DEFAULT_CONTEXT_WINDOW, AgentSpec, InitialBlock, ModelChoice
-from services.agent.llm import ProviderRegistry
+from services.agent.api.convert import agent_spec, agent_to_proto, initial_block
+from services.agent.core.agents import ModelCatalog
+from services.agent.core.lifecycle import AgentLifecycle
+from services.agent.core.transfer import AgentTransfer
 from services.agent.store.agents import AgentStore
 from services.common.call import require_tenant
-from services.common.errors import InvalidArgument, Unimplemented
+from services.common.errors import InvalidArgument
 from services.common.paging import decode_token, encode_token, page_size
-from services.common.protobuf import from_struct, require_id
+from services.common.protobuf import require_id
 from services.common.server import servicer
 
 
 @servicer
 class AgentApi(agent_service_pb2_grpc.AgentServiceServicer):
-    """Agents: create, read, list."""
+    """Agents: create, read, list, update, delete, export, import."""
 
     def __init__(
-        self,
-        store: AgentStore,
-        providers: ProviderRegistry,
-        default_model: str,
-        memory: MemoryClient,
-        tools: ToolsClient,
+        self, *, store: AgentStore, lifecycle: AgentLifecycle, transfer: AgentTransfer, models: ModelCatalog
     ):
         self._store = store
-        self._memory = memory
-        self._tools = tools
-        self._providers = providers
-        self._default_model = default_model
+        self._lifecycle = lifecycle
+        self._transfer = transfer
+        self._models = models
 
     async def CreateAgent(self, request: agent_service_pb2.CreateAgentRequest, context):
-        tenant = require_tenant()
-        if request.agent.tool_ids or request.agent.tool_rules:
-            raise Unimplemented("agent.tool_ids / agent.tool_rules: tools are not implemented yet")
-        spec = self._spec(request.agent)
-        agent = await self._store.create(tenant, spec, request_id=request.request_id)
-        # After the agent row: a failure here leaves an agent whose retry (same request_id) finds
-        # it and sets its memory up then; memory keeps the first set-up of an agent.
-        await self._memory.initialize(agent.id, [_initial_block(b) for b in request.memory_blocks])
+        agent = await self._lifecycle.create(
+            require_tenant(),
+            agent_spec(request.agent, self._models),
+            [initial_block(b) for b in request.memory_blocks],
+            request_id=request.request_id,
+        )
         return agent_service_pb2.CreateAgentResponse(agent=agent_to_proto(agent))
 
     async def GetAgent(self, request: agent_service_pb2.GetAgentRequest, context):
@@ -78,38 +69,30 @@ class AgentApi(agent_service_pb2_grpc.AgentServiceServicer):
             agents=[agent_to_proto(a) for a in page], next_page_token=token
         )
 
-    def _spec(self, agent: agent_pb2.Agent) -> AgentSpec:
-        provider = agent.model.provider or self._providers.default_provider
-        if provider not in self._providers.names:
-            known = ", ".join(self._providers.names)
-            raise InvalidArgument.field(
-                "agent.model.provider", f"unknown provider {provider!r}; known: {known}"
-            )
-        spec = AgentSpec(
-            name=agent.name,
-            description=agent.description,
-            system_prompt=agent.system_prompt,
-            model=ModelChoice(
-                provider=provider,
-                model=agent.model.model or self._default_model,
-                context_window=agent.model.context_window or DEFAULT_CONTEXT_WINDOW,
-                temperature=agent.model.temperature if agent.model.HasField("temperature") else None,
-                max_output_tokens=agent.model.max_output_tokens,
-            ),
-            tags=tuple(agent.tags),
-            metadata=from_struct(agent.metadata),
-            max_steps=agent.max_steps,
+    async def UpdateAgent(self, request: agent_service_pb2.UpdateAgentRequest, context):
+        agent = await self._lifecycle.update(
+            require_tenant(),
+            require_id(request.agent.id, "agent.id"),
+            agent_spec(request.agent, self._models),
+            tuple(request.update_mask.paths),
         )
-        spec.validate()
-        return spec
+        return agent_service_pb2.UpdateAgentResponse(agent=agent_to_proto(agent))
 
+    async def DeleteAgent(self, request: agent_service_pb2.DeleteAgentRequest, context):
+        await self._lifecycle.delete(require_tenant(), require_id(request.agent_id, "agent_id"))
+        return agent_service_pb2.DeleteAgentResponse()
 
-def _initial_block(block: agent_pb2.BlockSpec) -> InitialBlock:
-    return InitialBlock(
-        label=block.label,
-        value=block.value,
-        limit=block.limit,
-        read_only=block.read_only,
-        description=block.description,
-        block_id=block.block_id,
-    )
+    async def ExportAgent(self, request: agent_service_pb2.ExportAgentRequest, context):
+        document = await self._transfer.export_agent(
+            require_tenant(),
+            require_id(request.agent_id, "agent_id"),
+            messages=request.include_messages,
+            passages=request.include_passages,
+        )
+        return agent_service_pb2.ExportAgentResponse(document_json=document)
+
+    async def ImportAgent(self, request: agent_service_pb2.ImportAgentRequest, context):
+        agent = await self._transfer.import_agent(
+            require_tenant(), request.document_json, name_override=request.name_override
+        )
+        return agent_service_pb2.ImportAgentResponse(agent=agent_to_proto(agent))

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
+
 from google.protobuf import duration_pb2
 
 from agentsuite.agent.v1 import agent_pb2
 from agentsuite.common.v1 import common_pb2
 from services.agent.clients.memory import ROLES
 from services.agent.core import events
-from services.agent.core.agents import Agent
+from services.agent.core.agents import Agent, AgentSpec, InitialBlock, ModelCatalog, ModelChoice
 from services.agent.core.history import HistoryMessage
-from services.common.protobuf import to_struct, to_timestamp, tool_calls_to_proto
+from services.agent.core.tool_rules import RuleKind, ToolRule
+from services.common.errors import Validation
+from services.common.protobuf import from_struct, to_struct, to_timestamp, tool_calls_to_proto
 
 
 def tool_call_to_proto(call) -> common_pb2.ToolCall:
@@ -32,6 +37,7 @@ def agent_to_proto(agent: Agent) -> agent_pb2.Agent:
             max_output_tokens=agent.model.max_output_tokens,
         ),
         tool_ids=agent.tool_ids,
+        tool_rules=[tool_rule_to_proto(rule) for rule in agent.tool_rules],
         tags=agent.tags,
         metadata=to_struct(agent.metadata),
         max_steps=agent.max_steps,
@@ -39,6 +45,86 @@ def agent_to_proto(agent: Agent) -> agent_pb2.Agent:
         create_time=to_timestamp(agent.created_at),
         update_time=to_timestamp(agent.updated_at),
     )
+
+
+def agent_spec(agent: agent_pb2.Agent, models: ModelCatalog) -> AgentSpec:
+    """The settable fields of ``agent``, defaults filled in, not yet validated; InvalidArgument for
+    a tool rule without its kind."""
+    model = agent.model
+    return AgentSpec(
+        name=agent.name,
+        description=agent.description,
+        system_prompt=agent.system_prompt,
+        model=models.complete(
+            ModelChoice(
+                provider=model.provider,
+                model=model.model,
+                context_window=model.context_window,
+                # A proto float has 7 significant digits: 0.3, not 0.30000001192092896.
+                temperature=float(f"{model.temperature:.7g}") if model.HasField("temperature") else None,
+                max_output_tokens=model.max_output_tokens,
+            )
+        ),
+        tool_ids=tuple(_canonical_id(tool_id) for tool_id in agent.tool_ids),
+        tool_rules=tool_rules_from_proto(agent.tool_rules),
+        tags=tuple(agent.tags),
+        metadata=from_struct(agent.metadata),
+        max_steps=agent.max_steps,
+    )
+
+
+def initial_block(block: agent_pb2.BlockSpec) -> InitialBlock:
+    return InitialBlock(
+        label=block.label,
+        value=block.value,
+        limit=block.limit,
+        read_only=block.read_only,
+        description=block.description,
+        block_id=block.block_id,
+    )
+
+
+def tool_rules_from_proto(
+    rules: Iterable[agent_pb2.ToolRule], field: str = "agent.tool_rules"
+) -> tuple[ToolRule, ...]:
+    check = Validation()
+    converted = []
+    for index, rule in enumerate(rules):
+        kind = rule.WhichOneof("rule")
+        if kind is None:
+            check.check(
+                False, f"{field}[{index}]", "set one of terminal, run_first, allowed_children, max_calls"
+            )
+            continue
+        converted.append(
+            ToolRule(
+                tool_name=rule.tool_name,
+                kind=RuleKind(kind),
+                children=tuple(rule.allowed_children.children),
+                max_calls=rule.max_calls.max_calls,
+            )
+        )
+    check.raise_if_any()
+    return tuple(converted)
+
+
+def tool_rule_to_proto(rule: ToolRule) -> agent_pb2.ToolRule:
+    message = agent_pb2.ToolRule(tool_name=rule.tool_name)
+    kind = getattr(message, rule.kind.value)  # the oneof's fields are named like the kinds
+    kind.SetInParent()
+    if rule.kind is RuleKind.ALLOWED_CHILDREN:
+        message.allowed_children.children.extend(rule.children)
+    elif rule.kind is RuleKind.MAX_CALLS:
+        message.max_calls.max_calls = rule.max_calls
+    return message
+
+
+def _canonical_id(value: str) -> str:
+    """A UUID in its canonical form; anything else as given (validation names it)."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return value
 
 
 def message_to_proto(message: HistoryMessage, agent_id: str) -> common_pb2.Message:

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 from agentsuite.common.v1 import common_pb2
 from agentsuite.memory.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
-from services.agent.core.agents import InitialBlock
 from services.agent.core.builtin_tools import BlockEdit, Found
 from services.agent.core.history import ContextSnapshot, HistoryMessage
 from services.agent.llm import ToolCall
@@ -46,26 +45,6 @@ class MemoryClient(ServiceClient):
         self._runtime = memory_service_pb2_grpc.MemoryRuntimeStub(channel)
         self._public = memory_service_pb2_grpc.MemoryServiceStub(channel)
         self._max_messages = settings.context_max_messages
-
-    async def initialize(self, agent_id: str, blocks: Sequence[InitialBlock]) -> None:
-        """Give a new agent its memory; safe to repeat (memory keeps the first set-up)."""
-        await self._unary(
-            self._runtime.InitializeAgentMemory,
-            memory_service_pb2.InitializeAgentMemoryRequest(
-                agent_id=agent_id,
-                blocks=[
-                    memory_pb2.Block(
-                        id=b.block_id,
-                        label=b.label,
-                        value=b.value,
-                        limit=b.limit,
-                        read_only=b.read_only,
-                        description=b.description,
-                    )
-                    for b in blocks
-                ],
-            ),
-        )
 
     async def append_then_read(
         self,

@@ -50,11 +50,6 @@ class ToolsClient(ServiceClient):
         response = await self._unary(self._tools.GetTool, tools_service_pb2.GetToolRequest(tool_id=tool_id))
         return tool_definition(response.tool)
 
-    async def get_proto(self, tool_id: str) -> tools_pb2.Tool:
-        """One tool with every field (source included), for export."""
-        response = await self._unary(self._tools.GetTool, tools_service_pb2.GetToolRequest(tool_id=tool_id))
-        return response.tool
-
     async def definitions(self, tool_ids: Sequence[str]) -> list[ToolDefinition]:
         """The definitions of the current tenant's tools, read concurrently, reused for a few seconds."""
         tenant, now = require_tenant(), time.monotonic()

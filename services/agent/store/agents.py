@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from sqlalchemy import and_, delete, literal, select, tuple_
+from sqlalchemy import and_, delete, func, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,7 +19,7 @@ from services.common.ids import is_uuid
 
 
 class AgentStore:
-    """Create, read, list and delete agents of one tenant."""
+    """Create, read, list, update and delete agents of one tenant."""
 
     def __init__(self, engine: AsyncEngine):
         self._engine = engine
@@ -78,6 +79,42 @@ class AgentStore:
         query = query.order_by(agents.c.created_at, agents.c.id).limit(limit)
         async with self._engine.connect() as conn:
             return [_agent(row) for row in await conn.execute(query)]
+
+    async def update(
+        self, tenant: str, agent_id: str, merge: Callable[[Agent], Awaitable[AgentSpec]]
+    ) -> Agent:
+        """Store what ``merge`` makes of the agent, read and written under a row lock, so a
+        concurrent update of other fields is neither lost nor undone."""
+        if not is_uuid(agent_id):
+            raise NotFound("agent", agent_id)
+        mine = and_(agents.c.tenant == tenant, agents.c.id == agent_id)
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(select(agents).where(mine).with_for_update())).first()
+            if row is None:
+                raise NotFound("agent", agent_id)
+            spec = await merge(_agent(row))
+            statement = (
+                update(agents)
+                .where(mine)
+                .values(**_columns(spec), updated_at=func.clock_timestamp())
+                .returning(agents)
+            )
+            row = (await conn.execute(statement)).one()
+        return _agent(row)
+
+    async def set_archive(self, tenant: str, agent_id: str, archive_id: str) -> Agent:
+        """Record the agent's archive (memory made it at the agent's creation)."""
+        statement = (
+            update(agents)
+            .where(agents.c.tenant == tenant, agents.c.id == agent_id)
+            .values(archive_id=archive_id)
+            .returning(agents)
+        )
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(statement)).first()
+        if row is None:
+            raise NotFound("agent", agent_id)
+        return _agent(row)
 
     async def delete(self, tenant: str, agent_id: str) -> None:
         if not is_uuid(agent_id):
