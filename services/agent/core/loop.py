@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from services.agent.core.agents import Agent, AgentDirectory
 from services.agent.core.builtin_tools import BUILTIN_TOOLS, CallSite
@@ -53,6 +54,9 @@ from services.agent.llm import ChatModel, ChatRequest, Completion, LLMError, Pro
 from services.agent.llm import ReasoningDelta as LLMReasoningDelta
 from services.agent.llm import TextDelta as LLMTextDelta
 from services.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument
+
+A = TypeVar("A")
+B = TypeVar("B")
 
 MAX_INVALID_STEPS = 3
 """Steps in a row whose every call was invalid before the run stops with INVALID_TOOL_CALL."""
@@ -169,27 +173,24 @@ class AgentLoop:
         # Accepted input is stored in that same memory call, before the model is called: a
         # deadline, a cancel or a crash during the answer must not lose what the user said, and
         # the context read then ends with that input.
-        async with asyncio.TaskGroup() as group:
-            agent = group.create_task(self._agents.get(request.agent_id))
-            if request.input:
-                memory = group.create_task(
-                    self._memory.append_then_read(
-                        request.agent_id,
-                        epoch=request.epoch,
-                        run_id=request.run_id,
-                        idempotency_key=f"{request.run_id}:input",
-                        messages=request.input,
-                    )
-                )
-            else:
-                memory = group.create_task(self._memory.read(request.agent_id))
-        run = await self._start(request, agent.result())
         if request.input:
-            stored, run.context = memory.result()
+            memory_read = self._memory.append_then_read(
+                request.agent_id,
+                epoch=request.epoch,
+                run_id=request.run_id,
+                idempotency_key=f"{request.run_id}:input",
+                messages=request.input,
+            )
+        else:
+            memory_read = self._memory.read(request.agent_id)
+        agent, loaded = await _together(self._agents.get(request.agent_id), memory_read)
+        run = await self._start(request, agent)
+        if request.input:
+            stored, run.context = loaded
             for message in stored:
                 yield MessagePersisted(1, message)
         else:
-            run.context = memory.result()
+            run.context = loaded
         try:
             async for event in self._resume(run):
                 yield event
@@ -501,6 +502,17 @@ class AgentLoop:
         stored = await self._memory.append(run.agent.id, **arguments)
         run.remember(stored)
         return stored
+
+
+async def _together(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
+    """Await both at once; the first failure cancels the other and is raised as it is."""
+    tasks = (asyncio.ensure_future(first), asyncio.ensure_future(second))
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
 
 
 def _tool_messages(
