@@ -11,7 +11,11 @@ For every step it records
 * the raw round trip of the very request the agent sent, replayed straight to the fake LLM with
   httpx (streaming, keep-alive), right after the step.
 
-Overhead = step wall - llm_time (per step); the alternative, step wall - median raw round trip,
+With ``--steps-per-run K`` each run makes K model calls: the first K-1 call the built-in
+``conversation_search`` (a memory read, counted as tool time) and the last answers.
+
+Overhead = run wall - llm_time - tool_time, and per step that divided by the run's steps (the
+target's number); the alternative, run wall - median raw round trip,
 also counts the parts of the agent's LLM call that are its own (building and parsing the request,
 forwarding deltas). After each step the eviction boundary is moved so that the context again holds
 exactly ``--history`` messages: every step sees the same context size.
@@ -26,6 +30,7 @@ Prints one JSON document on stdout; progress goes to stderr. Target (issue 5): p
 
     .venv/bin/python bench/agent.py
     .venv/bin/python bench/agent.py --steps 1000 --history 200 --omit-deltas
+    .venv/bin/python bench/agent.py --steps 200 --steps-per-run 5
     .venv/bin/python bench/agent.py --profile-dir /tmp/prof-agent   # py-spy; then profile_summary.py
 """
 
@@ -90,6 +95,10 @@ class StepSample:
     """Round trip of the same request straight to the fake LLM."""
     llm_messages: int
     """Messages in the request the agent sent to the model."""
+    tool: float = 0.0
+    """``usage.tool_time`` reported by the agent (multi-step runs call a built-in tool)."""
+    steps: int = 1
+    """Steps (model calls) of the run."""
 
 
 def text(index: int, words: int = 40) -> str:
@@ -132,14 +141,22 @@ async def seed_history(memory: memory_service_pb2_grpc.MemoryRuntimeStub, agent_
 
 
 async def keep_history(
-    memory: memory_service_pb2_grpc.MemoryRuntimeStub, agent_id: str, last_seq: int, history: int
+    memory: memory_service_pb2_grpc.MemoryRuntimeStub,
+    agent_id: str,
+    last_seq: int,
+    history: int,
+    *,
+    per_run: int,
 ) -> None:
-    """Evict all but the newest ``history`` messages, so the next step sees the same context size."""
-    if last_seq - history < 1:
+    """Evict all but the newest ``history`` messages (rounded up to whole runs of ``per_run``
+    messages, so the boundary never splits a tool call from its result): every run sees the same
+    context size."""
+    boundary = last_seq - -(-history // per_run) * per_run
+    if boundary < 1:
         return
     await memory.SetEvictionBoundary(
         memory_service_pb2.SetEvictionBoundaryRequest(
-            agent_id=agent_id, epoch=0, boundary_seq=last_seq - history, summary=SUMMARY
+            agent_id=agent_id, epoch=0, boundary_seq=boundary, summary=SUMMARY
         ),
         metadata=METADATA,
         timeout=CALL_TIMEOUT_S,
@@ -148,8 +165,9 @@ async def keep_history(
 
 async def step(
     runtime: agent_service_pb2_grpc.AgentRuntimeStub, agent_id: str, index: int, omit_deltas: bool
-) -> tuple[float, float, int]:
-    """One Step: wall seconds, the LLM seconds of its usage event, the seq of its last message."""
+) -> tuple[float, float, float, int, int]:
+    """One Step call (a run): wall seconds, the LLM and tool seconds of its last usage event, its
+    number of steps, and the seq of its last message."""
     request = agent_service_pb2.StepRequest(
         agent_id=agent_id,
         run_id=str(uuid.uuid4()),
@@ -157,13 +175,15 @@ async def step(
         input=[common_pb2.InputMessage(role=common_pb2.MESSAGE_ROLE_USER, content=text(index + 1000, 25))],
         omit_deltas=omit_deltas,
     )
-    llm, last_seq, stop = None, 0, None
+    llm, tool, steps, last_seq, stop = None, 0.0, 0, 0, None
     started = time.perf_counter()
     async for response in runtime.Step(request, metadata=METADATA, timeout=CALL_TIMEOUT_S):
         event = response.event
         kind = event.WhichOneof("event")
         if kind == "usage":
             llm = event.usage.llm_time.ToTimedelta().total_seconds()
+            tool = event.usage.tool_time.ToTimedelta().total_seconds()
+            steps = event.usage.steps
         elif kind in ("assistant_message", "message_persisted"):
             last_seq = max(last_seq, getattr(event, kind).seq)
         elif kind == "stop":
@@ -174,7 +194,7 @@ async def step(
         raise RuntimeError(f"step stopped with {reason}: {stop.detail if stop else ''}")
     if llm is None:
         raise RuntimeError("the step reported no usage")
-    return wall, llm, last_seq
+    return wall, llm, tool, steps, last_seq
 
 
 class FakeLLM:
@@ -195,6 +215,15 @@ class FakeLLM:
         if not bodies:
             raise RuntimeError("the fake LLM recorded no request from the agent")
         return bodies[-1]
+
+    async def script_tool_steps(self, count: int) -> None:
+        """Make the next run call a cheap built-in tool ``count`` times before it answers."""
+        call = {"name": "conversation_search", "arguments": {"query": "message", "limit": 1}}
+        replies = [{"tool_calls": [{**call, "id": f"call_{i}"}]} for i in range(count)]
+        answer = await self._client.post(
+            f"{self._admin_url}/_admin/script", json={"model": self._model, "replies": replies}
+        )
+        answer.raise_for_status()
 
     async def round_trip(self, body: dict) -> float:
         """Seconds to send ``body`` and read the whole streamed answer."""
@@ -318,12 +347,18 @@ async def measure(args, *, agent_address: str, memory_address: str, llm_url: str
                     cpu.start()
                     if profiler:
                         await profiler.start()
-                wall, llm_seconds, last_seq = await step(runtime, agent_id, index, args.omit_deltas)
+                if args.steps_per_run > 1:
+                    await llm.script_tool_steps(args.steps_per_run - 1)
+                wall, llm_seconds, tool_seconds, steps, last_seq = await step(
+                    runtime, agent_id, index, args.omit_deltas
+                )
                 body = await llm.take_recorded()
                 raw = await llm.round_trip(body)
-                await keep_history(memory, agent_id, last_seq, args.history)
+                await keep_history(memory, agent_id, last_seq, args.history, per_run=2 * steps)
                 if index >= args.warmup:
-                    samples.append(StepSample(wall, llm_seconds, raw, len(body["messages"])))
+                    samples.append(
+                        StepSample(wall, llm_seconds, raw, len(body["messages"]), tool_seconds, steps)
+                    )
                 if (index + 1) % 100 == 0:
                     progress(args, f"  {index + 1} steps")
             cpu_window = cpu.stop(args.steps)
@@ -384,21 +419,25 @@ async def measure_components(args, agent_channel: grpc.aio.Channel, memory) -> d
             if index >= args.warmup:
                 timings[name].append(time.perf_counter() - started)
         last_seq += 2
-        await keep_history(memory, agent_id, last_seq, args.history)
+        await keep_history(memory, agent_id, last_seq, args.history, per_run=2)
     return {name: ms_summary(values) for name, values in timings.items()}
 
 
 def summarise(samples: list[StepSample]) -> dict:
     raw_median = statistics.median(s.raw for s in samples)
     walls = [s.wall for s in samples]
-    overhead = [s.wall - s.llm for s in samples]
-    p50 = percentile(sorted(overhead), 0.50) * 1000
+    overhead = [s.wall - s.llm - s.tool for s in samples]
+    per_step = [(s.wall - s.llm - s.tool) / s.steps for s in samples]
+    p50 = percentile(sorted(per_step), 0.50) * 1000
     return {
         "benchmark": "agent_step_overhead",
         "target": f"p50 <= {TARGET_P50_MS:g} ms",
         "meets_target": p50 <= TARGET_P50_MS,
         "n": len(samples),
+        "steps_per_run": statistics.median(s.steps for s in samples),
+        "overhead_per_step_ms": ms_summary(per_step),
         "overhead_ms": ms_summary(overhead),
+        "tool_time_ms": ms_summary([s.tool for s in samples]),
         "overhead_vs_raw_llm_ms": ms_summary([w - raw_median for w in walls]),
         "step_wall_ms": ms_summary(walls),
         "llm_time_ms": ms_summary([s.llm for s in samples]),
@@ -431,6 +470,7 @@ async def run(args) -> dict:
             "warmup_steps": args.warmup,
             "history": args.history,
             "omit_deltas": args.omit_deltas,
+            "steps_per_run": args.steps_per_run,
             "services": list(SERVICES),
             "service_env": args.env,
             "profiled": bool(args.profile_dir),
@@ -470,6 +510,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--history", type=int, default=50, help="messages of earlier conversation in context (default 50)"
     )
+    parser.add_argument(
+        "--steps-per-run",
+        type=int,
+        default=1,
+        help="model calls per run: the first ones call a built-in tool (default 1: one answer)",
+    )
     parser.add_argument("--omit-deltas", action="store_true", help="as SendMessage: no text deltas streamed")
     parser.add_argument(
         "--env", action="append", default=[], metavar="KEY=VALUE", help="extra service environment"
@@ -477,7 +523,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile-dir", type=Path, help="py-spy the agent and memory during the steps")
     parser.add_argument("--json-only", action="store_true", help="no progress on stderr")
     args = parser.parse_args(argv)
-    if args.steps < 1 or args.warmup < 0 or args.history < 0:
+    if args.steps < 1 or args.warmup < 0 or args.history < 0 or args.steps_per_run < 1:
         parser.error("--steps must be positive, --warmup and --history not negative")
     if any("=" not in item for item in args.env):
         parser.error("--env takes KEY=VALUE")

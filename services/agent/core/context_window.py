@@ -9,7 +9,6 @@ never proposes one.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -53,8 +52,7 @@ def estimate_tokens(messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] =
             message.content or "", message.tool_calls, message.tool_call_id or "", message.name or ""
         )
     for tool in tools:
-        schema = {"name": tool.name, "description": tool.description, "parameters": tool.parameters}
-        total += TOOL_SPEC_OVERHEAD + text_tokens(json.dumps(schema, ensure_ascii=False, default=str))
+        total += TOOL_SPEC_OVERHEAD + text_tokens(tool.schema_json)
     return total
 
 

@@ -65,7 +65,7 @@ class Toolbox:
     def specs(self, *, only: set[str] | None = None, without: set[str] = frozenset()) -> tuple[ToolSpec, ...]:
         """The tools offered to the model: those the rules still allow."""
         return tuple(
-            ToolSpec(name=tool.name, description=tool.description, parameters=tool.parameters)
+            tool.spec
             for name, tool in self._tools.items()
             if (only is None or name in only) and name not in without
         )

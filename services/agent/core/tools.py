@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import cached_property
 from typing import Any
+
+from services.agent.llm import ToolSpec
 
 DEFAULT_RESULT_CHAR_LIMIT = 10_000
 
@@ -42,6 +45,11 @@ class ToolDefinition:
     @property
     def builtin(self) -> bool:
         return not self.id
+
+    @cached_property
+    def spec(self) -> ToolSpec:
+        """What the model is told about the tool (made once per definition)."""
+        return ToolSpec(name=self.name, description=self.description, parameters=self.parameters)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,8 +6,10 @@ never a provider's wire format.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol, TypeAlias
 
 from services.common.errors import AgentSuiteError
@@ -45,6 +47,12 @@ class ToolSpec:
     name: str
     description: str
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+    @cached_property
+    def schema_json(self) -> str:
+        """The function definition as JSON, made once per spec (token estimates read it every step)."""
+        schema = {"name": self.name, "description": self.description, "parameters": self.parameters}
+        return json.dumps(schema, ensure_ascii=False, default=str)
 
 
 @dataclass(frozen=True, kw_only=True)
