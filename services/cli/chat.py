@@ -24,6 +24,10 @@ STOP_NAMES = {
     value.number: value.name.removeprefix("STOP_REASON_").lower()
     for value in common_pb2.StopReason.DESCRIPTOR.values
 }
+TOOL_STATUS_NAMES = {
+    value.number: value.name.removeprefix("TOOL_RETURN_STATUS_").lower()
+    for value in common_pb2.ToolReturnStatus.DESCRIPTOR.values
+}
 
 
 async def run_chat(settings: Settings, args: argparse.Namespace) -> int:
@@ -96,7 +100,7 @@ async def _send(conversation, agent_id: str, text: str, metadata) -> bool:
     request = gateway_service_pb2.StreamMessageRequest(
         agent_id=agent_id, messages=[common_pb2.InputMessage(role=common_pb2.MESSAGE_ROLE_USER, content=text)]
     )
-    printed = False
+    printed = False  # whether this step's answer has begun on screen
     try:
         async for response in conversation.StreamMessage(request, metadata=metadata, timeout=300):
             event = response.event
@@ -106,19 +110,37 @@ async def _send(conversation, agent_id: str, text: str, metadata) -> bool:
                     print("agent> ", end="")
                     printed = True
                 print(event.assistant_delta.text, end="", flush=True)
-            elif kind == "assistant_message" and not printed:
-                print(f"agent> {event.assistant_message.content}", end="")
-                printed = True
+            elif kind == "assistant_message":
+                if not printed and event.assistant_message.content:
+                    print(f"agent> {event.assistant_message.content}", end="")
+                if printed or event.assistant_message.content:
+                    print()
+                printed = False
+            elif kind == "tool_call":
+                call = event.tool_call
+                print(f"  [tool] {call.name}({_preview(call.arguments_json, 120)})")
+            elif kind == "tool_return":
+                result = event.tool_return
+                status = TOOL_STATUS_NAMES.get(result.status, "?")
+                print(f"  [{status}] {_preview(result.content, 200)}")
+            elif kind == "approval_request":
+                call = event.approval_request.tool_call
+                print(f"  [approval needed] {call.name}({_preview(call.arguments_json, 120)})")
             elif kind == "finished":
                 run = event.finished.run
                 if run.stop_reason != common_pb2.STOP_REASON_END_TURN:
                     detail = f": {run.stop_detail}" if run.stop_detail else ""
-                    print(f"\n[run stopped: {STOP_NAMES.get(run.stop_reason, '?')}{detail}]", end="")
+                    print(f"[run stopped: {STOP_NAMES.get(run.stop_reason, '?')}{detail}]")
     except grpc.aio.AioRpcError as exc:
         print(f"\n[error {exc.code().name}: {exc.details()}]")
         return False
-    print()
     return True
+
+
+def _preview(text: str, limit: int) -> str:
+    """One line of at most ``limit`` characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _stored_key(settings: Settings) -> str | None:
