@@ -4,6 +4,7 @@ sandbox, agent messaging back through the gateway's lanes)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -303,3 +304,30 @@ async def test_a_long_conversation_is_summarised_and_stays_coherent(gateway, ten
         memory_service_pb2.CountMessagesRequest(agent_id=agent.id), metadata=tenant
     )
     assert count.count == 26, "evicted messages stay in recall"
+
+
+async def test_a_message_sent_without_waiting_is_accepted_and_answered_later(gateway, tenant, running_suite):
+    sender_model, target_model = model_name(), model_name()
+    sender = await create_agent(gateway, tenant, sender_model, name="sender")
+    target = await create_agent(gateway, tenant, target_model, name="target")
+    running_suite.llm.script(
+        sender_model,
+        [
+            {"tool_calls": [call("send_message_to_agent_async", {"agent_id": target.id, "message": "FYI"})]},
+            {"content": "Told them."},
+        ],
+    )
+    running_suite.llm.script(target_model, [{"content": "thanks", "latency_ms": 300}])
+
+    response = await send(gateway, tenant, sender.id, "Tell the other agent.")
+
+    (result,) = tool_results(response)
+    assert result.content.startswith("Message accepted (run ")
+    memory = memory_service_pb2_grpc.MemoryServiceStub(gateway)
+    request = memory_service_pb2.ListMessagesRequest(agent_id=target.id)
+    for _ in range(50):  # the target answers on its own time, after the sender's run ended
+        history = await memory.ListMessages(request, metadata=tenant)
+        if len(history.messages) == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert [m.content for m in history.messages] == ["FYI", "thanks"]
