@@ -225,7 +225,8 @@ class AgentLoop:
         mine = [m for m in run.context.messages if m.run_id == request.run_id]
         run.step = max((m.step for m in mine), default=0)
         for message in mine:
-            if message.role == "tool":
+            # A call a rule refused or a human denied did not run: it counts toward no limit.
+            if message.role == "tool" and message.metadata.get("status") != "denied":
                 run.calls[message.name] += 1
                 run.previous_tool = message.name
         waiting, calls = unanswered_calls(run.context.messages)
