@@ -49,7 +49,11 @@ def main(service: str, wire: Callable[[Settings], Awaitable[Wiring]]) -> None:
         raise SystemExit(2) from None
     configure_logging(service, settings.log_level)
     configure_tracing(service, settings.tracing)
-    asyncio.run(_serve(settings, wire))
+    try:
+        asyncio.run(_serve(settings, wire))
+    except SettingsError as exc:  # found while wiring, e.g. a secret that is too weak
+        print(f"agentsuite-{service}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 async def _serve(settings: Settings, wire: Callable[[Settings], Awaitable[Wiring]]) -> None:

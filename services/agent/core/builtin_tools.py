@@ -96,12 +96,14 @@ class AgentMessaging(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class CallSite:
-    """Who is calling a built-in tool: the agent, its archive, the run and its fencing epoch."""
+    """Who is calling a tool: the agent, its archive, the run, its fencing epoch and deadline."""
 
     agent_id: str
     archive_id: str
     run_id: str
     epoch: int
+    deadline: float | None = None
+    """Absolute ``time.monotonic()`` by which the run must end."""
 
 
 class ToolFailure(Exception):

@@ -76,13 +76,18 @@ class Memory(Protocol):
 def unanswered_calls(
     messages: Sequence[HistoryMessage],
 ) -> tuple[HistoryMessage | None, tuple[ToolCall, ...]]:
-    """The last assistant message that called tools, and those of its calls no tool message answers."""
+    """The calls of the newest message, when it is an assistant message (or its results) whose calls
+    some tool message has not answered yet.
+
+    Only the tail counts: once a user or system message follows, the unanswered calls were
+    overtaken and can no longer be approved (the model reads them as not run).
+    """
     answered: set[str] = set()
     for message in reversed(messages):
         if message.role == "tool":
             answered.add(message.tool_call_id)
         elif message.role == "assistant" and message.tool_calls:
             return message, tuple(c for c in message.tool_calls if c.id not in answered)
-        elif message.role == "assistant":
+        else:
             return None, ()
     return None, ()

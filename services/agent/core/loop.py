@@ -119,6 +119,7 @@ class _Run:
             archive_id=self.agent.archive_id,
             run_id=self.request.run_id,
             epoch=self.request.epoch,
+            deadline=self.request.deadline,
         )
 
     @property

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from services.agent.core.agents import Agent
 from services.agent.core.history import ContextSnapshot, HistoryMessage
 from services.agent.llm import ChatMessage
 
+_NAME_UNSAFE = re.compile(r"[\s<|\\/>]")
 NOT_RUN = "not run: the call was neither approved nor denied before the conversation went on"
 
 
@@ -31,8 +33,15 @@ def chat_message(message: HistoryMessage) -> ChatMessage:
         content=(message.content or None) if message.tool_calls else message.content,
         tool_calls=message.tool_calls,
         tool_call_id=message.tool_call_id or None,
-        name=message.name or None,
+        name=_name(message.name),
     )
+
+
+def _name(name: str) -> str | None:
+    """A sender name providers accept (OpenAI: no spaces or ``<|\\/>``, at most 64 characters);
+    a stored name like "John Smith" must not make every later request fail."""
+    cleaned = _NAME_UNSAFE.sub("_", name)[:64]
+    return cleaned or None
 
 
 def chat_messages(agent: Agent, context: ContextSnapshot) -> tuple[ChatMessage, ...]:
@@ -44,7 +53,9 @@ def chat_messages(agent: Agent, context: ContextSnapshot) -> tuple[ChatMessage, 
     messages = [system_message(agent, context)]
     unanswered: list[str] = []
     for message in context.messages:
-        if message.role == "tool" and message.tool_call_id in unanswered:
+        if message.role == "tool":
+            if message.tool_call_id not in unanswered:
+                continue  # a result that answers no open call; providers refuse it
             unanswered.remove(message.tool_call_id)
         elif unanswered:
             messages.extend(_not_run(unanswered))

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from services.agent.core.builtin_tools import BuiltinTools, CallSite, ToolFailure
 from services.agent.core.toolbox import CheckedCall, CustomTools
 from services.agent.core.tools import ToolOutcome, ToolStatus
-from services.common.errors import AgentSuiteError, Cancelled, DeadlineExceeded, FailedPrecondition
+from services.common.errors import AgentSuiteError, DeadlineExceeded, FailedPrecondition
+
+DEADLINE_MARGIN = 0.05
+"""Seconds left below which a tool's deadline error is the run's own deadline running out."""
 
 
 @dataclass(frozen=True)
@@ -67,19 +70,26 @@ class ToolExecutor:
                 )
         except ToolFailure as exc:
             outcome = ToolOutcome(status=ToolStatus.ERROR, content=f"error: {exc}")
-        except (DeadlineExceeded, Cancelled):
-            raise
-        except FailedPrecondition as exc:
-            if exc.reason == "STALE_EPOCH":
-                raise
-            outcome = ToolOutcome(status=ToolStatus.ERROR, content=f"error: {exc.message}")
         except AgentSuiteError as exc:
+            if _ends_the_run(exc, site):
+                raise
             outcome = ToolOutcome(status=ToolStatus.ERROR, content=f"error: {exc.message}")
         return ToolOutcome(
             status=outcome.status,
             content=_bounded(outcome.content, tool.result_char_limit),
             seconds=time.monotonic() - started,
         )
+
+
+def _ends_the_run(error: AgentSuiteError, site: CallSite) -> bool:
+    """Whether a tool's failure is the run's own: its lease passed on (memory refused this agent's
+    epoch) or its deadline is spent. Anything else, including the same errors of another agent's
+    run reached through messaging, is the tool's result."""
+    if isinstance(error, FailedPrecondition) and error.reason == "STALE_EPOCH":
+        return error.metadata.get("agent_id") == site.agent_id
+    if isinstance(error, DeadlineExceeded):
+        return site.deadline is not None and site.deadline - time.monotonic() <= DEADLINE_MARGIN
+    return False
 
 
 def _groups(calls: Sequence[tuple[int, CheckedCall]]) -> list[list[tuple[int, CheckedCall]]]:
