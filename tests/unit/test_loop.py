@@ -276,15 +276,16 @@ async def test_stream_ending_without_a_completion_keeps_the_input_and_stops_with
     assert [m.content for m in memory.stored] == ["keep me too"]
 
 
-async def test_an_agent_whose_provider_is_not_configured_fails_its_precondition_and_keeps_the_input():
+async def test_an_agent_whose_provider_is_not_configured_stops_with_an_error_and_keeps_the_input():
     memory = InMemoryMemory()
     loop = loop_with(memory, ScriptedModel(), make_agent(provider="nope"))
 
-    with pytest.raises(FailedPrecondition, match="provider 'nope'"):
-        await run_all(loop, run_request())
+    events = await run_all(loop, run_request())
 
     # The agent and its memory are read at once, so the input is already stored: a retry of the
     # run (same run id) once the provider is configured continues it without storing it twice.
+    assert isinstance(events[0], MessagePersisted)
+    assert events[-1].reason == StopReason.ERROR and "provider 'nope'" in events[-1].detail
     assert [a.idempotency_key for a in memory.appends] == ["run-7:input"]
 
 

@@ -490,14 +490,17 @@ async def test_past_the_threshold_the_oldest_messages_are_summarised_and_evicted
         world.memory.stored.append(
             HistoryMessage(role=role, content=f"message {i} " + "word " * 60, seq=i + 1, run_id="old")
         )
-    world.script(ScriptedReply(content="SUMMARY: they talked about words."), ScriptedReply(content="Sure."))
+    # Evicted messages are folded into the summary in pieces that fit the window: one reply each.
+    world.script(*[ScriptedReply(content="SUMMARY: they talked about words.")] * 10)
     agent = world.agent(model=ModelChoice(provider="openai", model=world.model, context_window=4000))
 
     events = await world.run(world.request("and now?", agent=agent))
 
     assert stop_of(events).reason == StopReason.END_TURN
-    summary_call, answer_call = world.requests()
-    assert not summary_call.get("stream") and "message 0" in json.dumps(summary_call["messages"])
+    *summary_calls, answer_call = world.requests()
+    assert all(not call.get("stream") for call in summary_calls)
+    assert "message 0" in json.dumps(summary_calls[0]["messages"])
+    assert "SUMMARY: they talked about words." in json.dumps(summary_calls[-1]["messages"]), "folded"
     assert world.memory.summary == "SUMMARY: they talked about words."
     assert world.memory.boundary > 0
     sent = answer_call["messages"]
@@ -583,3 +586,73 @@ async def test_persisted_events_carry_their_step(world):
         ("MessagePersisted", 1),
         ("AssistantMessage", 2),
     ]
+
+
+async def test_usage_stays_cumulative_when_an_approved_run_continues(world):
+    world.script(ScriptedReply(tool_calls=calls(("deploy", {"q": "prod"}))), ScriptedReply(content="Done."))
+    first = await world.run(world.request())
+    before = [e for e in first if isinstance(e, UsageReport)][-1].usage
+    (asked,) = [e for e in first if isinstance(e, ApprovalRequested)]
+
+    second = await world.run(
+        world.request(None, approvals=(Decision(tool_call_id=asked.call.id, approve=True),))
+    )
+
+    after = [e for e in second if isinstance(e, UsageReport)][-1].usage
+    assert after.steps == 2
+    assert after.prompt_tokens > before.prompt_tokens > 0
+    assert after.llm_seconds > before.llm_seconds
+
+
+async def test_a_repeated_finished_run_sends_its_stored_answer_again(world):
+    world.script(ScriptedReply(content="Once."))
+    await world.run(world.request())
+
+    events = await world.run(world.request())
+
+    (answer,) = [e for e in events if isinstance(e, AssistantMessage)]
+    assert answer.message.content == "Once." and answer.step == 1
+    assert stop_of(events).reason == StopReason.END_TURN
+    assert len(world.requests()) == 1
+
+
+async def test_a_terminal_tool_that_ran_beside_an_approval_ends_the_run_once_approved(world):
+    agent = world.agent(tool_rules=(ToolRule(tool_name="lookup", kind=RuleKind.TERMINAL),))
+    world.script(ScriptedReply(tool_calls=calls(("lookup", {"q": "x"}), ("deploy", {"q": "y"}))))
+    first = await world.run(world.request(agent=agent))
+    (asked,) = [e for e in first if isinstance(e, ApprovalRequested)]
+
+    second = await world.run(
+        world.request(None, agent=agent, approvals=(Decision(tool_call_id=asked.call.id, approve=True),))
+    )
+
+    assert stop_of(second).reason == StopReason.TERMINAL_TOOL
+    assert len(world.requests()) == 1
+
+
+async def test_calls_that_did_not_run_do_not_count_toward_max_calls_after_an_approval(world):
+    agent = world.agent(tool_rules=(ToolRule(tool_name="lookup", kind=RuleKind.MAX_CALLS, max_calls=1),))
+    world.script(
+        ScriptedReply(tool_calls=calls(("lookup", {"q": 3}), ("deploy", {"q": "y"}))),
+        ScriptedReply(tool_calls=calls(("lookup", {"q": "fixed"}), prefix="c2")),
+        ScriptedReply(content="ok"),
+    )
+    first = await world.run(world.request(agent=agent))
+    (asked,) = [e for e in first if isinstance(e, ApprovalRequested)]
+
+    second = await world.run(
+        world.request(None, agent=agent, approvals=(Decision(tool_call_id=asked.call.id, approve=True),))
+    )
+
+    returned = {e.call.id: e.status for e in second if isinstance(e, ToolReturnEvent)}
+    assert returned["c2_0"] == ToolStatus.OK
+
+
+async def test_an_approval_overtaken_by_a_new_message_can_no_longer_be_given(world):
+    world.script(ScriptedReply(tool_calls=calls(("deploy", {"q": "a"}))), ScriptedReply(content="Fine."))
+    first = await world.run(world.request("deploy"))
+    (asked,) = [e for e in first if isinstance(e, ApprovalRequested)]
+    await world.run(world.request("forget it", run_id="run-2"))
+
+    with pytest.raises(FailedPrecondition, match="no tool calls of run run-1 await approval"):
+        await world.run(world.request(None, approvals=(Decision(tool_call_id=asked.call.id, approve=True),)))

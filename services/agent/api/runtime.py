@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import aclosing
+
 from agentsuite.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
 from agentsuite.common.v1 import common_pb2
 from services.agent.api.convert import event_to_proto
@@ -43,10 +45,13 @@ class AgentRuntimeApi(agent_service_pb2_grpc.AgentRuntimeServicer):
             max_steps=request.max_steps,
             deadline=current_call().deadline,
         )
-        async for event in self._loop.run(run):
-            if request.omit_deltas and isinstance(event, events.AssistantDelta | events.ReasoningDelta):
-                continue
-            yield agent_service_pb2.StepResponse(event=event_to_proto(event, agent_id))
+        # Closed at once when the call ends early (cancelled), not when the garbage collector gets
+        # to it: closing is what cancels the model's stream and the tool calls in flight.
+        async with aclosing(self._loop.run(run)) as loop_events:
+            async for event in loop_events:
+                if request.omit_deltas and isinstance(event, events.AssistantDelta | events.ReasoningDelta):
+                    continue
+                yield agent_service_pb2.StepResponse(event=event_to_proto(event, agent_id))
 
 
 def _run_input(request: agent_service_pb2.StepRequest) -> tuple[HistoryMessage, ...]:

@@ -64,8 +64,15 @@ class GatewayMessaging:
         return replies[-1] if replies else ""
 
     async def send_no_wait(self, sender: str, target: str, message: str) -> str:
-        """Returns once the gateway accepted the run; the run goes on without this caller."""
-        _, metadata = self._chain(sender, target)
+        """Returns once the gateway accepted the run; the run goes on without this caller.
+
+        Nobody waits on it, so it starts a chain of its own: the target may later message the
+        sender (or anyone) without that being a cycle.
+        """
+        metadata = (
+            *_without_chain(outgoing_metadata(current_call())),
+            ("authorization", self._authorization),
+        )
         request = gateway_service_pb2.StreamMessageRequest(
             agent_id=target, messages=[_input(sender, message)]
         )
@@ -107,9 +114,13 @@ class GatewayMessaging:
                 f"refused: the agent-to-agent call chain is at its limit of {self._max_depth}",
                 reason="CALL_DEPTH",
             )
-        metadata = [(k, v) for k, v in outgoing_metadata(scope) if k != CALL_CHAIN_KEY]
+        metadata = [*_without_chain(outgoing_metadata(scope))]
         metadata += [(CALL_CHAIN_KEY, ",".join(chain)), ("authorization", self._authorization)]
         return scope, tuple(metadata)
+
+
+def _without_chain(metadata: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    return [(key, value) for key, value in metadata if key != CALL_CHAIN_KEY]
 
 
 def _input(sender: str, message: str) -> common_pb2.InputMessage:

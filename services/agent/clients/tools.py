@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Sequence
 
@@ -11,8 +12,11 @@ from agentsuite.tools.v1 import tools_pb2, tools_service_pb2, tools_service_pb2_
 from services.agent.core.tools import DEFAULT_RESULT_CHAR_LIMIT, ToolDefinition, ToolOutcome, ToolStatus
 from services.common.call import require_tenant
 from services.common.channels import ServiceClient, create_channel
+from services.common.errors import NotFound
 from services.common.protobuf import from_struct
 from services.common.settings import Settings
+
+log = logging.getLogger(__name__)
 
 DEFINITION_TTL = 5.0
 """Seconds a tool definition is reused before it is read again: a changed tool (say, now requiring
@@ -43,7 +47,7 @@ class ToolsClient(ServiceClient):
         super().__init__(channel, settings)
         self._tools = tools_service_pb2_grpc.ToolServiceStub(channel)
         self._runtime = tools_service_pb2_grpc.ToolRuntimeStub(channel)
-        self._definitions: dict[tuple[str, str], tuple[ToolDefinition, float]] = {}
+        self._definitions: dict[tuple[str, str], tuple[ToolDefinition | None, float]] = {}
 
     async def get(self, tool_id: str) -> ToolDefinition:
         """One tool of the current tenant; NotFound when it does not exist."""
@@ -51,15 +55,30 @@ class ToolsClient(ServiceClient):
         return tool_definition(response.tool)
 
     async def definitions(self, tool_ids: Sequence[str]) -> list[ToolDefinition]:
-        """The definitions of the current tenant's tools, read concurrently, reused for a few seconds."""
+        """The definitions of the current tenant's tools, read concurrently, reused for a few seconds.
+
+        A tool deleted since it was attached is left out (and logged): the agent runs without it
+        rather than every run failing.
+        """
         tenant, now = require_tenant(), time.monotonic()
         missing = [i for i in tool_ids if self._definitions.get((tenant, i), (None, 0.0))[1] <= now]
         if missing:
-            for tool_id, tool in zip(missing, await asyncio.gather(*map(self.get, missing)), strict=True):
+            found = await asyncio.gather(*map(self._get_or_none, missing))
+            for tool_id, tool in zip(missing, found, strict=True):
                 if len(self._definitions) >= 10_000:
                     self._definitions.clear()
                 self._definitions[tenant, tool_id] = (tool, now + DEFINITION_TTL)
-        return [self._definitions[tenant, i][0] for i in tool_ids]
+        tools = (self._definitions[tenant, i][0] for i in tool_ids)
+        return [tool for tool in tools if tool is not None]
+
+    async def _get_or_none(self, tool_id: str) -> ToolDefinition | None:
+        try:
+            return await self.get(tool_id)
+        except NotFound:
+            log.warning(
+                "an attached tool no longer exists; runs go on without it", extra={"tool_id": tool_id}
+            )
+            return None
 
     async def execute(
         self, tool: ToolDefinition, arguments_json: str, *, agent_id: str, run_id: str

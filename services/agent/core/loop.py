@@ -58,6 +58,13 @@ from services.common.errors import DeadlineExceeded, FailedPrecondition, Invalid
 A = TypeVar("A")
 B = TypeVar("B")
 
+_USAGE_KEYS = ("prompt_tokens", "completion_tokens", "llm_seconds", "tool_seconds")
+
+SUMMARY_PROMPT_TOKENS = 1_000
+"""Room for the summariser's instructions in a summary request."""
+SUMMARY_MESSAGE_TOKENS = 700
+"""Most tokens one evicted message takes in a summary request (it is shown cut to 2,000 characters)."""
+
 MAX_INVALID_STEPS = 3
 """Steps in a row whose every call was invalid before the run stops with INVALID_TOOL_CALL."""
 MEMORY_EDITING_TOOLS = frozenset(
@@ -111,6 +118,7 @@ class _Run:
     completion_tokens: int = 0
     llm_seconds: float = 0.0
     tool_seconds: float = 0.0
+    usage_mark: tuple[int, int, float, float] = (0, 0, 0.0, 0.0)
 
     @property
     def site(self) -> CallSite:
@@ -137,6 +145,23 @@ class _Run:
                 tool_seconds=self.tool_seconds,
             ),
         )
+
+    def take_usage(self) -> dict[str, float]:
+        """What the run spent since the last stored step; stored with that step, so a run that
+        continues (after an approval, after a crash) keeps reporting the whole run's usage."""
+        now = (self.prompt_tokens, self.completion_tokens, self.llm_seconds, self.tool_seconds)
+        spent = {key: a - b for key, a, b in zip(_USAGE_KEYS, now, self.usage_mark, strict=True)}
+        self.usage_mark = now
+        return spent
+
+    def restore_usage(self, messages: Sequence[HistoryMessage]) -> None:
+        for message in messages:
+            spent = message.metadata.get("usage") or {}
+            self.prompt_tokens += int(spent.get("prompt_tokens", 0))
+            self.completion_tokens += int(spent.get("completion_tokens", 0))
+            self.llm_seconds += float(spent.get("llm_seconds", 0.0))
+            self.tool_seconds += float(spent.get("tool_seconds", 0.0))
+        self.usage_mark = (self.prompt_tokens, self.completion_tokens, self.llm_seconds, self.tool_seconds)
 
     def remember(self, stored: Sequence[HistoryMessage]) -> None:
         self.context = replace(self.context, messages=(*self.context.messages, *stored))
@@ -185,13 +210,15 @@ class AgentLoop:
         else:
             memory_read = self._memory.read(request.agent_id)
         agent, loaded = await _together(self._agents.get(request.agent_id), memory_read)
-        run = await self._start(request, agent)
-        if request.input:
-            stored, run.context = loaded
-            for message in stored:
-                yield MessagePersisted(1, message)
-        else:
-            run.context = loaded
+        stored, context = loaded if request.input else ([], loaded)
+        for message in stored:
+            yield MessagePersisted(1, message)
+        try:
+            run = await self._start(request, agent)
+        except _Stop as stop:
+            yield Stopped(1, stop.reason, stop.detail)
+            return
+        run.context = context
         try:
             async for event in self._resume(run):
                 yield event
@@ -225,9 +252,10 @@ class AgentLoop:
         request = run.request
         mine = [m for m in run.context.messages if m.run_id == request.run_id]
         run.step = max((m.step for m in mine), default=0)
+        run.restore_usage(mine)
         for message in mine:
-            # A call a rule refused or a human denied did not run: it counts toward no limit.
-            if message.role == "tool" and message.metadata.get("status") != "denied":
+            # Only calls that ran count: an invalid call or one a rule or a human refused did not.
+            if message.role == "tool" and message.metadata.get("ran"):
                 run.calls[message.name] += 1
                 run.previous_tool = message.name
         waiting, calls = unanswered_calls(run.context.messages)
@@ -239,9 +267,10 @@ class AgentLoop:
             if mine and mine[-1].step > 0:
                 last = mine[-1]
                 if last.role == "assistant":
-                    raise _Stop(StopReason.END_TURN, "the run had already finished")
-                if last.role == "tool" and run.rules.is_terminal(last.name):
-                    raise _Stop(StopReason.TERMINAL_TOOL, f"{last.name} ended the run")
+                    # Answered before (the caller lost the answer): the same answer, not a new one.
+                    yield AssistantMessage(last.step, last)
+                    raise _Stop(StopReason.END_TURN)
+                self._stop_if_terminal_ran(run, mine)
             return
         if not request.approvals:
             # The run stopped for approval and is asked to run again without decisions: say so again.
@@ -266,11 +295,26 @@ class AgentLoop:
                 run.previous_tool = item.call.name
         async for event in self._execute(run, approved, outcomes, checked):
             yield event
-        stored = await self._append(run, f"approvals:{run.step}", _tool_messages(run.step, checked, outcomes))
+        results = _tool_messages(run.step, checked, outcomes, ran={index for index, _ in approved})
+        stored = await self._append(run, f"approvals:{run.step}", results)
         for message in stored:
             yield MessagePersisted(run.step, message)
+        self._stop_if_terminal_ran(run, mine)  # a terminal call of the same step that ran before
         self._after_tools(run, checked, outcomes)
         yield run.usage()
+
+    @staticmethod
+    def _stop_if_terminal_ran(run: _Run, mine: Sequence[HistoryMessage]) -> None:
+        """Stop a continuing run whose last stored step already ran a terminal tool."""
+        for message in mine:
+            if (
+                message.role == "tool"
+                and message.step == run.step
+                and message.metadata.get("ran")
+                and message.metadata.get("status") == "ok"
+                and run.rules.is_terminal(message.name)
+            ):
+                raise _Stop(StopReason.TERMINAL_TOOL, f"{message.name} ended the run")
 
     # -- one step --------------------------------------------------------------------------------
 
@@ -318,7 +362,6 @@ class AgentLoop:
         )
         if not completion.tool_calls:
             (stored,) = await self._append(run, f"step:{step}", (reply,))
-            run.remember((stored,))
             yield AssistantMessage(step, stored)
             raise _Stop(StopReason.END_TURN)
 
@@ -328,7 +371,7 @@ class AgentLoop:
         outcomes, to_run, waiting = self._admit(run, checked)
         async for event in self._execute(run, to_run, outcomes, checked):
             yield event
-        results = _tool_messages(step, checked, outcomes)
+        results = _tool_messages(step, checked, outcomes, ran={index for index, _ in to_run})
         edited = any(
             checked[i].call.name in MEMORY_EDITING_TOOLS and o.status is ToolStatus.OK
             for i, o in outcomes.items()
@@ -444,16 +487,29 @@ class AgentLoop:
             context.messages,
             fixed_tokens=fixed,
             budget=run.budget,
-            tokens_of=history_tokens,
+            tokens_of=lambda message: run.meter.scale(history_tokens(message)),
         )
         if boundary is None:
             return
         evicted = [m for m in context.messages if m.seq <= boundary]
+        summary = context.summary
+        # Folded in pieces that each fit the model's window with the summary so far: a large
+        # eviction (a long imported history, a smaller model) must not overflow the summary call.
+        for piece in _pieces(evicted, run.budget.window - run.budget.reserve_output - SUMMARY_PROMPT_TOKENS):
+            summary = await self._summary(run, summary, piece)
+        await self._memory.set_eviction_boundary(
+            agent.id, epoch=run.request.epoch, boundary_seq=boundary, summary=summary
+        )
+        run.context = replace(
+            context, summary=summary, messages=tuple(m for m in context.messages if m.seq > boundary)
+        )
+
+    async def _summary(self, run: _Run, previous: str, evicted: Sequence[HistoryMessage]) -> str:
         request = summary_request(
-            model=agent.model.model,
-            previous_summary=context.summary,
+            model=run.agent.model.model,
+            previous_summary=previous,
             evicted=evicted,
-            max_tokens=agent.model.max_output_tokens or None,
+            max_tokens=run.budget.reserve_output or None,
         )
         started = time.monotonic()
         try:
@@ -465,23 +521,18 @@ class AgentLoop:
         if summary.usage:
             run.prompt_tokens += summary.usage.prompt_tokens
             run.completion_tokens += summary.usage.completion_tokens
-        await self._memory.set_eviction_boundary(
-            agent.id, epoch=run.request.epoch, boundary_seq=boundary, summary=summary.content
-        )
-        run.context = replace(
-            context,
-            summary=summary.content,
-            messages=tuple(m for m in context.messages if m.seq > boundary),
-        )
+        # A provider that ignores max_tokens must not hand back a summary bigger than the context
+        # it replaces.
+        return summary.content[: run.budget.reserve_output * 4]
 
     def _model(self, agent: Agent) -> ChatModel:
         try:
             return self._providers.get(agent.model.provider)
         except InvalidArgument:
-            raise FailedPrecondition(
+            raise _Stop(
+                StopReason.ERROR,
                 f"agent {agent.id} uses provider {agent.model.provider!r}, which this agent service "
                 f"does not have configured (it has: {', '.join(self._providers.names)})",
-                reason="PROVIDER_NOT_CONFIGURED",
             ) from None
 
     # -- memory ----------------------------------------------------------------------------------
@@ -492,6 +543,8 @@ class AgentLoop:
         """Append one step's messages in one fenced transaction, keyed by run and step so a retry
         stores once. ``reread`` also reads the context back (core memory changed in this step)."""
         request = run.request
+        last = messages[-1]
+        messages = (*messages[:-1], replace(last, metadata={**last.metadata, "usage": run.take_usage()}))
         arguments = dict(
             epoch=request.epoch,
             run_id=request.run_id,
@@ -506,6 +559,22 @@ class AgentLoop:
         return stored
 
 
+def _pieces(messages: Sequence[HistoryMessage], budget: int) -> list[list[HistoryMessage]]:
+    """Consecutive runs of messages whose rendering for the summariser fits ``budget`` tokens, less
+    what the running summary may take (each message is shown cut to a bounded length)."""
+    limit = max(budget // 2, 500)
+    pieces: list[list[HistoryMessage]] = [[]]
+    size = 0
+    for message in messages:
+        cost = min(history_tokens(message), SUMMARY_MESSAGE_TOKENS)
+        if pieces[-1] and size + cost > limit:
+            pieces.append([])
+            size = 0
+        pieces[-1].append(message)
+        size += cost
+    return pieces
+
+
 async def _together(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
     """Await both at once; the first failure cancels the other and is raised as it is."""
     tasks = (asyncio.ensure_future(first), asyncio.ensure_future(second))
@@ -518,9 +587,10 @@ async def _together(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
 
 
 def _tool_messages(
-    step: int, checked: Sequence[CheckedCall], outcomes: dict[int, ToolOutcome]
+    step: int, checked: Sequence[CheckedCall], outcomes: dict[int, ToolOutcome], *, ran: set[int]
 ) -> list[HistoryMessage]:
-    """One tool message per decided call, in the order the model made the calls."""
+    """One tool message per decided call, in the order the model made the calls; ``ran`` marks the
+    calls that executed (a continuing run rebuilds its tool-rule counts from it)."""
     return [
         HistoryMessage(
             role="tool",
@@ -528,7 +598,7 @@ def _tool_messages(
             tool_call_id=item.call.id,
             name=item.call.name,
             step=step,
-            metadata={"status": outcomes[index].status.name.lower()},
+            metadata={"status": outcomes[index].status.name.lower(), "ran": index in ran},
         )
         for index, item in enumerate(checked)
         if index in outcomes
