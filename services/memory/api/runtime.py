@@ -12,6 +12,7 @@ from services.memory.api.convert import block_fields, block_to_proto, message_to
 from services.memory.api.stores import MemoryStores
 from services.memory.core.archival_memory import ArchivalMemory
 from services.memory.core.blocks import compile_memory
+from services.memory.core.model import AgentContext, AppendResult
 
 MAX_APPEND = 1000
 MAX_CONTENT = 1_000_000
@@ -40,20 +41,7 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
         agent_context = await self._stores.context.read(
             tenant=tenant, agent_id=agent_id, max_messages=max_messages
         )
-        return memory_service_pb2.GetContextResponse(
-            compiled_memory=compile_memory(agent_context.blocks),
-            blocks=[block_to_proto(b) for b in agent_context.blocks],
-            summary=agent_context.summary,
-            messages=[message_to_proto(m) for m in agent_context.messages],
-            boundary_seq=agent_context.boundary_seq,
-            epoch=agent_context.epoch,
-            stats=memory_pb2.MemoryStats(
-                message_count=agent_context.message_count,
-                in_context_message_count=len(agent_context.messages),
-                passage_count=agent_context.passage_count,
-                archive_tags=agent_context.archive_tags,
-            ),
-        )
+        return _context_to_proto(agent_context)
 
     async def AppendMessages(self, request: memory_service_pb2.AppendMessagesRequest, context):
         tenant = require_tenant()
@@ -84,19 +72,26 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
         check.raise_if_any()
         if request.return_context:
             _check_context_size(request.context_max_messages, "context_max_messages")
-        result = await self._messages.append(
-            tenant=tenant,
-            agent_id=agent_id,
-            epoch=request.epoch,
-            run_id=request.run_id,
-            idempotency_key=request.idempotency_key,
-            new_messages=[new_message(m) for m in request.messages],
+        arguments = {
+            "tenant": tenant,
+            "agent_id": agent_id,
+            "epoch": request.epoch,
+            "run_id": request.run_id,
+            "idempotency_key": request.idempotency_key,
+            "new_messages": [new_message(m) for m in request.messages],
+        }
+        if not request.return_context:
+            result = await self._messages.append(**arguments)
+            return _append_to_proto(result)
+        result, agent_context = await self._messages.append_then_read(
+            **arguments, max_messages=request.context_max_messages
         )
-        response = memory_service_pb2.AppendMessagesResponse(
-            messages=[message_to_proto(m) for m in result.messages], deduplicated=result.deduplicated
-        )
-        if request.return_context:
-            response.context.CopyFrom(await self._context(tenant, agent_id, request.context_max_messages))
+        if agent_context is None:  # the append's own statement could not read it
+            agent_context = await self._stores.context.read(
+                tenant=tenant, agent_id=agent_id, max_messages=request.context_max_messages
+            )
+        response = _append_to_proto(result)
+        response.context.CopyFrom(_context_to_proto(agent_context))
         return response
 
     async def SetEvictionBoundary(self, request: memory_service_pb2.SetEvictionBoundaryRequest, context):
@@ -159,6 +154,29 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
         agent_id = require_id(request.agent_id, "agent_id")
         await self._stores.removal.forget(tenant, agent_id)
         return memory_service_pb2.DeleteAgentMemoryResponse()
+
+
+def _append_to_proto(result: AppendResult) -> memory_service_pb2.AppendMessagesResponse:
+    return memory_service_pb2.AppendMessagesResponse(
+        messages=[message_to_proto(m) for m in result.messages], deduplicated=result.deduplicated
+    )
+
+
+def _context_to_proto(agent_context: AgentContext) -> memory_service_pb2.GetContextResponse:
+    return memory_service_pb2.GetContextResponse(
+        compiled_memory=compile_memory(agent_context.blocks),
+        blocks=[block_to_proto(b) for b in agent_context.blocks],
+        summary=agent_context.summary,
+        messages=[message_to_proto(m) for m in agent_context.messages],
+        boundary_seq=agent_context.boundary_seq,
+        epoch=agent_context.epoch,
+        stats=memory_pb2.MemoryStats(
+            message_count=agent_context.message_count,
+            in_context_message_count=len(agent_context.messages),
+            passage_count=agent_context.passage_count,
+            archive_tags=agent_context.archive_tags,
+        ),
+    )
 
 
 def _check_context_size(max_messages: int, field: str) -> None:

@@ -9,6 +9,7 @@ message row), and its archive counts from the maintained counters (``archives.pa
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Integer, bindparam, text
@@ -24,10 +25,7 @@ MESSAGE_COLUMNS = (
 )
 """The columns of a message the API returns (never the search vector)."""
 
-_CONTEXT = text(
-    f"""
-    SELECT s.boundary_seq, s.summary, s.max_epoch, s.last_seq,
-        (SELECT coalesce(json_agg(json_build_object(
+BLOCKS_SQL = """(SELECT coalesce(json_agg(json_build_object(
                     'id', b.id, 'label', b.label, 'value', b.value, 'limit', b.char_limit,
                     'read_only', b.read_only, 'description', b.description, 'metadata', b.metadata,
                     'version', b.version, 'created_at', b.created_at, 'updated_at', b.updated_at,
@@ -35,13 +33,24 @@ _CONTEXT = text(
                                   WHERE o.block_id = b.id))
                 ORDER BY b.label), '[]')
          FROM memory.block_agents ba JOIN memory.blocks b ON b.id = ba.block_id
-         WHERE ba.agent_id = s.agent_id AND b.tenant = s.tenant) AS blocks,
+         WHERE ba.agent_id = :agent_id AND b.tenant = :tenant)"""
+"""The agent's blocks as one JSON array (parameters ``:agent_id``, ``:tenant``)."""
+
+IN_CONTEXT_SQL = f"""(SELECT coalesce(json_agg(m ORDER BY m.seq), '[]')
+         FROM (SELECT {MESSAGE_COLUMNS} FROM memory.messages mm
+               WHERE mm.agent_id = :agent_id AND mm.seq > {{boundary}}
+               ORDER BY mm.seq DESC LIMIT :limit) m)"""
+"""The newest ``:limit`` (NULL: all) messages after ``{boundary}`` as one JSON array, oldest first."""
+
+CONTEXT_COLUMNS = f"""{BLOCKS_SQL} AS blocks,
         {AGENT_PASSAGE_COUNT_SQL} AS passage_count,
         {AGENT_ARCHIVE_TAGS_SQL} AS archive_tags,
-        (SELECT coalesce(json_agg(m ORDER BY m.seq), '[]')
-         FROM (SELECT {MESSAGE_COLUMNS} FROM memory.messages mm
-               WHERE mm.agent_id = s.agent_id AND mm.seq > s.boundary_seq
-               ORDER BY mm.seq DESC LIMIT :limit) m) AS messages
+        {IN_CONTEXT_SQL.format(boundary="s.boundary_seq")} AS messages"""
+"""Everything of the context but the state row, which a query names ``s``."""
+
+_CONTEXT = text(
+    f"""
+    SELECT s.boundary_seq, s.summary, s.max_epoch, s.last_seq, {CONTEXT_COLUMNS}
     FROM memory.agent_state s
     WHERE s.agent_id = :agent_id AND s.tenant = :tenant
     """
@@ -52,7 +61,9 @@ class ContextReader:
     """Reads an agent's context; scoped by tenant (another tenant's agent reads as empty)."""
 
     def __init__(self, engine: AsyncEngine):
-        self._engine = engine
+        # One statement reads a consistent snapshot by itself; autocommit spares the BEGIN and the
+        # ROLLBACK round trips a transaction would cost.
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def read(self, *, tenant: str, agent_id: str, max_messages: int = 0) -> AgentContext:
         """Blocks, summary, boundary, epoch and in-context messages of an agent.
@@ -65,20 +76,28 @@ class ContextReader:
             row = (await conn.execute(_CONTEXT, parameters)).first()
         if row is None:
             return AgentContext(summary="", messages=(), boundary_seq=0, epoch=0, message_count=0)
-        in_context = [_message_from_json(m) for m in _decoded(row.messages)]
-        if max_messages:
-            while in_context and in_context[0].role is Role.TOOL:
-                in_context.pop(0)
-        return AgentContext(
-            blocks=tuple(_block_from_json(b) for b in _decoded(row.blocks)),
-            summary=row.summary,
-            messages=tuple(in_context),
-            boundary_seq=row.boundary_seq,
-            epoch=row.max_epoch,
-            message_count=row.last_seq,
-            passage_count=row.passage_count,
-            archive_tags=tuple(row.archive_tags),
-        )
+        return agent_context(row, max_messages=max_messages)
+
+
+def agent_context(row, *, max_messages: int, appended: Sequence[StoredMessage] = ()) -> AgentContext:
+    """The context of a row of ``CONTEXT_COLUMNS`` (and ``boundary_seq``, ``summary``,
+    ``max_epoch``, ``last_seq``), with ``appended`` after the messages the row holds."""
+    in_context = [_message_from_json(m) for m in _decoded(row.messages)]
+    in_context.extend(appended)
+    if max_messages:
+        del in_context[:-max_messages]
+        while in_context and in_context[0].role is Role.TOOL:
+            in_context.pop(0)
+    return AgentContext(
+        blocks=tuple(_block_from_json(b) for b in _decoded(row.blocks)),
+        summary=row.summary,
+        messages=tuple(in_context),
+        boundary_seq=row.boundary_seq,
+        epoch=row.max_epoch,
+        message_count=row.last_seq,
+        passage_count=row.passage_count,
+        archive_tags=tuple(row.archive_tags),
+    )
 
 
 def _decoded(value) -> list:

@@ -1,4 +1,4 @@
-"""Messages (recall memory), fenced appends, and the context read.
+"""Messages (recall memory) and fenced appends (their statement is in ``fenced_append``).
 
 The two hot statements (append, context) are plain SQL compiled once: they run on every step of
 every agent, and SQLAlchemy's statement building was a third of the service's CPU there.
@@ -10,11 +10,13 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, bindparam, delete, func, insert, select, text
+from sqlalchemy import BigInteger, Row, TextClause, bindparam, delete, func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.memory.core.model import (
+    AgentContext,
     AppendResult,
     FoundMessage,
     NewMessage,
@@ -23,30 +25,9 @@ from services.memory.core.model import (
     ToolCallRecord,
 )
 from services.memory.store.agents import require_agent
+from services.memory.store.context import agent_context
+from services.memory.store.fenced_append import APPEND, APPEND_THEN_READ, APPENDS_KEY, message_arrays
 from services.memory.store.tables import agent_state, appends, messages
-
-# Locks the agent's state row (serialising appends to one agent whatever the callers do), checks
-# the fencing epoch, reserves `count` sequence numbers and claims the idempotency key, in one
-# round trip. `last_seq` is NULL when the epoch is stale (or the agent is another tenant's);
-# `claimed` is false when the key was used before (the caller rolls back, giving the numbers back).
-_RESERVE = text(
-    """
-    WITH reserve AS (
-        INSERT INTO memory.agent_state AS s (agent_id, tenant, max_epoch, last_seq)
-        VALUES (:agent_id, :tenant, :epoch, :count)
-        ON CONFLICT (agent_id) DO UPDATE
-            SET max_epoch = EXCLUDED.max_epoch, last_seq = s.last_seq + :count, updated_at = now()
-            WHERE s.max_epoch <= EXCLUDED.max_epoch AND s.tenant = EXCLUDED.tenant
-        RETURNING s.last_seq
-    ), claim AS (
-        INSERT INTO memory.appends (agent_id, idempotency_key, first_seq, last_seq)
-        SELECT :agent_id, :key, last_seq - :count + 1, last_seq FROM reserve WHERE :key <> ''
-        ON CONFLICT DO NOTHING
-        RETURNING first_seq
-    )
-    SELECT (SELECT last_seq FROM reserve) AS last_seq, EXISTS (SELECT 1 FROM claim) AS claimed
-    """
-).bindparams(bindparam("count", type_=BigInteger), bindparam("epoch", type_=BigInteger))
 
 _COLUMNS = [column for column in messages.c if column.name != "search"]
 
@@ -100,8 +81,15 @@ _RECENT_CALLS = text(
     """
 ).bindparams(bindparam("first_seq", type_=BigInteger))
 
+# The messages a key's first append stored (for the repeated append that names the key again).
 _EARLIER = text(
-    "SELECT first_seq, last_seq FROM memory.appends WHERE agent_id = :agent_id AND idempotency_key = :key"
+    f"""
+    SELECT {", ".join(f"m.{c.name}" for c in _COLUMNS)}
+    FROM memory.appends a
+    JOIN memory.messages m ON m.agent_id = a.agent_id AND m.seq BETWEEN a.first_seq AND a.last_seq
+    WHERE a.agent_id = :agent_id AND a.idempotency_key = :key AND m.tenant = :tenant
+    ORDER BY m.seq
+    """
 )
 
 
@@ -110,6 +98,9 @@ class MessageStore:
 
     def __init__(self, engine: AsyncEngine):
         self._engine = engine
+        # An append is one statement, so it needs no transaction: autocommit spares the BEGIN and
+        # COMMIT round trips (same pool).
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def append(
         self,
@@ -121,66 +112,128 @@ class MessageStore:
         idempotency_key: str,
         new_messages: Sequence[NewMessage],
     ) -> AppendResult:
-        """Append ``new_messages`` in one transaction, fenced by ``epoch`` and idempotent by key.
+        """Append ``new_messages`` atomically, fenced by ``epoch`` and idempotent by key.
 
-        Sequence numbers have no gaps: a refused or deduplicated append rolls its reservation back.
+        Sequence numbers have no gaps: a refused or deduplicated append reserves none.
         """
-        count = len(new_messages)
+        result, _ = await self._append(
+            APPEND,
+            {},
+            tenant=tenant,
+            agent_id=agent_id,
+            epoch=epoch,
+            run_id=run_id,
+            key=idempotency_key,
+            new_messages=new_messages,
+        )
+        return result
+
+    async def append_then_read(
+        self,
+        *,
+        tenant: str,
+        agent_id: str,
+        epoch: int,
+        run_id: str,
+        idempotency_key: str,
+        new_messages: Sequence[NewMessage],
+        max_messages: int = 0,
+    ) -> tuple[AppendResult, AgentContext | None]:
+        """As ``append``, and the agent's context afterwards (as ``ContextReader.read``) from the
+        same statement; None when that statement could not read it (a deduplicated append, or a
+        concurrent append committed meanwhile): then the caller reads it on its own."""
+        result, row = await self._append(
+            APPEND_THEN_READ,
+            {"limit": max_messages or None},
+            tenant=tenant,
+            agent_id=agent_id,
+            epoch=epoch,
+            run_id=run_id,
+            key=idempotency_key,
+            new_messages=new_messages,
+        )
+        if row is None or row.seen_last_seq != row.last_seq - len(new_messages):
+            return result, None
+        return result, agent_context(row, max_messages=max_messages, appended=result.messages)
+
+    async def _append(
+        self,
+        statement: TextClause,
+        extra: dict,
+        *,
+        tenant: str,
+        agent_id: str,
+        epoch: int,
+        run_id: str,
+        key: str,
+        new_messages: Sequence[NewMessage],
+    ) -> tuple[AppendResult, Row | None]:
+        """Run ``statement`` (``APPEND`` or ``APPEND_THEN_READ``, with ``extra`` parameters): the
+        stored messages and the statement's row, None when the append was deduplicated."""
+        ids = [str(uuid.uuid4()) for _ in new_messages]
+        now = datetime.now(UTC)
         parameters = {
             "agent_id": agent_id,
             "tenant": tenant,
             "epoch": epoch,
-            "count": count,
-            "key": idempotency_key,
+            "count": len(new_messages),
+            "key": key,
+            "run_id": run_id,
+            "created_at": now,
+            **message_arrays(new_messages, ids),
+            **extra,
         }
+        try:
+            if unanswered := _unanswered(new_messages):
+                row = await self._append_checked(statement, parameters, unanswered)
+            else:
+                async with self._autocommit.connect() as conn:
+                    row = (await conn.execute(statement, parameters)).first()
+        except IntegrityError as exc:
+            if not _repeated_key(exc):
+                raise
+            return AppendResult(await self._earlier(tenant, agent_id, key), deduplicated=True), None
+        if row is None:
+            async with self._engine.connect() as conn:
+                raise await self._refusal(conn, tenant, agent_id, epoch)
+        return AppendResult(_stored(new_messages, ids, agent_id, run_id, row.last_seq, now)), row
+
+    async def _append_checked(
+        self, statement: TextClause, parameters: dict, unanswered: list[str]
+    ) -> Row | None:
+        """``statement`` in a transaction that commits only if each call id of ``unanswered``
+        (tool results no call of their own append answers) is a call of a recent message.
+
+        The rare path: a step appends its calls with their results, and only a result that comes
+        after an approval stands alone.
+        """
         async with self._engine.connect() as conn:
             async with conn.begin() as transaction:
-                reserved = (await conn.execute(_RESERVE, parameters)).one()
-                if reserved.last_seq is not None and (reserved.claimed or not idempotency_key):
-                    earlier_first_seq = reserved.last_seq - count + 1
-                    unmatched = await self._unmatched_returns(conn, agent_id, earlier_first_seq, new_messages)
-                    if unmatched:
-                        await transaction.rollback()
-                        raise InvalidArgument.field(
-                            "messages",
-                            f"tool results without a matching tool call: {', '.join(unmatched)}; "
-                            "a tool message must answer a call of an earlier assistant message",
-                        )
-                    stored = await self._insert(
-                        conn, tenant, agent_id, run_id, reserved.last_seq, new_messages
+                row = (await conn.execute(statement, parameters)).first()
+                if row is None:
+                    return None
+                found = await conn.execute(
+                    _RECENT_CALLS,
+                    {
+                        "agent_id": parameters["agent_id"],
+                        "first_seq": row.last_seq - parameters["count"] + 1,
+                        "ids": unanswered,
+                    },
+                )
+                unmatched = sorted(set(unanswered) - set(found.scalars()))
+                if unmatched:
+                    await transaction.rollback()
+                    raise InvalidArgument.field(
+                        "messages",
+                        f"tool results without a matching tool call: {', '.join(unmatched)}; "
+                        "a tool message must answer a call of an earlier assistant message",
                     )
-                    return AppendResult(stored)
-                # Refused, or the first append with this key already stored these messages.
-                await transaction.rollback()
-            if reserved.last_seq is None:
-                raise await self._refusal(conn, tenant, agent_id, epoch)
-            earlier = (await conn.execute(_EARLIER, parameters)).one()
-            return AppendResult(
-                await self._range(conn, tenant, agent_id, earlier.first_seq, earlier.last_seq),
-                deduplicated=True,
-            )
+                return row
 
-    @staticmethod
-    async def _unmatched_returns(
-        conn: AsyncConnection, agent_id: str, first_seq: int, new_messages: Sequence[NewMessage]
-    ) -> list[str]:
-        """Call ids of tool results that answer no call of this append nor of a recent message.
-
-        Usually a step appends its calls with their results, and nothing is read; a result that
-        comes later (after an approval) is looked up among the agent's recent messages.
-        """
-        calls: set[str] = set()
-        missing: list[str] = []
-        for message in new_messages:
-            calls.update(call.id for call in message.tool_calls)
-            if message.role is Role.TOOL and message.tool_call_id not in calls:
-                missing.append(message.tool_call_id)
-        if not missing:
-            return []
-        found = await conn.execute(
-            _RECENT_CALLS, {"agent_id": agent_id, "first_seq": first_seq, "ids": missing}
-        )
-        return sorted(set(missing) - set(found.scalars()))
+    async def _earlier(self, tenant: str, agent_id: str, key: str) -> tuple[StoredMessage, ...]:
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(_EARLIER, {"tenant": tenant, "agent_id": agent_id, "key": key})
+            return tuple(_message(row) for row in rows)
 
     @staticmethod
     async def _refusal(conn: AsyncConnection, tenant: str, agent_id: str, epoch: int) -> Exception:
@@ -199,47 +252,6 @@ class MessageStore:
             reason="STALE_EPOCH",
             metadata={"agent_id": agent_id, "epoch": str(epoch)},
         )
-
-    @staticmethod
-    async def _insert(
-        conn: AsyncConnection,
-        tenant: str,
-        agent_id: str,
-        run_id: str,
-        last_seq: int,
-        new_messages: Sequence[NewMessage],
-    ) -> tuple[StoredMessage, ...]:
-        """Insert the messages as numbered; ids and time are made here, so nothing is read back."""
-        first_seq = last_seq - len(new_messages) + 1
-        now = datetime.now(UTC)
-        stored = tuple(
-            StoredMessage(
-                **{field: getattr(message, field) for field in NewMessage.__dataclass_fields__},
-                id=str(uuid.uuid4()),
-                agent_id=agent_id,
-                seq=first_seq + offset,
-                run_id=run_id,
-                created_at=now,
-            )
-            for offset, message in enumerate(new_messages)
-        )
-        await conn.execute(insert(messages), [_row(tenant, message) for message in stored])
-        return stored
-
-    @staticmethod
-    async def _range(
-        conn: AsyncConnection, tenant: str, agent_id: str, first_seq: int, last_seq: int
-    ) -> tuple[StoredMessage, ...]:
-        result = await conn.execute(
-            select(*_COLUMNS)
-            .where(
-                messages.c.tenant == tenant,
-                messages.c.agent_id == agent_id,
-                messages.c.seq.between(first_seq, last_seq),
-            )
-            .order_by(messages.c.seq)
-        )
-        return tuple(_message(row) for row in result)
 
     async def list(
         self,
@@ -381,23 +393,44 @@ class MessageStore:
         await conn.execute(delete(agent_state).where(agent_state.c.agent_id == agent_id))
 
 
-def _row(tenant: str, message: StoredMessage) -> dict:
-    return {
-        "id": message.id,
-        "tenant": tenant,
-        "agent_id": message.agent_id,
-        "seq": message.seq,
-        "role": int(message.role),
-        "content": message.content,
-        "reasoning": message.reasoning,
-        "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in message.tool_calls],
-        "tool_call_id": message.tool_call_id,
-        "name": message.name,
-        "run_id": message.run_id,
-        "step": message.step,
-        "metadata": message.metadata,
-        "created_at": message.created_at,
-    }
+def _unanswered(new_messages: Sequence[NewMessage]) -> list[str]:
+    """Call ids of the tool results that answer no call of an earlier message of this append."""
+    calls: set[str] = set()
+    missing: list[str] = []
+    for message in new_messages:
+        calls.update(call.id for call in message.tool_calls)
+        if message.role is Role.TOOL and message.tool_call_id not in calls:
+            missing.append(message.tool_call_id)
+    return missing
+
+
+def _repeated_key(exc: IntegrityError) -> bool:
+    """Whether ``exc`` is the claim of an idempotency key that an earlier append holds."""
+    cause = exc.orig.__cause__ if exc.orig is not None else None
+    return getattr(cause, "constraint_name", None) == APPENDS_KEY
+
+
+def _stored(
+    new_messages: Sequence[NewMessage],
+    ids: Sequence[str],
+    agent_id: str,
+    run_id: str,
+    last_seq: int,
+    created_at: datetime,
+) -> tuple[StoredMessage, ...]:
+    """The messages as the append stored them (numbered up to ``last_seq``)."""
+    first_seq = last_seq - len(new_messages) + 1
+    return tuple(
+        StoredMessage(
+            **{field: getattr(message, field) for field in NewMessage.__dataclass_fields__},
+            id=id_,
+            agent_id=agent_id,
+            seq=first_seq + offset,
+            run_id=run_id,
+            created_at=created_at,
+        )
+        for offset, (message, id_) in enumerate(zip(new_messages, ids, strict=True))
+    )
 
 
 def _message(row) -> StoredMessage:
