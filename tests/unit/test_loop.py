@@ -9,8 +9,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-import pytest
-
 from services.agent.core.agents import Agent, ModelChoice
 from services.agent.core.builtin_tools import BuiltinTools
 from services.agent.core.events import (
@@ -38,7 +36,6 @@ from services.agent.llm import (
 from services.agent.llm import (
     ReasoningDelta as LLMReasoningDelta,
 )
-from services.common.errors import FailedPrecondition
 
 
 @dataclass
