@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import uuid
 from pathlib import Path
@@ -17,8 +16,7 @@ from pathlib import Path
 import grpc
 
 from agentsuite.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
-from services.cli.main import api_key_file
-from services.common.server import grpc_options
+from services.cli.gateway_access import add_gateway_arguments, api_key, gateway_channel, missing_key
 from services.common.settings import Settings
 
 TIMEOUT_SECONDS = 600
@@ -42,27 +40,18 @@ def add_commands(commands) -> None:
     imported.add_argument("--name", default="", help="name of the new agent (default: the document's)")
 
     for command in sub.choices.values():
-        command.add_argument(
-            "--endpoint", default=None, help="gateway address (default: AGENTSUITE_GATEWAY_ADDR)"
-        )
-        command.add_argument(
-            "--key", default=None, help="API key (default: AGENTSUITE_API_KEY or the key of `up`)"
-        )
-        command.add_argument("--state-dir", type=Path, help="state directory of `up`, to find its API key")
+        add_gateway_arguments(command)
 
 
 async def run_agents(settings: Settings, args: argparse.Namespace) -> int:
     """Run one ``agents`` subcommand; the exit code."""
-    key = args.key or os.environ.get("AGENTSUITE_API_KEY") or _stored_key(settings)
+    key = api_key(settings, args)
     if not key:
-        _error(
-            f"no API key: pass --key, set AGENTSUITE_API_KEY, or run `agentsuite up` ({api_key_file(settings)})"
-        )
+        _error(missing_key(settings))
         return 2
     metadata = (("authorization", f"Bearer {key}"),)
-    # A document is one message of up to the suite's size limit: accept as much as the suite sends.
-    options = grpc_options(settings)
-    async with grpc.aio.insecure_channel(args.endpoint or settings.gateway_addr, options=options) as channel:
+    # A document is one message of up to the suite's size limit: the channel accepts as much.
+    async with gateway_channel(settings, args) as channel:
         stub = agent_service_pb2_grpc.AgentServiceStub(channel)
         try:
             if args.agents_command == "list":
@@ -132,13 +121,6 @@ async def _agent_id(stub, wanted: str, metadata) -> str | None:
         agent_service_pb2.ListAgentsRequest(name=wanted, page_size=1), metadata=metadata, timeout=60
     )
     return found.agents[0].id if found.agents else None
-
-
-def _stored_key(settings: Settings) -> str | None:
-    try:
-        return api_key_file(settings).read_text().strip() or None
-    except OSError:
-        return None
 
 
 def _error(message: str) -> None:

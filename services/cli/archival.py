@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from google.protobuf import struct_pb2, timestamp_pb2
 
 from agentsuite.common.v1 import common_pb2
 from agentsuite.memory.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
-from services.cli.main import api_key_file
+from services.cli.gateway_access import add_gateway_arguments, api_key, gateway_channel, missing_key
 from services.common.settings import Settings
 
 MODES = {
@@ -70,26 +69,17 @@ def add_commands(commands) -> None:
     search.add_argument("--json", action="store_true", help="print results as JSON lines")
 
     for command in (create, insert, search):
-        command.add_argument(
-            "--endpoint", default=None, help="gateway address (default: AGENTSUITE_GATEWAY_ADDR)"
-        )
-        command.add_argument(
-            "--key", default=None, help="API key (default: AGENTSUITE_API_KEY or the key of `up`)"
-        )
-        command.add_argument("--state-dir", type=Path, help="state directory of `up`, to find its API key")
+        add_gateway_arguments(command)
 
 
 async def run_archival(settings: Settings, args: argparse.Namespace) -> int:
     """Run one ``archival`` subcommand; the exit code."""
-    key = args.key or os.environ.get("AGENTSUITE_API_KEY") or _stored_key(settings)
+    key = api_key(settings, args)
     if not key:
-        _error(
-            f"no API key: pass --key, set AGENTSUITE_API_KEY, or run `agentsuite up` ({api_key_file(settings)})"
-        )
+        _error(missing_key(settings))
         return 2
     metadata = (("authorization", f"Bearer {key}"),)
-    options = [("grpc.max_send_message_length", 16 << 20), ("grpc.max_receive_message_length", 16 << 20)]
-    async with grpc.aio.insecure_channel(args.endpoint or settings.gateway_addr, options=options) as channel:
+    async with gateway_channel(settings, args) as channel:
         stub = memory_service_pb2_grpc.MemoryServiceStub(channel)
         try:
             if args.archival_command == "create":
@@ -343,13 +333,6 @@ class Progress:
         elif tenth != self._last_tenth:
             print(line, file=sys.stderr, flush=True)
         self._last_tenth = tenth
-
-
-def _stored_key(settings: Settings) -> str | None:
-    try:
-        return api_key_file(settings).read_text().strip() or None
-    except OSError:
-        return None
 
 
 def _error(message: str) -> None:

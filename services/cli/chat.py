@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import uuid
 
@@ -13,7 +12,7 @@ import grpc
 from agentsuite.agent.v1 import agent_pb2, agent_service_pb2, agent_service_pb2_grpc
 from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
-from services.cli.main import api_key_file
+from services.cli.gateway_access import api_key, gateway_channel, missing_key
 from services.common.settings import Settings
 
 SCRIPTED_NOTE = (
@@ -31,17 +30,12 @@ TOOL_STATUS_NAMES = {
 
 
 async def run_chat(settings: Settings, args: argparse.Namespace) -> int:
-    key = args.key or os.environ.get("AGENTSUITE_API_KEY") or _stored_key(settings)
+    key = api_key(settings, args)
     if not key:
-        print(
-            f"agentsuite chat: no API key: pass --key, set AGENTSUITE_API_KEY, or run `agentsuite up` "
-            f"(it keeps one in {api_key_file(settings)})",
-            file=sys.stderr,
-        )
+        print(f"agentsuite chat: {missing_key(settings)}", file=sys.stderr)
         return 2
-    endpoint = args.endpoint or settings.gateway_addr
     metadata = (("authorization", f"Bearer {key}"),)
-    async with grpc.aio.insecure_channel(endpoint) as channel:
+    async with gateway_channel(settings, args) as channel:
         try:
             agent = await _agent(agent_service_pb2_grpc.AgentServiceStub(channel), args.agent, metadata)
         except grpc.aio.AioRpcError as exc:
@@ -141,11 +135,3 @@ def _preview(text: str, limit: int) -> str:
     """One line of at most ``limit`` characters."""
     line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def _stored_key(settings: Settings) -> str | None:
-    path = api_key_file(settings)
-    try:
-        return path.read_text().strip() or None
-    except OSError:
-        return None

@@ -21,11 +21,8 @@ def main(argv: list[str] | None = None) -> None:
     up.add_argument("--state-dir", type=Path, help="where the database, logs and API key live")
 
     chat = commands.add_parser("chat", help="chat with an agent, with streamed replies")
-    chat.add_argument("--endpoint", default=None, help="gateway address (default: AGENTSUITE_GATEWAY_ADDR)")
-    chat.add_argument("--key", default=None, help="API key (default: AGENTSUITE_API_KEY or the key of `up`)")
     chat.add_argument("--agent", default="assistant", help="agent id or name; a new name creates the agent")
     chat.add_argument("--message", "-m", action="append", help="send this message and exit (repeatable)")
-    chat.add_argument("--state-dir", type=Path, help="state directory of `up`, to find its API key")
 
     keys = commands.add_parser("keys", help="create, list and revoke API keys (admin)")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
@@ -41,6 +38,9 @@ def main(argv: list[str] | None = None) -> None:
 
     from services.cli.agents import add_commands as add_agents_commands
     from services.cli.archival import add_commands as add_archival_commands
+    from services.cli.gateway_access import add_gateway_arguments
+
+    add_gateway_arguments(chat)
 
     add_archival_commands(commands)
     add_agents_commands(commands)
