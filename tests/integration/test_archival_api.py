@@ -238,3 +238,38 @@ async def test_another_tenant_sees_not_found(stub, tenant):
         ),
     ):
         assert (await code_of(call))[0] == grpc.StatusCode.NOT_FOUND
+
+
+async def test_an_agent_runs_insert_is_fenced_by_its_epoch(stub, memory_channel, tenant):
+    runtime = memory_service_pb2_grpc.MemoryRuntimeStub(memory_channel)
+    agent_id = str(uuid.uuid4())
+    created = await runtime.InitializeAgentMemory(
+        pb.InitializeAgentMemoryRequest(agent_id=agent_id, create_archive=True), metadata=as_(tenant)
+    )
+    passage = memory_pb2.PassageInput(text="the lease decides who writes")
+
+    def insert(epoch: int):
+        return stub.InsertPassages(
+            pb.InsertPassagesRequest(
+                archive_id=created.archive_id, passages=[passage], agent_id=agent_id, epoch=epoch
+            ),
+            metadata=as_(tenant),
+        )
+
+    await insert(5)  # the lease holder of epoch 5 writes
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await insert(4)  # a paused holder of an older lease does not
+    listed = await stub.ListPassages(
+        pb.ListPassagesRequest(archive_id=created.archive_id), metadata=as_(tenant)
+    )
+
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert from_rpc_error(caught.value).reason == "STALE_EPOCH"
+    assert len(listed.passages) == 1
+    code, fields = await code_of(
+        stub.InsertPassages(
+            pb.InsertPassagesRequest(archive_id=created.archive_id, passages=[passage], epoch=3),
+            metadata=as_(tenant),
+        )
+    )
+    assert (code, fields) == (grpc.StatusCode.INVALID_ARGUMENT, ["agent_id"])

@@ -79,7 +79,7 @@ class WorldMemory:
         self.blocks[label] = f"{self.blocks[label]}\n{edit.text}"
         return self.blocks[label]
 
-    async def insert_passage(self, archive_id, text, tags):
+    async def insert_passage(self, archive_id, text, tags, *, agent_id, epoch):
         return "p1"
 
     async def search_passages(self, agent_id, query, **filters) -> list[Found]:

@@ -257,12 +257,16 @@ class DetachArchiveResponse(_message.Message):
     def __init__(self, archive: _Optional[_Union[_memory_pb2.Archive, _Mapping]] = ...) -> None: ...
 
 class InsertPassagesRequest(_message.Message):
-    __slots__ = ("archive_id", "passages")
+    __slots__ = ("archive_id", "passages", "agent_id", "epoch")
     ARCHIVE_ID_FIELD_NUMBER: _ClassVar[int]
     PASSAGES_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     archive_id: str
     passages: _containers.RepeatedCompositeFieldContainer[_memory_pb2.PassageInput]
-    def __init__(self, archive_id: _Optional[str] = ..., passages: _Optional[_Iterable[_Union[_memory_pb2.PassageInput, _Mapping]]] = ...) -> None: ...
+    agent_id: str
+    epoch: int
+    def __init__(self, archive_id: _Optional[str] = ..., passages: _Optional[_Iterable[_Union[_memory_pb2.PassageInput, _Mapping]]] = ..., agent_id: _Optional[str] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class InsertPassagesResponse(_message.Message):
     __slots__ = ("passage_ids",)

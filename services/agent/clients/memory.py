@@ -97,9 +97,14 @@ class MemoryClient(ServiceClient):
         response = await self._unary(self._public.EditBlock, request)
         return response.block.value
 
-    async def insert_passage(self, archive_id: str, text: str, tags: Sequence[str]) -> str:
+    async def insert_passage(
+        self, archive_id: str, text: str, tags: Sequence[str], *, agent_id: str, epoch: int
+    ) -> str:
         request = memory_service_pb2.InsertPassagesRequest(
-            archive_id=archive_id, passages=[memory_pb2.PassageInput(text=text, tags=list(tags))]
+            archive_id=archive_id,
+            passages=[memory_pb2.PassageInput(text=text, tags=list(tags))],
+            agent_id=agent_id,
+            epoch=epoch,
         )
         response = await self._unary(self._public.InsertPassages, request)
         return response.passage_ids[0]

@@ -52,7 +52,11 @@ class MemoryTools(Protocol):
         """Apply the edit; returns the block's new value."""
         ...
 
-    async def insert_passage(self, archive_id: str, text: str, tags: Sequence[str]) -> str: ...
+    async def insert_passage(
+        self, archive_id: str, text: str, tags: Sequence[str], *, agent_id: str, epoch: int
+    ) -> str:
+        """Insert one passage, fenced by the run's epoch when it is not 0."""
+        ...
 
     async def search_passages(
         self,
@@ -281,7 +285,7 @@ class BuiltinTools:
         if not site.archive_id:
             raise ToolFailure("this agent has no archive")
         passage_id = await self._memory.insert_passage(
-            site.archive_id, args["content"], args.get("tags") or ()
+            site.archive_id, args["content"], args.get("tags") or (), agent_id=site.agent_id, epoch=site.epoch
         )
         return f"Stored in archival memory (passage {passage_id})."
 

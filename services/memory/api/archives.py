@@ -20,6 +20,7 @@ from services.memory.api.archival_convert import (
     search_mode,
     time_id_token,
 )
+from services.memory.core.archival import Fence
 from services.memory.core.archival_memory import ArchivalMemory
 from services.memory.store.archives import ArchiveStore
 from services.memory.store.passages import PassageStore
@@ -98,8 +99,13 @@ class ArchiveRpcs:
     async def InsertPassages(self, request: memory_service_pb2.InsertPassagesRequest, context):
         tenant = require_tenant()
         archive_id = require_id(request.archive_id, "archive_id")
+        if request.epoch < 0:
+            raise InvalidArgument.field("epoch", "must not be negative")
+        fence = None
+        if request.epoch:
+            fence = Fence(agent_id=require_id(request.agent_id, "agent_id"), epoch=request.epoch)
         ids = await self._archival.insert(
-            tenant=tenant, archive_id=archive_id, passages=new_passages(request.passages)
+            tenant=tenant, archive_id=archive_id, passages=new_passages(request.passages), fence=fence
         )
         return memory_service_pb2.InsertPassagesResponse(passage_ids=ids)
 

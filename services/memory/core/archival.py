@@ -35,6 +35,14 @@ class Archive:
     """Passages in that index when it was built."""
 
 
+@dataclass(frozen=True)
+class Fence:
+    """An agent run's write: applies only while ``epoch`` is the agent's newest lease epoch."""
+
+    agent_id: str
+    epoch: int
+
+
 @dataclass(frozen=True, kw_only=True)
 class NewPassage:
     """A passage to insert; ``created_at`` None means the insertion time."""

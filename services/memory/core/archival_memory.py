@@ -17,6 +17,7 @@ import numpy as np
 from services.common.errors import FailedPrecondition, InvalidArgument
 from services.memory.core.archival import (
     Archive,
+    Fence,
     NewPassage,
     Passage,
     PassageFilter,
@@ -64,6 +65,7 @@ class PassageRepository(Protocol):
         tenant: str,
         archive: Archive,
         batches: AsyncIterator[tuple[Sequence[NewPassage], np.ndarray]],
+        fence: Fence | None = None,
     ) -> list[str]: ...
 
     async def scope(self, archives: Sequence[Archive], where: PassageFilter) -> SearchScope: ...
@@ -134,8 +136,11 @@ class ArchivalMemory:
             tenant=tenant, name=name, embedder=chosen.name, dimension=chosen.dimension, agent_id=agent_id
         )
 
-    async def insert(self, *, tenant: str, archive_id: str, passages: Sequence[NewPassage]) -> list[str]:
-        """Embed ``passages`` with the archive's embedder and insert them, all or none.
+    async def insert(
+        self, *, tenant: str, archive_id: str, passages: Sequence[NewPassage], fence: Fence | None = None
+    ) -> list[str]:
+        """Embed ``passages`` with the archive's embedder and insert them, all or none; ``fence``
+        makes the insert an agent run's write (refused when the run's lease passed on).
 
         An in-process embedder embeds the next batch while the previous one is written (the two
         use different cores). A remote one is called for every batch before the transaction opens,
@@ -149,7 +154,7 @@ class ArchivalMemory:
         else:
             embedded = [(chunk, await _embed(embedder, chunk, archive.dimension)) for chunk in chunks]
             batches = _replay(embedded)
-        return await self._passages.insert(tenant=tenant, archive=archive, batches=batches)
+        return await self._passages.insert(tenant=tenant, archive=archive, batches=batches, fence=fence)
 
     async def search(
         self,

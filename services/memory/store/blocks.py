@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.common.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound
+from services.common.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from services.memory.core.blocks import (
     UPDATABLE,
     Block,
@@ -27,7 +27,7 @@ from services.memory.core.blocks import (
     check_fields,
     with_changes,
 )
-from services.memory.store.agents import ensure_agent, require_agent
+from services.memory.store.agents import ensure_agent, fence, require_agent
 from services.memory.store.tables import block_agents, block_history, blocks
 
 _AGENT_IDS = (
@@ -35,14 +35,6 @@ _AGENT_IDS = (
     .where(block_agents.c.block_id == blocks.c.id)
     .scalar_subquery()
     .label("agent_ids")
-)
-
-_FENCE = text(
-    """
-    UPDATE memory.agent_state SET max_epoch = :epoch, updated_at = now()
-    WHERE agent_id = :agent_id AND tenant = :tenant AND max_epoch <= :epoch
-    RETURNING max_epoch
-    """
 )
 
 
@@ -131,7 +123,7 @@ class BlockStore:
         """Apply an agent's edit to a block named by id, or by agent and label; fenced by ``epoch``."""
         async with self._engine.begin() as conn:
             if epoch:
-                await self._fence(conn, tenant, agent_id, epoch)
+                await fence(conn, tenant, agent_id, epoch)
             if not block_id:
                 block_id = await self._attached_id(conn, tenant, agent_id, label)
             current = await self._lock(conn, tenant, block_id, expected_version)
@@ -287,17 +279,6 @@ class BlockStore:
                 reason="BLOCK_LABEL_TAKEN",
                 metadata={"label": label},
             ) from None
-
-    @staticmethod
-    async def _fence(conn: AsyncConnection, tenant: str, agent_id: str, epoch: int) -> None:
-        fenced = await conn.execute(_FENCE, {"agent_id": agent_id, "tenant": tenant, "epoch": epoch})
-        if fenced.first() is None:
-            await require_agent(conn, tenant, agent_id)
-            raise FailedPrecondition(
-                f"stale epoch {epoch} for agent {agent_id}: a newer lease holder has taken over",
-                reason="STALE_EPOCH",
-                metadata={"agent_id": agent_id, "epoch": str(epoch)},
-            )
 
     @staticmethod
     async def _attached_id(conn: AsyncConnection, tenant: str, agent_id: str, label: str) -> str:

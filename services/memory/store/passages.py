@@ -19,8 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.errors import NotFound
-from services.memory.core.archival import Archive, NewPassage, Passage, PassageFilter, SearchScope
+from services.memory.core.archival import Archive, Fence, NewPassage, Passage, PassageFilter, SearchScope
 from services.memory.core.text_query import matches_any_word
+from services.memory.store.agents import fence as fence_agent
 from services.memory.store.vectors import EXACT_DISTANCE, ann_distance, with_vector_codec
 
 _COLUMNS = ("id", "archive_id", "text", "tags", "metadata", "created_at", "embedding")
@@ -44,6 +45,7 @@ class PassageStore:
         tenant: str,
         archive: Archive,
         batches: AsyncIterator[tuple[Sequence[NewPassage], np.ndarray]],
+        fence: Fence | None = None,
     ) -> list[str]:
         """Insert every batch of (passages, their embeddings in the same order), all or none.
 
@@ -63,6 +65,8 @@ class PassageStore:
                 )
                 if held.first() is None:
                     raise NotFound("archive", archive.id)
+                if fence is not None:
+                    await fence_agent(conn, tenant, fence.agent_id, fence.epoch)
                 raw = await with_vector_codec(conn)
                 if not raw.is_in_transaction():  # the COPY must be part of the all-or-none transaction
                     raise RuntimeError("bulk insert outside its transaction")
