@@ -80,8 +80,8 @@ class Settings:
     default_model: str | None = None
     """Model used when an agent names none (``AGENTSUITE_MODEL``)."""
     context_max_messages: int = 100
-    """Newest messages the agent loop puts in context until summarisation moves the eviction
-    boundary (``AGENTSUITE_CONTEXT_MAX_MESSAGES``; 0 = every message after the boundary)."""
+    """Most messages after the eviction boundary one context read returns (the newest); the agent
+    loop summarises what a read left out (``AGENTSUITE_CONTEXT_MAX_MESSAGES``; 0 = no cap)."""
     internal_token: str | None = field(default=None, repr=False)
     """Token backends present to the gateway when they call its public API on a tenant's behalf (agents
     messaging agents) (``AGENTSUITE_INTERNAL_TOKEN``); unset means a file ``internal.token`` (mode 0600)

@@ -331,3 +331,19 @@ async def test_a_message_sent_without_waiting_is_accepted_and_answered_later(gat
             break
         await asyncio.sleep(0.1)
     assert [m.content for m in history.messages] == ["FYI", "thanks"]
+
+
+async def test_what_a_capped_context_read_leaves_out_is_summarised_through_real_memory(
+    gateway, tenant, running_suite
+):
+    model = model_name()
+    agent = await create_agent(gateway, tenant, model)
+    for index in range(52):  # 104 messages: past the suite's cap of 100 per context read
+        await send(gateway, tenant, agent.id, f"Fact {index}.")
+
+    summary_calls = [r for r in running_suite.llm.requests(model) if not r.get("stream")]
+    assert len(summary_calls) == 1
+    assert "Fact 0." in json.dumps(summary_calls[0]["messages"])
+    last = running_suite.llm.requests(model)[-1]["messages"]
+    assert "<summary_of_earlier_conversation>" in last[0]["content"]
+    assert "Fact 0." not in json.dumps(last[1:])

@@ -46,12 +46,22 @@ class WorldMemory:
         self.keys: list[str] = []
         self.boundary = 0
         self.summary = ""
+        self.cap = 100  # like AGENTSUITE_CONTEXT_MAX_MESSAGES
         self._by_key: dict[str, list[HistoryMessage]] = {}
 
     def context(self) -> ContextSnapshot:
         compiled = "\n".join(f"<{label}>{value}</{label}>" for label, value in sorted(self.blocks.items()))
-        messages = tuple(m for m in self.stored if m.seq > self.boundary)
-        return ContextSnapshot(compiled_memory=compiled, summary=self.summary, messages=messages, epoch=1)
+        messages = tuple(m for m in self.stored if m.seq > self.boundary)[-self.cap :]
+        return ContextSnapshot(
+            compiled_memory=compiled,
+            summary=self.summary,
+            messages=messages,
+            epoch=1,
+            boundary_seq=self.boundary,
+        )
+
+    async def messages_between(self, agent_id, *, after_seq, before_seq, limit):
+        return [m for m in self.stored if after_seq < m.seq < before_seq][-limit:]
 
     async def append(self, agent_id, *, epoch, run_id, idempotency_key, messages):
         self.keys.append(idempotency_key)
@@ -656,3 +666,21 @@ async def test_an_approval_overtaken_by_a_new_message_can_no_longer_be_given(wor
 
     with pytest.raises(FailedPrecondition, match="no tool calls of run run-1 await approval"):
         await world.run(world.request(None, approvals=(Decision(tool_call_id=asked.call.id, approve=True),)))
+
+
+async def test_messages_a_capped_context_read_left_out_are_summarised_not_dropped(world):
+    world.memory.cap = 10
+    for i in range(30):
+        role = "user" if i % 2 == 0 else "assistant"
+        world.memory.stored.append(HistoryMessage(role=role, content=f"message {i}", seq=i + 1, run_id="old"))
+    world.script(ScriptedReply(content="SUMMARY: messages 0 to 24."), ScriptedReply(content="Sure."))
+
+    events = await world.run(world.request("and now?"))
+
+    assert stop_of(events).reason == StopReason.END_TURN
+    summary_call, answer_call = world.requests()
+    folded = json.dumps(summary_call["messages"])
+    assert "message 0" in folded and "message 20" in folded, "the left-out and the older half"
+    assert "SUMMARY: messages 0 to 24." in answer_call["messages"][0]["content"]
+    assert world.memory.boundary >= 25
+    assert world.memory.stored[world.memory.boundary].role != "tool"

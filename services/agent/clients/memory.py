@@ -35,7 +35,7 @@ class MemoryClient(ServiceClient):
             settings,
             idempotent={
                 runtime: ["GetContext", "AppendMessages", "InitializeAgentMemory", "SetEvictionBoundary"],
-                "agentsuite.memory.v1.MemoryService": ["SearchPassages", "SearchMessages"],
+                "agentsuite.memory.v1.MemoryService": ["SearchPassages", "SearchMessages", "ListMessages"],
             },
         )
         return cls(channel, settings)
@@ -65,6 +65,27 @@ class MemoryClient(ServiceClient):
         """The agent's context as the next model call needs it."""
         request = memory_service_pb2.GetContextRequest(agent_id=agent_id, max_messages=self._max_messages)
         return _snapshot(await self._unary(self._runtime.GetContext, request))
+
+    async def messages_between(
+        self, agent_id: str, *, after_seq: int, before_seq: int, limit: int
+    ) -> list[HistoryMessage]:
+        found: list[HistoryMessage] = []
+        token = ""
+        while len(found) < limit:
+            request = memory_service_pb2.ListMessagesRequest(
+                agent_id=agent_id,
+                after_seq=after_seq,
+                before_seq=before_seq,
+                descending=True,
+                page_size=min(1000, limit - len(found)),
+                page_token=token,
+            )
+            response = await self._unary(self._public.ListMessages, request)
+            found.extend(history_message(m) for m in response.messages)
+            token = response.next_page_token
+            if not token:
+                break
+        return found[::-1]
 
     async def set_eviction_boundary(
         self, agent_id: str, *, epoch: int, boundary_seq: int, summary: str
@@ -184,6 +205,7 @@ def _append_request(
 
 def _snapshot(response: memory_service_pb2.GetContextResponse) -> ContextSnapshot:
     return ContextSnapshot(
+        boundary_seq=response.boundary_seq,
         compiled_memory=response.compiled_memory,
         summary=response.summary,
         messages=tuple(history_message(m) for m in response.messages),

@@ -35,6 +35,14 @@ class ContextSnapshot:
     summary: str
     messages: tuple[HistoryMessage, ...]
     epoch: int
+    boundary_seq: int = 0
+    """Seq of the last evicted message (0: none)."""
+
+    @property
+    def skipped(self) -> bool:
+        """Whether messages after the boundary were left out of this read (the read's size cap):
+        they are no longer in the prompt and not yet in the summary either."""
+        return bool(self.messages) and self.messages[0].seq > self.boundary_seq + 1
 
 
 class Memory(Protocol):
@@ -64,6 +72,12 @@ class Memory(Protocol):
 
     async def read(self, agent_id: str) -> ContextSnapshot:
         """The context without appending anything (a run continuing after approval)."""
+        ...
+
+    async def messages_between(
+        self, agent_id: str, *, after_seq: int, before_seq: int, limit: int
+    ) -> list[HistoryMessage]:
+        """The newest ``limit`` messages with ``after_seq < seq < before_seq``, in seq order."""
         ...
 
     async def set_eviction_boundary(

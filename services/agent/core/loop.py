@@ -60,6 +60,9 @@ B = TypeVar("B")
 
 _USAGE_KEYS = ("prompt_tokens", "completion_tokens", "llm_seconds", "tool_seconds")
 
+MAX_LEFT_OUT_FOLDED = 2_000
+"""Most messages left out of a capped context read that are folded into the summary at once (the
+newest; older ones stay in recall)."""
 SUMMARY_PROMPT_TOKENS = 1_000
 """Room for the summariser's instructions in a summary request."""
 SUMMARY_MESSAGE_TOKENS = 700
@@ -324,6 +327,8 @@ class AgentLoop:
             only=run.rules.allowed_next(previous=run.previous_tool, calls=run.calls),
             without=run.rules.exhausted(run.calls),
         )
+        if run.context.skipped:
+            await self._fold_left_out(run)
         messages = chat_messages(agent, run.context)
         estimated = run.meter.tokens(messages, tools)
         if run.budget.over_threshold(estimated):
@@ -491,17 +496,40 @@ class AgentLoop:
         )
         if boundary is None:
             return
-        evicted = [m for m in context.messages if m.seq <= boundary]
-        summary = context.summary
+        await self._evict(run, [m for m in context.messages if m.seq <= boundary], boundary)
+
+    async def _fold_left_out(self, run: _Run) -> None:
+        """Summarise the messages the context read left out (its size cap) together with the older
+        half of those it holds, and move the boundary past them: the prompt keeps a summary of
+        everything it no longer shows, and this happens once per half a read, not every step."""
+        context = run.context
+        left_out = await self._memory.messages_between(
+            run.agent.id,
+            after_seq=context.boundary_seq,
+            before_seq=context.messages[0].seq,
+            limit=MAX_LEFT_OUT_FOLDED,
+        )
+        keep_from = len(context.messages) // 2
+        # The kept part starts with a message that is not a tool result, so no call is split.
+        while keep_from < len(context.messages) - 1 and context.messages[keep_from].role == "tool":
+            keep_from += 1
+        boundary = context.messages[keep_from].seq - 1
+        await self._evict(run, [*left_out, *context.messages[:keep_from]], boundary)
+
+    async def _evict(self, run: _Run, evicted: Sequence[HistoryMessage], boundary: int) -> None:
+        summary = run.context.summary
         # Folded in pieces that each fit the model's window with the summary so far: a large
         # eviction (a long imported history, a smaller model) must not overflow the summary call.
         for piece in _pieces(evicted, run.budget.window - run.budget.reserve_output - SUMMARY_PROMPT_TOKENS):
             summary = await self._summary(run, summary, piece)
         await self._memory.set_eviction_boundary(
-            agent.id, epoch=run.request.epoch, boundary_seq=boundary, summary=summary
+            run.agent.id, epoch=run.request.epoch, boundary_seq=boundary, summary=summary
         )
         run.context = replace(
-            context, summary=summary, messages=tuple(m for m in context.messages if m.seq > boundary)
+            run.context,
+            summary=summary,
+            messages=tuple(m for m in run.context.messages if m.seq > boundary),
+            boundary_seq=boundary,
         )
 
     async def _summary(self, run: _Run, previous: str, evicted: Sequence[HistoryMessage]) -> str:
