@@ -13,6 +13,7 @@ from services.common.server import ServiceHost
 from services.common.settings import Settings
 from services.memory.api import MemoryStores, registrations
 from services.memory.embedding import build_embedders
+from services.memory.store.agents import ensure_agent
 
 
 def pytest_collection_modifyitems(items):
@@ -28,8 +29,12 @@ def tenant() -> str:
 
 
 @pytest.fixture
-def agent_id() -> str:
-    return str(uuid.uuid4())
+async def agent_id(migrated_engine, tenant) -> str:
+    """An agent of ``tenant`` that memory knows (as after InitializeAgentMemory): appends need it."""
+    agent = str(uuid.uuid4())
+    async with migrated_engine.begin() as conn:
+        await ensure_agent(conn, tenant, agent)
+    return agent
 
 
 @pytest.fixture(scope="session")

@@ -148,8 +148,12 @@ async def test_a_concurrent_append_committed_meanwhile_makes_it_leave_the_read_t
 async def test_through_grpc_a_retried_append_still_returns_the_context(memory_channel):
     runtime = memory_service_pb2_grpc.MemoryRuntimeStub(memory_channel)
     md = ((TENANT_KEY, f"t-{uuid.uuid4().hex[:12]}"),)
+    agent_id = str(uuid.uuid4())
+    await runtime.InitializeAgentMemory(
+        memory_service_pb2.InitializeAgentMemoryRequest(agent_id=agent_id), metadata=md
+    )
     request = memory_service_pb2.AppendMessagesRequest(
-        agent_id=str(uuid.uuid4()),
+        agent_id=agent_id,
         epoch=1,
         idempotency_key="k",
         messages=[memory_pb2.MessageInput(role=common_pb2.MESSAGE_ROLE_USER, content="hi")],

@@ -11,8 +11,10 @@ from sqlalchemy import func, select
 
 from services.common.errors import FailedPrecondition, NotFound
 from services.memory.core.model import NewMessage, Role, ToolCallRecord
+from services.memory.store.agents import ensure_agent
 from services.memory.store.context import ContextReader
 from services.memory.store.messages import MessageStore
+from services.memory.store.removal import AgentRemoval
 from services.memory.store.tables import agent_state, messages
 
 
@@ -54,8 +56,10 @@ async def stored_count(engine, agent_id: str) -> int:
         ).scalar_one()
 
 
-async def test_append_numbers_messages_per_agent_without_gaps(store, tenant, agent_id):
+async def test_append_numbers_messages_per_agent_without_gaps(store, tenant, agent_id, migrated_engine):
     other_agent = str(uuid.uuid4())
+    async with migrated_engine.begin() as conn:
+        await ensure_agent(conn, tenant, other_agent)
 
     first = await append(store, tenant, agent_id, "a", "b")
     await append(store, tenant, other_agent, "x")
@@ -274,3 +278,15 @@ async def test_context_of_an_agent_never_written_is_empty_at_epoch_zero(reader, 
         0,
         0,
     )
+
+
+async def test_a_run_still_in_flight_cannot_bring_a_forgotten_agent_back(
+    store, tenant, agent_id, migrated_engine
+):
+    await append(store, tenant, agent_id, "before")
+    await AgentRemoval(migrated_engine).forget(tenant, agent_id)
+
+    with pytest.raises(NotFound):
+        await append(store, tenant, agent_id, "too late")  # e.g. an older lease holder's last step
+
+    assert await stored_count(migrated_engine, agent_id) == 0

@@ -4,8 +4,9 @@ An append runs on every agent step, so it is one round trip in autocommit: no BE
 One statement is atomic, so every invariant holds inside it:
 
 * the agent's state row is locked (appends to one agent are serialised whatever the callers do),
-  the fencing epoch checked and ``count`` sequence numbers reserved; a stale epoch or another
-  tenant's agent reserves nothing and so writes nothing;
+  the fencing epoch checked and ``count`` sequence numbers reserved; a stale epoch, another
+  tenant's agent or an agent memory does not know (never set up, or forgotten) reserves nothing
+  and so writes nothing: a run still in flight cannot bring a deleted agent's memory back;
 * the idempotency key is claimed with a plain INSERT: a key used before raises a unique violation,
   which aborts the whole statement (the reservation included, so seq stays gapless) and the caller
   answers from the first append;
@@ -30,11 +31,9 @@ from services.memory.store.context import CONTEXT_COLUMNS
 
 _WRITES = """
     WITH reserve AS (
-        INSERT INTO memory.agent_state AS s (agent_id, tenant, max_epoch, last_seq)
-        VALUES (:agent_id, :tenant, :epoch, :count)
-        ON CONFLICT (agent_id) DO UPDATE
-            SET max_epoch = EXCLUDED.max_epoch, last_seq = s.last_seq + :count, updated_at = now()
-            WHERE s.max_epoch <= EXCLUDED.max_epoch AND s.tenant = EXCLUDED.tenant
+        UPDATE memory.agent_state AS s
+        SET max_epoch = :epoch, last_seq = s.last_seq + :count, updated_at = now()
+        WHERE s.agent_id = :agent_id AND s.tenant = :tenant AND s.max_epoch <= :epoch
         RETURNING s.last_seq, s.max_epoch, s.boundary_seq, s.summary
     ), claim AS (
         INSERT INTO memory.appends (agent_id, idempotency_key, first_seq, last_seq)
@@ -57,7 +56,7 @@ _BINDS = (bindparam("count", type_=BigInteger), bindparam("epoch", type_=BigInte
 
 APPEND = text(_WRITES + "SELECT last_seq FROM reserve").bindparams(*_BINDS)
 """One row with the reserved ``last_seq``, or no row when the epoch is stale or the agent is
-another tenant's."""
+unknown or another tenant's."""
 
 APPEND_THEN_READ = text(
     _WRITES

@@ -244,7 +244,7 @@ class MessageStore:
                 )
             )
         ).first()
-        if state is not None and state.tenant != tenant:
+        if state is None or state.tenant != tenant:
             return NotFound("agent", agent_id)
         return FailedPrecondition(
             f"stale epoch {epoch} for agent {agent_id}: epoch {state.max_epoch if state else '?'} "
@@ -387,7 +387,14 @@ class MessageStore:
 
     @staticmethod
     async def forget_agent(conn: AsyncConnection, agent_id: str) -> None:
-        """Delete every message, append record and state of an agent (the caller checked tenancy)."""
+        """Delete every message, append record and state of an agent (the caller checked tenancy).
+
+        The state row is locked first: an append in flight either commits before (and is deleted
+        with the rest) or finds no state row after, and writes nothing.
+        """
+        await conn.execute(
+            select(agent_state.c.agent_id).where(agent_state.c.agent_id == agent_id).with_for_update()
+        )
         await conn.execute(delete(messages).where(messages.c.agent_id == agent_id))
         await conn.execute(delete(appends).where(appends.c.agent_id == agent_id))
         await conn.execute(delete(agent_state).where(agent_state.c.agent_id == agent_id))
