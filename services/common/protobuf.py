@@ -31,10 +31,15 @@ def to_struct(value: dict | None) -> struct_pb2.Struct:
     return struct
 
 
-def from_struct(struct: struct_pb2.Struct) -> dict:
+def from_struct(struct: struct_pb2.Struct, field: str = "metadata") -> dict:
+    """The Struct as a dict; InvalidArgument naming ``field`` when it holds a number that is not
+    finite (JSON, and so JSONB, has none)."""
     if not struct.fields:  # the common case, and MessageToDict is slow even for nothing
         return {}
-    return json_format.MessageToDict(struct)
+    try:
+        return json_format.MessageToDict(struct)
+    except ValueError:
+        raise InvalidArgument.field(field, "contains a number that is not finite") from None
 
 
 def to_timestamp(moment: datetime | None) -> timestamp_pb2.Timestamp | None:

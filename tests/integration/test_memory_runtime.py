@@ -11,6 +11,7 @@ import pytest
 
 from agentsuite.memory.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
 from services.common.call import TENANT_KEY
+from services.common.status import from_rpc_error
 
 pb = memory_service_pb2
 
@@ -108,3 +109,39 @@ async def test_deleting_agent_memory_forgets_its_own_and_keeps_what_it_shares(ru
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     kept = (await memory.GetBlock(pb.GetBlockRequest(block_id=shared.id), metadata=md)).block
     assert list(kept.agent_ids) == [staying]
+
+
+@pytest.mark.parametrize(
+    ("message", "field"),
+    [
+        (memory_pb2.MessageInput(role=2, content="nul \x00 inside"), "messages[0].content"),
+        (memory_pb2.MessageInput(role=3, reasoning="\x00"), "messages[0].reasoning"),
+        (memory_pb2.MessageInput(role=2, content="hi", name="n" * 201), "messages[0].name"),
+    ],
+)
+async def test_what_postgres_cannot_store_is_a_field_violation_not_internal(runtime, md, message, field):
+    agent_id = str(uuid.uuid4())
+    await initialize(runtime, md, agent_id)
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await runtime.AppendMessages(
+            pb.AppendMessagesRequest(agent_id=agent_id, epoch=1, messages=[message]), metadata=md
+        )
+
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = from_rpc_error(caught.value)
+    assert [v.field for v in status.violations] == [field]
+
+
+async def test_a_metadata_number_that_is_not_finite_is_refused(runtime, md):
+    agent_id = str(uuid.uuid4())
+    await initialize(runtime, md, agent_id)
+    message = memory_pb2.MessageInput(role=2, content="hi")
+    message.metadata.update({"score": float("inf")})
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await runtime.AppendMessages(
+            pb.AppendMessagesRequest(agent_id=agent_id, epoch=1, messages=[message]), metadata=md
+        )
+
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT

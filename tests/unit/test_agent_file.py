@@ -115,6 +115,15 @@ def test_a_document_over_the_limit_is_refused_before_it_is_parsed():
         ('{"format": "agentsuite.agent", "version": 2}', "document_json.version", "version 2"),
         ('{"format": "agentsuite.agent", "version": true}', "document_json.version", ""),
         ('{"format": "agentsuite.agent", "version": 1}', "document_json.agent", "required"),
+        # What PostgreSQL or protobuf cannot hold, wherever it is in the document.
+        ('{"format": "agentsuite.agent", "version": 1, "x": NaN}', "document_json", "not finite"),
+        ('{"format": "agentsuite.agent", "version": 1, "x": [Infinity]}', "document_json", "not finite"),
+        ('{"format": "agentsuite.agent", "version": 1, "x": "a\\u0000b"}', "document_json", "NUL"),
+        (
+            '{"format": "agentsuite.agent", "version": 1, "x": ' + "[" * 40 + "]" * 40 + "}",
+            "document_json",
+            "nested",
+        ),
     ],
 )
 def test_a_document_that_is_not_one_is_named(text, field, says):
@@ -130,6 +139,11 @@ def fields_of(**parts) -> list[str]:
     with pytest.raises(InvalidArgument) as caught:
         parse_document(json.dumps(data), limit=LIMIT)
     return [v.field for v in caught.value.violations]
+
+
+def test_integers_past_32_bits_are_named():
+    agent = {"name": "x", "model": {"context_window": 2**40}}
+    assert fields_of(agent=agent) == ["document_json.agent.model.context_window"]
 
 
 def test_every_malformed_field_is_named_by_its_json_path():

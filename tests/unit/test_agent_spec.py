@@ -17,6 +17,7 @@ from services.agent.core.agents import (
     AgentSpec,
     ModelChoice,
 )
+from services.agent.core.tool_rules import RuleKind, ToolRule
 from services.common.errors import InvalidArgument
 
 GOOD = AgentSpec(
@@ -26,6 +27,13 @@ GOOD = AgentSpec(
     tags=("support", "eu"),
     max_steps=10,
 )
+
+
+def nested(levels: int) -> dict:
+    value: dict = {}
+    for _ in range(levels):
+        value = {"a": value}
+    return value
 
 
 def violated_fields(spec: AgentSpec) -> list[str]:
@@ -64,6 +72,22 @@ def test_limits_themselves_are_allowed():
         ({"model": replace(GOOD.model, max_output_tokens=-5)}, "agent.model.max_output_tokens"),
         ({"max_steps": -1}, "agent.max_steps"),
         ({"max_steps": 1001}, "agent.max_steps"),
+        # What PostgreSQL or protobuf cannot hold is a field violation, never INTERNAL.
+        ({"name": "bad\x00name"}, "agent.name"),
+        ({"system_prompt": "\x00"}, "agent.system_prompt"),
+        ({"tags": ("a\x00",)}, "agent.tags"),
+        ({"metadata": {"score": float("nan")}}, "agent.metadata"),
+        ({"metadata": {"k": "v\x00"}}, "agent.metadata"),
+        ({"metadata": nested(40)}, "agent.metadata"),
+        ({"model": replace(GOOD.model, context_window=2**40)}, "agent.model.context_window"),
+        (
+            {
+                "tool_rules": (
+                    ToolRule(tool_name="conversation_search", kind=RuleKind.MAX_CALLS, max_calls=2**40),
+                )
+            },
+            "agent.tool_rules[0].max_calls.max_calls",
+        ),
     ],
 )
 def test_each_broken_rule_names_its_field(change, field):

@@ -12,10 +12,11 @@ from services.agent.core.lifecycle import AgentLifecycle
 from services.agent.core.transfer import AgentTransfer
 from services.agent.store.agents import AgentStore
 from services.common.call import require_tenant
-from services.common.errors import InvalidArgument
+from services.common.errors import InvalidArgument, Validation
 from services.common.paging import decode_token, encode_token, page_size
 from services.common.protobuf import require_id
 from services.common.server import servicer
+from services.common.values import has_nul
 
 
 @servicer
@@ -46,6 +47,10 @@ class AgentApi(agent_service_pb2_grpc.AgentServiceServicer):
     async def ListAgents(self, request: agent_service_pb2.ListAgentsRequest, context):
         tenant = require_tenant()
         limit = page_size(request.page_size)
+        check = Validation()
+        check.check(not has_nul(request.name), "name", "must not contain NUL characters")
+        check.check(not any(has_nul(tag) for tag in request.tags), "tags", "must not contain NUL characters")
+        check.raise_if_any()
         position = decode_token(request.page_token)
         after = None
         if position is not None:

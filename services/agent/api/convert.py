@@ -68,7 +68,7 @@ def agent_spec(agent: agent_pb2.Agent, models: ModelCatalog) -> AgentSpec:
         tool_ids=tuple(_canonical_id(tool_id) for tool_id in agent.tool_ids),
         tool_rules=tool_rules_from_proto(agent.tool_rules),
         tags=tuple(agent.tags),
-        metadata=from_struct(agent.metadata),
+        metadata=from_struct(agent.metadata, "agent.metadata"),
         max_steps=agent.max_steps,
     )
 

@@ -33,6 +33,7 @@ from typing import Any
 from services.agent.core.agents import BUILTIN_TOOL_NAMES, AgentSpec, InitialBlock, ModelChoice
 from services.agent.core.tool_rules import ToolRule
 from services.common.errors import FailedPrecondition, FieldViolation, InvalidArgument, Validation
+from services.common.values import MAX_INT32, value_problem
 
 FORMAT = "agentsuite.agent"
 VERSION = 1
@@ -48,6 +49,9 @@ MAX_VIOLATIONS = 50
 ENVELOPE_BYTES = 64 * 1024
 """Room left in a gRPC message for what surrounds the document."""
 ROOT = "document_json"
+DOCUMENT_NESTING = 3
+"""Levels of the document around a metadata object (document, messages, message), which may nest
+as deep as metadata anywhere."""
 """Violations name JSON paths inside the request's ``document_json``."""
 
 
@@ -264,6 +268,8 @@ def parse_document(document_json: str, *, limit: int, name_override: str = "") -
         raise InvalidArgument.field(ROOT, "nested too deeply") from None
     if not isinstance(data, dict):
         raise InvalidArgument.field(ROOT, "must be a JSON object")
+    if problem := value_problem(data, depth=-DOCUMENT_NESTING):
+        raise InvalidArgument.field(ROOT, problem)
     if data.get("format") != FORMAT:
         raise InvalidArgument.field(
             f"{ROOT}.format", f"must be {FORMAT!r} (an agent document made by ExportAgent)"
@@ -503,8 +509,8 @@ class _Reader:
         value = data.get(key)
         if value is None:
             return 0
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            self.bad(f"{path}.{key}", "must be a whole number, not negative")
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT32:
+            self.bad(f"{path}.{key}", f"must be a whole number from 0 to {MAX_INT32}")
             return 0
         return value
 

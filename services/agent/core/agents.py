@@ -10,6 +10,7 @@ from typing import Protocol
 from services.agent.core.tool_rules import ToolRule, check_rules
 from services.common.errors import Validation
 from services.common.ids import is_uuid
+from services.common.values import MAX_INT32, has_nul, value_problem
 
 MAX_NAME = 200
 MAX_SYSTEM_PROMPT = 100_000
@@ -107,14 +108,33 @@ class AgentSpec:
             "agent.tags",
             f"each tag 1 to {MAX_TAG} characters",
         )
-        check.check(self.model.context_window >= 0, "agent.model.context_window", "must not be negative")
+        for field_name, text in (
+            ("name", self.name),
+            ("description", self.description),
+            ("system_prompt", self.system_prompt),
+            ("model.provider", self.model.provider),
+            ("model.model", self.model.model),
+        ):
+            check.check(not has_nul(text), f"agent.{field_name}", "must not contain NUL characters")
+        check.check(
+            not any(has_nul(tag) for tag in self.tags), "agent.tags", "must not contain NUL characters"
+        )
+        problem = value_problem(self.metadata)
+        check.check(problem is None, "agent.metadata", problem or "")
+        check.check(
+            0 <= self.model.context_window <= MAX_INT32,
+            "agent.model.context_window",
+            f"from 0 to {MAX_INT32}",
+        )
         check.check(
             self.model.temperature is None or 0.0 <= self.model.temperature <= 2.0,
             "agent.model.temperature",
             "must be between 0 and 2",
         )
         check.check(
-            self.model.max_output_tokens >= 0, "agent.model.max_output_tokens", "must not be negative"
+            0 <= self.model.max_output_tokens <= MAX_INT32,
+            "agent.model.max_output_tokens",
+            f"from 0 to {MAX_INT32}",
         )
         _check_tool_ids(self.tool_ids, check)
         check_rules(self.tool_rules, check)

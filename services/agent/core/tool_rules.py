@@ -16,6 +16,7 @@ from typing import Any
 from services.common.errors import Validation
 
 MAX_RULES = 100
+MAX_CALLS_CAP = 1_000_000
 
 
 class RuleKind(StrEnum):
@@ -66,7 +67,11 @@ def check_rules(rules: Iterable[ToolRule], check: Validation, *, field: str = "a
         where = f"{field}[{index}]"
         check.check(bool(rule.tool_name), f"{where}.tool_name", "required")
         if rule.kind is RuleKind.MAX_CALLS:
-            check.check(rule.max_calls > 0, f"{where}.max_calls.max_calls", "must be positive")
+            check.check(
+                0 < rule.max_calls <= MAX_CALLS_CAP,
+                f"{where}.max_calls.max_calls",
+                f"must be between 1 and {MAX_CALLS_CAP}",
+            )
         if rule.kind is RuleKind.ALLOWED_CHILDREN:
             check.check(bool(rule.children), f"{where}.allowed_children.children", "must not be empty")
             check.check(all(rule.children), f"{where}.allowed_children.children", "names must not be empty")

@@ -6,8 +6,9 @@ from agentsuite.common.v1 import common_pb2
 from agentsuite.memory.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
 from services.common.call import require_tenant
 from services.common.errors import AlreadyExists, InvalidArgument, Validation
-from services.common.protobuf import require_id
+from services.common.protobuf import from_struct, require_id
 from services.common.server import servicer
+from services.common.values import has_nul, value_problem
 from services.memory.api.convert import block_fields, block_to_proto, message_to_proto, new_message
 from services.memory.api.stores import MemoryStores
 from services.memory.core.archival_memory import ArchivalMemory
@@ -15,6 +16,7 @@ from services.memory.core.blocks import compile_memory
 from services.memory.core.model import AgentContext, AppendResult
 
 MAX_APPEND = 1000
+MAX_NAME = 200
 MAX_CONTENT = 1_000_000
 MAX_KEY = 200
 MAX_CONTEXT_MESSAGES = 100_000
@@ -64,11 +66,7 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
                 f"messages[{index}].tool_call_id",
                 "required for a tool message: the id of the call it answers",
             )
-            check.check(
-                len(message.content) <= MAX_CONTENT,
-                f"messages[{index}].content",
-                f"at most {MAX_CONTENT} characters",
-            )
+            _check_message_values(message, f"messages[{index}]", check)
         check.raise_if_any()
         if request.return_context:
             _check_context_size(request.context_max_messages, "context_max_messages")
@@ -182,3 +180,24 @@ def _context_to_proto(agent_context: AgentContext) -> memory_service_pb2.GetCont
 def _check_context_size(max_messages: int, field: str) -> None:
     if not 0 <= max_messages <= MAX_CONTEXT_MESSAGES:
         raise InvalidArgument.field(field, f"between 0 (all) and {MAX_CONTEXT_MESSAGES}")
+
+
+def _check_message_values(message: memory_pb2.MessageInput, where: str, check: Validation) -> None:
+    """Sizes, and what PostgreSQL cannot store (NUL characters, numbers that are not finite)."""
+    texts = [
+        ("content", message.content, MAX_CONTENT),
+        ("reasoning", message.reasoning, MAX_CONTENT),
+        ("name", message.name, MAX_NAME),
+        ("tool_call_id", message.tool_call_id, MAX_NAME),
+    ]
+    for index, call in enumerate(message.tool_calls):
+        texts += [
+            (f"tool_calls[{index}].id", call.id, MAX_NAME),
+            (f"tool_calls[{index}].name", call.name, MAX_NAME),
+            (f"tool_calls[{index}].arguments_json", call.arguments_json, MAX_CONTENT),
+        ]
+    for field_name, text, limit in texts:
+        check.check(len(text) <= limit, f"{where}.{field_name}", f"at most {limit} characters")
+        check.check(not has_nul(text), f"{where}.{field_name}", "must not contain NUL characters")
+    problem = value_problem(from_struct(message.metadata, f"{where}.metadata"))
+    check.check(problem is None, f"{where}.metadata", problem or "")
