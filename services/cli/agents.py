@@ -79,10 +79,15 @@ async def _list(stub, metadata) -> int:
 
 
 async def _export(stub, args, metadata) -> int:
-    agent_id = await _agent_id(stub, args.agent, metadata)
-    if agent_id is None:
-        _error(f"no agent with the id or name {args.agent!r}")
+    found = await _agent_ids(stub, args.agent, metadata)
+    if len(found) != 1:
+        _error(
+            f"no agent with the id or name {args.agent!r}"
+            if not found
+            else f"several agents are named {args.agent!r}; give the id ({', '.join(found)})"
+        )
         return 1
+    (agent_id,) = found
     response = await stub.ExportAgent(
         agent_service_pb2.ExportAgentRequest(
             agent_id=agent_id, include_messages=args.messages, include_passages=args.passages
@@ -111,16 +116,17 @@ async def _import(stub, args, metadata) -> int:
     return 0
 
 
-async def _agent_id(stub, wanted: str, metadata) -> str | None:
-    """``wanted`` when it is an id, else the id of the agent of that name."""
+async def _agent_ids(stub, wanted: str, metadata) -> list[str]:
+    """``[wanted]`` when it is an id, else the ids of (up to 5) agents of that name: an export
+    must not pick one of several namesakes (imported copies keep their name) silently."""
     try:
-        return str(uuid.UUID(wanted))
+        return [str(uuid.UUID(wanted))]
     except ValueError:
         pass
     found = await stub.ListAgents(
-        agent_service_pb2.ListAgentsRequest(name=wanted, page_size=1), metadata=metadata, timeout=60
+        agent_service_pb2.ListAgentsRequest(name=wanted, page_size=5), metadata=metadata, timeout=60
     )
-    return found.agents[0].id if found.agents else None
+    return [agent.id for agent in found.agents]
 
 
 def _error(message: str) -> None:

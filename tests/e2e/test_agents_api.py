@@ -24,6 +24,7 @@ from agentsuite.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from agentsuite.memory.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
 from agentsuite.tools.v1 import tools_pb2, tools_service_pb2, tools_service_pb2_grpc
 from services.common.call import TENANT_KEY
+from services.common.status import from_rpc_error
 
 LOOKUP = '''
 def lookup(query: str) -> str:
@@ -547,3 +548,21 @@ async def test_the_cli_exports_an_agent_by_name_to_a_file_and_imports_it(running
     )
     missing = await cli(running_suite, key, "export", "nobody")
     assert missing.returncode == 1 and "no agent" in missing.stderr
+
+
+async def test_blocks_memory_refuses_leave_no_agent_behind(gateway, tenant):
+    agents = agent_service_pb2_grpc.AgentServiceStub(gateway)
+    name = f"refused-{uuid.uuid4().hex[:8]}"
+    request = agent_service_pb2.CreateAgentRequest(
+        agent=agent_pb2.Agent(name=name, model=agent_pb2.ModelConfig(provider="openai", model="m")),
+        memory_blocks=[agent_pb2.BlockSpec(label="human", value="x" * 50, limit=10)],
+    )
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await agents.CreateAgent(request, metadata=tenant)
+
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    (violation, *_) = from_rpc_error(caught.value).violations
+    assert violation.field.startswith("memory_blocks[0]")
+    listed = await agents.ListAgents(agent_service_pb2.ListAgentsRequest(name=name), metadata=tenant)
+    assert list(listed.agents) == []

@@ -15,7 +15,7 @@ from services.agent.core.agent_file import FileMessage, FilePassage, FileTool, F
 from services.agent.core.agents import Agent, AgentSpec, InitialBlock, ModelCatalog, ModelChoice
 from services.agent.core.lifecycle import AgentLifecycle, MemorySnapshot
 from services.agent.core.tool_rules import RuleKind, ToolRule
-from services.agent.core.transfer import AgentTransfer
+from services.agent.core.transfer import AgentTransfer, _same_behaviour
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
 TENANT = "t-1"
@@ -245,3 +245,17 @@ async def test_a_rule_naming_a_tool_the_document_lacks_is_refused_before_any_too
 
     assert [v.field for v in caught.value.violations] == ["document_json.agent.tool_rules[1].tool_name"]
     assert empty.tools == {}
+
+
+def test_a_tool_is_reused_only_when_it_behaves_as_the_documents():
+    wanted = FileTool(
+        name="lookup",
+        source_code="def lookup(): ...",
+        requires_approval=True,
+        json_schema={"name": "lookup", "parameters": {}},
+    )
+    renamed = replace(wanted, name="lookup_2", json_schema={"name": "lookup_2", "parameters": {}})
+
+    assert _same_behaviour(renamed, wanted)
+    assert not _same_behaviour(replace(renamed, requires_approval=False), wanted), "approval must stay"
+    assert not _same_behaviour(replace(renamed, json_schema={"name": "x", "parameters": {"a": 1}}), wanted)

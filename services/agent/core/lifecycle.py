@@ -24,7 +24,14 @@ from services.agent.core.agents import (
     check_attached_tools,
     update_paths,
 )
-from services.common.errors import NotFound, Validation
+from services.common.errors import (
+    AgentSuiteError,
+    AlreadyExists,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    Validation,
+)
 
 
 class AgentRepository(Protocol):
@@ -94,6 +101,19 @@ class AgentMemory(Protocol):
     async def insert_passages(self, archive_id: str, passages: Sequence[FilePassage]) -> None: ...
 
 
+def _in_memory_blocks(error: AgentSuiteError) -> AgentSuiteError:
+    """Memory's refusal of a block, named as the CreateAgent request names it (``memory_blocks``)."""
+    if isinstance(error, InvalidArgument):
+        return InvalidArgument(
+            error.message,
+            violations=[
+                FieldViolation(v.field.replace("blocks[", "memory_blocks[", 1), v.description)
+                for v in error.violations
+            ],
+        )
+    return error
+
+
 class AgentLifecycle:
     """Create, update and delete agents of a tenant, with their memory and their tools."""
 
@@ -115,8 +135,13 @@ class AgentLifecycle:
             self.check(spec, names=await self.tool_names(spec.tool_ids))
         agent = await self._store.create(tenant, spec, request_id=request_id)
         # After the row: memory keeps an agent's first set-up, so a retry that finds the row
-        # finds its memory too, or makes it now.
-        return await self.set_up_memory(tenant, agent, blocks)
+        # finds its memory too, or makes it now. Blocks memory refuses undo the row: no agent
+        # without its memory is left behind.
+        try:
+            return await self.set_up_memory(tenant, agent, blocks)
+        except (InvalidArgument, AlreadyExists, NotFound) as exc:
+            await self._store.delete(tenant, agent.id)
+            raise _in_memory_blocks(exc) from None
 
     async def set_up_memory(self, tenant: str, agent: Agent, blocks: Sequence[InitialBlock]) -> Agent:
         """Give a stored agent its blocks and archive (safe to repeat); the agent with its archive."""

@@ -32,6 +32,7 @@ from services.agent.core.agent_file import (
 from services.agent.core.agents import Agent, AgentSpec, ModelCatalog, check_attached_tools
 from services.agent.core.lifecycle import AgentLifecycle, AgentMemory, AgentRepository, ToolCatalog
 from services.agent.core.tool_rules import ToolRule
+from services.common.call import current_call, enter_call
 from services.common.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -151,14 +152,23 @@ class AgentTransfer:
             await self._restore_history(agent.id, document)
             if document.passages:
                 await self._restore_passages(agent.archive_id, document.passages)
-        except Exception:
-            # Leave no half-imported agent behind; the caller sees the first failure.
+        except BaseException:
+            # Leave no half-imported agent behind, also when the import was cancelled or ran out of
+            # time (the clean-up gets time of its own); the caller sees the first failure.
+            cleanup = asyncio.ensure_future(self._forget(tenant, agent.id))
             try:
-                await self._lifecycle.delete(tenant, agent.id)
-            except Exception:
-                log.warning("could not delete a half-imported agent", extra={"agent_id": agent.id})
+                await asyncio.shield(cleanup)
+            except BaseException:
+                pass  # cancelled again: the clean-up goes on by itself
             raise
         return agent
+
+    async def _forget(self, tenant: str, agent_id: str) -> None:
+        enter_call(replace(current_call(), deadline=None))
+        try:
+            await self._lifecycle.delete(tenant, agent_id)
+        except Exception:
+            log.warning("could not delete a half-imported agent", extra={"agent_id": agent_id})
 
     def _check(self, spec: AgentSpec, tool_names: list[str], *, name_override: bool) -> None:
         """The document's agent checked like any agent's, before anything is made; its rules may
@@ -186,7 +196,7 @@ class AgentTransfer:
             existing = await self._tools.find(name)
             if existing is not None:
                 tool_id, found = existing
-                if found.source_code == tool.source_code:
+                if _same_behaviour(found, tool):
                     return tool_id, name
                 continue
             try:
@@ -230,6 +240,25 @@ def _raise_in_document(violations: Sequence[FieldViolation]) -> None:
         field = v.field if v.field == "name_override" else f"{ROOT}.{v.field}"
         check.check(False, field, v.description)
     check.raise_if_any()
+
+
+def _same_behaviour(found: FileTool, wanted: FileTool) -> bool:
+    """Whether the tenant's tool behaves as the document's: same code, same schema (when the
+    document gives one) and the same flags (a tool that must wait for approval must not be
+    replaced by one that does not)."""
+    return (
+        found.source_code == wanted.source_code
+        and (wanted.json_schema is None or _unnamed(found.json_schema) == _unnamed(wanted.json_schema))
+        and found.parallel_safe == wanted.parallel_safe
+        and found.requires_approval == wanted.requires_approval
+        and found.result_char_limit == wanted.result_char_limit
+        and found.timeout_seconds == wanted.timeout_seconds
+    )
+
+
+def _unnamed(schema: dict | None) -> dict | None:
+    """A function schema without its name (a reused tool may carry a suffixed one)."""
+    return None if schema is None else {key: value for key, value in schema.items() if key != "name"}
 
 
 def _renamed(rules: Sequence[ToolRule], names: dict[str, str]) -> tuple[ToolRule, ...]:

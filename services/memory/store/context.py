@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import Integer, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.common.errors import NotFound
 from services.memory.core.blocks import Block
 from services.memory.core.model import AgentContext, Role, StoredMessage, ToolCallRecord
 from services.memory.store.archives import AGENT_ARCHIVE_TAGS_SQL, AGENT_PASSAGE_COUNT_SQL
@@ -58,7 +59,7 @@ _CONTEXT = text(
 
 
 class ContextReader:
-    """Reads an agent's context; scoped by tenant (another tenant's agent reads as empty)."""
+    """Reads an agent's context; scoped by tenant (another tenant's agent is not found)."""
 
     def __init__(self, engine: AsyncEngine):
         # One statement reads a consistent snapshot by itself; autocommit spares the BEGIN and the
@@ -74,8 +75,8 @@ class ContextReader:
         parameters = {"agent_id": agent_id, "tenant": tenant, "limit": max_messages or None}
         async with self._engine.connect() as conn:
             row = (await conn.execute(_CONTEXT, parameters)).first()
-        if row is None:
-            return AgentContext(summary="", messages=(), boundary_seq=0, epoch=0, message_count=0)
+        if row is None:  # memory does not know the agent (or it is another tenant's)
+            raise NotFound("agent", agent_id)
         return agent_context(row, max_messages=max_messages)
 
 
