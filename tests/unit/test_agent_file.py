@@ -202,3 +202,14 @@ def test_a_rule_that_is_not_one_is_named():
     assert fields_of(agent={"name": "x", "tool_rules": [{"tool_name": "f", "kind": "sometimes"}]}) == [
         "document_json.agent.tool_rules[0]"
     ]
+
+
+def test_an_eviction_count_that_splits_a_tool_call_from_its_result_is_named():
+    messages = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "tool_calls": [{"id": "c1", "name": "t", "arguments": "{}"}]},
+        {"role": "tool", "tool_call_id": "c1", "name": "t", "content": "ok"},
+    ]
+    assert fields_of(messages=messages, context={"evicted_messages": 2}) == [
+        "document_json.context.evicted_messages"
+    ]

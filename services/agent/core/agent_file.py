@@ -317,6 +317,11 @@ class _Reader:
         evicted = self.integer(context, "evicted_messages", f"{ROOT}.context")
         if evicted and (messages is None or evicted > len(messages)):
             self.bad(f"{ROOT}.context.evicted_messages", "more than the document's messages")
+        elif evicted and messages and evicted < len(messages) and messages[evicted].role == "tool":
+            self.bad(
+                f"{ROOT}.context.evicted_messages",
+                "would separate a tool call from its result (the next kept message is a tool result)",
+            )
         known = len(self.check.violations)
         blocks = self.list_of(data, "blocks", ROOT, self.block) or []
         if len(self.check.violations) == known:
