@@ -60,7 +60,9 @@ async def test_stream_message_streams_deltas_then_numbered_events_ending_with_th
     gateway, tenant, running_suite
 ):
     model = f"m-{uuid.uuid4().hex}"
-    running_suite.llm.script(model, [{"content": "one two three four five six", "chunk_size": 4}])
+    running_suite.llm.script(
+        model, [{"content": "one two three four five six", "chunk_size": 4, "chunk_delay_ms": 5}]
+    )
     agent = await create_agent(gateway, tenant, model)
     conversation = gateway_service_pb2_grpc.ConversationServiceStub(gateway)
 

@@ -73,7 +73,7 @@ async def collect(stream: AsyncIterator[LLMEvent]) -> list[LLMEvent]:
 @pytest.mark.asyncio
 async def test_text_streams_as_deltas_and_completion_is_the_last_event(model, fake_llm):
     name = unique_model()
-    await script(fake_llm, name, {"content": "Hello there, world!", "chunk_size": 4})
+    await script(fake_llm, name, {"content": "Hello there, world!", "chunk_size": 4, "chunk_delay_ms": 5})
 
     events = await collect(model.stream(ask(name)))
 
@@ -84,6 +84,21 @@ async def test_text_streams_as_deltas_and_completion_is_the_last_event(model, fa
     assert events[-1].content == "Hello there, world!"
     assert events[-1].finish_reason == "stop"
     assert all(not isinstance(e, Completion) for e in events[:-1])
+
+
+@pytest.mark.asyncio
+async def test_text_that_arrives_in_one_read_is_one_delta(model, fake_llm):
+    name = unique_model()
+    await script(fake_llm, name, {"reasoning": "think it", "content": "Hello there, world!", "chunk_size": 4})
+
+    events = await collect(model.stream(ask(name)))
+
+    # One write from the server of 2 + 5 chunks: the text that came in one read is one delta.
+    texts = [e.text for e in events if isinstance(e, TextDelta)]
+    reasoning = [e.text for e in events if isinstance(e, ReasoningDelta)]
+    assert len(texts) < 5 and "".join(texts) == "Hello there, world!"
+    assert len(reasoning) < 2 and "".join(reasoning) == "think it"
+    assert isinstance(events[-1], Completion)
 
 
 @pytest.mark.asyncio

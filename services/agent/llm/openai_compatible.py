@@ -136,7 +136,7 @@ class OpenAICompatibleModel:
                     )
                 )
                 await self._raise_for_status(response)
-                events = _StreamAssembler(redact=self._redact).events(response.aiter_lines())
+                events = _StreamAssembler(redact=self._redact).events(_line_batches(response.aiter_text()))
                 exits.push_async_callback(events.aclose)
                 first = await anext(events)
         except BaseException as exc:
@@ -210,29 +210,36 @@ class _StreamAssembler:
         self._usage: TokenUsage | None = None
         self._finish_reason: str | None = None
 
-    async def events(self, lines: AsyncIterator[str]) -> AsyncIterator[LLMEvent]:
+    async def events(self, batches: AsyncIterator[list[str]]) -> AsyncIterator[LLMEvent]:
+        """Events from batches of SSE lines, one batch per network read. Text that arrived in one
+        read is one delta: a fast server's whole answer is one event downstream, not one per
+        chunk (each costs a gRPC write on the way to the client), while a slow one's text still
+        goes on the moment it arrives."""
         data: list[str] = []
         done = False
-        async for line in lines:
+        async for lines in batches:
             if done:
                 # Read on to the end of the body (the server ends it right after [DONE]): a
                 # response closed before its end cannot go back to the pool, and every call
                 # would then pay for a new connection.
                 continue
-            if line.startswith("data:"):
-                data.append(line[6:] if line.startswith("data: ") else line[5:])
-                continue
-            if line or not data:
-                continue  # comments (": keepalive"), other SSE fields, blank keepalives
-            payload, data = "\n".join(data), []
-            if payload == "[DONE]":
-                done = True
-                continue
-            for event in self._apply(payload):
+            arrived: list[LLMEvent] = []
+            for line in lines:
+                if line.startswith("data:"):
+                    data.append(line[6:] if line.startswith("data: ") else line[5:])
+                    continue
+                if line or not data:
+                    continue  # comments (": keepalive"), other SSE fields, blank keepalives
+                payload, data = "\n".join(data), []
+                if payload == "[DONE]":
+                    done = True
+                    break
+                arrived.extend(self._apply(payload))
+            for event in _merged(arrived):
                 yield event
         # Some servers end the body without the blank line that closes the last event.
         if not done and data and (payload := "\n".join(data)) != "[DONE]":
-            for event in self._apply(payload):
+            for event in _merged(list(self._apply(payload))):
                 yield event
         yield self._completion()
 
@@ -297,6 +304,36 @@ class _StreamAssembler:
             usage=self._usage,
             finish_reason=self._finish_reason,
         )
+
+
+async def _line_batches(chunks: AsyncIterator[str]) -> AsyncIterator[list[str]]:
+    """The complete lines of each chunk of text as it arrives (``\\n``, ``\\r\\n`` or ``\\r`` ends
+    a line); a line cut between chunks completes in the next one."""
+    rest = ""
+    async for chunk in chunks:
+        text = rest + chunk
+        # A chunk may end between the CR and the LF of one line end: keep the CR for the next.
+        held = "\r" if text.endswith("\r") else ""
+        lines = text[: len(text) - len(held)].replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        rest = lines.pop() + held
+        if lines:
+            yield lines
+    if rest.rstrip("\r"):
+        yield [rest.rstrip("\r")]
+
+
+def _merged(events: list[LLMEvent]) -> list[LLMEvent]:
+    """Consecutive text (or reasoning) deltas joined into one."""
+    merged: list[LLMEvent] = []
+    for event in events:
+        last = merged[-1] if merged else None
+        if isinstance(event, TextDelta) and isinstance(last, TextDelta):
+            merged[-1] = TextDelta(text=last.text + event.text)
+        elif isinstance(event, ReasoningDelta) and isinstance(last, ReasoningDelta):
+            merged[-1] = ReasoningDelta(text=last.text + event.text)
+        else:
+            merged.append(event)
+    return merged
 
 
 class _StopBeforeDeadline(stop_base):
