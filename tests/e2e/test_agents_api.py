@@ -566,3 +566,24 @@ async def test_blocks_memory_refuses_leave_no_agent_behind(gateway, tenant):
     assert violation.field.startswith("memory_blocks[0]")
     listed = await agents.ListAgents(agent_service_pb2.ListAgentsRequest(name=name), metadata=tenant)
     assert list(listed.agents) == []
+
+
+async def test_an_agent_names_the_blocks_memory_attached_to_it(gateway, tenant):
+    agents = agent_service_pb2_grpc.AgentServiceStub(gateway)
+    memory = memory_service_pb2_grpc.MemoryServiceStub(gateway)
+    created = await create_agent(
+        gateway,
+        tenant,
+        "m",
+        blocks=(agent_pb2.BlockSpec(label="human"), agent_pb2.BlockSpec(label="persona")),
+    )
+    listed = await memory.ListBlocks(
+        memory_service_pb2.ListBlocksRequest(agent_id=created.id), metadata=tenant
+    )
+
+    got = (
+        await agents.GetAgent(agent_service_pb2.GetAgentRequest(agent_id=created.id), metadata=tenant)
+    ).agent
+
+    assert sorted(created.block_ids) == sorted(got.block_ids) == sorted(b.id for b in listed.blocks)
+    assert len(got.block_ids) == 2

@@ -61,6 +61,9 @@ class Memory:
         self.archives.setdefault(f"archive-{agent_id}", [])
         return f"archive-{agent_id}"
 
+    async def block_ids(self, agent_id):
+        return tuple(f"{agent_id}/{b.label}" for b in self.blocks.get(agent_id, ()))
+
     async def forget(self, agent_id):
         self.blocks.pop(agent_id, None)
         self.history.pop(agent_id, None)

@@ -38,10 +38,12 @@ class AgentApi(agent_service_pb2_grpc.AgentServiceServicer):
             [initial_block(b) for b in request.memory_blocks],
             request_id=request.request_id,
         )
+        agent = await self._lifecycle.with_blocks(agent)
         return agent_service_pb2.CreateAgentResponse(agent=agent_to_proto(agent))
 
     async def GetAgent(self, request: agent_service_pb2.GetAgentRequest, context):
         agent = await self._store.get(require_tenant(), require_id(request.agent_id, "agent_id"))
+        agent = await self._lifecycle.with_blocks(agent)
         return agent_service_pb2.GetAgentResponse(agent=agent_to_proto(agent))
 
     async def ListAgents(self, request: agent_service_pb2.ListAgentsRequest, context):
@@ -81,6 +83,7 @@ class AgentApi(agent_service_pb2_grpc.AgentServiceServicer):
             agent_spec(request.agent, self._models),
             tuple(request.update_mask.paths),
         )
+        agent = await self._lifecycle.with_blocks(agent)
         return agent_service_pb2.UpdateAgentResponse(agent=agent_to_proto(agent))
 
     async def DeleteAgent(self, request: agent_service_pb2.DeleteAgentRequest, context):

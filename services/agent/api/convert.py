@@ -42,6 +42,7 @@ def agent_to_proto(agent: Agent) -> agent_pb2.Agent:
         metadata=to_struct(agent.metadata),
         max_steps=agent.max_steps,
         archive_id=agent.archive_id,
+        block_ids=agent.block_ids,
         create_time=to_timestamp(agent.created_at),
         update_time=to_timestamp(agent.updated_at),
     )

@@ -36,7 +36,7 @@ class MemoryLifecycleClient(ServiceClient):
             settings.memory_addr,
             settings,
             idempotent={
-                "agentsuite.memory.v1.MemoryService": ["ListMessages", "ListPassages"],
+                "agentsuite.memory.v1.MemoryService": ["ListMessages", "ListPassages", "ListBlocks"],
                 "agentsuite.memory.v1.MemoryRuntime": [
                     "GetContext",
                     "AppendMessages",
@@ -79,6 +79,19 @@ class MemoryLifecycleClient(ServiceClient):
         await self._unary(
             self._runtime.DeleteAgentMemory, memory_service_pb2.DeleteAgentMemoryRequest(agent_id=agent_id)
         )
+
+    async def block_ids(self, agent_id: str) -> tuple[str, ...]:
+        ids: list[str] = []
+        token = ""
+        while True:
+            request = memory_service_pb2.ListBlocksRequest(
+                agent_id=agent_id, page_size=1000, page_token=token
+            )
+            response = await self._unary(self._public.ListBlocks, request)
+            ids.extend(block.id for block in response.blocks)
+            token = response.next_page_token
+            if not token:
+                return tuple(ids)
 
     async def snapshot(self, agent_id: str) -> MemorySnapshot:
         # One message is the least a context read returns; blocks and the summary are what we want.

@@ -189,6 +189,8 @@ class Agent(AgentSpec):
 
     id: str
     archive_id: str = ""
+    block_ids: tuple[str, ...] = ()
+    """The core memory blocks attached to it, as memory says (filled for single-agent answers)."""
     created_at: datetime
     updated_at: datetime
 

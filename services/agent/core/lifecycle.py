@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from services.agent.core.agent_file import FileMessage, FilePassage, FileTool
@@ -84,6 +84,10 @@ class AgentMemory(Protocol):
         """Delete the agent's memory; forgetting unknown memory succeeds."""
         ...
 
+    async def block_ids(self, agent_id: str) -> tuple[str, ...]:
+        """Ids of the core memory blocks attached to the agent."""
+        ...
+
     async def snapshot(self, agent_id: str) -> MemorySnapshot: ...
     def messages(self, agent_id: str, *, before_seq: int) -> AsyncIterator[list[FileMessage]]:
         """The history below ``before_seq``, oldest first, a page at a time."""
@@ -142,6 +146,11 @@ class AgentLifecycle:
         except (InvalidArgument, AlreadyExists, NotFound) as exc:
             await self._store.delete(tenant, agent.id)
             raise _in_memory_blocks(exc) from None
+
+    async def with_blocks(self, agent: Agent) -> Agent:
+        """``agent`` with the ids of the blocks memory has attached to it (they change through
+        memory's API, so they are asked for, never stored here)."""
+        return replace(agent, block_ids=await self._memory.block_ids(agent.id))
 
     async def set_up_memory(self, tenant: str, agent: Agent, blocks: Sequence[InitialBlock]) -> Agent:
         """Give a stored agent its blocks and archive (safe to repeat); the agent with its archive."""
