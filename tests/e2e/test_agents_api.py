@@ -266,8 +266,16 @@ async def test_a_deleted_agent_and_its_memory_are_gone(me, gateway, running_suit
         gateway_service_pb2.SendMessageRequest(agent_id=agent.id, messages=[user("hello")]), metadata=me.auth
     )
     [block] = await me.blocks(agent.id)
+    await me.tools.SetSecret(
+        tools_service_pb2.SetSecretRequest(name="TOKEN", value="s3cret", agent_id=agent.id), metadata=me.auth
+    )
 
     await me.agents.DeleteAgent(agent_service_pb2.DeleteAgentRequest(agent_id=agent.id), metadata=me.auth)
+
+    secrets = await me.tools.ListSecrets(
+        tools_service_pb2.ListSecretsRequest(agent_id=agent.id), metadata=me.auth
+    )
+    assert list(secrets.secrets) == [], "the agent's own tool secrets go with it"
 
     get = me.agents.GetAgent(agent_service_pb2.GetAgentRequest(agent_id=agent.id), metadata=me.auth)
     again = me.agents.DeleteAgent(agent_service_pb2.DeleteAgentRequest(agent_id=agent.id), metadata=me.auth)

@@ -123,6 +123,9 @@ class Tools:
     async def find(self, name):
         return self.tools.get(name)
 
+    async def forget_secrets(self, agent_id):
+        pass
+
     async def create(self, tool):
         self.tools[tool.name] = (str(uuid.uuid4()), tool)
         return self.tools[tool.name][0]

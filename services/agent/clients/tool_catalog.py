@@ -23,7 +23,7 @@ class ToolCatalogClient(ServiceClient):
         channel = create_channel(
             settings.tools_addr,
             settings,
-            idempotent={"agentsuite.tools.v1.ToolService": ["GetTool", "ListTools"]},
+            idempotent={"agentsuite.tools.v1.ToolService": ["GetTool", "ListTools", "ListSecrets"]},
         )
         return cls(channel, settings)
 
@@ -44,6 +44,16 @@ class ToolCatalogClient(ServiceClient):
         if not response.tools:
             return None
         return response.tools[0].id, file_tool(response.tools[0])
+
+    async def forget_secrets(self, agent_id: str) -> None:
+        listed = await self._unary(
+            self._tools.ListSecrets, tools_service_pb2.ListSecretsRequest(agent_id=agent_id)
+        )
+        for secret in listed.secrets:
+            await self._unary(
+                self._tools.DeleteSecret,
+                tools_service_pb2.DeleteSecretRequest(name=secret.name, agent_id=agent_id),
+            )
 
     async def create(self, tool: FileTool) -> str:
         message = tools_pb2.Tool(

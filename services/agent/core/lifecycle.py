@@ -60,6 +60,10 @@ class ToolCatalog(Protocol):
         """Create ``tool``; its id. AlreadyExists when the name is taken."""
         ...
 
+    async def forget_secrets(self, agent_id: str) -> None:
+        """Delete the secrets that belong to the agent (not the tenant-wide ones)."""
+        ...
+
 
 @dataclass(frozen=True, kw_only=True)
 class MemorySnapshot:
@@ -183,10 +187,11 @@ class AgentLifecycle:
         return await self._store.update(tenant, agent_id, merge)
 
     async def delete(self, tenant: str, agent_id: str) -> None:
-        """Delete the agent and its memory. Memory goes first: a failure after it leaves the row,
-        and a retry (memory's delete is idempotent) finishes the job."""
+        """Delete the agent, its memory and its own tool secrets. They go first: a failure after
+        them leaves the row, and a retry (each of those deletes is idempotent) finishes the job."""
         await self._store.get(tenant, agent_id)  # NOT_FOUND before anything is touched
         await self._memory.forget(agent_id)
+        await self._tools.forget_secrets(agent_id)
         await self._store.delete(tenant, agent_id)
 
     async def tool_names(self, tool_ids: Sequence[str]) -> dict[str, str]:
