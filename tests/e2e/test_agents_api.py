@@ -395,6 +395,7 @@ def comparable_messages(messages) -> list[tuple]:
             m.name,
             m.step,
             m.metadata,
+            m.create_time.ToMicroseconds(),  # an import keeps the history's times
         )
         for m in messages
     ]

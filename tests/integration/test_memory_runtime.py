@@ -145,3 +145,25 @@ async def test_a_metadata_number_that_is_not_finite_is_refused(runtime, md):
         )
 
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_an_imported_history_keeps_its_times_and_a_run_cannot_backdate(runtime, memory, md):
+    agent_id = str(uuid.uuid4())
+    await initialize(runtime, md, agent_id)
+    message = memory_pb2.MessageInput(role=2, content="said long ago")
+    message.create_time.FromSeconds(1_600_000_000)  # September 2020
+
+    stored = await runtime.AppendMessages(
+        pb.AppendMessagesRequest(agent_id=agent_id, epoch=0, idempotency_key="import-1", messages=[message]),
+        metadata=md,
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await runtime.AppendMessages(
+            pb.AppendMessagesRequest(agent_id=agent_id, epoch=3, messages=[message]), metadata=md
+        )
+
+    assert stored.messages[0].create_time.ToSeconds() == 1_600_000_000
+    listed = await memory.ListMessages(pb.ListMessagesRequest(agent_id=agent_id), metadata=md)
+    assert listed.messages[0].create_time.ToSeconds() == 1_600_000_000
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in from_rpc_error(caught.value).violations] == ["messages[0].create_time"]

@@ -164,7 +164,7 @@ class ScoredPassage(_message.Message):
     def __init__(self, passage: _Optional[_Union[Passage, _Mapping]] = ..., score: _Optional[float] = ..., vector_score: _Optional[float] = ..., text_score: _Optional[float] = ...) -> None: ...
 
 class MessageInput(_message.Message):
-    __slots__ = ("role", "content", "tool_calls", "tool_call_id", "name", "step", "reasoning", "metadata")
+    __slots__ = ("role", "content", "tool_calls", "tool_call_id", "name", "step", "reasoning", "metadata", "create_time")
     ROLE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     TOOL_CALLS_FIELD_NUMBER: _ClassVar[int]
@@ -173,6 +173,7 @@ class MessageInput(_message.Message):
     STEP_FIELD_NUMBER: _ClassVar[int]
     REASONING_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     role: _common_pb2.MessageRole
     content: str
     tool_calls: _containers.RepeatedCompositeFieldContainer[_common_pb2.ToolCall]
@@ -181,7 +182,8 @@ class MessageInput(_message.Message):
     step: int
     reasoning: str
     metadata: _struct_pb2.Struct
-    def __init__(self, role: _Optional[_Union[_common_pb2.MessageRole, str]] = ..., content: _Optional[str] = ..., tool_calls: _Optional[_Iterable[_Union[_common_pb2.ToolCall, _Mapping]]] = ..., tool_call_id: _Optional[str] = ..., name: _Optional[str] = ..., step: _Optional[int] = ..., reasoning: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, role: _Optional[_Union[_common_pb2.MessageRole, str]] = ..., content: _Optional[str] = ..., tool_calls: _Optional[_Iterable[_Union[_common_pb2.ToolCall, _Mapping]]] = ..., tool_call_id: _Optional[str] = ..., name: _Optional[str] = ..., step: _Optional[int] = ..., reasoning: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class MemoryStats(_message.Message):
     __slots__ = ("message_count", "in_context_message_count", "passage_count", "archive_tags")

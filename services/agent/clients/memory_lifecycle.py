@@ -160,6 +160,7 @@ class MemoryLifecycleClient(ServiceClient):
                         name=m.name,
                         step=m.step,
                         metadata=to_struct(m.metadata),
+                        create_time=to_timestamp(m.create_time),
                     )
                     for m in messages
                 ],

@@ -42,6 +42,7 @@ def new_message(message: memory_pb2.MessageInput) -> NewMessage:
         name=message.name,
         step=message.step,
         metadata=from_struct(message.metadata),
+        created_at=message.create_time.ToDatetime(tzinfo=UTC) if message.HasField("create_time") else None,
     )
 
 

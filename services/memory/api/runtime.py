@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from agentsuite.common.v1 import common_pb2
 from agentsuite.memory.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
 from services.common.call import require_tenant
@@ -16,6 +18,7 @@ from services.memory.core.blocks import compile_memory
 from services.memory.core.model import AgentContext, AppendResult
 
 MAX_APPEND = 1000
+CLOCK_SKEW = timedelta(minutes=5)
 MAX_NAME = 200
 MAX_CONTENT = 1_000_000
 MAX_KEY = 200
@@ -67,6 +70,17 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
                 "required for a tool message: the id of the call it answers",
             )
             _check_message_values(message, f"messages[{index}]", check)
+            if message.HasField("create_time"):
+                check.check(
+                    request.epoch == 0,
+                    f"messages[{index}].create_time",
+                    "only a history brought in (epoch 0) has its own times; a run's are stamped when stored",
+                )
+                check.check(
+                    message.create_time.ToDatetime(tzinfo=UTC) <= datetime.now(UTC) + CLOCK_SKEW,
+                    f"messages[{index}].create_time",
+                    "must not be in the future",
+                )
         check.raise_if_any()
         if request.return_context:
             _check_context_size(request.context_max_messages, "context_max_messages")

@@ -39,6 +39,8 @@ class NewMessage:
     name: str = ""
     step: int = 0
     metadata: dict = field(default_factory=dict)
+    created_at: datetime | None = None
+    """The time of a message brought in from elsewhere; None stamps it when stored."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -42,13 +42,15 @@ _WRITES = """
         INSERT INTO memory.messages (id, tenant, agent_id, seq, role, content, reasoning, tool_calls,
             tool_call_id, name, run_id, step, metadata, created_at)
         SELECT m.id, :tenant, :agent_id, r.last_seq - :count + m.n, m.role, m.content, m.reasoning,
-            m.tool_calls::jsonb, m.tool_call_id, m.name, :run_id, m.step, m.metadata::jsonb, :created_at
+            m.tool_calls::jsonb, m.tool_call_id, m.name, :run_id, m.step, m.metadata::jsonb,
+            coalesce(m.created_at, :created_at)
         FROM reserve r, unnest(
             CAST(:ids AS uuid[]), CAST(:roles AS int[]), CAST(:contents AS text[]),
             CAST(:reasonings AS text[]), CAST(:tool_calls AS text[]), CAST(:tool_call_ids AS text[]),
-            CAST(:names AS text[]), CAST(:steps AS int[]), CAST(:metadata AS text[])
+            CAST(:names AS text[]), CAST(:steps AS int[]), CAST(:metadata AS text[]),
+            CAST(:created_ats AS timestamptz[])
         ) WITH ORDINALITY AS m(
-            id, role, content, reasoning, tool_calls, tool_call_id, name, step, metadata, n)
+            id, role, content, reasoning, tool_calls, tool_call_id, name, step, metadata, created_at, n)
     )
 """
 
@@ -89,4 +91,5 @@ def message_arrays(new_messages: Sequence[NewMessage], ids: Sequence[str]) -> di
         "names": [m.name for m in new_messages],
         "steps": [m.step for m in new_messages],
         "metadata": [json.dumps(m.metadata) for m in new_messages],
+        "created_ats": [m.created_at for m in new_messages],
     }

@@ -417,6 +417,9 @@ def _repeated_key(exc: IntegrityError) -> bool:
     return getattr(cause, "constraint_name", None) == APPENDS_KEY
 
 
+_UNTIMED_FIELDS = tuple(name for name in NewMessage.__dataclass_fields__ if name != "created_at")
+
+
 def _stored(
     new_messages: Sequence[NewMessage],
     ids: Sequence[str],
@@ -430,6 +433,14 @@ def _stored(
     return tuple(
         StoredMessage(
             **{field: getattr(message, field) for field in NewMessage.__dataclass_fields__},
+            id=id_,
+            agent_id=agent_id,
+            seq=first_seq + offset,
+            run_id=run_id,
+        )
+        if message.created_at is not None
+        else StoredMessage(
+            **{field: getattr(message, field) for field in _UNTIMED_FIELDS},
             id=id_,
             agent_id=agent_id,
             seq=first_seq + offset,
