@@ -21,7 +21,8 @@ from services.agent.core.events import (
     UsageReport,
 )
 from services.agent.core.history import ContextSnapshot, HistoryMessage
-from services.agent.core.loop import AgentLoop, RunRequest
+from services.agent.core.loop import AgentLoop
+from services.agent.core.run_state import RunRequest
 from services.agent.core.tool_calls import ToolExecutor
 from services.agent.llm import (
     ChatRequest,

@@ -28,7 +28,8 @@ from services.agent.core.events import (
     UsageReport,
 )
 from services.agent.core.history import ContextSnapshot, HistoryMessage
-from services.agent.core.loop import AgentLoop, Decision, RunRequest
+from services.agent.core.loop import AgentLoop
+from services.agent.core.run_state import Decision, RunRequest
 from services.agent.core.tool_calls import ToolExecutor
 from services.agent.core.tool_rules import RuleKind, ToolRule
 from services.agent.core.tools import ToolDefinition, ToolOutcome, ToolStatus

@@ -10,7 +10,8 @@ from services.agent.api.convert import event_to_proto
 from services.agent.clients.memory import ROLES
 from services.agent.core import events
 from services.agent.core.history import HistoryMessage
-from services.agent.core.loop import AgentLoop, Decision, RunRequest
+from services.agent.core.loop import AgentLoop
+from services.agent.core.run_state import Decision, RunRequest
 from services.common.call import current_call, require_tenant
 from services.common.errors import Validation
 from services.common.protobuf import from_struct, require_id

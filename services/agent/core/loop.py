@@ -15,21 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TypeVar
 
 from services.agent.core.agents import Agent, AgentDirectory
-from services.agent.core.builtin_tools import BUILTIN_TOOLS, CallSite
-from services.agent.core.context_window import (
-    ContextBudget,
-    ContextMeter,
-    choose_eviction,
-    history_tokens,
-    overflow_detail,
-    summary_request,
-)
+from services.agent.core.builtin_tools import BUILTIN_TOOLS
+from services.agent.core.context_window import ContextBudget
 from services.agent.core.events import (
     ApprovalRequested,
     AssistantDelta,
@@ -37,15 +29,15 @@ from services.agent.core.events import (
     LoopEvent,
     MessagePersisted,
     ReasoningDelta,
-    RunUsage,
     Stopped,
     StopReason,
     ToolCallEvent,
     ToolReturnEvent,
-    UsageReport,
 )
-from services.agent.core.history import ContextSnapshot, HistoryMessage, Memory, unanswered_calls
-from services.agent.core.prompt import chat_messages, system_message
+from services.agent.core.history import HistoryMessage, Memory, unanswered_calls
+from services.agent.core.prompt import chat_messages
+from services.agent.core.run_state import Decision, RunRequest, RunState, RunStop
+from services.agent.core.summarising import ContextKeeper
 from services.agent.core.tool_calls import ToolExecutor
 from services.agent.core.tool_rules import RunRules
 from services.agent.core.toolbox import CheckedCall, CustomTools, Toolbox
@@ -58,125 +50,11 @@ from services.common.errors import DeadlineExceeded, FailedPrecondition, Invalid
 A = TypeVar("A")
 B = TypeVar("B")
 
-_USAGE_KEYS = ("prompt_tokens", "completion_tokens", "llm_seconds", "tool_seconds")
-
-MAX_LEFT_OUT_FOLDED = 2_000
-"""Most messages left out of a capped context read that are folded into the summary at once (the
-newest; older ones stay in recall)."""
-SUMMARY_PROMPT_TOKENS = 1_000
-"""Room for the summariser's instructions in a summary request."""
-SUMMARY_MESSAGE_TOKENS = 700
-"""Most tokens one evicted message takes in a summary request (it is shown cut to 2,000 characters)."""
-
 MAX_INVALID_STEPS = 3
 """Steps in a row whose every call was invalid before the run stops with INVALID_TOOL_CALL."""
 MEMORY_EDITING_TOOLS = frozenset(
     {"core_memory_append", "core_memory_replace", "core_memory_insert", "core_memory_rewrite"}
 )
-
-
-@dataclass(frozen=True, kw_only=True)
-class Decision:
-    """A human's decision on a call that waited for approval."""
-
-    tool_call_id: str
-    approve: bool
-    reason: str = ""
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunRequest:
-    """One run of an agent, as the gateway asked for it."""
-
-    agent_id: str
-    run_id: str
-    epoch: int
-    input: tuple[HistoryMessage, ...] = ()
-    approvals: tuple[Decision, ...] = ()
-    max_steps: int = 0
-    """0 uses the agent's limit."""
-    deadline: float | None = None
-    """Absolute ``time.monotonic()`` by which the run must end."""
-
-
-@dataclass(kw_only=True)
-class _Run:
-    """The mutable state of one run while it executes."""
-
-    request: RunRequest
-    agent: Agent
-    model: ChatModel
-    toolbox: Toolbox
-    rules: RunRules
-    budget: ContextBudget
-    context: ContextSnapshot = field(
-        default_factory=lambda: ContextSnapshot(compiled_memory="", summary="", messages=(), epoch=0)
-    )
-    meter: ContextMeter = field(default_factory=ContextMeter)
-    step: int = 0
-    calls: Counter = field(default_factory=Counter)
-    previous_tool: str | None = None
-    invalid_steps: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    llm_seconds: float = 0.0
-    tool_seconds: float = 0.0
-    usage_mark: tuple[int, int, float, float] = (0, 0, 0.0, 0.0)
-
-    @property
-    def site(self) -> CallSite:
-        return CallSite(
-            agent_id=self.agent.id,
-            archive_id=self.agent.archive_id,
-            run_id=self.request.run_id,
-            epoch=self.request.epoch,
-            deadline=self.request.deadline,
-        )
-
-    @property
-    def step_limit(self) -> int:
-        return self.request.max_steps or self.agent.step_limit
-
-    def usage(self) -> UsageReport:
-        return UsageReport(
-            self.step,
-            RunUsage(
-                prompt_tokens=self.prompt_tokens,
-                completion_tokens=self.completion_tokens,
-                steps=self.step,
-                llm_seconds=self.llm_seconds,
-                tool_seconds=self.tool_seconds,
-            ),
-        )
-
-    def take_usage(self) -> dict[str, float]:
-        """What the run spent since the last stored step; stored with that step, so a run that
-        continues (after an approval, after a crash) keeps reporting the whole run's usage."""
-        now = (self.prompt_tokens, self.completion_tokens, self.llm_seconds, self.tool_seconds)
-        spent = {key: a - b for key, a, b in zip(_USAGE_KEYS, now, self.usage_mark, strict=True)}
-        self.usage_mark = now
-        return spent
-
-    def restore_usage(self, messages: Sequence[HistoryMessage]) -> None:
-        for message in messages:
-            spent = message.metadata.get("usage") or {}
-            self.prompt_tokens += int(spent.get("prompt_tokens", 0))
-            self.completion_tokens += int(spent.get("completion_tokens", 0))
-            self.llm_seconds += float(spent.get("llm_seconds", 0.0))
-            self.tool_seconds += float(spent.get("tool_seconds", 0.0))
-        self.usage_mark = (self.prompt_tokens, self.completion_tokens, self.llm_seconds, self.tool_seconds)
-
-    def remember(self, stored: Sequence[HistoryMessage]) -> None:
-        self.context = replace(self.context, messages=(*self.context.messages, *stored))
-
-
-class _Stop(Exception):
-    """Ends a run from deep inside a step with a stop reason."""
-
-    def __init__(self, reason: StopReason, detail: str = ""):
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
 
 
 class AgentLoop:
@@ -193,6 +71,7 @@ class AgentLoop:
     ):
         self._agents = agents
         self._memory = memory
+        self._keeper = ContextKeeper(memory)
         self._providers = providers
         self._tools = tools
         self._custom = custom
@@ -218,7 +97,7 @@ class AgentLoop:
             yield MessagePersisted(1, message)
         try:
             run = await self._start(request, agent)
-        except _Stop as stop:
+        except RunStop as stop:
             yield Stopped(1, stop.reason, stop.detail)
             return
         run.context = context
@@ -227,17 +106,19 @@ class AgentLoop:
                 yield event
             while True:
                 if run.step >= run.step_limit:
-                    raise _Stop(StopReason.MAX_STEPS, f"the run reached its limit of {run.step_limit} steps")
+                    raise RunStop(
+                        StopReason.MAX_STEPS, f"the run reached its limit of {run.step_limit} steps"
+                    )
                 run.step += 1
                 async for event in self._step(run):
                     yield event
-        except _Stop as stop:
+        except RunStop as stop:
             yield run.usage()
             yield Stopped(run.step, stop.reason, stop.detail)
 
-    async def _start(self, request: RunRequest, agent: Agent) -> _Run:
+    async def _start(self, request: RunRequest, agent: Agent) -> RunState:
         custom = await self._custom.definitions(agent.tool_ids) if agent.tool_ids else []
-        return _Run(
+        return RunState(
             request=request,
             agent=agent,
             model=self._model(agent),
@@ -250,7 +131,7 @@ class AgentLoop:
 
     # -- continuing a run ------------------------------------------------------------------------
 
-    async def _resume(self, run: _Run) -> AsyncIterator[LoopEvent]:
+    async def _resume(self, run: RunState) -> AsyncIterator[LoopEvent]:
         """Pick the run up where its messages in memory left it, applying approvals if given."""
         request = run.request
         mine = [m for m in run.context.messages if m.run_id == request.run_id]
@@ -272,14 +153,14 @@ class AgentLoop:
                 if last.role == "assistant":
                     # Answered before (the caller lost the answer): the same answer, not a new one.
                     yield AssistantMessage(last.step, last)
-                    raise _Stop(StopReason.END_TURN)
+                    raise RunStop(StopReason.END_TURN)
                 self._stop_if_terminal_ran(run, mine)
             return
         if not request.approvals:
             # The run stopped for approval and is asked to run again without decisions: say so again.
             for call in calls:
                 yield ApprovalRequested(run.step, call)
-            raise _Stop(StopReason.APPROVAL_REQUIRED, _awaiting(calls))
+            raise RunStop(StopReason.APPROVAL_REQUIRED, _awaiting(calls))
         decisions = {d.tool_call_id: d for d in request.approvals}
         _check_decisions(decisions, calls)
         checked = [run.toolbox.check(call) for call in calls]
@@ -307,7 +188,7 @@ class AgentLoop:
         yield run.usage()
 
     @staticmethod
-    def _stop_if_terminal_ran(run: _Run, mine: Sequence[HistoryMessage]) -> None:
+    def _stop_if_terminal_ran(run: RunState, mine: Sequence[HistoryMessage]) -> None:
         """Stop a continuing run whose last stored step already ran a terminal tool."""
         for message in mine:
             if (
@@ -317,26 +198,26 @@ class AgentLoop:
                 and message.metadata.get("status") == "ok"
                 and run.rules.is_terminal(message.name)
             ):
-                raise _Stop(StopReason.TERMINAL_TOOL, f"{message.name} ended the run")
+                raise RunStop(StopReason.TERMINAL_TOOL, f"{message.name} ended the run")
 
     # -- one step --------------------------------------------------------------------------------
 
-    async def _step(self, run: _Run) -> AsyncIterator[LoopEvent]:
+    async def _step(self, run: RunState) -> AsyncIterator[LoopEvent]:
         step, agent = run.step, run.agent
         tools = run.toolbox.specs(
             only=run.rules.allowed_next(previous=run.previous_tool, calls=run.calls),
             without=run.rules.exhausted(run.calls),
         )
         if run.context.skipped:
-            await self._fold_left_out(run)
+            await self._keeper.fold_left_out(run)
         messages = chat_messages(agent, run.context)
         estimated = run.meter.tokens(messages, tools)
         if run.budget.over_threshold(estimated):
-            await self._summarise(run, tools)
+            await self._keeper.summarise(run, tools)
             messages = chat_messages(agent, run.context)
             estimated = run.meter.tokens(messages, tools)
         if not run.budget.fits(estimated):
-            raise _Stop(
+            raise RunStop(
                 StopReason.CONTEXT_OVERFLOW,
                 f"the context needs about {estimated} tokens, more than the model's window of "
                 f"{run.budget.window} (less {run.budget.reserve_output} kept for the answer), "
@@ -368,7 +249,7 @@ class AgentLoop:
         if not completion.tool_calls:
             (stored,) = await self._append(run, f"step:{step}", (reply,))
             yield AssistantMessage(step, stored)
-            raise _Stop(StopReason.END_TURN)
+            raise RunStop(StopReason.END_TURN)
 
         checked = [run.toolbox.check(call) for call in completion.tool_calls]
         for item in checked:
@@ -388,12 +269,12 @@ class AgentLoop:
         if waiting:
             for item in waiting:
                 yield ApprovalRequested(step, item.call)
-            raise _Stop(StopReason.APPROVAL_REQUIRED, _awaiting([item.call for item in waiting]))
+            raise RunStop(StopReason.APPROVAL_REQUIRED, _awaiting([item.call for item in waiting]))
         self._after_tools(run, checked, outcomes)
         yield run.usage()
 
     def _admit(
-        self, run: _Run, checked: Sequence[CheckedCall]
+        self, run: RunState, checked: Sequence[CheckedCall]
     ) -> tuple[dict[int, ToolOutcome], list[tuple[int, CheckedCall]], list[CheckedCall]]:
         """Decide, in call order, which calls run now, which are refused, and which wait for approval."""
         outcomes: dict[int, ToolOutcome] = {}
@@ -418,7 +299,7 @@ class AgentLoop:
 
     async def _execute(
         self,
-        run: _Run,
+        run: RunState,
         to_run: list[tuple[int, CheckedCall]],
         outcomes: dict[int, ToolOutcome],
         checked: Sequence[CheckedCall],
@@ -437,7 +318,7 @@ class AgentLoop:
         run.tool_seconds += time.monotonic() - started
 
     def _after_tools(
-        self, run: _Run, checked: Sequence[CheckedCall], outcomes: dict[int, ToolOutcome]
+        self, run: RunState, checked: Sequence[CheckedCall], outcomes: dict[int, ToolOutcome]
     ) -> None:
         """Stop the run when a terminal tool ran, or when the model keeps making invalid calls."""
         for index, item in enumerate(checked):
@@ -446,12 +327,12 @@ class AgentLoop:
                 and outcomes[index].status is ToolStatus.OK
                 and run.rules.is_terminal(item.call.name)
             ):
-                raise _Stop(StopReason.TERMINAL_TOOL, f"{item.call.name} ended the run")
+                raise RunStop(StopReason.TERMINAL_TOOL, f"{item.call.name} ended the run")
         if checked and all(not item.valid for item in checked):
             run.invalid_steps += 1
             if run.invalid_steps >= MAX_INVALID_STEPS:
                 problems = "; ".join(item.problem for item in checked)
-                raise _Stop(
+                raise RunStop(
                     StopReason.INVALID_TOOL_CALL,
                     f"the model made only invalid tool calls {MAX_INVALID_STEPS} steps in a row: {problems}",
                 )
@@ -460,7 +341,7 @@ class AgentLoop:
 
     # -- the model -------------------------------------------------------------------------------
 
-    async def _call_model(self, run: _Run, chat: ChatRequest) -> AsyncIterator[LoopEvent | Completion]:
+    async def _call_model(self, run: RunState, chat: ChatRequest) -> AsyncIterator[LoopEvent | Completion]:
         started = time.monotonic()
         completion: Completion | None = None
         try:
@@ -472,92 +353,21 @@ class AgentLoop:
                 elif isinstance(event, Completion):
                     completion = event
         except (LLMError, DeadlineExceeded) as exc:
-            raise _Stop(StopReason.LLM_ERROR, exc.message) from None
+            raise RunStop(StopReason.LLM_ERROR, exc.message) from None
         finally:
             run.llm_seconds += time.monotonic() - started
         if completion is None:
-            raise _Stop(StopReason.LLM_ERROR, "the model's stream ended without a completion")
+            raise RunStop(StopReason.LLM_ERROR, "the model's stream ended without a completion")
         if completion.usage:
             run.prompt_tokens += completion.usage.prompt_tokens
             run.completion_tokens += completion.usage.completion_tokens
         yield completion
 
-    async def _summarise(self, run: _Run, tools) -> None:
-        """Replace the oldest in-context messages by a summary, moving the eviction boundary in memory."""
-        agent, context = run.agent, run.context
-        fixed = run.meter.tokens((system_message(agent, context),), tools)
-        if not run.budget.fits(fixed):
-            raise _Stop(StopReason.CONTEXT_OVERFLOW, overflow_detail(fixed, run.budget))
-        boundary = choose_eviction(
-            context.messages,
-            fixed_tokens=fixed,
-            budget=run.budget,
-            tokens_of=lambda message: run.meter.scale(history_tokens(message)),
-        )
-        if boundary is None:
-            return
-        await self._evict(run, [m for m in context.messages if m.seq <= boundary], boundary)
-
-    async def _fold_left_out(self, run: _Run) -> None:
-        """Summarise the messages the context read left out (its size cap) together with the older
-        half of those it holds, and move the boundary past them: the prompt keeps a summary of
-        everything it no longer shows, and this happens once per half a read, not every step."""
-        context = run.context
-        left_out = await self._memory.messages_between(
-            run.agent.id,
-            after_seq=context.boundary_seq,
-            before_seq=context.messages[0].seq,
-            limit=MAX_LEFT_OUT_FOLDED,
-        )
-        keep_from = len(context.messages) // 2
-        # The kept part starts with a message that is not a tool result, so no call is split.
-        while keep_from < len(context.messages) - 1 and context.messages[keep_from].role == "tool":
-            keep_from += 1
-        boundary = context.messages[keep_from].seq - 1
-        await self._evict(run, [*left_out, *context.messages[:keep_from]], boundary)
-
-    async def _evict(self, run: _Run, evicted: Sequence[HistoryMessage], boundary: int) -> None:
-        summary = run.context.summary
-        # Folded in pieces that each fit the model's window with the summary so far: a large
-        # eviction (a long imported history, a smaller model) must not overflow the summary call.
-        for piece in _pieces(evicted, run.budget.window - run.budget.reserve_output - SUMMARY_PROMPT_TOKENS):
-            summary = await self._summary(run, summary, piece)
-        await self._memory.set_eviction_boundary(
-            run.agent.id, epoch=run.request.epoch, boundary_seq=boundary, summary=summary
-        )
-        run.context = replace(
-            run.context,
-            summary=summary,
-            messages=tuple(m for m in run.context.messages if m.seq > boundary),
-            boundary_seq=boundary,
-        )
-
-    async def _summary(self, run: _Run, previous: str, evicted: Sequence[HistoryMessage]) -> str:
-        request = summary_request(
-            model=run.agent.model.model,
-            previous_summary=previous,
-            evicted=evicted,
-            max_tokens=run.budget.reserve_output or None,
-        )
-        started = time.monotonic()
-        try:
-            summary = await run.model.complete(request, deadline=run.request.deadline)
-        except (LLMError, DeadlineExceeded) as exc:
-            raise _Stop(StopReason.LLM_ERROR, f"summarising the context failed: {exc.message}") from None
-        finally:
-            run.llm_seconds += time.monotonic() - started
-        if summary.usage:
-            run.prompt_tokens += summary.usage.prompt_tokens
-            run.completion_tokens += summary.usage.completion_tokens
-        # A provider that ignores max_tokens must not hand back a summary bigger than the context
-        # it replaces.
-        return summary.content[: run.budget.reserve_output * 4]
-
     def _model(self, agent: Agent) -> ChatModel:
         try:
             return self._providers.get(agent.model.provider)
         except InvalidArgument:
-            raise _Stop(
+            raise RunStop(
                 StopReason.ERROR,
                 f"agent {agent.id} uses provider {agent.model.provider!r}, which this agent service "
                 f"does not have configured (it has: {', '.join(self._providers.names)})",
@@ -566,7 +376,7 @@ class AgentLoop:
     # -- memory ----------------------------------------------------------------------------------
 
     async def _append(
-        self, run: _Run, part: str, messages: Sequence[HistoryMessage], *, reread: bool = False
+        self, run: RunState, part: str, messages: Sequence[HistoryMessage], *, reread: bool = False
     ) -> list[HistoryMessage]:
         """Append one step's messages in one fenced transaction, keyed by run and step so a retry
         stores once. ``reread`` also reads the context back (core memory changed in this step)."""
@@ -585,22 +395,6 @@ class AgentLoop:
         stored = await self._memory.append(run.agent.id, **arguments)
         run.remember(stored)
         return stored
-
-
-def _pieces(messages: Sequence[HistoryMessage], budget: int) -> list[list[HistoryMessage]]:
-    """Consecutive runs of messages whose rendering for the summariser fits ``budget`` tokens, less
-    what the running summary may take (each message is shown cut to a bounded length)."""
-    limit = max(budget // 2, 500)
-    pieces: list[list[HistoryMessage]] = [[]]
-    size = 0
-    for message in messages:
-        cost = min(history_tokens(message), SUMMARY_MESSAGE_TOKENS)
-        if pieces[-1] and size + cost > limit:
-            pieces.append([])
-            size = 0
-        pieces[-1].append(message)
-        size += cost
-    return pieces
 
 
 async def _together(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
