@@ -4,10 +4,10 @@ from pathlib import Path
 
 from services.agent.api import registrations
 from services.agent.clients.gateway import GatewayMessaging
-from services.agent.clients.memory import MemoryClient
+from services.agent.clients.memory import MemoryClient, memory_channel
 from services.agent.clients.memory_lifecycle import MemoryLifecycleClient
 from services.agent.clients.tool_catalog import ToolCatalogClient
-from services.agent.clients.tools import ToolsClient
+from services.agent.clients.tools import ToolsClient, tools_channel
 from services.agent.core.agent_file import document_limit
 from services.agent.core.agents import ModelCatalog
 from services.agent.core.builtin_tools import BuiltinTools
@@ -31,10 +31,9 @@ async def wire(settings: Settings) -> Wiring:
     providers = build_providers(
         openai_base_url=settings.openai_base_url, openai_api_key=settings.openai_api_key
     )
-    memory = MemoryClient.connect(settings)
-    tools = ToolsClient.connect(settings)
-    agent_memory = MemoryLifecycleClient.connect(settings)
-    catalog = ToolCatalogClient.connect(settings)
+    to_memory, to_tools = memory_channel(settings), tools_channel(settings)
+    memory, agent_memory = MemoryClient(to_memory, settings), MemoryLifecycleClient(to_memory, settings)
+    tools, catalog = ToolsClient(to_tools, settings), ToolCatalogClient(to_tools, settings)
     store = AgentStore(engine)
     messaging = GatewayMessaging.connect(
         settings, store, internal_token(settings.internal_token, settings.state_dir)
@@ -67,10 +66,8 @@ async def wire(settings: Settings) -> Wiring:
         closers=[
             engine.dispose,
             messaging.close,
-            memory.close,
-            tools.close,
-            agent_memory.close,
-            catalog.close,
+            to_memory.close,
+            to_tools.close,
             providers.aclose,
         ],
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import grpc
+
 from agentsuite.common.v1 import common_pb2
 from agentsuite.memory.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
 from services.agent.core.builtin_tools import BlockEdit, Found
@@ -23,22 +25,34 @@ ROLES = {
 ROLE_NAMES = {number: name for name, number in ROLES.items()}
 
 
+def memory_channel(settings: Settings) -> grpc.aio.Channel:
+    """The agent service's one channel to memory, shared by its clients. Reads are retried; so
+    are the writes made safe to repeat: appends by their idempotency key, set-up and removal by
+    being idempotent, the boundary by setting the same place."""
+    return create_channel(
+        settings.memory_addr,
+        settings,
+        idempotent={
+            "agentsuite.memory.v1.MemoryRuntime": [
+                "GetContext",
+                "AppendMessages",
+                "SetEvictionBoundary",
+                "InitializeAgentMemory",
+                "DeleteAgentMemory",
+            ],
+            "agentsuite.memory.v1.MemoryService": [
+                "SearchPassages",
+                "SearchMessages",
+                "ListMessages",
+                "ListPassages",
+                "ListBlocks",
+            ],
+        },
+    )
+
+
 class MemoryClient(ServiceClient):
     """Context reads and fenced appends against the memory service's internal API."""
-
-    @classmethod
-    def connect(cls, settings: Settings) -> MemoryClient:
-        # Reads are idempotent; appends are made safe to retry by their idempotency key.
-        runtime = "agentsuite.memory.v1.MemoryRuntime"
-        channel = create_channel(
-            settings.memory_addr,
-            settings,
-            idempotent={
-                runtime: ["GetContext", "AppendMessages", "InitializeAgentMemory", "SetEvictionBoundary"],
-                "agentsuite.memory.v1.MemoryService": ["SearchPassages", "SearchMessages", "ListMessages"],
-            },
-        )
-        return cls(channel, settings)
 
     def __init__(self, channel, settings: Settings):
         super().__init__(channel, settings)

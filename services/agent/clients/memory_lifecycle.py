@@ -1,10 +1,6 @@
 """The memory service as AgentService sees it: an agent's memory set up, removed, exported and
-restored (the agent loop's reads and fenced appends are :mod:`services.agent.clients.memory`).
-
-A channel of its own, so its retry policy names exactly the methods it calls that are safe to
-repeat: reads, the idempotent set-up and removal, appends made safe by their key, and setting the
-eviction boundary (to the same place, a second time, changes nothing).
-"""
+restored (the agent loop's reads and fenced appends are :mod:`services.agent.clients.memory`,
+whose ``memory_channel`` both use)."""
 
 from __future__ import annotations
 
@@ -18,7 +14,7 @@ from services.agent.clients.memory import ROLE_NAMES, ROLES
 from services.agent.core.agent_file import FileMessage, FilePassage, FileToolCall
 from services.agent.core.agents import InitialBlock
 from services.agent.core.lifecycle import MemorySnapshot
-from services.common.channels import ServiceClient, create_channel
+from services.common.channels import ServiceClient
 from services.common.paging import MAX_PAGE_SIZE
 from services.common.protobuf import from_struct, to_struct, to_timestamp, tool_calls_to_proto
 from services.common.settings import Settings
@@ -29,24 +25,6 @@ IMPORT_EPOCH = 0
 
 class MemoryLifecycleClient(ServiceClient):
     """Set-up, removal, export reads and import writes of one agent's memory."""
-
-    @classmethod
-    def connect(cls, settings: Settings) -> MemoryLifecycleClient:
-        channel = create_channel(
-            settings.memory_addr,
-            settings,
-            idempotent={
-                "agentsuite.memory.v1.MemoryService": ["ListMessages", "ListPassages", "ListBlocks"],
-                "agentsuite.memory.v1.MemoryRuntime": [
-                    "GetContext",
-                    "AppendMessages",
-                    "SetEvictionBoundary",
-                    "InitializeAgentMemory",
-                    "DeleteAgentMemory",
-                ],
-            },
-        )
-        return cls(channel, settings)
 
     def __init__(self, channel, settings: Settings):
         super().__init__(channel, settings)

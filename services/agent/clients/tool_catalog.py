@@ -9,23 +9,13 @@ from google.protobuf import duration_pb2
 
 from agentsuite.tools.v1 import tools_pb2, tools_service_pb2, tools_service_pb2_grpc
 from services.agent.core.agent_file import FileTool
-from services.common.channels import ServiceClient, create_channel
+from services.common.channels import ServiceClient
 from services.common.protobuf import from_struct, to_struct
 from services.common.settings import Settings
 
 
 class ToolCatalogClient(ServiceClient):
     """Reads and creates the current tenant's tools (public ToolService)."""
-
-    @classmethod
-    def connect(cls, settings: Settings) -> ToolCatalogClient:
-        # CreateTool is not retried: a lost answer could hide a tool that was made.
-        channel = create_channel(
-            settings.tools_addr,
-            settings,
-            idempotent={"agentsuite.tools.v1.ToolService": ["GetTool", "ListTools", "ListSecrets"]},
-        )
-        return cls(channel, settings)
 
     def __init__(self, channel, settings: Settings):
         super().__init__(channel, settings)

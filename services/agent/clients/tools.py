@@ -8,6 +8,8 @@ import logging
 import time
 from collections.abc import Sequence
 
+import grpc
+
 from agentsuite.tools.v1 import tools_pb2, tools_service_pb2, tools_service_pb2_grpc
 from services.agent.core.tools import DEFAULT_RESULT_CHAR_LIMIT, ToolDefinition, ToolOutcome, ToolStatus
 from services.common.call import require_tenant
@@ -29,19 +31,19 @@ _STATUS = {
 }
 
 
+def tools_channel(settings: Settings) -> grpc.aio.Channel:
+    """The agent service's one channel to the tools service, shared by its clients. Only reads are
+    retried: Execute may have side effects (a lost answer is reported to the model as an error
+    instead of running the tool twice), and a lost CreateTool answer could hide a tool it made."""
+    return create_channel(
+        settings.tools_addr,
+        settings,
+        idempotent={"agentsuite.tools.v1.ToolService": ["GetTool", "ListTools", "ListSecrets"]},
+    )
+
+
 class ToolsClient(ServiceClient):
     """Reads tool definitions (public ToolService) and executes calls (internal ToolRuntime)."""
-
-    @classmethod
-    def connect(cls, settings: Settings) -> ToolsClient:
-        # Execute is not retried: a tool may have side effects, and a lost answer is reported to the
-        # model as an error instead of running the tool twice.
-        channel = create_channel(
-            settings.tools_addr,
-            settings,
-            idempotent={"agentsuite.tools.v1.ToolService": ["GetTool", "ListTools"]},
-        )
-        return cls(channel, settings)
 
     def __init__(self, channel, settings: Settings):
         super().__init__(channel, settings)

@@ -56,12 +56,6 @@ class Toolbox:
     def __init__(self, tools: Iterable[ToolDefinition]):
         self._tools: dict[str, ToolDefinition] = {tool.name: tool for tool in tools}
 
-    def __contains__(self, name: str) -> bool:
-        return name in self._tools
-
-    def get(self, name: str) -> ToolDefinition | None:
-        return self._tools.get(name)
-
     def specs(self, *, only: set[str] | None = None, without: set[str] = frozenset()) -> tuple[ToolSpec, ...]:
         """The tools offered to the model: those the rules still allow."""
         return tuple(

@@ -32,7 +32,8 @@ def role(value: int, field: str) -> Role:
         raise InvalidArgument.field(field, f"unknown role {value}") from None
 
 
-def new_message(message: memory_pb2.MessageInput) -> NewMessage:
+def new_message(message: memory_pb2.MessageInput, metadata: dict | None = None) -> NewMessage:
+    """The message to append; ``metadata`` is its metadata already converted (by validation)."""
     return NewMessage(
         role=role(message.role, "messages.role"),
         content=message.content,
@@ -41,7 +42,7 @@ def new_message(message: memory_pb2.MessageInput) -> NewMessage:
         tool_call_id=message.tool_call_id,
         name=message.name,
         step=message.step,
-        metadata=from_struct(message.metadata),
+        metadata=from_struct(message.metadata) if metadata is None else metadata,
         created_at=message.create_time.ToDatetime(tzinfo=UTC) if message.HasField("create_time") else None,
     )
 

@@ -60,6 +60,7 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
             len(request.idempotency_key) <= MAX_KEY, "idempotency_key", f"at most {MAX_KEY} characters"
         )
         check.check(len(request.run_id) <= MAX_KEY, "run_id", f"at most {MAX_KEY} characters")
+        metadatas = []
         for index, message in enumerate(request.messages):
             check.check(
                 message.role != common_pb2.MESSAGE_ROLE_UNSPECIFIED, f"messages[{index}].role", "required"
@@ -69,7 +70,7 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
                 f"messages[{index}].tool_call_id",
                 "required for a tool message: the id of the call it answers",
             )
-            _check_message_values(message, f"messages[{index}]", check)
+            metadatas.append(_check_message_values(message, f"messages[{index}]", check))
             if message.HasField("create_time"):
                 check.check(
                     request.epoch == 0,
@@ -90,7 +91,9 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
             "epoch": request.epoch,
             "run_id": request.run_id,
             "idempotency_key": request.idempotency_key,
-            "new_messages": [new_message(m) for m in request.messages],
+            "new_messages": [
+                new_message(m, metadata) for m, metadata in zip(request.messages, metadatas, strict=True)
+            ],
         }
         if not request.return_context:
             result = await self._messages.append(**arguments)
@@ -196,8 +199,9 @@ def _check_context_size(max_messages: int, field: str) -> None:
         raise InvalidArgument.field(field, f"between 0 (all) and {MAX_CONTEXT_MESSAGES}")
 
 
-def _check_message_values(message: memory_pb2.MessageInput, where: str, check: Validation) -> None:
-    """Sizes, and what PostgreSQL cannot store (NUL characters, numbers that are not finite)."""
+def _check_message_values(message: memory_pb2.MessageInput, where: str, check: Validation) -> dict:
+    """Sizes, and what PostgreSQL cannot store (NUL characters, numbers that are not finite); the
+    message's metadata, converted once for the check and the append."""
     texts = [
         ("content", message.content, MAX_CONTENT),
         ("reasoning", message.reasoning, MAX_CONTENT),
@@ -213,5 +217,7 @@ def _check_message_values(message: memory_pb2.MessageInput, where: str, check: V
     for field_name, text, limit in texts:
         check.check(len(text) <= limit, f"{where}.{field_name}", f"at most {limit} characters")
         check.check(not has_nul(text), f"{where}.{field_name}", "must not contain NUL characters")
-    problem = value_problem(from_struct(message.metadata, f"{where}.metadata"))
+    metadata = from_struct(message.metadata, f"{where}.metadata")
+    problem = value_problem(metadata)
     check.check(problem is None, f"{where}.metadata", problem or "")
+    return metadata
