@@ -63,6 +63,10 @@ class FailedPrecondition(AgentSuiteError):
     """The system is not in a state that allows the call (a stale epoch, a finished run)."""
 
 
+class OutOfRange(AgentSuiteError):
+    """A position past the end (a seq beyond a run's last event)."""
+
+
 class Conflict(AgentSuiteError):
     """A concurrent change won (stale version, busy agent): retrying at a higher level may work."""
 

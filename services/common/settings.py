@@ -88,6 +88,20 @@ class Settings:
     generated in ``state_dir``. Never logged."""
     max_call_depth: int = 5
     """Longest agent-to-agent call chain (``AGENTSUITE_MAX_CALL_DEPTH``)."""
+    lease_ttl_seconds: float = 10.0
+    """Gateway: how long an agent's lease lasts without renewal (``AGENTSUITE_LEASE_TTL_SECONDS``); a
+    gateway that dies or stalls hands its agents over after this long. Renewed every third of it."""
+    lane_linger_seconds: float = 2.0
+    """Gateway: how long an idle lane keeps its agent's lease, so the next message needs no new
+    acquisition (``AGENTSUITE_LANE_LINGER_SECONDS``)."""
+    max_queued_runs: int = 256
+    """Gateway: runs one agent may have queued before RESOURCE_EXHAUSTED (``AGENTSUITE_MAX_QUEUED_RUNS``)."""
+    heartbeat_seconds: float = 10.0
+    """Gateway: a run's stream gets a heartbeat event after this long without events
+    (``AGENTSUITE_HEARTBEAT_SECONDS``)."""
+    run_timeout_seconds: float = 600.0
+    """Gateway: the longest a run may execute (``AGENTSUITE_RUN_TIMEOUT_SECONDS``); it outlives the
+    client's deadline (the client polls or resumes)."""
     secrets_key: str | None = field(default=None, repr=False)
     """Tools service: base64url AES-256 key that encrypts tool secrets (``AGENTSUITE_SECRETS_KEY``);
     unset means a key file ``secrets.key`` (mode 0600) generated in ``state_dir``. Never logged."""
@@ -180,6 +194,11 @@ class Settings:
             context_max_messages=reader.integer("AGENTSUITE_CONTEXT_MAX_MESSAGES", 100),
             internal_token=reader.optional("AGENTSUITE_INTERNAL_TOKEN"),
             max_call_depth=reader.integer("AGENTSUITE_MAX_CALL_DEPTH", 5),
+            lease_ttl_seconds=reader.number("AGENTSUITE_LEASE_TTL_SECONDS", 10.0),
+            lane_linger_seconds=reader.number("AGENTSUITE_LANE_LINGER_SECONDS", 2.0),
+            max_queued_runs=reader.integer("AGENTSUITE_MAX_QUEUED_RUNS", 256),
+            heartbeat_seconds=reader.number("AGENTSUITE_HEARTBEAT_SECONDS", 10.0),
+            run_timeout_seconds=reader.number("AGENTSUITE_RUN_TIMEOUT_SECONDS", 600.0),
             secrets_key=reader.optional("AGENTSUITE_SECRETS_KEY"),
             tools_allow_unsandboxed=reader.boolean("AGENTSUITE_TOOLS_ALLOW_UNSANDBOXED", False),
             tools_python=reader.text("AGENTSUITE_TOOLS_PYTHON", ""),

@@ -1,5 +1,8 @@
 """``python -m services.gateway``: run the gateway, the suite's only public endpoint."""
 
+import os
+import socket
+import uuid
 from pathlib import Path
 
 from agentsuite.agent.v1 import agent_service_pb2
@@ -10,36 +13,88 @@ from services.common.call import distrust_tenant_metadata
 from services.common.channels import create_channel
 from services.common.secret_file import internal_token
 from services.common.server import Registration
-from services.common.settings import Settings
+from services.common.settings import Settings, SettingsError
 from services.gateway.agent_client import AgentRuntimeClient
 from services.gateway.auth import EdgeAuthentication
 from services.gateway.conversation import ConversationApi, registration
+from services.gateway.core.executor import RunExecutor
+from services.gateway.core.hub import RunHubs
 from services.gateway.core.keys import ApiKeys
-from services.gateway.core.lanes import AgentLanes
+from services.gateway.core.lanes import Lanes
+from services.gateway.core.runs import Runs
+from services.gateway.core.writer import EventWriter
 from services.gateway.forwarder import Forwarder
 from services.gateway.store.keys import KeyStore
+from services.gateway.store.notifications import AGENT_WORK, RUN_CANCEL, RUN_EVENTS, Listener
+from services.gateway.store.runs import LeaseStore, RunStore
 from services.gateway.store.tables import SCHEMA
 
 
 async def wire(settings: Settings) -> Wiring:
+    if settings.lease_ttl_seconds <= 0 or settings.heartbeat_seconds <= 0 or settings.max_queued_runs < 1:
+        raise SettingsError("lease TTL and heartbeat must be positive, and at least one run may queue")
     engine = await open_database(settings, schema=SCHEMA, migrations=Path(__file__).parent / "migrations")
     keys = ApiKeys(KeyStore(engine))
-    runtime = AgentRuntimeClient.connect(settings)
     distrust_tenant_metadata()
-    forwarder = Forwarder(settings.default_deadline_seconds)
     public = [
         (agent_service_pb2.DESCRIPTOR.services_by_name["AgentService"], settings.agent_addr),
         (memory_service_pb2.DESCRIPTOR.services_by_name["MemoryService"], settings.memory_addr),
         (tools_service_pb2.DESCRIPTOR.services_by_name["ToolService"], settings.tools_addr),
     ]
     channels = {address: create_channel(address, settings) for _, address in public}
-    registrations = [registration(ConversationApi(AgentLanes(), runtime))]
+    agents = AgentRuntimeClient(channels[settings.agent_addr], settings)
+
+    store = RunStore(engine)
+    holder = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+    lanes = Lanes(
+        store,
+        LeaseStore(engine, holder, settings.lease_ttl_seconds),
+        ttl_seconds=settings.lease_ttl_seconds,
+        linger_seconds=min(settings.lane_linger_seconds, settings.lease_ttl_seconds / 2),
+        sweep_seconds=max(0.2, settings.lease_ttl_seconds / 3),
+    )
+    hubs = RunHubs()
+    executor = RunExecutor(agents, EventWriter(store), hubs, run_timeout_seconds=settings.run_timeout_seconds)
+    runs = Runs(
+        store,
+        lanes,
+        hubs,
+        executor,
+        agents,
+        max_queued=settings.max_queued_runs,
+        heartbeat_seconds=settings.heartbeat_seconds,
+        max_call_depth=settings.max_call_depth,
+    )
+    hubs.on_open = runs.watchers.wake
+    listener = Listener(
+        engine,
+        {
+            RUN_EVENTS: runs.on_events_notification,
+            AGENT_WORK: lanes.on_work_notification,
+            RUN_CANCEL: runs.on_cancel_notification,
+        },
+        on_reconnect=runs.watchers.wake_all,
+    )
+    await listener.start()
+    lanes.start(executor)
+
+    forwarder = Forwarder(settings.default_deadline_seconds)
+    registrations = [registration(ConversationApi(runs, agents))]
     for service, address in public:
         handler = forwarder.handler(service, channels[address])
         registrations.append(
             Registration(service.full_name, lambda server, h=handler: server.add_generic_rpc_handlers((h,)))
         )
-    closers = [engine.dispose, runtime.close, *(channel.close for channel in channels.values())]
+
+    async def stop_lanes() -> None:
+        await lanes.close(settings.grace_seconds)
+
+    closers = [
+        engine.dispose,
+        *(channel.close for channel in channels.values()),
+        listener.close,
+        stop_lanes,
+    ]
     return Wiring(
         registrations,
         closers=closers,

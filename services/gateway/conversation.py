@@ -1,121 +1,366 @@
-"""ConversationService: messages in, runs through the agent's lane, events out.
-
-This is the relay between a client and ``AgentRuntime.Step``: it numbers events per run (``seq``
-counts step-level events; deltas carry the number of the event before them) and folds them into
-the run's final state.
-"""
+"""ConversationService: the gateway's public API for talking to agents and following their runs."""
 
 from __future__ import annotations
 
-import uuid
+import asyncio
+import contextlib
+import time
 from collections.abc import AsyncIterator
 
-from google.protobuf import timestamp_pb2
+from google.protobuf import duration_pb2
 
 from agentsuite.agent.v1 import agent_service_pb2
 from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_pb2, gateway_service_pb2, gateway_service_pb2_grpc
-from services.common.call import require_tenant
-from services.common.errors import Unimplemented, Validation
+from services.common.call import current_call, enter_call, require_tenant
+from services.common.errors import AgentSuiteError, InvalidArgument, NotFound, ResourceExhausted, Validation
+from services.common.paging import decode_token, encode_token, page_size
 from services.common.protobuf import require_id
 from services.common.server import Registration, servicer
+from services.common.status import code_of
+from services.common.values import has_nul
 from services.gateway.agent_client import AgentRuntimeClient
-from services.gateway.core.lanes import AgentLanes
+from services.gateway.core.events import is_finished, run_of
+from services.gateway.core.runs import Runs, Submission
 
 MAX_MESSAGES = 100
 MAX_MESSAGE_CHARS = 1_000_000
-DELTA_EVENTS = frozenset({"reasoning_delta", "assistant_delta", "heartbeat"})
-STATUS_BY_STOP = {
-    common_pb2.STOP_REASON_END_TURN: gateway_pb2.RUN_STATUS_COMPLETED,
-    common_pb2.STOP_REASON_TERMINAL_TOOL: gateway_pb2.RUN_STATUS_COMPLETED,
-    common_pb2.STOP_REASON_MAX_STEPS: gateway_pb2.RUN_STATUS_COMPLETED,
-    common_pb2.STOP_REASON_APPROVAL_REQUIRED: gateway_pb2.RUN_STATUS_AWAITING_APPROVAL,
-    common_pb2.STOP_REASON_CANCELLED: gateway_pb2.RUN_STATUS_CANCELLED,
-}
+MAX_KEY_CHARS = 256
+MAX_BROADCAST_TARGETS = 10_000
+DEFAULT_BROADCAST_CONCURRENCY = 64
+MAX_BROADCAST_CONCURRENCY = 1_000
+CONVERSE_BUFFER = 256
+"""Events waiting to be written to one Converse stream; a slower reader slows its runs' readers."""
+
+_VALID_POLICIES = (
+    gateway_pb2.BUSY_POLICY_UNSPECIFIED,
+    gateway_pb2.BUSY_POLICY_ENQUEUE,
+    gateway_pb2.BUSY_POLICY_REJECT,
+    gateway_pb2.BUSY_POLICY_INTERRUPT,
+)
 
 
 @servicer
 class ConversationApi(gateway_service_pb2_grpc.ConversationServiceServicer):
-    def __init__(self, lanes: AgentLanes, runtime: AgentRuntimeClient):
-        self._lanes = lanes
-        self._runtime = runtime
+    def __init__(self, runs: Runs, agents: AgentRuntimeClient):
+        self._runs = runs
+        self._agents = agents
 
     async def SendMessage(self, request: gateway_service_pb2.SendMessageRequest, context):
+        tenant = require_tenant()
+        accepted = await self._runs.submit(tenant, _submission(request, deltas=False))
         response = gateway_service_pb2.SendMessageResponse()
-        async for event in self._run(request, omit_deltas=True):
-            kind = event.WhichOneof("event")
-            if kind in ("message_persisted", "assistant_message"):
-                response.messages.append(getattr(event, kind))
-            elif kind == "finished":
-                response.run.CopyFrom(event.finished.run)
-                response.usage.CopyFrom(event.finished.run.usage)
+        events = self._runs.watch(accepted.run_id, accepted.after_seq, heartbeats=False)
+        await _collect(events, response)
         return response
 
     async def StreamMessage(self, request: gateway_service_pb2.StreamMessageRequest, context):
-        async for event in self._run(request):
+        tenant = require_tenant()
+        accepted = await self._runs.submit(tenant, _submission(request, deltas=True))
+        async for event in self._runs.watch(accepted.run_id, accepted.after_seq):
             yield gateway_service_pb2.StreamMessageResponse(event=event)
 
-    async def _run(self, request, *, omit_deltas: bool = False) -> AsyncIterator[gateway_pb2.RunEvent]:
+    async def CreateRun(self, request: gateway_service_pb2.CreateRunRequest, context):
         tenant = require_tenant()
-        agent_id = _validate(request)
-        run = gateway_pb2.Run(
-            id=str(uuid.uuid4()),
-            agent_id=agent_id,
-            status=gateway_pb2.RUN_STATUS_QUEUED,
-            input=request.messages,
-            create_time=_now(),
+        accepted = await self._runs.submit(tenant, _submission(request, deltas=True))
+        return gateway_service_pb2.CreateRunResponse(run=await self._runs.get(tenant, accepted.run_id))
+
+    async def GetRun(self, request: gateway_service_pb2.GetRunRequest, context):
+        tenant = require_tenant()
+        run_id = require_id(request.run_id, "run_id")
+        return gateway_service_pb2.GetRunResponse(run=await self._runs.get(tenant, run_id))
+
+    async def ListRuns(self, request: gateway_service_pb2.ListRunsRequest, context):
+        tenant = require_tenant()
+        limit = page_size(request.page_size)
+        check = Validation()
+        for index, status in enumerate(request.statuses):
+            check.check(
+                status in gateway_pb2.RunStatus.values() and status != gateway_pb2.RUN_STATUS_UNSPECIFIED,
+                f"statuses[{index}]",
+                "must be a RunStatus other than UNSPECIFIED",
+            )
+        check.raise_if_any()
+        position = decode_token(request.page_token)
+        before = None
+        if position is not None:
+            if not isinstance(position.get("before"), int):
+                raise InvalidArgument.field("page_token", "not a token this service issued")
+            before = position["before"]
+        agent_id = require_id(request.agent_id, "agent_id") if request.agent_id else ""
+        rows = await self._runs.list(
+            tenant, agent_id=agent_id, statuses=list(request.statuses), before=before, limit=limit + 1
         )
-        step_request = agent_service_pb2.StepRequest(
-            agent_id=agent_id,
-            run_id=run.id,
-            epoch=0,
-            input=_with_roles(request.messages),
-            max_steps=request.max_steps,
-            omit_deltas=omit_deltas,
+        response = gateway_service_pb2.ListRunsResponse(runs=[run_of(row) for row in rows[:limit]])
+        if len(rows) > limit:
+            response.next_page_token = encode_token({"before": rows[limit - 1].lane_seq})
+        return response
+
+    async def CancelRun(self, request: gateway_service_pb2.CancelRunRequest, context):
+        tenant = require_tenant()
+        run_id = require_id(request.run_id, "run_id")
+        return gateway_service_pb2.CancelRunResponse(run=await self._runs.cancel(tenant, run_id))
+
+    async def WatchRun(self, request: gateway_service_pb2.WatchRunRequest, context):
+        tenant = require_tenant()
+        run_id = require_id(request.run_id, "run_id")
+        events = await self._runs.watch_checked(tenant, run_id, request.after_seq)
+        async for event in events:
+            yield gateway_service_pb2.WatchRunResponse(event=event)
+
+    async def Converse(self, request_iterator, context):
+        tenant = require_tenant()
+        scope = current_call()
+        opening = await anext(aiter(request_iterator), None)
+        if opening is None or opening.WhichOneof("request") != "open":
+            raise InvalidArgument.field("open", "the first message of a conversation must be open")
+        agent_id = require_id(opening.open.agent_id, "open.agent_id")
+        await self._agents.require_agent(tenant, agent_id)
+        conversation = _Conversation(self._runs, tenant, agent_id)
+        if opening.open.resume_run_id:
+            run_id = require_id(opening.open.resume_run_id, "open.resume_run_id")
+            run = await self._runs.get(tenant, run_id)
+            if run.agent_id != agent_id:
+                raise NotFound("run", run_id)
+            events = await self._runs.watch_checked(tenant, run_id, opening.open.resume_after_seq)
+            conversation.follow(events)
+        reader = asyncio.create_task(conversation.read(request_iterator, scope))
+        try:
+            async for response in conversation.responses():
+                yield response
+        finally:
+            reader.cancel()
+            conversation.close()
+
+    async def Broadcast(self, request: gateway_service_pb2.BroadcastRequest, context):
+        tenant = require_tenant()
+        started = time.monotonic()
+        _validate_messages(request.messages, required=True)
+        concurrency = request.max_concurrency or DEFAULT_BROADCAST_CONCURRENCY
+        check = Validation()
+        check.check(request.busy_policy in _VALID_POLICIES, "busy_policy", "unknown busy policy")
+        check.check(request.max_concurrency >= 0, "max_concurrency", "must not be negative")
+        check.check(
+            bool(request.selector.agent_ids or request.selector.tags), "selector", "name agent ids or tags"
         )
-        seq = 0
+        check.check(len(request.idempotency_key) <= MAX_KEY_CHARS, "idempotency_key", "too long")
+        check.raise_if_any()
+        targets = await self._targets(tenant, request.selector)
+        semaphore = asyncio.Semaphore(min(concurrency, MAX_BROADCAST_CONCURRENCY))
+        scope = current_call()
 
-        def numbered(step: int = 0, **event) -> gateway_pb2.RunEvent:
-            nonlocal seq
-            if next(iter(event)) not in DELTA_EVENTS:
-                seq += 1
-            return gateway_pb2.RunEvent(run_id=run.id, seq=seq, step=step, time=_now(), **event)
+        async def one(agent_id: str) -> gateway_service_pb2.BroadcastResponse:
+            enter_call(scope)
+            result = gateway_pb2.BroadcastResult(agent_id=agent_id)
+            async with semaphore:
+                try:
+                    submission = Submission(
+                        agent_id=agent_id,
+                        messages=request.messages,
+                        idempotency_key=request.idempotency_key,
+                        busy_policy=request.busy_policy,
+                        deltas=False,
+                    )
+                    accepted = await self._runs.submit(tenant, submission)
+                    response = gateway_service_pb2.SendMessageResponse()
+                    await _collect(
+                        self._runs.watch(accepted.run_id, accepted.after_seq, heartbeats=False), response
+                    )
+                    result.run.CopyFrom(response.run)
+                    result.messages.extend(response.messages)
+                except AgentSuiteError as exc:
+                    result.error_code = code_of(exc).value[0]
+                    result.error_message = exc.message
+            return gateway_service_pb2.BroadcastResponse(result=result)
 
-        # Keyed by tenant too: another tenant naming this agent id must never wait in its lane.
-        lane = f"{tenant}/{agent_id}"
-        yield numbered(queued=gateway_pb2.RunQueued(position=self._lanes.ahead(lane)))
-        async with self._lanes.turn(lane):
-            async for agent_event in self._runtime.step(step_request):
-                if run.status == gateway_pb2.RUN_STATUS_QUEUED:
-                    run.status = gateway_pb2.RUN_STATUS_RUNNING
-                    run.start_time.CopyFrom(_now())
-                    yield numbered(started=gateway_pb2.RunStarted(epoch=step_request.epoch))
-                kind = agent_event.WhichOneof("event")
-                if kind == "stop":
-                    run.stop_reason = agent_event.stop.reason
-                    run.stop_detail = agent_event.stop.detail
-                    run.status = STATUS_BY_STOP.get(agent_event.stop.reason, gateway_pb2.RUN_STATUS_FAILED)
-                    continue
-                if kind == "usage":
-                    run.usage.CopyFrom(agent_event.usage)
-                yield numbered(agent_event.step, **{kind: getattr(agent_event, kind)})
-        run.finish_time.CopyFrom(_now())
-        run.last_seq = seq + 1
-        yield numbered(finished=gateway_pb2.RunFinished(run=run))
+        tasks = [asyncio.create_task(one(agent_id)) for agent_id in targets]
+        failed = 0
+        try:
+            for finished in asyncio.as_completed(tasks):
+                response = await finished
+                failed += response.result.error_code != 0
+                yield response
+        finally:
+            for task in tasks:
+                task.cancel()
+        elapsed = duration_pb2.Duration()
+        elapsed.FromNanoseconds(int((time.monotonic() - started) * 1e9))
+        summary = gateway_pb2.BroadcastSummary(
+            total=len(targets), succeeded=len(targets) - failed, failed=failed, elapsed=elapsed
+        )
+        yield gateway_service_pb2.BroadcastResponse(summary=summary)
+
+    async def _targets(self, tenant: str, selector: gateway_pb2.AgentSelector) -> list[str]:
+        """The selected agents, ids first, each once; tags resolved through the agent service."""
+        targets = dict.fromkeys(require_id(agent_id, "selector.agent_ids") for agent_id in selector.agent_ids)
+        if selector.tags:
+            token = ""
+            while True:
+                page = await self._agents.list_agents(
+                    agent_service_pb2.ListAgentsRequest(
+                        page_size=1000, page_token=token, tags=selector.tags, tag_match=selector.tag_match
+                    )
+                )
+                found = [agent.id for agent in page.agents]
+                self._agents.remember(tenant, found)
+                targets.update(dict.fromkeys(found))
+                if len(targets) > MAX_BROADCAST_TARGETS or not page.next_page_token:
+                    break
+                token = page.next_page_token
+        if len(targets) > MAX_BROADCAST_TARGETS:
+            raise ResourceExhausted(
+                f"a broadcast reaches at most {MAX_BROADCAST_TARGETS} agents", reason="TOO_MANY_TARGETS"
+            )
+        return list(targets)
 
 
-def _validate(request) -> str:
+class _Conversation:
+    """One Converse stream: what the client sends, and the events of the runs it follows."""
+
+    def __init__(self, runs: Runs, tenant: str, agent_id: str):
+        self._runs = runs
+        self._tenant = tenant
+        self._agent_id = agent_id
+        self._outbox: asyncio.Queue = asyncio.Queue(CONVERSE_BUFFER)
+        self._followers: set[asyncio.Task] = set()
+        self._reading = True
+
+    def follow(self, events: AsyncIterator[gateway_pb2.RunEvent]) -> None:
+        task = asyncio.create_task(self._forward(events))
+        self._followers.add(task)
+        task.add_done_callback(self._follower_done)
+
+    async def read(self, requests, scope) -> None:
+        enter_call(scope)
+        try:
+            async for request in requests:
+                kind = request.WhichOneof("request")
+                try:
+                    await self._handle(kind, request)
+                except AgentSuiteError as exc:
+                    run_id = getattr(getattr(request, kind or "", None), "run_id", "")
+                    error = gateway_pb2.ErrorEvent(code=code_of(exc).value[0], message=exc.message)
+                    await self._outbox.put(
+                        gateway_service_pb2.ConverseResponse(
+                            event=gateway_pb2.RunEvent(run_id=run_id, error=error)
+                        )
+                    )
+        finally:
+            self._reading = False
+            self._maybe_end()
+
+    async def _handle(self, kind: str | None, request: gateway_service_pb2.ConverseRequest) -> None:
+        if kind == "ping":
+            pong = gateway_service_pb2.ConversePong(nonce=request.ping.nonce)
+            await self._outbox.put(gateway_service_pb2.ConverseResponse(pong=pong))
+        elif kind == "send":
+            send = request.send
+            _validate_messages(send.messages, required=True)
+            _validate_options(send.busy_policy, send.max_steps, send.idempotency_key)
+            submission = Submission(
+                agent_id=self._agent_id,
+                messages=send.messages,
+                idempotency_key=send.idempotency_key,
+                busy_policy=send.busy_policy,
+                max_steps=send.max_steps,
+            )
+            accepted = await self._runs.submit(self._tenant, submission)
+            self.follow(self._runs.watch(accepted.run_id, accepted.after_seq))
+        elif kind == "cancel":
+            await self._runs.cancel(self._tenant, require_id(request.cancel.run_id, "cancel.run_id"))
+        elif kind == "approval":
+            run = await self._runs.get(self._tenant, require_id(request.approval.run_id, "approval.run_id"))
+            if run.agent_id != self._agent_id:
+                raise NotFound("run", run.id)
+            submission = Submission(agent_id=self._agent_id, approvals=request.approval.approvals)
+            accepted = await self._runs.submit(self._tenant, submission)
+            if accepted.run_id != run.id:
+                raise InvalidArgument.field(
+                    "approval.run_id", f"run {accepted.run_id} is the one awaiting approval"
+                )
+            self.follow(self._runs.watch(accepted.run_id, accepted.after_seq))
+        elif kind == "open":
+            raise InvalidArgument.field("open", "the conversation is already open")
+        else:
+            raise InvalidArgument.field("request", "empty message")
+
+    async def responses(self) -> AsyncIterator[gateway_service_pb2.ConverseResponse]:
+        while True:
+            response = await self._outbox.get()
+            if response is None:
+                return
+            yield response
+
+    def close(self) -> None:
+        for task in list(self._followers):
+            task.cancel()
+
+    async def _forward(self, events: AsyncIterator[gateway_pb2.RunEvent]) -> None:
+        async for event in events:
+            await self._outbox.put(gateway_service_pb2.ConverseResponse(event=event))
+
+    def _follower_done(self, task: asyncio.Task) -> None:
+        self._followers.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            code = code_of(exc).value[0] if isinstance(exc, AgentSuiteError) else 13
+            message = exc.message if isinstance(exc, AgentSuiteError) else "internal error"
+            error = gateway_pb2.ErrorEvent(code=code, message=message)
+            with contextlib.suppress(asyncio.QueueFull):
+                self._outbox.put_nowait(
+                    gateway_service_pb2.ConverseResponse(event=gateway_pb2.RunEvent(error=error))
+                )
+        self._maybe_end()
+
+    def _maybe_end(self) -> None:
+        """The client closed its side and every run it followed has finished: end the stream."""
+        if not self._reading and not self._followers:
+            with contextlib.suppress(asyncio.QueueFull):
+                self._outbox.put_nowait(None)
+
+
+async def _collect(
+    events: AsyncIterator[gateway_pb2.RunEvent], response: gateway_service_pb2.SendMessageResponse
+):
+    async for event in events:
+        kind = event.WhichOneof("event")
+        if kind in ("message_persisted", "assistant_message"):
+            response.messages.append(getattr(event, kind))
+        elif is_finished(event):
+            response.run.CopyFrom(event.finished.run)
+            response.usage.CopyFrom(event.finished.run.usage)
+
+
+def _submission(request, *, deltas: bool) -> Submission:
     agent_id = require_id(request.agent_id, "agent_id")
-    check = Validation()
-    check.check(
-        0 < len(request.messages) <= MAX_MESSAGES, "messages", f"between 1 and {MAX_MESSAGES} messages"
+    _validate_messages(request.messages, required=not request.approvals)
+    _validate_options(request.busy_policy, request.max_steps, request.idempotency_key)
+    return Submission(
+        agent_id=agent_id,
+        messages=request.messages,
+        idempotency_key=request.idempotency_key,
+        busy_policy=request.busy_policy,
+        max_steps=request.max_steps,
+        approvals=request.approvals,
+        deltas=deltas,
     )
-    for index, message in enumerate(request.messages):
+
+
+def _validate_messages(messages, *, required: bool) -> None:
+    check = Validation()
+    if required:
+        check.check(0 < len(messages) <= MAX_MESSAGES, "messages", f"between 1 and {MAX_MESSAGES} messages")
+    else:
+        check.check(len(messages) <= MAX_MESSAGES, "messages", f"at most {MAX_MESSAGES} messages")
+    for index, message in enumerate(messages):
         check.check(bool(message.content.strip()), f"messages[{index}].content", "must not be empty")
         check.check(
             len(message.content) <= MAX_MESSAGE_CHARS,
             f"messages[{index}].content",
             f"at most {MAX_MESSAGE_CHARS} characters",
+        )
+        check.check(
+            not has_nul(message.content), f"messages[{index}].content", "must not contain NUL characters"
         )
         check.check(
             message.role
@@ -127,32 +372,18 @@ def _validate(request) -> str:
             f"messages[{index}].role",
             "must be USER or SYSTEM (unspecified means USER)",
         )
-    check.check(request.max_steps >= 0, "max_steps", "must not be negative")
     check.raise_if_any()
-    if request.idempotency_key:
-        raise Unimplemented("idempotency_key: durable runs are not implemented yet")
-    if request.busy_policy not in (gateway_pb2.BUSY_POLICY_UNSPECIFIED, gateway_pb2.BUSY_POLICY_ENQUEUE):
-        raise Unimplemented("busy_policy: only ENQUEUE is implemented yet")
-    if request.approvals:
-        raise Unimplemented("approvals: tool approval is not implemented yet")
-    return agent_id
 
 
-def _with_roles(messages) -> list[common_pb2.InputMessage]:
-    result = []
-    for message in messages:
-        copy = common_pb2.InputMessage()
-        copy.CopyFrom(message)
-        if copy.role == common_pb2.MESSAGE_ROLE_UNSPECIFIED:
-            copy.role = common_pb2.MESSAGE_ROLE_USER
-        result.append(copy)
-    return result
-
-
-def _now() -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.GetCurrentTime()
-    return stamp
+def _validate_options(busy_policy: int, max_steps: int, idempotency_key: str) -> None:
+    check = Validation()
+    check.check(busy_policy in _VALID_POLICIES, "busy_policy", "unknown busy policy")
+    check.check(max_steps >= 0, "max_steps", "must not be negative")
+    check.check(
+        len(idempotency_key) <= MAX_KEY_CHARS, "idempotency_key", f"at most {MAX_KEY_CHARS} characters"
+    )
+    check.check(not has_nul(idempotency_key), "idempotency_key", "must not contain NUL characters")
+    check.raise_if_any()
 
 
 def registration(api: ConversationApi) -> Registration:

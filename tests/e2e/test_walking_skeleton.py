@@ -233,7 +233,7 @@ async def test_an_invalid_agent_definition_is_invalid_argument(gateway, tenant):
     assert "agent.model.provider" in raised.value.details()
 
 
-async def test_contract_rpcs_not_built_yet_answer_unimplemented_through_the_gateway(gateway, tenant):
+async def test_an_unknown_run_is_not_found_through_the_gateway(gateway, tenant):
     conversation = gateway_service_pb2_grpc.ConversationServiceStub(gateway)
 
     with pytest.raises(grpc.aio.AioRpcError) as raised:
@@ -241,8 +241,7 @@ async def test_contract_rpcs_not_built_yet_answer_unimplemented_through_the_gate
             gateway_service_pb2.GetRunRequest(run_id=str(uuid.uuid4())), metadata=tenant
         )
 
-    assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "GetRun" in raised.value.details()
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 async def test_internal_runtimes_are_not_reachable_through_the_gateway(gateway, tenant):

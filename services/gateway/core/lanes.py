@@ -1,49 +1,247 @@
-"""Per-agent lanes inside one gateway: one run at a time per agent, in arrival order.
+"""Per-agent lanes: at most one run executes per agent in the whole cluster, in acceptance order.
 
-A lane exists only while some run of its agent is running or waiting, so memory grows with the
-number of active agents, not with every agent ever seen. (Leases across replicas and durable
-queues come with the runs of the gateway issue; this is the in-process half.)
+Inside one gateway process there is one lane per *active* agent: a task created when the agent
+gets work and gone once it has none, so memory grows with active agents, not with every agent ever
+seen. Across replicas the lane holds the agent's lease (``gateway.agent_leases``): a row naming the
+holder and a fencing epoch that increases at every acquisition, renewed while the lane lives.
+Every write a run makes downstream carries that epoch, and memory refuses a stale one, so a gateway
+that was paused past its lease can never write into an agent after another took over.
+
+The queue itself is the ``runs`` table: a lane claims its agent's next run from the database, so
+runs accepted by any replica execute in one order. A replica that accepts a run for an agent whose
+lease another holds tells the holder through a notification; a periodic sweep finds agents whose
+gateway died (their lease expired with runs left) and takes them over.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from services.gateway.store.notifications import AGENT_WORK
+from services.gateway.store.runs import LeaseStore, RunRow, RunStore
+
+log = logging.getLogger(__name__)
 
 
-class _Lane:
-    __slots__ = ("lock", "users")
+class StopReason:
+    """Why a lane cancels the run it executes."""
 
-    def __init__(self) -> None:
-        self.lock = asyncio.Lock()  # FIFO: waiters acquire in the order they asked
-        self.users = 0
+    CANCELLED = "cancelled"  # a client cancelled it, or a newer run interrupts it
+    LEASE_LOST = "lease_lost"  # another gateway took the agent over
+    RETRY = "retry"  # its events could not be stored; the lane claims it again and it continues
+    SHUTDOWN = "shutdown"  # this gateway is stopping; another one continues the run
 
 
-class AgentLanes:
-    def __init__(self) -> None:
-        self._lanes: dict[str, _Lane] = {}
+@dataclass(eq=False)
+class Lane:
+    tenant: str
+    agent_id: str
+    epoch: int | None = None
+    valid_until: float = 0.0
+    """``time.monotonic()`` until which the lease is surely ours (renewal time + TTL)."""
+    kicked: asyncio.Event = field(default_factory=asyncio.Event)
+    run_id: str | None = None
+    execution: asyncio.Task | None = None
+    stop_reason: str | None = None
+    driver: asyncio.Task | None = None
 
-    @asynccontextmanager
-    async def turn(self, agent_id: str) -> AsyncIterator[None]:
-        """Wait for this agent's earlier runs in this process, then hold the lane until exit."""
-        lane = self._lanes.get(agent_id)
-        if lane is None:
-            lane = self._lanes[agent_id] = _Lane()
-        lane.users += 1
-        try:
-            async with lane.lock:
-                yield
-        finally:
-            lane.users -= 1
-            if lane.users == 0:
-                del self._lanes[agent_id]
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.tenant, self.agent_id)
 
-    def ahead(self, agent_id: str) -> int:
-        """Runs of this agent running or waiting here: how many a new run would wait behind."""
-        lane = self._lanes.get(agent_id)
-        return lane.users if lane is not None else 0
+    def stop(self, reason: str) -> None:
+        """Cancel the run executing now, saying why."""
+        if self.execution is not None and not self.execution.done():
+            self.stop_reason = self.stop_reason or reason
+            self.execution.cancel()
+
+
+Execute = Callable[[Lane, RunRow], Awaitable[None]]
+
+
+class Lanes:
+    def __init__(
+        self,
+        runs: RunStore,
+        leases: LeaseStore,
+        *,
+        ttl_seconds: float,
+        linger_seconds: float,
+        sweep_seconds: float,
+    ):
+        self._runs = runs
+        self._leases = leases
+        self._ttl = ttl_seconds
+        self._linger = linger_seconds
+        self._sweep_interval = sweep_seconds
+        self._lanes: dict[tuple[str, str], Lane] = {}
+        self._execute: Execute | None = None
+        self._background: list[asyncio.Task] = []
+        self._closing = False
+
+    @property
+    def holder(self) -> str:
+        return self._leases.holder
+
+    def start(self, execute: Execute) -> None:
+        self._execute = execute
+        self._background = [
+            asyncio.create_task(self._renew_forever(), name="lease-renewal"),
+            asyncio.create_task(self._sweep_forever(), name="lane-sweep"),
+        ]
+
+    def kick(self, tenant: str, agent_id: str) -> None:
+        """The agent has a new queued run: wake its lane here, or start one (which takes the lease,
+        or tells the replica holding it)."""
+        if self._closing:
+            return
+        lane = self._lanes.get((tenant, agent_id))
+        if lane is not None:
+            lane.kicked.set()
+            return
+        lane = self._lanes[(tenant, agent_id)] = Lane(tenant, agent_id)
+        lane.driver = asyncio.create_task(self._drive(lane), name=f"lane-{agent_id}")
+
+    def on_work_notification(self, payload: str) -> None:
+        """Another replica queued a run for an agent; wake its lane if it lives here."""
+        tenant, _, agent_id = payload.partition("/")
+        lane = self._lanes.get((tenant, agent_id))
+        if lane is not None:
+            lane.kicked.set()
+
+    def executing(self, run_id: str) -> Lane | None:
+        for lane in self._lanes.values():
+            if lane.run_id == run_id:
+                return lane
+        return None
 
     def __len__(self) -> int:
-        """Number of agents with a run running or waiting here."""
         return len(self._lanes)
+
+    async def close(self, grace_seconds: float) -> None:
+        """Stop claiming runs, let the running ones finish for ``grace_seconds``, then cancel them
+        (another replica continues them) and release every lease."""
+        self._closing = True
+        for task in self._background:
+            task.cancel()
+        for lane in self._lanes.values():
+            lane.kicked.set()
+        executions = [lane.execution for lane in self._lanes.values() if lane.execution is not None]
+        if executions:
+            await asyncio.wait(executions, timeout=grace_seconds)
+        for lane in list(self._lanes.values()):
+            lane.stop(StopReason.SHUTDOWN)
+        drivers = [lane.driver for lane in self._lanes.values() if lane.driver is not None]
+        if drivers:
+            await asyncio.wait(drivers, timeout=5)
+
+    async def _drive(self, lane: Lane) -> None:
+        try:
+            if not await self._acquire(lane):
+                # Another replica holds the lease: it runs the agent's queue, ours included.
+                await self._runs.notify(AGENT_WORK, f"{lane.tenant}/{lane.agent_id}")
+                return
+            while not self._closing and lane.epoch is not None:
+                lane.kicked.clear()
+                claimed = await self._runs.claim(lane.tenant, lane.agent_id, self.holder, lane.epoch)
+                if claimed is not None:
+                    run, waiting = claimed
+                    await self._run(lane, run)
+                    if lane.epoch is None:  # the lease was lost while the run executed
+                        return
+                    if waiting or lane.kicked.is_set():
+                        continue
+                elif self._lease_expired(lane):
+                    return
+                try:
+                    await asyncio.wait_for(lane.kicked.wait(), self._linger)
+                    continue
+                except TimeoutError:
+                    pass
+                has_work = await self._leases.release(lane.tenant, lane.agent_id, lane.epoch)
+                lane.epoch = None
+                if not (has_work or lane.kicked.is_set()) or not await self._acquire(lane):
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception(
+                "an agent lane failed; the sweep retries its runs", extra={"agent_id": lane.agent_id}
+            )
+        finally:
+            if self._lanes.get(lane.key) is lane:
+                del self._lanes[lane.key]
+            if lane.epoch is not None and self._closing:
+                try:
+                    await self._leases.release(lane.tenant, lane.agent_id, lane.epoch)
+                except Exception:
+                    log.warning("could not release a lease at shutdown", extra={"agent_id": lane.agent_id})
+
+    async def _acquire(self, lane: Lane) -> bool:
+        sent = time.monotonic()
+        epoch = await self._leases.acquire(lane.tenant, lane.agent_id)
+        if epoch is None:
+            return False
+        lane.epoch = epoch
+        lane.valid_until = sent + self._ttl
+        return True
+
+    def _lease_expired(self, lane: Lane) -> bool:
+        if time.monotonic() < lane.valid_until:
+            return False
+        lane.epoch = None
+        return True
+
+    async def _run(self, lane: Lane, run: RunRow) -> None:
+        lane.run_id = run.id
+        lane.stop_reason = None
+        lane.execution = asyncio.create_task(self._execute(lane, run), name=f"run-{run.id}")
+        try:
+            await asyncio.shield(lane.execution)
+        except asyncio.CancelledError:
+            if not lane.execution.done():
+                raise
+        except Exception:
+            log.exception("a run failed outside the agent loop", extra={"run_id": run.id})
+        finally:
+            if lane.stop_reason == StopReason.LEASE_LOST:
+                lane.epoch = None
+            lane.run_id = None
+            lane.execution = None
+
+    async def _renew_forever(self) -> None:
+        interval = self._ttl / 3
+        while True:
+            await asyncio.sleep(interval)
+            held = [lane for lane in self._lanes.values() if lane.epoch is not None]
+            if not held:
+                continue
+            sent = time.monotonic()
+            try:
+                renewed = await self._leases.renew([(h.tenant, h.agent_id, h.epoch) for h in held])
+            except Exception as exc:
+                log.warning("lease renewal failed", extra={"error": str(exc)})
+                renewed = None
+            for lane in held:
+                if renewed is not None and lane.key in renewed:
+                    lane.valid_until = sent + self._ttl
+                elif renewed is not None or time.monotonic() >= lane.valid_until:
+                    log.warning("lost the lease of an agent", extra={"agent_id": lane.agent_id})
+                    lane.epoch = None
+                    lane.stop(StopReason.LEASE_LOST)
+                    lane.kicked.set()
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_interval)
+            try:
+                orphaned = await self._leases.orphaned(grace_seconds=self._sweep_interval)
+            except Exception as exc:
+                log.warning("the lane sweep failed", extra={"error": str(exc)})
+                continue
+            for tenant, agent_id in orphaned:
+                self.kick(tenant, agent_id)

@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, ForeignKey, MetaData, Table, Text, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import UUID
 
 SCHEMA = "gateway"
@@ -31,4 +47,72 @@ api_keys = Table(
     Column("name", Text, nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+# Runs: every accepted message, durable before the client hears "accepted".
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column(
+        "lane_seq",
+        BigInteger,
+        Identity(always=False),
+        nullable=False,
+        unique=True,
+        comment="acceptance order: a lane runs its agent's runs by ascending lane_seq",
+    ),
+    Column("tenant", Text, nullable=False),
+    Column("agent_id", Text, nullable=False),
+    Column("status", SmallInteger, nullable=False, comment="agentsuite.gateway.v1.RunStatus"),
+    Column("priority", SmallInteger, nullable=False, server_default="0", comment="1 = interrupting run"),
+    Column("idempotency_key", Text, nullable=True),
+    Column(
+        "step_request",
+        LargeBinary,
+        nullable=False,
+        comment="serialized AgentRuntime StepRequest: input, max_steps, approvals",
+    ),
+    Column("deltas", Boolean, nullable=False, server_default="true", comment="stream text deltas"),
+    Column("call_chain", Text, nullable=False, server_default="", comment="agent ids, oldest first"),
+    Column("epoch", BigInteger, nullable=False, server_default="0", comment="lease epoch it runs under"),
+    Column("cancel_requested", Boolean, nullable=False, server_default="false"),
+    Column("stop_reason", SmallInteger, nullable=False, server_default="0"),
+    Column("stop_detail", Text, nullable=False, server_default=""),
+    Column("result", LargeBinary, nullable=True, comment="serialized Run: usage and pending approvals"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("tenant", "agent_id", "idempotency_key", name="runs_idempotency_key"),
+    Index("runs_by_agent", "tenant", "agent_id", "lane_seq"),
+    Index("runs_by_tenant", "tenant", "lane_seq"),
+    Index(
+        "runs_unfinished",
+        "tenant",
+        "agent_id",
+        "lane_seq",
+        postgresql_where=text("status IN (1, 2)"),
+    ),
+)
+
+# The step-level events of runs, replayed on resume.
+run_events = Table(
+    "run_events",
+    metadata,
+    Column(
+        "run_id", UUID(as_uuid=False), ForeignKey("gateway.runs.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("seq", BigInteger, primary_key=True),
+    Column("event", LargeBinary, nullable=False, comment="serialized agentsuite.gateway.v1.RunEvent"),
+)
+
+# One lease per agent: who may execute its runs, under which fencing epoch, until when.
+agent_leases = Table(
+    "agent_leases",
+    metadata,
+    Column("tenant", Text, primary_key=True),
+    Column("agent_id", Text, primary_key=True),
+    Column("holder", Text, nullable=True, comment="gateway process holding it; NULL when released"),
+    Column("epoch", BigInteger, nullable=False, comment="increases at every acquisition"),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
 )

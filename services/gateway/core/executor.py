@@ -1,0 +1,213 @@
+"""Executes one run: ``AgentRuntime.Step`` under the agent's lease, its events numbered, stored and
+handed to the run's readers, and its end recorded.
+
+A step-level event reaches readers only once it is stored, so a reader that resumes from any seq
+it ever saw gets exactly what followed, even after this gateway dies. Text deltas go straight
+through (they are never stored), but never ahead of a step-level event before them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC
+
+from agentsuite.agent.v1 import agent_service_pb2
+from agentsuite.common.v1 import common_pb2
+from agentsuite.gateway.v1 import gateway_pb2
+from services.common.call import CallScope, enter_call
+from services.common.errors import AgentSuiteError, Unavailable
+from services.common.status import code_of
+from services.gateway.agent_client import AgentRuntimeClient
+from services.gateway.core.events import STATUS_BY_STOP, Numbering, is_live_only, now, result_of, run_of
+from services.gateway.core.hub import RunHub, RunHubs
+from services.gateway.core.lanes import Lane, StopReason
+from services.gateway.core.writer import EventWriter, LeaseLost
+from services.gateway.store.runs import FinishRow, RunRow
+
+log = logging.getLogger(__name__)
+
+STEP_ATTEMPTS = 3
+"""Tries of a Step that fails with UNAVAILABLE: a repeated run id continues the run from memory."""
+
+
+class RunExecutor:
+    def __init__(
+        self, runtime: AgentRuntimeClient, writer: EventWriter, hubs: RunHubs, *, run_timeout_seconds: float
+    ):
+        self._runtime = runtime
+        self._writer = writer
+        self._hubs = hubs
+        self._run_timeout = run_timeout_seconds
+        self._cancelled: dict[str, float] = {}
+
+    def remember_cancel(self, run_id: str) -> None:
+        """A cancel for a run that may be claimed here at this very moment (the request raced the
+        claim); the execution checks this as it starts."""
+        horizon = time.monotonic() - 60
+        for stale in [key for key, at in self._cancelled.items() if at < horizon]:
+            del self._cancelled[stale]
+        self._cancelled[run_id] = time.monotonic()
+
+    async def __call__(self, lane: Lane, row: RunRow) -> None:
+        run = run_of(row)
+        run.status = gateway_pb2.RUN_STATUS_RUNNING
+        run.ClearField("finish_time")
+        run.ClearField("pending_approvals")
+        run.stop_reason = 0
+        run.stop_detail = ""
+        numbering = Numbering(row.id, row.last_seq)
+        hub = self._hubs.open(row.id, row.last_seq)
+        relay = _Relay(hub, self._writer, row.id, lane)
+        try:
+            relay.add(numbering.event(started=gateway_pb2.RunStarted(epoch=lane.epoch)))
+            if row.cancel_requested or self._cancelled.pop(row.id, None) is not None:
+                _stop(run, gateway_pb2.RUN_STATUS_CANCELLED, "cancelled before it started")
+            else:
+                await self._step(lane, row, run, numbering, relay)
+            run.finish_time.CopyFrom(now())
+            run.last_seq = numbering.seq + 1
+            finished = numbering.event(finished=gateway_pb2.RunFinished(run=run))
+            finish = FinishRow(
+                run_id=row.id,
+                epoch=lane.epoch,
+                status=run.status,
+                stop_reason=run.stop_reason,
+                stop_detail=run.stop_detail,
+                result=result_of(run),
+                finished_at=run.finish_time.ToDatetime().replace(tzinfo=UTC),
+            )
+            await relay.finish(finished, finish)
+        except LeaseLost:
+            lane.stop_reason = StopReason.LEASE_LOST
+            log.warning("a run's lease passed to another gateway", extra={"run_id": row.id})
+        finally:
+            relay.cancel()
+            self._hubs.close(hub)
+
+    async def _step(self, lane: Lane, row: RunRow, run, numbering: Numbering, relay: _Relay) -> None:
+        request = agent_service_pb2.StepRequest.FromString(row.step_request)
+        request.agent_id = row.agent_id
+        request.run_id = row.id
+        request.epoch = lane.epoch
+        request.omit_deltas = not row.deltas
+        chain = tuple(agent for agent in row.call_chain.split(",") if agent)
+        enter_call(
+            CallScope(tenant=row.tenant, deadline=time.monotonic() + self._run_timeout, call_chain=chain)
+        )
+        for attempt in range(1, STEP_ATTEMPTS + 1):
+            try:
+                async for agent_event in self._runtime.step(request):
+                    kind = agent_event.WhichOneof("event")
+                    if kind == "stop":
+                        reason = agent_event.stop.reason
+                        _stop(
+                            run,
+                            STATUS_BY_STOP.get(reason, gateway_pb2.RUN_STATUS_FAILED),
+                            agent_event.stop.detail,
+                        )
+                        run.stop_reason = reason
+                        continue
+                    if kind == "usage":
+                        run.usage.CopyFrom(agent_event.usage)
+                    elif kind == "approval_request":
+                        run.pending_approvals.append(agent_event.approval_request.tool_call)
+                    relay.add(numbering.event(agent_event.step, **{kind: getattr(agent_event, kind)}))
+                if not run.stop_reason:
+                    _stop(
+                        run, gateway_pb2.RUN_STATUS_FAILED, "the agent service ended the run without a stop"
+                    )
+                return
+            except asyncio.CancelledError:
+                if lane.stop_reason != StopReason.CANCELLED:
+                    raise  # not ours to end: another gateway (or this one, later) continues it
+                _stop(run, gateway_pb2.RUN_STATUS_CANCELLED, "cancelled")
+                return
+            except Unavailable as exc:
+                if attempt == STEP_ATTEMPTS:
+                    self._fail(run, numbering, relay, exc)
+                    return
+                await asyncio.sleep(0.2 * attempt)
+            except AgentSuiteError as exc:
+                self._fail(run, numbering, relay, exc)
+                return
+
+    @staticmethod
+    def _fail(run, numbering: Numbering, relay: _Relay, exc: AgentSuiteError) -> None:
+        code = code_of(exc)
+        relay.add(numbering.event(error=gateway_pb2.ErrorEvent(code=code.value[0], message=exc.message)))
+        _stop(run, gateway_pb2.RUN_STATUS_FAILED, exc.message)
+        run.stop_reason = common_pb2.STOP_REASON_ERROR
+
+
+def _stop(run: gateway_pb2.Run, status: int, detail: str) -> None:
+    run.status = status
+    run.stop_detail = detail
+    if status == gateway_pb2.RUN_STATUS_CANCELLED:
+        run.stop_reason = common_pb2.STOP_REASON_CANCELLED
+
+
+class _Relay:
+    """Hands a run's events to its hub in order, each step-level one once it is stored."""
+
+    def __init__(self, hub: RunHub, writer: EventWriter, run_id: str, lane: Lane):
+        self._hub = hub
+        self._writer = writer
+        self._run_id = run_id
+        self._lane = lane
+        self._epoch = lane.epoch
+        self._waiting: list[gateway_pb2.RunEvent] = []  # not yet published, in order
+        self._unstored: list[tuple[int, bytes]] = []
+        self._storing: asyncio.Task | None = None
+
+    def add(self, event: gateway_pb2.RunEvent) -> None:
+        if is_live_only(event):
+            if self._waiting:
+                self._waiting.append(event)
+            else:
+                self._hub.publish(event)
+            return
+        self._waiting.append(event)
+        self._unstored.append((event.seq, event.SerializeToString()))
+        if self._storing is None:
+            self._storing = asyncio.create_task(self._store_all())
+
+    async def finish(self, finished: gateway_pb2.RunEvent, row: FinishRow) -> None:
+        """Store what is left with the run's end, then publish it all."""
+        if self._storing is not None:
+            await self._storing
+        self._waiting.append(finished)
+        self._unstored.append((finished.seq, finished.SerializeToString()))
+        batch, self._unstored = self._unstored, []
+        await self._writer.store(self._run_id, self._epoch, batch, finish=row)
+        self._publish_through(finished.seq)
+
+    def cancel(self) -> None:
+        if self._storing is not None:
+            self._storing.cancel()
+
+    async def _store_all(self) -> None:
+        try:
+            while self._unstored:
+                batch, self._unstored = self._unstored, []
+                await self._writer.store(self._run_id, self._epoch, batch)
+                self._publish_through(batch[-1][0])
+        except LeaseLost:
+            self._lane.stop(StopReason.LEASE_LOST)
+            raise
+        except Exception as exc:
+            log.warning("could not store a run's events; it continues later", extra={"error": str(exc)})
+            self._lane.stop(StopReason.RETRY)
+            raise
+        finally:
+            self._storing = None
+
+    def _publish_through(self, seq: int) -> None:
+        published = 0
+        for event in self._waiting:
+            if event.seq > seq and not is_live_only(event):
+                break
+            self._hub.publish(event)
+            published += 1
+        del self._waiting[:published]
