@@ -21,6 +21,7 @@ DOCUMENTED_CODES = {
     errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.OutOfRange: grpc.StatusCode.OUT_OF_RANGE,
     errors.Conflict: grpc.StatusCode.ABORTED,
     errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
