@@ -50,14 +50,13 @@ class ConversationApi(gateway_service_pb2_grpc.ConversationServiceServicer):
         tenant = require_tenant()
         accepted = await self._runs.submit(tenant, _submission(request, deltas=False))
         response = gateway_service_pb2.SendMessageResponse()
-        events = self._runs.watch(accepted.run_id, accepted.after_seq, heartbeats=False)
-        await _collect(events, response)
+        await _collect(self._runs.follow(accepted, heartbeats=False), response)
         return response
 
     async def StreamMessage(self, request: gateway_service_pb2.StreamMessageRequest, context):
         tenant = require_tenant()
         accepted = await self._runs.submit(tenant, _submission(request, deltas=True))
-        async for event in self._runs.watch(accepted.run_id, accepted.after_seq):
+        async for event in self._runs.follow(accepted):
             yield gateway_service_pb2.StreamMessageResponse(event=event)
 
     async def CreateRun(self, request: gateway_service_pb2.CreateRunRequest, context):
@@ -163,9 +162,7 @@ class ConversationApi(gateway_service_pb2_grpc.ConversationServiceServicer):
                     )
                     accepted = await self._runs.submit(tenant, submission)
                     response = gateway_service_pb2.SendMessageResponse()
-                    await _collect(
-                        self._runs.watch(accepted.run_id, accepted.after_seq, heartbeats=False), response
-                    )
+                    await _collect(self._runs.follow(accepted, heartbeats=False), response)
                     result.run.CopyFrom(response.run)
                     result.messages.extend(response.messages)
                 except AgentSuiteError as exc:
@@ -265,7 +262,7 @@ class _Conversation:
                 max_steps=send.max_steps,
             )
             accepted = await self._runs.submit(self._tenant, submission)
-            self.follow(self._runs.watch(accepted.run_id, accepted.after_seq))
+            self.follow(self._runs.follow(accepted))
         elif kind == "cancel":
             await self._runs.cancel(self._tenant, require_id(request.cancel.run_id, "cancel.run_id"))
         elif kind == "approval":
@@ -278,7 +275,7 @@ class _Conversation:
                 raise InvalidArgument.field(
                     "approval.run_id", f"run {accepted.run_id} is the one awaiting approval"
                 )
-            self.follow(self._runs.watch(accepted.run_id, accepted.after_seq))
+            self.follow(self._runs.follow(accepted))
         elif kind == "open":
             raise InvalidArgument.field("open", "the conversation is already open")
         else:

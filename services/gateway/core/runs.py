@@ -51,6 +51,10 @@ class Accepted:
     run_id: str
     after_seq: int
     """Where the submitter's stream starts: after this step-level event."""
+    queued: gateway_pb2.RunEvent | None = None
+    """A new run's queued event, as stored (its stream begins with it)."""
+    news: asyncio.Event | None = None
+    """Registered before the run was stored: set by anything stored after ``queued``."""
 
 
 @dataclass
@@ -125,6 +129,16 @@ class Runs:
         if submission.approvals:
             return await self._continue(tenant, submission)
         run_id = _new_run_id()
+        news = self.watchers.register(run_id)
+        try:
+            return await self._accept(tenant, submission, run_id, chain, news)
+        except BaseException:
+            self.watchers.unregister(run_id, news)
+            raise
+
+    async def _accept(
+        self, tenant: str, submission: Submission, run_id: str, chain: tuple[str, ...], news: asyncio.Event
+    ) -> Accepted:
         step_request = agent_service_pb2.StepRequest(
             input=_with_roles(submission.messages), max_steps=submission.max_steps
         )
@@ -145,6 +159,7 @@ class Runs:
             interrupt=policy == gateway_pb2.BUSY_POLICY_INTERRUPT,
         )
         if acceptance.existing_id:
+            self.watchers.unregister(run_id, news)
             return Accepted(acceptance.existing_id, 0)
         if acceptance.accepted_id is None:
             if policy == gateway_pb2.BUSY_POLICY_REJECT and acceptance.ahead:
@@ -162,7 +177,8 @@ class Runs:
         for interrupted in acceptance.interrupted:
             await self._cancel_running(interrupted)
         self._lanes.kick(tenant, submission.agent_id)
-        return Accepted(run_id, 0)
+        head.queued.position = acceptance.ahead
+        return Accepted(run_id, 1, queued=head, news=news)
 
     async def _continue(self, tenant: str, submission: Submission) -> Accepted:
         if submission.messages:
@@ -242,31 +258,59 @@ class Runs:
             raise OutOfRange(f"after_seq {after_seq} is beyond the run's last event ({row.last_seq})")
         return self.watch(run_id, after_seq, heartbeats=heartbeats)
 
+    async def follow(
+        self, accepted: Accepted, *, heartbeats: bool = True
+    ) -> AsyncIterator[gateway_pb2.RunEvent]:
+        """The events of a run just submitted, from where the submitter's stream starts."""
+        if accepted.queued is not None:
+            yield accepted.queued
+        events = self.watch(accepted.run_id, accepted.after_seq, heartbeats=heartbeats, news=accepted.news)
+        async for event in events:
+            yield event
+
     async def watch(
-        self, run_id: str, after_seq: int, *, heartbeats: bool = True
+        self, run_id: str, after_seq: int, *, heartbeats: bool = True, news: asyncio.Event | None = None
     ) -> AsyncIterator[gateway_pb2.RunEvent]:
         """The run's events after step-level event ``after_seq``, up to its finished event: what is
-        stored, then live ones, from whichever replica executes it. Heartbeats while it is quiet."""
+        stored, then live ones, from whichever replica executes it. Heartbeats while it is quiet.
+
+        ``news``, when given, was registered for the run before anything after ``after_seq`` could
+        be stored: until it is set, there is nothing to read from the database.
+        """
         seq = after_seq
         quiet = self._heartbeat
-        while True:
-            hub = self._hubs.get(run_id)
-            if hub is not None:
-                try:
-                    async for event in hub.follow(seq, quiet_seconds=quiet):
-                        if event is None:
+        try:
+            while True:
+                hub = self._hubs.get(run_id)
+                behind = False
+                if hub is not None:
+                    try:
+                        async for event in hub.follow(seq, quiet_seconds=quiet):
+                            if event is None:
+                                if heartbeats:
+                                    yield _heartbeat(run_id, seq)
+                                continue
+                            yield event
+                            if not is_live_only(event):
+                                seq = event.seq
+                            if is_finished(event):
+                                return
+                    except FellBehind:
+                        behind = True
+                if news is None:
+                    news = self.watchers.register(run_id)  # from now on, nothing stored goes unnoticed
+                elif not behind:
+                    if not news.is_set() and self._hubs.get(run_id) is None:
+                        try:
+                            await asyncio.wait_for(news.wait(), quiet)
+                        except TimeoutError:
                             if heartbeats:
                                 yield _heartbeat(run_id, seq)
                             continue
-                        yield event
-                        if not is_live_only(event):
-                            seq = event.seq
-                        if is_finished(event):
-                            return
-                except FellBehind:
-                    pass
-            news = self.watchers.register(run_id)
-            try:
+                    if self._hubs.get(run_id) is not None:
+                        news.clear()
+                        continue  # it executes here now: its hub has what is new
+                news.clear()
                 stored = await self._store.events_after(run_id, seq)
                 for event_seq, data in stored:
                     event = gateway_pb2.RunEvent.FromString(data)
@@ -274,14 +318,8 @@ class Runs:
                     seq = event_seq
                     if is_finished(event):
                         return
-                if stored or self._hubs.get(run_id) is not None:
-                    continue
-                try:
-                    await asyncio.wait_for(news.wait(), quiet)
-                except TimeoutError:
-                    if heartbeats:
-                        yield _heartbeat(run_id, seq)
-            finally:
+        finally:
+            if news is not None:
                 self.watchers.unregister(run_id, news)
 
     # -- cancelling ------------------------------------------------------------------------------

@@ -295,7 +295,7 @@ class StoredBatch:
 
 class RunStore:
     def __init__(self, engine: AsyncEngine):
-        self._engine = engine
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def accept(
         self,
@@ -332,7 +332,6 @@ class RunStore:
         for _ in range(3):  # a concurrent request with the same key may commit between our reads
             async with self._engine.connect() as conn:
                 row = (await conn.execute(_ACCEPT, params)).one()
-                await conn.commit()
             if row.accepted_id or row.existing_id or not idempotency_key:
                 break
             if row.queued >= max_queued or (reject_if_busy and row.ahead):
@@ -352,7 +351,6 @@ class RunStore:
         params = {"tenant": tenant, "agent_id": agent_id, "holder": holder, "epoch": epoch}
         async with self._engine.connect() as conn:
             row = (await conn.execute(_CLAIM, params)).mappings().first()
-            await conn.commit()
         if row is None:
             return None
         return _row(row), row["waiting"]
@@ -377,7 +375,6 @@ class RunStore:
         }
         async with self._engine.connect() as conn:
             row = (await conn.execute(_STORE, params)).one()
-            await conn.commit()
         return StoredBatch(stored=frozenset(row.stored), finished=frozenset(row.finished))
 
     async def get(self, tenant: str, run_id: str) -> RunRow | None:
@@ -431,7 +428,6 @@ class RunStore:
         }
         async with self._engine.connect() as conn:
             row = (await conn.execute(_CONTINUE, params)).first()
-            await conn.commit()
         return row is not None
 
     async def cancel_waiting(
@@ -448,27 +444,24 @@ class RunStore:
         }
         async with self._engine.connect() as conn:
             row = (await conn.execute(_CANCEL_WAITING, params)).first()
-            await conn.commit()
         return row is not None
 
     async def request_cancel(self, tenant: str, run_id: str) -> bool:
         """Mark a running run to be cancelled by whichever gateway executes it."""
         async with self._engine.connect() as conn:
             row = (await conn.execute(_REQUEST_CANCEL, {"tenant": tenant, "id": run_id})).first()
-            await conn.commit()
         return row is not None
 
     async def notify(self, channel: str, payload: str) -> None:
         async with self._engine.connect() as conn:
             await conn.execute(_NOTIFY, {"channel": channel, "payload": payload})
-            await conn.commit()
 
 
 class LeaseStore:
     """One row per agent: which gateway may run it, under which epoch, until when."""
 
     def __init__(self, engine: AsyncEngine, holder: str, ttl_seconds: float):
-        self._engine = engine
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.holder = holder
         self._ttl = ttl_seconds
 
@@ -477,7 +470,6 @@ class LeaseStore:
         params = {"tenant": tenant, "agent_id": agent_id, "holder": self.holder, "ttl": self._ttl}
         async with self._engine.connect() as conn:
             epoch = (await conn.execute(_ACQUIRE, params)).scalar()
-            await conn.commit()
         return epoch
 
     async def renew(self, held: Sequence[tuple[str, str, int]]) -> set[tuple[str, str]]:
@@ -491,7 +483,6 @@ class LeaseStore:
         }
         async with self._engine.connect() as conn:
             rows = (await conn.execute(_RENEW, params)).all()
-            await conn.commit()
         return {(row.tenant, row.agent_id) for row in rows}
 
     async def release(self, tenant: str, agent_id: str, epoch: int) -> bool:
@@ -499,7 +490,6 @@ class LeaseStore:
         params = {"tenant": tenant, "agent_id": agent_id, "holder": self.holder, "epoch": epoch}
         async with self._engine.connect() as conn:
             row = (await conn.execute(_RELEASE, params)).one()
-            await conn.commit()
         return bool(row.has_work)
 
     async def orphaned(self, *, grace_seconds: float, limit: int = 500) -> list[tuple[str, str]]:

@@ -91,7 +91,7 @@ runs = Table(
         "tenant",
         "agent_id",
         "lane_seq",
-        postgresql_where=text("status IN (1, 2)"),
+        postgresql_where=text("status IN (1, 2, 6)"),
     ),
 )
 

@@ -91,7 +91,7 @@ def upgrade() -> None:
         "runs",
         ["tenant", "agent_id", "lane_seq"],
         schema=SCHEMA,
-        postgresql_where=sa.text("status IN (1, 2)"),
+        postgresql_where=sa.text("status IN (1, 2, 6)"),
     )
     op.create_table(
         "run_events",
