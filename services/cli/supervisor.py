@@ -1,7 +1,9 @@
 """Starts the four services as separate processes and watches them.
 
 Used by ``agentsuite up``, by the end-to-end tests and by the benchmarks, so all three run the
-suite the same way: one process per service, real gRPC between them, one PostgreSQL.
+suite the same way: one process per service, real gRPC between them, one PostgreSQL. Tests of the
+gateway's leases add extra gateway replicas (``Suite.start_gateway_replica``) on the same database and
+backends, each a process they can pause, kill and restart.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.ports import free_port
 from services.common.settings import DEFAULT_PORTS
 
 SERVICES = ("memory", "tools", "agent", "gateway")
@@ -62,6 +66,8 @@ class Suite:
     services: tuple[str, ...] = SERVICES
     """Which services to run, in start order (a benchmark of one service runs only that one)."""
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    replicas: list[GatewayReplica] = field(default_factory=list)
+    """Extra gateway processes started by ``start_gateway_replica``, in start order."""
     internal_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     """Shared by the agent service and the gateway for this suite (unless ``env`` sets one)."""
 
@@ -98,44 +104,33 @@ class Suite:
         return env
 
     def start_processes(self) -> None:
+        for service in self.services:
+            self.processes[service] = self._spawn(service, self.environment(service), service)
+
+    def _spawn(self, service: str, env: Mapping[str, str], log_name: str) -> subprocess.Popen:
+        """Start ``python -m services.<service>``, its stderr appended to ``<log_name>.log``."""
+        log = None
         if self.log_dir is not None:
             self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for service in self.services:
-            log = None
-            if self.log_dir is not None:
-                log = os.open(self.log_dir / f"{service}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            try:
-                self.processes[service] = subprocess.Popen(
-                    [sys.executable, "-m", f"services.{service}"],
-                    env=self.environment(service),
-                    stdout=subprocess.DEVNULL,
-                    stderr=log,
-                    start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
-                )
-            finally:
-                if log is not None:
-                    os.close(log)  # the child has its own copy
+            log = os.open(self.log_dir / f"{log_name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            return subprocess.Popen(
+                [sys.executable, "-m", f"services.{service}"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
+            )
+        finally:
+            if log is not None:
+                os.close(log)  # the child has its own copy
 
     async def wait_serving(self, timeout: float = 90.0) -> None:
         """Poll each service's health until SERVING; fail fast when one exits."""
         deadline = time.monotonic() + timeout
         for service in self.services:
             address = f"{self.host}:{self.ports.of(service)}"
-            async with grpc.aio.insecure_channel(address) as channel:
-                stub = health_pb2_grpc.HealthStub(channel)
-                while True:
-                    self._check_alive(service)
-                    try:
-                        reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
-                        if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                            break
-                    except grpc.aio.AioRpcError:
-                        pass
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(
-                            f"{service} did not report SERVING on {address} within {timeout:.0f}s"
-                        )
-                    await asyncio.sleep(0.1)
+            await _wait_serving(service, address, lambda s=service: self._check_alive(s), deadline)
 
     async def start(self, timeout: float = 90.0) -> None:
         self.start_processes()
@@ -144,6 +139,27 @@ class Suite:
         except BaseException:
             self.stop()
             raise
+
+    async def start_gateway_replica(
+        self, *, env: Mapping[str, str] | None = None, port: int | None = None, timeout: float = 90.0
+    ) -> GatewayReplica:
+        """Start one more gateway on the suite's database and backends; returns once it is SERVING.
+
+        ``env`` adds to (and overrides) the gateway's environment for this replica only, e.g. a short
+        ``AGENTSUITE_LEASE_TTL_SECONDS``. The replica listens on ``port`` (a free one when None) and
+        logs to ``gateway-<port>.log``. ``stop`` stops it with the suite; ``remove_gateway_replica``
+        before that.
+        """
+        port = port or free_port()
+        replica = GatewayReplica(self, name=f"gateway-{port}", port=port, env=dict(env or {}))
+        await replica.start(timeout)
+        self.replicas.append(replica)
+        return replica
+
+    def remove_gateway_replica(self, replica: GatewayReplica, timeout: float = 15.0) -> None:
+        """Stop a replica (whatever its state: running, paused or killed) and forget it."""
+        replica.stop(timeout)
+        self.replicas.remove(replica)
 
     def _check_alive(self, service: str) -> None:
         code = self.processes[service].poll()
@@ -156,16 +172,142 @@ class Suite:
         return {name: p.returncode for name, p in self.processes.items() if p.poll() is not None}
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Stop in reverse start order, each after the one before has exited: the gateway drains
-        its runs while the backends still answer them."""
+        """Stop in reverse start order, each after the one before has exited: the gateways (extra
+        replicas first) drain their runs while the backends still answer them."""
+        while self.replicas:
+            self.remove_gateway_replica(self.replicas[-1], timeout)
         for service in reversed(self.services):
             process = self.processes.pop(service, None)
             if process is None:
                 continue
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
+            _terminate(process, timeout)
+
+
+def _terminate(process: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM (after SIGCONT, in case it was paused), then SIGKILL past ``timeout``."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGCONT)
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+async def _wait_serving(name: str, address: str, check_alive: Callable[[], None], deadline: float) -> None:
+    """Poll the gRPC health of ``address`` until SERVING; ``check_alive`` raises when the process ended."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            check_alive()
             try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+                reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.aio.AioRpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} did not report SERVING on {address} in time")
+            await asyncio.sleep(0.1)
+
+
+@dataclass(eq=False)
+class GatewayReplica:
+    """One extra gateway process of a suite, for tests of leases and takeover across replicas.
+
+    Same database, same backends and same internal token as the suite's own gateway; its own port
+    and log. The handle outlives its process: ``kill`` it, then ``start`` it again on the same port.
+    """
+
+    suite: Suite
+    name: str
+    """``gateway-<port>``; also the name of its log file."""
+    port: int
+    env: dict[str, str]
+    """Extra environment of this replica, over the suite's gateway environment."""
+    process: subprocess.Popen | None = None
+    """The current process; None before the first ``start``."""
+
+    @property
+    def address(self) -> str:
+        return f"{_connectable(self.suite.host)}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise RuntimeError(f"{self.name} was never started")
+        return self.process.pid
+
+    @property
+    def running(self) -> bool:
+        """The process exists and has not exited (it may be paused)."""
+        return self.process is not None and self.process.poll() is None
+
+    def environment(self) -> dict[str, str]:
+        return {**self.suite.environment("gateway"), **self.env, "AGENTSUITE_PORT": str(self.port)}
+
+    async def start(self, timeout: float = 90.0) -> None:
+        """Start a process (again, after ``kill`` or ``stop``) and wait until it is SERVING."""
+        if self.running:
+            raise RuntimeError(f"{self.name} is already running (pid {self.pid})")
+        self.process = self.suite._spawn("gateway", self.environment(), self.name)
+        try:
+            await _wait_serving(self.name, self.address, self._check_alive, time.monotonic() + timeout)
+        except BaseException:
+            self.kill()
+            raise
+
+    async def restart(self, timeout: float = 90.0) -> None:
+        """Stop gracefully (if running), then start a new process on the same port."""
+        self.stop()
+        await self.start(timeout)
+
+    def pause(self) -> None:
+        """SIGSTOP, returning once the process is stopped: it keeps its sockets, connections and
+        leases but does nothing."""
+        self._signal(signal.SIGSTOP)
+        self._wait_until(stopped=True)
+
+    def resume(self) -> None:
+        """SIGCONT after ``pause``, returning once the process runs again."""
+        self._signal(signal.SIGCONT)
+        self._wait_until(stopped=False)
+
+    @property
+    def paused(self) -> bool:
+        try:
+            return self.running and psutil.Process(self.pid).status() == psutil.STATUS_STOPPED
+        except psutil.NoSuchProcess:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL and reap: no drain, nothing released (as a crash or an OOM kill)."""
+        if self.running:
+            self.process.kill()
+        if self.process is not None:
+            self.process.wait()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Graceful stop (SIGCONT, SIGTERM; SIGKILL past ``timeout``); nothing when not running."""
+        if self.process is not None:
+            _terminate(self.process, timeout)
+
+    def _signal(self, signum: int) -> None:
+        if not self.running:
+            raise RuntimeError(f"{self.name} is not running")
+        self.process.send_signal(signum)
+
+    def _wait_until(self, *, stopped: bool, timeout: float = 5.0) -> None:
+        # Signals are delivered asynchronously: a test must not act before the state changed.
+        deadline = time.monotonic() + timeout
+        while self.paused != stopped:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.name} did not {'stop' if stopped else 'continue'} in time")
+            time.sleep(0.002)
+
+    def _check_alive(self) -> None:
+        code = self.process.poll()
+        if code is not None:
+            hint = f" (see {self.suite.log_dir / (self.name + '.log')})" if self.suite.log_dir else ""
+            raise RuntimeError(f"{self.name} exited with code {code} during start-up{hint}")

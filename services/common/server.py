@@ -13,6 +13,7 @@ import functools
 import inspect
 import logging
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -142,17 +143,32 @@ def servicer(cls: type) -> type:
                 setattr(cls, name, rpc_handler(member))
             else:
                 rpc = f"{base.__name__.removesuffix('Servicer')}.{name}"
-                setattr(cls, name, rpc_handler(_unimplemented(rpc)))
+                setattr(cls, name, rpc_handler(_unimplemented(rpc, _server_streaming(base, name))))
     return cls
 
 
-def _unimplemented(rpc: str) -> Callable:
-    async def handler(self, request, context):
+def _server_streaming(base: type, name: str) -> bool:
+    """Whether RPC ``name`` of a generated ``*Servicer`` streams its responses (per its descriptor)."""
+    messages = sys.modules[base.__module__.removesuffix("_grpc")]
+    service = messages.DESCRIPTOR.services_by_name[base.__name__.removesuffix("Servicer")]
+    return service.methods_by_name[name].server_streaming
+
+
+def _unimplemented(rpc: str, server_streaming: bool) -> Callable:
+    # grpc.aio iterates the handler of a response-streaming RPC: it must be an async generator.
+    def refuse():
         raise errors.Unimplemented(
             f"{rpc} is part of the contract but not implemented yet", reason="UNIMPLEMENTED"
         )
 
-    return handler
+    async def handler(self, request, context):
+        refuse()
+
+    async def stream_handler(self, request, context):
+        refuse()
+        yield  # unreachable: makes this an async generator
+
+    return stream_handler if server_streaming else handler
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,10 @@ def tool_registrations() -> list[Registration]:
 
 
 @asynccontextmanager
-async def hosting(registrations: list[Registration]) -> AsyncIterator[grpc.aio.Channel]:
-    settings = Settings(service="test", port=0, tracing=False, grace_seconds=0)
+async def hosting(
+    registrations: list[Registration], *, tracing: bool = False
+) -> AsyncIterator[grpc.aio.Channel]:
+    settings = Settings(service="test", port=0, tracing=tracing, grace_seconds=0)
     host = ServiceHost(settings, registrations)
     port = await host.start()
     try:
@@ -71,6 +73,34 @@ async def test_rpc_the_class_does_not_define_answers_unimplemented_naming_the_rp
     assert "ToolService.ListTools" in caught.value.details()
     assert "not implemented" in caught.value.details()
     assert from_rpc_error(caught.value).reason == "UNIMPLEMENTED"
+
+
+@servicer
+class EmptyConversation(gateway_service_pb2_grpc.ConversationServiceServicer):
+    """Defines no RPC: the streaming ones must answer UNIMPLEMENTED too."""
+
+
+async def test_streaming_rpcs_the_class_does_not_define_answer_unimplemented_through_interceptors():
+    registration = Registration.of(
+        gateway_service_pb2.DESCRIPTOR,
+        "ConversationService",
+        gateway_service_pb2_grpc.add_ConversationServiceServicer_to_server,
+        EmptyConversation(),
+    )
+    # The tracing interceptor iterates a streaming handler: a plain coroutine there is UNKNOWN.
+    async with hosting([registration], tracing=True) as channel:
+        stub = gateway_service_pb2_grpc.ConversationServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as server_stream:
+            async for _ in stub.Broadcast(gateway_service_pb2.BroadcastRequest(), timeout=5):
+                pass
+        with pytest.raises(grpc.aio.AioRpcError) as bidi:
+            async for _ in stub.Converse(iter([gateway_service_pb2.ConverseRequest()]), timeout=5):
+                pass
+
+    assert server_stream.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "ConversationService.Broadcast" in server_stream.value.details()
+    assert bidi.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "ConversationService.Converse" in bidi.value.details()
 
 
 async def test_each_service_names_its_own_rpc_when_unimplemented():
