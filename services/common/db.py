@@ -51,7 +51,7 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
     return create_async_engine(
         async_url(url),
         pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
+        max_overflow=0,
         pool_pre_ping=False,
         pool_recycle=1800,
         connect_args={

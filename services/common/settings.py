@@ -54,8 +54,10 @@ class Settings:
     """PostgreSQL URL (``DATABASE_URL``); unset means the embedded server under ``state_dir``."""
     state_dir: Path = field(default_factory=default_state_dir)
     """Embedded database, API key file (``AGENTSUITE_STATE_DIR``)."""
-    db_pool_size: int = 10
-    """Connections kept open per process (``AGENTSUITE_DB_POOL_SIZE``)."""
+    db_pool_size: int = 20
+    """Connections per process, kept open; more callers wait for one (``AGENTSUITE_DB_POOL_SIZE``).
+    A fixed pool: connections opened past it and closed after one use would cost PostgreSQL a
+    process start and an authentication each."""
     db_statement_timeout_ms: int = 30_000
     """Server-side limit for any one statement (``AGENTSUITE_DB_STATEMENT_TIMEOUT_MS``)."""
     log_level: str = "INFO"
@@ -178,7 +180,7 @@ class Settings:
             tools_addr=reader.text("AGENTSUITE_TOOLS_ADDR", "127.0.0.1:50054"),
             database_url=reader.optional("DATABASE_URL"),
             state_dir=Path(reader.text("AGENTSUITE_STATE_DIR", str(default_state_dir()))),
-            db_pool_size=reader.integer("AGENTSUITE_DB_POOL_SIZE", 10),
+            db_pool_size=reader.integer("AGENTSUITE_DB_POOL_SIZE", 20),
             db_statement_timeout_ms=reader.integer("AGENTSUITE_DB_STATEMENT_TIMEOUT_MS", 30_000),
             log_level=reader.text("AGENTSUITE_LOG_LEVEL", "INFO").upper(),
             tracing=reader.boolean("AGENTSUITE_TRACING", True),

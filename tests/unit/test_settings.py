@@ -23,7 +23,7 @@ def test_empty_environment_gives_the_laptop_defaults():
         "127.0.0.1:50054",
     )
     assert settings.database_url is None
-    assert settings.db_pool_size == 10
+    assert settings.db_pool_size == 20
     assert settings.tracing is True
     assert settings.log_level == "INFO"
     assert settings.openai_base_url is None and settings.openai_api_key is None
