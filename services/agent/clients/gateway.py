@@ -7,7 +7,6 @@ The call chain travels in metadata; a message that would wait on an agent alread
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -43,7 +42,6 @@ class GatewayMessaging:
         self._authorization = f"Service {token}"
         self._default_timeout = settings.default_deadline_seconds
         self._max_depth = settings.max_call_depth
-        self._background: set[asyncio.Task] = set()
 
     async def send_and_wait(self, sender: str, target: str, message: str) -> str:
         scope, metadata = self._chain(sender, target)
@@ -55,16 +53,13 @@ class GatewayMessaging:
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
         run = response.run
-        if run.status not in (gateway_pb2.RUN_STATUS_COMPLETED, gateway_pb2.RUN_STATUS_AWAITING_APPROVAL):
+        if run.status not in _ANSWERED:
             reason = common_pb2.StopReason.Name(run.stop_reason)
             raise AgentSuiteError(f"the agent's run ended with {reason}: {run.stop_detail}".rstrip(": "))
-        replies = [
-            m.content for m in response.messages if m.role == common_pb2.MESSAGE_ROLE_ASSISTANT and m.content
-        ]
-        return replies[-1] if replies else ""
+        return _last_reply(response.messages)
 
     async def send_no_wait(self, sender: str, target: str, message: str) -> str:
-        """Returns once the gateway accepted the run; the run goes on without this caller.
+        """Returns once the gateway accepted the run (durably); the run goes on without this caller.
 
         Nobody waits on it, so it starts a chain of its own: the target may later message the
         sender (or anyone) without that being a cycle.
@@ -73,21 +68,42 @@ class GatewayMessaging:
             *_without_chain(outgoing_metadata(current_call())),
             ("authorization", self._authorization),
         )
-        request = gateway_service_pb2.StreamMessageRequest(
-            agent_id=target, messages=[_input(sender, message)]
-        )
-        # Its own deadline: the target's run must not end when this agent's run does.
-        call = self._stub.StreamMessage(request, timeout=self._default_timeout * 10, metadata=metadata)
+        request = gateway_service_pb2.CreateRunRequest(agent_id=target, messages=[_input(sender, message)])
         try:
-            first = await call.read()
+            response = await self._stub.CreateRun(request, timeout=self._default_timeout, metadata=metadata)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
-        if first is grpc.aio.EOF:
-            raise AgentSuiteError("the gateway closed the stream before accepting the message")
-        task = asyncio.create_task(_drain(call))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return first.event.run_id
+        return response.run.id
+
+    async def send_to_many(self, sender: str, targets: Sequence[str], message: str) -> list[dict]:
+        """One gateway Broadcast: each target in its own lane, replies in completion order."""
+        scope = current_call()
+        for target in targets:
+            self._chain(sender, target)  # refuse a cycle before anything is sent
+        _, metadata = self._chain(sender, targets[0])
+        request = gateway_service_pb2.BroadcastRequest(
+            selector=gateway_pb2.AgentSelector(agent_ids=targets), messages=[_input(sender, message)]
+        )
+        replies = []
+        try:
+            async for response in self._stub.Broadcast(
+                request, timeout=scope.remaining(self._default_timeout), metadata=metadata
+            ):
+                if response.WhichOneof("response") != "result":
+                    continue
+                result = response.result
+                if result.error_code:
+                    replies.append({"agent_id": result.agent_id, "error": result.error_message})
+                elif result.run.status not in _ANSWERED:
+                    reason = common_pb2.StopReason.Name(result.run.stop_reason)
+                    replies.append(
+                        {"agent_id": result.agent_id, "error": f"the agent's run ended with {reason}"}
+                    )
+                else:
+                    replies.append({"agent_id": result.agent_id, "reply": _last_reply(result.messages)})
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        return replies
 
     async def agents_with_tags(self, tags: Sequence[str], *, match_all: bool) -> list[str]:
         agents = await self._store.list(
@@ -96,8 +112,6 @@ class GatewayMessaging:
         return [agent.id for agent in agents]
 
     async def close(self) -> None:
-        for task in list(self._background):
-            task.cancel()
         await self._channel.close()
 
     def _chain(self, sender: str, target: str) -> tuple[CallScope, tuple[tuple[str, str], ...]]:
@@ -119,6 +133,14 @@ class GatewayMessaging:
         return scope, tuple(metadata)
 
 
+_ANSWERED = (gateway_pb2.RUN_STATUS_COMPLETED, gateway_pb2.RUN_STATUS_AWAITING_APPROVAL)
+
+
+def _last_reply(messages) -> str:
+    replies = [m.content for m in messages if m.role == common_pb2.MESSAGE_ROLE_ASSISTANT and m.content]
+    return replies[-1] if replies else ""
+
+
 def _without_chain(metadata: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
     return [(key, value) for key, value in metadata if key != CALL_CHAIN_KEY]
 
@@ -130,11 +152,3 @@ def _input(sender: str, message: str) -> common_pb2.InputMessage:
         name=f"agent-{sender}"[:64],
         metadata=to_struct({"sender_agent_id": sender}),
     )
-
-
-async def _drain(call) -> None:
-    try:
-        async for _ in call:
-            pass
-    except grpc.aio.AioRpcError as exc:
-        log.warning("a message sent without waiting failed", extra={"error": exc.details()})

@@ -6,7 +6,6 @@ as a tool error the model can act on.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,7 +13,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
 from services.agent.core.tools import ToolDefinition
-from services.common.errors import AgentSuiteError
 
 MAX_SEARCH_RESULTS = 20
 RESULT_PREVIEW_CHARS = 1_000
@@ -95,6 +93,11 @@ class AgentMessaging(Protocol):
 
     async def agents_with_tags(self, tags: Sequence[str], *, match_all: bool) -> list[str]:
         """Ids of this tenant's agents carrying the tags."""
+        ...
+
+    async def send_to_many(self, sender: str, targets: Sequence[str], message: str) -> list[dict]:
+        """Send to every target, each in its own lane; one ``{agent_id, reply | error}`` per target,
+        in the order they answered."""
         ...
 
 
@@ -342,21 +345,8 @@ class BuiltinTools:
                 f"{len(targets)} agents match; at most {self._max_broadcast} can be messaged at once; "
                 "use more specific tags"
             )
-        replies = await _gather_replies(self._messaging, site.agent_id, targets, args["message"])
+        replies = await self._messaging.send_to_many(site.agent_id, targets, args["message"])
         return json.dumps(replies, ensure_ascii=False)
-
-
-async def _gather_replies(
-    messaging: AgentMessaging, sender: str, targets: Sequence[str], message: str
-) -> list[dict]:
-    async def one(agent_id: str) -> dict:
-        try:
-            return {"agent_id": agent_id, "reply": await messaging.send_and_wait(sender, agent_id, message)}
-        except AgentSuiteError as exc:
-            return {"agent_id": agent_id, "error": exc.message}
-
-    # Each target waits in its own lane at the gateway; concurrency here only overlaps the waiting.
-    return list(await asyncio.gather(*(one(agent_id) for agent_id in targets)))
 
 
 def _other_agent(site: CallSite, agent_id: str) -> str:
