@@ -1,0 +1,141 @@
+"""Gateway replicas on one database (issue 6, item 7): the lane invariant across replicas, a replica
+paused past its lease that must not write after another took over, and a killed replica whose queued
+runs another one runs. Checked on persisted state: memory's history, GetRun/ListRuns, stored events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import grpc
+
+from agentsuite.gateway.v1 import gateway_pb2
+from tests.e2e.e2e_client import create_agent
+from tests.e2e.run_checks import (
+    assert_each_prompt_saw_every_earlier_run,
+    assert_one_run_at_a_time_in_order,
+    create_run,
+    echo,
+    finished,
+    get_run,
+    history,
+    kinds,
+    model_name,
+    runs_oldest_first,
+    send,
+    step_level,
+    wait_for_llm_requests,
+    wait_for_run,
+    watch,
+)
+
+SHORT_LEASE = {"AGENTSUITE_LEASE_TTL_SECONDS": "1"}
+COMPLETED = gateway_pb2.RUN_STATUS_COMPLETED
+QUEUED = gateway_pb2.RUN_STATUS_QUEUED
+
+
+async def wait_for_log(path: Path, text: str, *, within: float = 10.0) -> str:
+    """The first line of a service's log containing ``text``; fails after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        for line in _lines(path):
+            if text in line:
+                return line
+        assert time.monotonic() < deadline, f"no {text!r} in {path}"
+        await asyncio.sleep(0.05)
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+async def test_two_gateway_replicas_keep_one_agents_runs_one_at_a_time_in_acceptance_order(
+    running_suite, gateway_replicas, gateway, tenant
+):
+    replica = await gateway_replicas.start(env=SHORT_LEASE)
+    model = model_name()
+    agent = await create_agent(gateway, tenant, model)
+    texts = [f"message {index}" for index in range(40)]
+
+    async with grpc.aio.insecure_channel(replica.address) as other:
+        channels = (gateway, other)
+        replies = await asyncio.gather(
+            *(send(channels[index % 2], tenant, agent.id, text) for index, text in enumerate(texts))
+        )
+
+    for text, reply in zip(texts, replies, strict=True):
+        assert [m.content for m in reply.messages] == [text, echo(text)]
+    runs = await runs_oldest_first(gateway, tenant, agent.id)
+    assert {r.id for r in runs} == {reply.run.id for reply in replies} and len(runs) == 40
+    assert all(run.status == COMPLETED for run in runs)
+    assert_one_run_at_a_time_in_order(await history(gateway, tenant, agent.id), runs)
+    llm_requests = [r for r in running_suite.llm.requests(model) if r.get("stream")]
+    assert_each_prompt_saw_every_earlier_run(llm_requests, runs)
+
+
+async def test_a_gateway_paused_past_its_lease_cannot_write_after_another_took_over(
+    running_suite, gateway_replicas, gateway, tenant
+):
+    stalled, _taker = await gateway_replicas.start_many(2, env=SHORT_LEASE)
+    model = model_name()
+    agent = await create_agent(gateway, tenant, model)
+    # The stalled gateway's step gets the slow reply; the step that takes over gets the next one.
+    running_suite.llm.script(
+        model, [{"content": "stale reply", "latency_ms": 2500}, {"content": "fresh reply"}]
+    )
+    async with grpc.aio.insecure_channel(stalled.address) as channel:
+        run = await create_run(channel, tenant, agent.id, "said once")
+    await wait_for_llm_requests(running_suite.llm, model, 1)  # in flight on the stalled gateway
+    stalled.pause()
+
+    done = await wait_for_run(gateway, tenant, run.id, finished, within=10)
+    events = await watch(gateway, tenant, run.id)
+    epochs = [event.started.epoch for event in events if event.HasField("started")]
+    log_dir = running_suite.suite.log_dir
+    # The stalled step's reply arrives after the takeover: memory refuses its stale epoch.
+    await wait_for_log(log_dir / "memory.log", f"stale epoch {epochs[0]} for agent {agent.id}")
+    stalled.resume()
+    # Back from its pause, the old gateway learns its lease is gone and stores nothing more.
+    lost = await wait_for_log(log_dir / f"{stalled.name}.log", "lost the lease of an agent")
+
+    assert agent.id in lost
+    assert (done.status, done.id) == (COMPLETED, run.id)
+    assert len(epochs) == 2 and epochs[1] > epochs[0], "started under the old epoch, finished under a newer"
+    assert kinds(events).count("finished") == 1 and kinds(events)[-1] == "finished"
+    assert [event.seq for event in events] == list(range(1, len(events) + 1))
+    assert [(m.content, m.run_id) for m in await history(gateway, tenant, agent.id)] == [
+        ("said once", run.id),
+        ("fresh reply", run.id),
+    ]
+    # Nothing the old gateway had in hand landed after it woke up: same run, same events.
+    assert await get_run(gateway, tenant, run.id) == done
+    assert await watch(gateway, tenant, run.id) == events
+    assert step_level(events) == events
+
+
+async def test_a_killed_gateways_queued_runs_all_run_in_order_on_another(
+    running_suite, gateway_replicas, gateway, tenant
+):
+    doomed, survivor = await gateway_replicas.start_many(2, env=SHORT_LEASE)
+    model = model_name()
+    agent = await create_agent(gateway, tenant, model)
+    running_suite.llm.script(model, [{"content": "never delivered", "latency_ms": 5000}])
+    async with grpc.aio.insecure_channel(doomed.address) as channel:
+        accepted = [await create_run(channel, tenant, agent.id, f"message {index}") for index in range(5)]
+    await wait_for_llm_requests(running_suite.llm, model, 1)  # the first runs there, the rest wait
+    waiting = [await get_run(gateway, tenant, run.id) for run in accepted[1:]]
+
+    doomed.kill()
+
+    async with grpc.aio.insecure_channel(survivor.address) as channel:
+        done = [await wait_for_run(channel, tenant, run.id, finished, within=10) for run in accepted]
+    assert [run.status for run in waiting] == [QUEUED] * 4
+    assert [run.status for run in done] == [COMPLETED] * 5
+    runs = await runs_oldest_first(gateway, tenant, agent.id)
+    assert [run.id for run in runs] == [run.id for run in accepted]
+    assert_one_run_at_a_time_in_order(await history(gateway, tenant, agent.id), runs)
+    # The first prompt went to the killed gateway's step; the rest saw every earlier run.
+    llm_requests = [r for r in running_suite.llm.requests(model) if r.get("stream")]
+    assert_each_prompt_saw_every_earlier_run(llm_requests[1:], runs)
