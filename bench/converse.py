@@ -95,7 +95,10 @@ class Streams:
             self.errors.append(f"{error.code().name}: {error.details()}"[:300])
             self._check_settled()
         except Exception as error:
-            self.errors.append(f"{type(error).__name__}: {error}"[:300])
+            detail = f"{type(error).__name__}: {error}"
+            if call.done():  # the server ended the stream: say why
+                detail += f" ({(await call.code()).name}: {await call.details()})"
+            self.errors.append(detail[:300])
             self._check_settled()
         finally:
             call.cancel()

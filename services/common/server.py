@@ -57,6 +57,11 @@ def _server_options(settings: Settings) -> list[tuple[str, int]]:
         *grpc_options(settings),
         ("grpc.http2.min_ping_interval_without_data_ms", min(5_000, settings.keepalive_time_ms)),
         ("grpc.so_reuseport", 0),
+        # Calls the transport accepted but the event loop has not picked up yet. Past the default
+        # (1,000 soft, 3,000 hard) C-core cancels them: a burst of 2,000 conversations opening, or
+        # 5,000 messages at once, would lose calls the gateway's own queues would have taken.
+        ("grpc.server.max_pending_requests", 20_000),
+        ("grpc.server.max_pending_requests_hard_limit", 40_000),
     ]
 
 
