@@ -144,13 +144,18 @@ class ConversationApi(gateway_service_pb2_grpc.ConversationServiceServicer):
         )
         check.check(len(request.idempotency_key) <= MAX_KEY_CHARS, "idempotency_key", "too long")
         check.raise_if_any()
-        targets = await self._targets(tenant, request.selector)
+        targets, unknown = await self._targets(tenant, request.selector)
         semaphore = asyncio.Semaphore(min(concurrency, MAX_BROADCAST_CONCURRENCY))
         scope = current_call()
 
         async def one(agent_id: str) -> gateway_service_pb2.BroadcastResponse:
             enter_call(scope)
             result = gateway_pb2.BroadcastResult(agent_id=agent_id)
+            if agent_id in unknown:
+                error = NotFound("agent", agent_id)
+                result.error_code = code_of(error).value[0]
+                result.error_message = error.message
+                return gateway_service_pb2.BroadcastResponse(result=result)
             async with semaphore:
                 try:
                     submission = Submission(
@@ -187,9 +192,25 @@ class ConversationApi(gateway_service_pb2_grpc.ConversationServiceServicer):
         )
         yield gateway_service_pb2.BroadcastResponse(summary=summary)
 
-    async def _targets(self, tenant: str, selector: gateway_pb2.AgentSelector) -> list[str]:
-        """The selected agents, ids first, each once; tags resolved through the agent service."""
-        targets = dict.fromkeys(require_id(agent_id, "selector.agent_ids") for agent_id in selector.agent_ids)
+    async def _targets(self, tenant: str, selector: gateway_pb2.AgentSelector) -> tuple[list[str], set[str]]:
+        """The selected agents, ids first, each once (tags resolved through the agent service), and
+        the listed ids the tenant has no agent for. Ids are checked 1,000 per call."""
+        ids = list(
+            dict.fromkeys(require_id(agent_id, "selector.agent_ids") for agent_id in selector.agent_ids)
+        )
+        if len(ids) > MAX_BROADCAST_TARGETS:
+            raise ResourceExhausted(
+                f"a broadcast reaches at most {MAX_BROADCAST_TARGETS} agents", reason="TOO_MANY_TARGETS"
+            )
+        found: set[str] = set()
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            page = await self._agents.list_agents(
+                agent_service_pb2.ListAgentsRequest(page_size=1000, agent_ids=chunk)
+            )
+            found.update(agent.id for agent in page.agents)
+        self._agents.remember(tenant, found)
+        targets = dict.fromkeys(ids)
         if selector.tags:
             token = ""
             while True:
@@ -198,9 +219,10 @@ class ConversationApi(gateway_service_pb2_grpc.ConversationServiceServicer):
                         page_size=1000, page_token=token, tags=selector.tags, tag_match=selector.tag_match
                     )
                 )
-                found = [agent.id for agent in page.agents]
-                self._agents.remember(tenant, found)
-                targets.update(dict.fromkeys(found))
+                tagged = [agent.id for agent in page.agents]
+                self._agents.remember(tenant, tagged)
+                targets.update(dict.fromkeys(tagged))
+                found.update(tagged)
                 if len(targets) > MAX_BROADCAST_TARGETS or not page.next_page_token:
                     break
                 token = page.next_page_token
@@ -208,7 +230,7 @@ class ConversationApi(gateway_service_pb2_grpc.ConversationServiceServicer):
             raise ResourceExhausted(
                 f"a broadcast reaches at most {MAX_BROADCAST_TARGETS} agents", reason="TOO_MANY_TARGETS"
             )
-        return list(targets)
+        return list(targets), set(targets) - found
 
 
 class _Conversation:

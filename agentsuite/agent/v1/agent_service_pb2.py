@@ -27,7 +27,7 @@ from agentsuite.common.v1 import common_pb2 as agentsuite_dot_common_dot_v1_dot_
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'agentsuite/agent/v1/agent_service.proto\x12\x13\x61gentsuite.agent.v1\x1a\x1f\x61gentsuite/agent/v1/agent.proto\x1a!agentsuite/common/v1/common.proto\x1a google/protobuf/field_mask.proto\"\x8a\x01\n\x12\x43reateAgentRequest\x12)\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x1a.agentsuite.agent.v1.Agent\x12\x35\n\rmemory_blocks\x18\x02 \x03(\x0b\x32\x1e.agentsuite.agent.v1.BlockSpec\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"@\n\x13\x43reateAgentResponse\x12)\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x1a.agentsuite.agent.v1.Agent\"#\n\x0fGetAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"=\n\x10GetAgentResponse\x12)\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x1a.agentsuite.agent.v1.Agent\"\x89\x01\n\x11ListAgentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04tags\x18\x03 \x03(\t\x12\x31\n\ttag_match\x18\x04 \x01(\x0e\x32\x1e.agentsuite.common.v1.TagMatch\x12\x0c\n\x04name\x18\x05 \x01(\t\"Y\n\x12ListAgentsResponse\x12*\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x1a.agentsuite.agent.v1.Agent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"p\n\x12UpdateAgentRequest\x12)\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x1a.agentsuite.agent.v1.Agent\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"@\n\x13UpdateAgentResponse\x12)\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x1a.agentsuite.agent.v1.Agent\"&\n\x12\x44\x65leteAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteAgentResponse\"Z\n\x12\x45xportAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x18\n\x10include_messages\x18\x02 \x01(\x08\x12\x18\n\x10include_passages\x18\x03 \x01(\x08\",\n\x13\x45xportAgentResponse\x12\x15\n\rdocument_json\x18\x01 \x01(\t\"B\n\x12ImportAgentRequest\x12\x15\n\rdocument_json\x18\x01 \x01(\t\x12\x15\n\rname_override\x18\x02 \x01(\t\"@\n\x13ImportAgentResponse\x12)\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x1a.agentsuite.agent.v1.Agent\"\xd0\x01\n\x0bStepRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\x03\x12\x31\n\x05input\x18\x04 \x03(\x0b\x32\".agentsuite.common.v1.InputMessage\x12\x11\n\tmax_steps\x18\x05 \x01(\x05\x12\x35\n\tapprovals\x18\x06 \x03(\x0b\x32\".agentsuite.common.v1.ToolApproval\x12\x13\n\x0bomit_deltas\x18\x07 \x01(\x08\"?\n\x0cStepResponse\x12/\n\x05\x65vent\x18\x01 \x01(\x0b\x32 .agentsuite.common.v1.AgentEvent2\xb0\x05\n\x0c\x41gentService\x12`\n\x0b\x43reateAgent\x12\'.agentsuite.agent.v1.CreateAgentRequest\x1a(.agentsuite.agent.v1.CreateAgentResponse\x12W\n\x08GetAgent\x12$.agentsuite.agent.v1.GetAgentRequest\x1a%.agentsuite.agent.v1.GetAgentResponse\x12]\n\nListAgents\x12&.agentsuite.agent.v1.ListAgentsRequest\x1a\'.agentsuite.agent.v1.ListAgentsResponse\x12`\n\x0bUpdateAgent\x12\'.agentsuite.agent.v1.UpdateAgentRequest\x1a(.agentsuite.agent.v1.UpdateAgentResponse\x12`\n\x0b\x44\x65leteAgent\x12\'.agentsuite.agent.v1.DeleteAgentRequest\x1a(.agentsuite.agent.v1.DeleteAgentResponse\x12`\n\x0b\x45xportAgent\x12\'.agentsuite.agent.v1.ExportAgentRequest\x1a(.agentsuite.agent.v1.ExportAgentResponse\x12`\n\x0bImportAgent\x12\'.agentsuite.agent.v1.ImportAgentRequest\x1a(.agentsuite.agent.v1.ImportAgentResponse2]\n\x0c\x41gentRuntime\x12M\n\x04Step\x12 .agentsuite.agent.v1.StepRequest\x1a!.agentsuite.agent.v1.StepResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'agentsuite/agent/v1/agent_service.proto\x12\x13\x61gentsuite.agent.v1\x1a\x1f\x61gentsuite/agent/v1/agent.proto\x1a!agentsuite/common/v1/common.proto\x1a google/protobuf/field_mask.proto\"\x8a\x01\n\x12\x43reateAgentRequest\x12)\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x1a.agentsuite.agent.v1.Agent\x12\x35\n\rmemory_blocks\x18\x02 \x03(\x0b\x32\x1e.agentsuite.agent.v1.BlockSpec\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"@\n\x13\x43reateAgentResponse\x12)\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x1a.agentsuite.agent.v1.Agent\"#\n\x0fGetAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"=\n\x10GetAgentResponse\x12)\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x1a.agentsuite.agent.v1.Agent\"\x9c\x01\n\x11ListAgentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04tags\x18\x03 \x03(\t\x12\x31\n\ttag_match\x18\x04 \x01(\x0e\x32\x1e.agentsuite.common.v1.TagMatch\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x11\n\tagent_ids\x18\x06 \x03(\t\"Y\n\x12ListAgentsResponse\x12*\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x1a.agentsuite.agent.v1.Agent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"p\n\x12UpdateAgentRequest\x12)\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x1a.agentsuite.agent.v1.Agent\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"@\n\x13UpdateAgentResponse\x12)\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x1a.agentsuite.agent.v1.Agent\"&\n\x12\x44\x65leteAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteAgentResponse\"Z\n\x12\x45xportAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x18\n\x10include_messages\x18\x02 \x01(\x08\x12\x18\n\x10include_passages\x18\x03 \x01(\x08\",\n\x13\x45xportAgentResponse\x12\x15\n\rdocument_json\x18\x01 \x01(\t\"B\n\x12ImportAgentRequest\x12\x15\n\rdocument_json\x18\x01 \x01(\t\x12\x15\n\rname_override\x18\x02 \x01(\t\"@\n\x13ImportAgentResponse\x12)\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x1a.agentsuite.agent.v1.Agent\"\xd0\x01\n\x0bStepRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\x03\x12\x31\n\x05input\x18\x04 \x03(\x0b\x32\".agentsuite.common.v1.InputMessage\x12\x11\n\tmax_steps\x18\x05 \x01(\x05\x12\x35\n\tapprovals\x18\x06 \x03(\x0b\x32\".agentsuite.common.v1.ToolApproval\x12\x13\n\x0bomit_deltas\x18\x07 \x01(\x08\"?\n\x0cStepResponse\x12/\n\x05\x65vent\x18\x01 \x01(\x0b\x32 .agentsuite.common.v1.AgentEvent2\xb0\x05\n\x0c\x41gentService\x12`\n\x0b\x43reateAgent\x12\'.agentsuite.agent.v1.CreateAgentRequest\x1a(.agentsuite.agent.v1.CreateAgentResponse\x12W\n\x08GetAgent\x12$.agentsuite.agent.v1.GetAgentRequest\x1a%.agentsuite.agent.v1.GetAgentResponse\x12]\n\nListAgents\x12&.agentsuite.agent.v1.ListAgentsRequest\x1a\'.agentsuite.agent.v1.ListAgentsResponse\x12`\n\x0bUpdateAgent\x12\'.agentsuite.agent.v1.UpdateAgentRequest\x1a(.agentsuite.agent.v1.UpdateAgentResponse\x12`\n\x0b\x44\x65leteAgent\x12\'.agentsuite.agent.v1.DeleteAgentRequest\x1a(.agentsuite.agent.v1.DeleteAgentResponse\x12`\n\x0b\x45xportAgent\x12\'.agentsuite.agent.v1.ExportAgentRequest\x1a(.agentsuite.agent.v1.ExportAgentResponse\x12`\n\x0bImportAgent\x12\'.agentsuite.agent.v1.ImportAgentRequest\x1a(.agentsuite.agent.v1.ImportAgentResponse2]\n\x0c\x41gentRuntime\x12M\n\x04Step\x12 .agentsuite.agent.v1.StepRequest\x1a!.agentsuite.agent.v1.StepResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,31 +43,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETAGENTRESPONSE']._serialized_start=410
   _globals['_GETAGENTRESPONSE']._serialized_end=471
   _globals['_LISTAGENTSREQUEST']._serialized_start=474
-  _globals['_LISTAGENTSREQUEST']._serialized_end=611
-  _globals['_LISTAGENTSRESPONSE']._serialized_start=613
-  _globals['_LISTAGENTSRESPONSE']._serialized_end=702
-  _globals['_UPDATEAGENTREQUEST']._serialized_start=704
-  _globals['_UPDATEAGENTREQUEST']._serialized_end=816
-  _globals['_UPDATEAGENTRESPONSE']._serialized_start=818
-  _globals['_UPDATEAGENTRESPONSE']._serialized_end=882
-  _globals['_DELETEAGENTREQUEST']._serialized_start=884
-  _globals['_DELETEAGENTREQUEST']._serialized_end=922
-  _globals['_DELETEAGENTRESPONSE']._serialized_start=924
-  _globals['_DELETEAGENTRESPONSE']._serialized_end=945
-  _globals['_EXPORTAGENTREQUEST']._serialized_start=947
-  _globals['_EXPORTAGENTREQUEST']._serialized_end=1037
-  _globals['_EXPORTAGENTRESPONSE']._serialized_start=1039
-  _globals['_EXPORTAGENTRESPONSE']._serialized_end=1083
-  _globals['_IMPORTAGENTREQUEST']._serialized_start=1085
-  _globals['_IMPORTAGENTREQUEST']._serialized_end=1151
-  _globals['_IMPORTAGENTRESPONSE']._serialized_start=1153
-  _globals['_IMPORTAGENTRESPONSE']._serialized_end=1217
-  _globals['_STEPREQUEST']._serialized_start=1220
-  _globals['_STEPREQUEST']._serialized_end=1428
-  _globals['_STEPRESPONSE']._serialized_start=1430
-  _globals['_STEPRESPONSE']._serialized_end=1493
-  _globals['_AGENTSERVICE']._serialized_start=1496
-  _globals['_AGENTSERVICE']._serialized_end=2184
-  _globals['_AGENTRUNTIME']._serialized_start=2186
-  _globals['_AGENTRUNTIME']._serialized_end=2279
+  _globals['_LISTAGENTSREQUEST']._serialized_end=630
+  _globals['_LISTAGENTSRESPONSE']._serialized_start=632
+  _globals['_LISTAGENTSRESPONSE']._serialized_end=721
+  _globals['_UPDATEAGENTREQUEST']._serialized_start=723
+  _globals['_UPDATEAGENTREQUEST']._serialized_end=835
+  _globals['_UPDATEAGENTRESPONSE']._serialized_start=837
+  _globals['_UPDATEAGENTRESPONSE']._serialized_end=901
+  _globals['_DELETEAGENTREQUEST']._serialized_start=903
+  _globals['_DELETEAGENTREQUEST']._serialized_end=941
+  _globals['_DELETEAGENTRESPONSE']._serialized_start=943
+  _globals['_DELETEAGENTRESPONSE']._serialized_end=964
+  _globals['_EXPORTAGENTREQUEST']._serialized_start=966
+  _globals['_EXPORTAGENTREQUEST']._serialized_end=1056
+  _globals['_EXPORTAGENTRESPONSE']._serialized_start=1058
+  _globals['_EXPORTAGENTRESPONSE']._serialized_end=1102
+  _globals['_IMPORTAGENTREQUEST']._serialized_start=1104
+  _globals['_IMPORTAGENTREQUEST']._serialized_end=1170
+  _globals['_IMPORTAGENTRESPONSE']._serialized_start=1172
+  _globals['_IMPORTAGENTRESPONSE']._serialized_end=1236
+  _globals['_STEPREQUEST']._serialized_start=1239
+  _globals['_STEPREQUEST']._serialized_end=1447
+  _globals['_STEPRESPONSE']._serialized_start=1449
+  _globals['_STEPRESPONSE']._serialized_end=1512
+  _globals['_AGENTSERVICE']._serialized_start=1515
+  _globals['_AGENTSERVICE']._serialized_end=2203
+  _globals['_AGENTRUNTIME']._serialized_start=2205
+  _globals['_AGENTRUNTIME']._serialized_end=2298
 # @@protoc_insertion_point(module_scope)

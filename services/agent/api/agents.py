@@ -18,6 +18,9 @@ from services.common.protobuf import require_id
 from services.common.server import servicer
 from services.common.values import has_nul
 
+MAX_LISTED_IDS = 1000
+"""Most ids one ListAgents may filter by."""
+
 
 @servicer
 class AgentApi(agent_service_pb2_grpc.AgentServiceServicer):
@@ -52,7 +55,9 @@ class AgentApi(agent_service_pb2_grpc.AgentServiceServicer):
         check = Validation()
         check.check(not has_nul(request.name), "name", "must not contain NUL characters")
         check.check(not any(has_nul(tag) for tag in request.tags), "tags", "must not contain NUL characters")
+        check.check(len(request.agent_ids) <= MAX_LISTED_IDS, "agent_ids", f"at most {MAX_LISTED_IDS} ids")
         check.raise_if_any()
+        ids = tuple(require_id(agent_id, f"agent_ids[{i}]") for i, agent_id in enumerate(request.agent_ids))
         position = decode_token(request.page_token)
         after = None
         if position is not None:
@@ -67,6 +72,7 @@ class AgentApi(agent_service_pb2_grpc.AgentServiceServicer):
             tags=tuple(request.tags),
             match_all_tags=request.tag_match != common_pb2.TAG_MATCH_ANY,
             name=request.name,
+            ids=ids,
         )
         token = ""
         if len(page) > limit:

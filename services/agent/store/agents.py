@@ -60,9 +60,12 @@ class AgentStore:
         tags: tuple[str, ...] = (),
         match_all_tags: bool = True,
         name: str = "",
+        ids: tuple[str, ...] = (),
     ) -> list[Agent]:
         """Agents in creation order, starting after the ``(created_at, id)`` cursor."""
         query = select(agents).where(agents.c.tenant == tenant)
+        if ids:
+            query = query.where(agents.c.id.in_(ids))
         if after is not None:
             created_at, agent_id = after
             cursor = tuple_(
