@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base, wait_exponential_jitter
+from yarl import URL
 
 from services.common.errors import AgentSuiteError, DeadlineExceeded
 
@@ -72,6 +74,9 @@ class OpenAICompatibleModel:
         self._owns_client = client is None
         # Made on first use: an aiohttp session belongs to the running event loop.
         self._client = client
+        # The proxy of the environment (HTTPS_PROXY, NO_PROXY, ...), as httpx honoured it, read
+        # once: aiohttp's trust_env would look it up, and netrc, in a thread on every request.
+        self._proxy, self._proxy_auth = _env_proxy(self._url)
         self._max_attempts = max_attempts
         self._timeout = timeout
         self._backoff = wait_exponential_jitter(multiplier=backoff_base, max=backoff_max, jitter=backoff_base)
@@ -115,10 +120,9 @@ class OpenAICompatibleModel:
             self._client = aiohttp.ClientSession(
                 # One pooled client per process; sized so ~64 runs can stream at once without
                 # queueing. aiohttp rather than httpx: a third of the CPU per call, which the agent
-                # service pays on every step. Proxies from the environment, as httpx did.
+                # service pays on every step.
                 connector=aiohttp.TCPConnector(limit=64, keepalive_timeout=30.0),
                 timeout=_client_timeout(self._timeout),
-                trust_env=True,
             )
         return self._client
 
@@ -130,6 +134,8 @@ class OpenAICompatibleModel:
             data=body,
             headers=self._headers,
             timeout=_client_timeout(self._attempt_timeout(deadline)),
+            proxy=self._proxy,
+            proxy_auth=self._proxy_auth,
         )
 
     def _retrying(self, deadline: float | None) -> AsyncRetrying:
@@ -400,6 +406,13 @@ def _log_retry(retry_state: RetryCallState) -> None:
         exc,
         retry_state.upcoming_sleep,
     )
+
+
+def _env_proxy(url: str) -> tuple[Any, aiohttp.BasicAuth | None]:
+    try:
+        return get_env_proxy_for_url(URL(url))
+    except LookupError:  # no proxy for this URL
+        return None, None
 
 
 def _client_timeout(timeout: float) -> aiohttp.ClientTimeout:
