@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Protocol
 
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
 
 from agentsuite.common.v1 import common_pb2
 from services.common.errors import InvalidArgument
@@ -34,12 +35,39 @@ def to_struct(value: dict | None) -> struct_pb2.Struct:
 def from_struct(struct: struct_pb2.Struct, field: str = "metadata") -> dict:
     """The Struct as a dict; InvalidArgument naming ``field`` when it holds a number that is not
     finite (JSON, and so JSONB, has none)."""
-    if not struct.fields:  # the common case, and MessageToDict is slow even for nothing
+    if not struct.fields:  # the common case
         return {}
     try:
-        return json_format.MessageToDict(struct)
+        return _fields_to_dict(struct.fields)
     except ValueError:
         raise InvalidArgument.field(field, "contains a number that is not finite") from None
+
+
+# What json_format.MessageToDict makes of a Struct (numbers stay floats, an unset Value is None,
+# a number that is not finite is a ValueError), at a fifth of its cost: every in-context message
+# of every step goes through here.
+
+
+def _fields_to_dict(fields) -> dict:
+    return {key: _value(value) for key, value in fields.items()}
+
+
+def _value(value: struct_pb2.Value):
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "number_value":
+        number = value.number_value
+        if not math.isfinite(number):
+            raise ValueError("not finite")
+        return number
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return _fields_to_dict(value.struct_value.fields)
+    if kind == "list_value":
+        return [_value(item) for item in value.list_value.values]
+    return None  # null_value, or no kind set
 
 
 def to_timestamp(moment: datetime | None) -> timestamp_pb2.Timestamp | None:

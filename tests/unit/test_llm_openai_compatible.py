@@ -7,11 +7,14 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 import pytest_asyncio
+from aiohttp import web
 
 from services.agent.llm import (
     ChatMessage,
@@ -326,8 +329,10 @@ async def test_closing_the_stream_early_releases_the_connection(fake_llm):
         fake_llm, name, {"content": "word " * 200, "chunk_size": 5, "chunk_delay_ms": 20}, {"content": "next"}
     )
     # One connection only: if the abandoned stream kept it, the next call could not start.
-    client = httpx.AsyncClient(limits=httpx.Limits(max_connections=1), timeout=2.0)
-    llm = OpenAICompatibleModel(base_url=fake_llm.base_url, api_key=API_KEY, client=client, max_attempts=1)
+    client = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1))
+    llm = OpenAICompatibleModel(
+        base_url=fake_llm.base_url, api_key=API_KEY, client=client, max_attempts=1, timeout=2.0
+    )
     try:
         stream = llm.stream(ask(name))
         assert isinstance(await anext(stream), TextDelta)
@@ -341,7 +346,7 @@ async def test_closing_the_stream_early_releases_the_connection(fake_llm):
         completion = (await asyncio.wait_for(collect(llm.stream(ask(name))), timeout=2.0))[-1]
         assert completion.content == "next"
     finally:
-        await client.aclose()
+        await client.close()
 
 
 @pytest.mark.asyncio
@@ -438,15 +443,28 @@ async def test_complete_respects_the_deadline(model, fake_llm):
     assert time.monotonic() - started < 1.5
 
 
-# Provider quirks the fake server does not produce, served through httpx's transport hook so the real
-# parsing path (response.aiter_lines) still runs.
+# Provider quirks the fake server does not produce, served as they are by a one-route HTTP server so
+# the real client and parsing path still run.
 
 
-def quirky_client(body: str) -> httpx.AsyncClient:
-    def handler(_request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"Content-Type": "text/event-stream"}, content=body.encode())
+@asynccontextmanager
+async def quirky_provider(body: str) -> AsyncIterator[str]:
+    """The base URL of a provider answering every chat completion with ``body``."""
 
-    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    async def handler(_request: web.Request) -> web.Response:
+        return web.Response(body=body.encode(), content_type="text/event-stream")
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        await runner.cleanup()
 
 
 @pytest.mark.asyncio
@@ -460,9 +478,12 @@ async def test_sse_comments_keepalives_and_a_missing_done_are_tolerated():
         'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"function":{"arguments":"}"}}]},"finish_reason":"tool_calls"}]}\n\n'
         'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}'
     )
-    async with quirky_client(body) as client:
-        llm = OpenAICompatibleModel(base_url="http://provider/v1", api_key=None, client=client)
-        events = await collect(llm.stream(ask("m")))
+    async with quirky_provider(body) as base_url:
+        llm = OpenAICompatibleModel(base_url=base_url, api_key=None)
+        try:
+            events = await collect(llm.stream(ask("m")))
+        finally:
+            await llm.aclose()
 
     completion = events[-1]
     assert completion.content == "Hi"
@@ -474,10 +495,13 @@ async def test_sse_comments_keepalives_and_a_missing_done_are_tolerated():
 @pytest.mark.asyncio
 async def test_an_error_object_inside_the_stream_raises_llm_error():
     body = 'data: {"error":{"message":"upstream overloaded","code":400}}\n\n'
-    async with quirky_client(body) as client:
-        llm = OpenAICompatibleModel(base_url="http://provider/v1", api_key=None, client=client)
-        with pytest.raises(LLMError, match="upstream overloaded"):
-            await collect(llm.stream(ask("m")))
+    async with quirky_provider(body) as base_url:
+        llm = OpenAICompatibleModel(base_url=base_url, api_key=None)
+        try:
+            with pytest.raises(LLMError, match="upstream overloaded"):
+                await collect(llm.stream(ask("m")))
+        finally:
+            await llm.aclose()
 
 
 async def test_consecutive_streamed_calls_reuse_one_pooled_connection(model, fake_llm):

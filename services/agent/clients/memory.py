@@ -15,6 +15,7 @@ from services.agent.llm import ToolCall
 from services.common.channels import ServiceClient, create_channel
 from services.common.protobuf import from_struct, to_struct, to_timestamp, tool_calls_to_proto
 from services.common.settings import Settings
+from services.common.stored_cache import StoredMessageCache
 
 ROLES = {
     "system": common_pb2.MESSAGE_ROLE_SYSTEM,
@@ -59,6 +60,10 @@ class MemoryClient(ServiceClient):
         self._runtime = memory_service_pb2_grpc.MemoryRuntimeStub(channel)
         self._public = memory_service_pb2_grpc.MemoryServiceStub(channel)
         self._max_messages = settings.context_max_messages
+        # Every step reads the same in-context messages again; each is converted once.
+        self._history: StoredMessageCache[common_pb2.Message, HistoryMessage] = StoredMessageCache(
+            history_message
+        )
 
     async def append_then_read(
         self,
@@ -73,12 +78,12 @@ class MemoryClient(ServiceClient):
         request.return_context = True
         request.context_max_messages = self._max_messages
         response = await self._unary(self._runtime.AppendMessages, request)
-        return [history_message(m) for m in response.messages], _snapshot(response.context)
+        return self._stored(response.messages), self._snapshot(response.context)
 
     async def read(self, agent_id: str) -> ContextSnapshot:
         """The agent's context as the next model call needs it."""
         request = memory_service_pb2.GetContextRequest(agent_id=agent_id, max_messages=self._max_messages)
-        return _snapshot(await self._unary(self._runtime.GetContext, request))
+        return self._snapshot(await self._unary(self._runtime.GetContext, request))
 
     async def messages_between(
         self, agent_id: str, *, after_seq: int, before_seq: int, limit: int
@@ -121,7 +126,20 @@ class MemoryClient(ServiceClient):
     ) -> list[HistoryMessage]:
         request = _append_request(agent_id, epoch, run_id, idempotency_key, messages)
         response = await self._unary(self._runtime.AppendMessages, request)
-        return [history_message(m) for m in response.messages]
+        return self._stored(response.messages)
+
+    def _stored(self, messages: Sequence[common_pb2.Message]) -> list[HistoryMessage]:
+        history = self._history
+        return [history.get(m.id, m, len(m.content) + len(m.reasoning)) for m in messages]
+
+    def _snapshot(self, response: memory_service_pb2.GetContextResponse) -> ContextSnapshot:
+        return ContextSnapshot(
+            boundary_seq=response.boundary_seq,
+            compiled_memory=response.compiled_memory,
+            summary=response.summary,
+            messages=tuple(self._stored(response.messages)),
+            epoch=response.epoch,
+        )
 
     # The built-in tools' side of memory (services.agent.core.builtin_tools.MemoryTools).
 
@@ -214,16 +232,6 @@ def _append_request(
         run_id=run_id,
         idempotency_key=idempotency_key,
         messages=[_message_input(m) for m in messages],
-    )
-
-
-def _snapshot(response: memory_service_pb2.GetContextResponse) -> ContextSnapshot:
-    return ContextSnapshot(
-        boundary_seq=response.boundary_seq,
-        compiled_memory=response.compiled_memory,
-        summary=response.summary,
-        messages=tuple(history_message(m) for m in response.messages),
-        epoch=response.epoch,
     )
 
 

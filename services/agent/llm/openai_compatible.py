@@ -8,19 +8,22 @@ would show the user text twice, and never past the caller's deadline.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import email.utils
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base, wait_exponential_jitter
+from yarl import URL
 
 from services.common.errors import AgentSuiteError, DeadlineExceeded
 
@@ -53,7 +56,7 @@ class OpenAICompatibleModel:
         *,
         base_url: str,
         api_key: str | None,
-        client: httpx.AsyncClient | None = None,
+        client: aiohttp.ClientSession | None = None,
         max_attempts: int = 4,
         timeout: float = 120.0,
         backoff_base: float = 0.5,
@@ -65,13 +68,15 @@ class OpenAICompatibleModel:
         self._url = f"{self._base_url}/chat/completions"
         self._api_key = api_key or None
         # Sent per request rather than set on the client, so an injected shared client never leaks it.
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._headers = {"Content-Type": "application/json"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
         self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(
-            # One pooled client per process; sized so ~64 runs can stream at once without queueing.
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=30.0),
-            timeout=timeout,
-        )
+        # Made on first use: an aiohttp session belongs to the running event loop.
+        self._client = client
+        # The proxy of the environment (HTTPS_PROXY, NO_PROXY, ...), as httpx honoured it, read
+        # once: aiohttp's trust_env would look it up, and netrc, in a thread on every request.
+        self._proxy, self._proxy_auth = _env_proxy(self._url)
         self._max_attempts = max_attempts
         self._timeout = timeout
         self._backoff = wait_exponential_jitter(multiplier=backoff_base, max=backoff_max, jitter=backoff_base)
@@ -95,7 +100,7 @@ class OpenAICompatibleModel:
                         event = await anext(events)
                 except StopAsyncIteration:
                     return
-                except (TimeoutError, httpx.TransportError) as exc:
+                except (TimeoutError, aiohttp.ClientError) as exc:
                     raise _transport_error(exc, deadline) from exc
                 yield event
 
@@ -106,8 +111,32 @@ class OpenAICompatibleModel:
 
     async def aclose(self) -> None:
         """Close the HTTP client, unless it was lent to us."""
-        if self._owns_client:
-            await self._client.aclose()
+        if self._owns_client and self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._client is None:
+            self._client = aiohttp.ClientSession(
+                # One pooled client per process; sized so ~64 runs can stream at once without
+                # queueing. aiohttp rather than httpx: a third of the CPU per call, which the agent
+                # service pays on every step.
+                connector=aiohttp.TCPConnector(limit=64, keepalive_timeout=30.0),
+                timeout=_client_timeout(self._timeout),
+            )
+        return self._client
+
+    def _post(self, payload: dict[str, Any], deadline: float | None):
+        # Encoded as httpx encoded ``json=``: compact, UTF-8, no NaN.
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        return self._session().post(
+            self._url,
+            data=body,
+            headers=self._headers,
+            timeout=_client_timeout(self._attempt_timeout(deadline)),
+            proxy=self._proxy,
+            proxy_auth=self._proxy_auth,
+        )
 
     def _retrying(self, deadline: float | None) -> AsyncRetrying:
         return AsyncRetrying(
@@ -126,22 +155,17 @@ class OpenAICompatibleModel:
         exits = AsyncExitStack()
         try:
             async with asyncio.timeout(_remaining(deadline)):
-                response = await exits.enter_async_context(
-                    self._client.stream(
-                        "POST",
-                        self._url,
-                        json=payload,
-                        headers=self._headers,
-                        timeout=self._attempt_timeout(deadline),
-                    )
-                )
+                response = await exits.enter_async_context(self._post(payload, deadline))
+                # A response left before its end (cancelled, closed early, failed) must not go
+                # back to the pool: closing it ends the provider's stream at once.
+                exits.callback(_close_unless_read, response)
                 await self._raise_for_status(response)
-                events = _StreamAssembler(redact=self._redact).events(_line_batches(response.aiter_text()))
+                events = _StreamAssembler(redact=self._redact).events(_line_batches(_text(response)))
                 exits.push_async_callback(events.aclose)
                 first = await anext(events)
         except BaseException as exc:
             await exits.aclose()
-            if isinstance(exc, TimeoutError | httpx.TransportError):
+            if isinstance(exc, TimeoutError | aiohttp.ClientError):
                 raise _transport_error(exc, deadline) from exc
             raise
         return exits, events, first
@@ -149,15 +173,13 @@ class OpenAICompatibleModel:
     async def _complete_once(self, payload: dict[str, Any], deadline: float | None) -> Completion:
         _check_deadline(deadline)
         try:
-            async with asyncio.timeout(_remaining(deadline)):
-                response = await self._client.post(
-                    self._url, json=payload, headers=self._headers, timeout=self._attempt_timeout(deadline)
-                )
+            async with asyncio.timeout(_remaining(deadline)), self._post(payload, deadline) as response:
                 await self._raise_for_status(response)
-        except (TimeoutError, httpx.TransportError) as exc:
+                body = await response.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise _transport_error(exc, deadline) from exc
         try:
-            return _parse_completion(response.json(), redact=self._redact)
+            return _parse_completion(json.loads(body), redact=self._redact)
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             raise LLMError("the provider sent a malformed completion") from exc
 
@@ -166,15 +188,13 @@ class OpenAICompatibleModel:
             return self._timeout
         return max(0.001, min(self._timeout, deadline - time.monotonic()))
 
-    async def _raise_for_status(self, response: httpx.Response) -> None:
-        status = response.status_code
+    async def _raise_for_status(self, response: aiohttp.ClientResponse) -> None:
+        status = response.status
         if status < 300:
             return
         body = bytearray()
-        async for part in response.aiter_bytes():
+        while len(body) < _ERROR_BODY_LIMIT and (part := await response.content.read(_ERROR_BODY_LIMIT)):
             body += part
-            if len(body) >= _ERROR_BODY_LIMIT:
-                break
         raise LLMError(
             self._redact(f"the provider answered HTTP {status}: {_error_detail(bytes(body))}"),
             status=status,
@@ -306,6 +326,22 @@ class _StreamAssembler:
         )
 
 
+async def _text(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
+    """The body as text, each network read as it arrives (SSE is UTF-8; a character cut between
+    reads completes in the next one)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    async for chunk in response.content.iter_any():
+        if text := decoder.decode(chunk):
+            yield text
+    if text := decoder.decode(b"", final=True):
+        yield text
+
+
+def _close_unless_read(response: aiohttp.ClientResponse) -> None:
+    if not response.content.at_eof():
+        response.close()
+
+
 async def _line_batches(chunks: AsyncIterator[str]) -> AsyncIterator[list[str]]:
     """The complete lines of each chunk of text as it arrives (``\\n``, ``\\r\\n`` or ``\\r`` ends
     a line); a line cut between chunks completes in the next one."""
@@ -372,6 +408,19 @@ def _log_retry(retry_state: RetryCallState) -> None:
     )
 
 
+def _env_proxy(url: str) -> tuple[Any, aiohttp.BasicAuth | None]:
+    try:
+        return get_env_proxy_for_url(URL(url))
+    except LookupError:  # no proxy for this URL
+        return None, None
+
+
+def _client_timeout(timeout: float) -> aiohttp.ClientTimeout:
+    # As httpx's timeout: a limit on connecting and on each wait for data, not on the whole answer
+    # (a long stream is fine while it flows; the deadline bounds it as a whole).
+    return aiohttp.ClientTimeout(total=None, connect=timeout, sock_connect=timeout, sock_read=timeout)
+
+
 def _remaining(deadline: float | None) -> float | None:
     return None if deadline is None else deadline - time.monotonic()
 
@@ -383,12 +432,14 @@ def _check_deadline(deadline: float | None) -> None:
 
 def _transport_error(exc: BaseException, deadline: float | None) -> AgentSuiteError:
     """Map a timeout or network failure to the domain: a spent deadline, or a (maybe retryable) LLMError."""
+    # Our own deadline (asyncio.timeout) and the attempt's timeout both raise TimeoutError: the
+    # first is a spent deadline, the second (the attempt ran past the client's timeout) retryable.
     spent = deadline is not None and time.monotonic() >= deadline - 0.005
-    if isinstance(exc, TimeoutError) or (isinstance(exc, httpx.TimeoutException) and spent):
+    if isinstance(exc, TimeoutError) and spent:
         return DeadlineExceeded("the LLM call did not finish before its deadline")
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, TimeoutError):
         return LLMError(f"the provider did not answer in time ({type(exc).__name__})", retryable=True)
-    if isinstance(exc, httpx.UnsupportedProtocol):
+    if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
         return LLMError(f"bad provider URL: {exc}")
     return LLMError(f"could not talk to the provider ({type(exc).__name__}: {exc})", retryable=True)
 
@@ -404,7 +455,7 @@ def _stream_error(error: Any, redact: Callable[[str], str]) -> LLMError:
     )
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
+def _retry_after(headers: Mapping[str, str]) -> float | None:
     if (millis := headers.get("retry-after-ms")) is not None:
         try:
             return max(0.0, float(millis) / 1000)

@@ -10,12 +10,13 @@ from services.common.call import require_tenant
 from services.common.errors import AlreadyExists, InvalidArgument, Validation
 from services.common.protobuf import from_struct, require_id
 from services.common.server import servicer
+from services.common.stored_cache import StoredMessageCache
 from services.common.values import has_nul, value_problem
 from services.memory.api.convert import block_fields, block_to_proto, message_to_proto, new_message
 from services.memory.api.stores import MemoryStores
 from services.memory.core.archival_memory import ArchivalMemory
 from services.memory.core.blocks import compile_memory
-from services.memory.core.model import AgentContext, AppendResult
+from services.memory.core.model import AgentContext, AppendResult, StoredMessage
 
 MAX_APPEND = 1000
 CLOCK_SKEW = timedelta(minutes=5)
@@ -33,6 +34,10 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
         self._stores = stores
         self._messages = stores.messages
         self._archival = ArchivalMemory(stores.archives, stores.passages, stores.embedders)
+        # Every step reads the same in-context messages again; each is converted once.
+        self._protos: StoredMessageCache[StoredMessage, common_pb2.Message] = StoredMessageCache(
+            message_to_proto
+        )
 
     async def GetContext(self, request: memory_service_pb2.GetContextRequest, context):
         tenant = require_tenant()
@@ -46,7 +51,7 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
         agent_context = await self._stores.context.read(
             tenant=tenant, agent_id=agent_id, max_messages=max_messages
         )
-        return _context_to_proto(agent_context)
+        return self._context_to_proto(agent_context)
 
     async def AppendMessages(self, request: memory_service_pb2.AppendMessagesRequest, context):
         tenant = require_tenant()
@@ -97,7 +102,7 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
         }
         if not request.return_context:
             result = await self._messages.append(**arguments)
-            return _append_to_proto(result)
+            return self._append_to_proto(result)
         result, agent_context = await self._messages.append_then_read(
             **arguments, max_messages=request.context_max_messages
         )
@@ -105,9 +110,33 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
             agent_context = await self._stores.context.read(
                 tenant=tenant, agent_id=agent_id, max_messages=request.context_max_messages
             )
-        response = _append_to_proto(result)
-        response.context.CopyFrom(_context_to_proto(agent_context))
+        response = self._append_to_proto(result)
+        response.context.CopyFrom(self._context_to_proto(agent_context))
         return response
+
+    def _message_to_proto(self, message: StoredMessage) -> common_pb2.Message:
+        return self._protos.get(message.id, message, len(message.content) + len(message.reasoning))
+
+    def _append_to_proto(self, result: AppendResult) -> memory_service_pb2.AppendMessagesResponse:
+        return memory_service_pb2.AppendMessagesResponse(
+            messages=[self._message_to_proto(m) for m in result.messages], deduplicated=result.deduplicated
+        )
+
+    def _context_to_proto(self, agent_context: AgentContext) -> memory_service_pb2.GetContextResponse:
+        return memory_service_pb2.GetContextResponse(
+            compiled_memory=compile_memory(agent_context.blocks),
+            blocks=[block_to_proto(b) for b in agent_context.blocks],
+            summary=agent_context.summary,
+            messages=[self._message_to_proto(m) for m in agent_context.messages],
+            boundary_seq=agent_context.boundary_seq,
+            epoch=agent_context.epoch,
+            stats=memory_pb2.MemoryStats(
+                message_count=agent_context.message_count,
+                in_context_message_count=len(agent_context.messages),
+                passage_count=agent_context.passage_count,
+                archive_tags=agent_context.archive_tags,
+            ),
+        )
 
     async def SetEvictionBoundary(self, request: memory_service_pb2.SetEvictionBoundaryRequest, context):
         tenant = require_tenant()
@@ -169,29 +198,6 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
         agent_id = require_id(request.agent_id, "agent_id")
         await self._stores.removal.forget(tenant, agent_id)
         return memory_service_pb2.DeleteAgentMemoryResponse()
-
-
-def _append_to_proto(result: AppendResult) -> memory_service_pb2.AppendMessagesResponse:
-    return memory_service_pb2.AppendMessagesResponse(
-        messages=[message_to_proto(m) for m in result.messages], deduplicated=result.deduplicated
-    )
-
-
-def _context_to_proto(agent_context: AgentContext) -> memory_service_pb2.GetContextResponse:
-    return memory_service_pb2.GetContextResponse(
-        compiled_memory=compile_memory(agent_context.blocks),
-        blocks=[block_to_proto(b) for b in agent_context.blocks],
-        summary=agent_context.summary,
-        messages=[message_to_proto(m) for m in agent_context.messages],
-        boundary_seq=agent_context.boundary_seq,
-        epoch=agent_context.epoch,
-        stats=memory_pb2.MemoryStats(
-            message_count=agent_context.message_count,
-            in_context_message_count=len(agent_context.messages),
-            passage_count=agent_context.passage_count,
-            archive_tags=agent_context.archive_tags,
-        ),
-    )
 
 
 def _check_context_size(max_messages: int, field: str) -> None:
