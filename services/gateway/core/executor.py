@@ -91,6 +91,10 @@ class RunExecutor:
 
     async def _step(self, lane: Lane, row: RunRow, run, numbering: Numbering, relay: _Relay) -> None:
         request = agent_service_pb2.StepRequest.FromString(row.step_request)
+        if request.approvals:
+            # A continued run: its input was stored by its first execution (the row keeps it for
+            # GetRun), and the agent service takes approvals alone.
+            del request.input[:]
         request.agent_id = row.agent_id
         request.run_id = row.id
         request.epoch = lane.epoch
