@@ -87,7 +87,9 @@ async def test_a_gateway_paused_past_its_lease_cannot_write_after_another_took_o
     )
     async with grpc.aio.insecure_channel(stalled.address) as channel:
         run = await create_run(channel, tenant, agent.id, "said once")
-    await wait_for_llm_requests(running_suite.llm, model, 1)  # in flight on the stalled gateway
+    # In flight on the stalled gateway: its started event stored, its step waiting for the model.
+    await wait_for_run(gateway, tenant, run.id, lambda r: r.last_seq >= 2)
+    await wait_for_llm_requests(running_suite.llm, model, 1)
     stalled.pause()
 
     done = await wait_for_run(gateway, tenant, run.id, finished, within=10)
@@ -95,7 +97,10 @@ async def test_a_gateway_paused_past_its_lease_cannot_write_after_another_took_o
     epochs = [event.started.epoch for event in events if event.HasField("started")]
     log_dir = running_suite.suite.log_dir
     # The stalled step's reply arrives after the takeover: memory refuses its stale epoch.
-    await wait_for_log(log_dir / "memory.log", f"stale epoch {epochs[0]} for agent {agent.id}")
+    await wait_for_log(
+        log_dir / "memory.log",
+        f"stale epoch {epochs[0]} for agent {agent.id}: epoch {epochs[-1]} has taken over",
+    )
     stalled.resume()
     # Back from its pause, the old gateway learns its lease is gone and stores nothing more.
     lost = await wait_for_log(log_dir / f"{stalled.name}.log", "lost the lease of an agent")
