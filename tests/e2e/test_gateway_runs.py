@@ -623,3 +623,120 @@ async def test_background_runs_are_polled_and_listed_by_agent_and_status_page_by
     assert bad_token.code() == grpc.StatusCode.INVALID_ARGUMENT
     runs = await runs_oldest_first(gateway, tenant, agent.id)
     assert_one_run_at_a_time_in_order(await history(gateway, tenant, agent.id), runs)
+
+
+async def test_policies_and_approvals_hold_across_replicas_and_apis(
+    running_suite, gateway, tenant, tuned_channel
+):
+    tools = tools_service_pb2_grpc.ToolServiceStub(gateway)
+    tool = await tools.CreateTool(
+        tools_service_pb2.CreateToolRequest(
+            tool=tools_pb2.Tool(source_code=ADD_SOURCE, requires_approval=True)
+        ),
+        metadata=tenant,
+    )
+    model = model_name()
+    agent = await create_agent(gateway, tenant, model, tool_ids=[tool.tool.id])
+    running_suite.llm.script(
+        model,
+        [
+            {"content": "too slow to finish", "latency_ms": 5000},
+            {"tool_calls": [call("add", {"a": 2, "b": 2})]},
+            {"tool_calls": [call("add", {"a": 3, "b": 3}, "call_2")]},
+            {"content": "Six."},
+        ],
+    )
+    slow = await create_run(tuned_channel, tenant, agent.id, "slow")
+    await wait_for_llm_requests(running_suite.llm, model, 1)
+
+    # A Converse send refused as busy is an error event; the stream goes on.
+    stream = conversation(gateway).Converse(metadata=tenant, timeout=30)
+    await stream.write(
+        gateway_service_pb2.ConverseRequest(open=gateway_service_pb2.ConverseOpen(agent_id=agent.id))
+    )
+    await stream.write(
+        gateway_service_pb2.ConverseRequest(
+            send=gateway_service_pb2.ConverseSend(
+                messages=[user("not now")], busy_policy=gateway_pb2.BUSY_POLICY_REJECT
+            )
+        )
+    )
+    (busy,) = await read_until(stream, lambda r: r.HasField("event") and r.event.HasField("error"))
+    await stream.write(gateway_service_pb2.ConverseRequest(ping=gateway_service_pb2.ConversePing(nonce=1)))
+    (pong,) = await read_until(stream, lambda r: r.HasField("pong"))
+    await stream.done_writing()
+    # Interrupt through this gateway a run executing on the other one.
+    asking = await send(gateway, tenant, agent.id, "2+2?", busy_policy=gateway_pb2.BUSY_POLICY_INTERRUPT)
+    slow_done = await get_run(gateway, tenant, slow.id)
+    # A run awaiting approval can be cancelled; the next one awaiting approval continues by SendMessage.
+    cancelled = (
+        await conversation(tuned_channel).CancelRun(
+            gateway_service_pb2.CancelRunRequest(run_id=asking.run.id),
+            metadata=tenant,
+            timeout=CALL_TIMEOUT_S,
+        )
+    ).run
+    asking_again = await send(tuned_channel, tenant, agent.id, "3+3?")
+    (pending,) = asking_again.run.pending_approvals
+    approved = await conversation(gateway).SendMessage(
+        gateway_service_pb2.SendMessageRequest(
+            agent_id=agent.id, approvals=[common_pb2.ToolApproval(tool_call_id=pending.id, approve=True)]
+        ),
+        metadata=tenant,
+        timeout=CALL_TIMEOUT_S,
+    )
+    nothing_waits = await refused(
+        conversation(gateway).SendMessage(
+            gateway_service_pb2.SendMessageRequest(
+                agent_id=agent.id, approvals=[common_pb2.ToolApproval(tool_call_id=pending.id, approve=True)]
+            ),
+            metadata=tenant,
+            timeout=CALL_TIMEOUT_S,
+        )
+    )
+
+    assert busy.event.error.code == grpc.StatusCode.ABORTED.value[0] and slow.id in busy.event.error.message
+    assert pong.pong.nonce == 1
+    assert (slow_done.status, slow_done.stop_reason) == (CANCELLED, common_pb2.STOP_REASON_CANCELLED)
+    assert asking.run.status == AWAITING_APPROVAL
+    assert (cancelled.status, cancelled.stop_reason) == (CANCELLED, common_pb2.STOP_REASON_CANCELLED)
+    assert asking_again.run.status == AWAITING_APPROVAL
+    assert approved.run.id == asking_again.run.id and approved.run.status == COMPLETED
+    assert [m.content for m in approved.messages if m.content][-2:] == ["6", "Six."]
+    assert nothing_waits.code() == grpc.StatusCode.FAILED_PRECONDITION
+    runs = await runs_oldest_first(gateway, tenant, agent.id)
+    assert [(r.id, r.status) for r in runs] == [
+        (slow.id, CANCELLED),
+        (asking.run.id, CANCELLED),
+        (asking_again.run.id, COMPLETED),
+    ]
+    blocks = blocks_by_run(await history(gateway, tenant, agent.id))
+    assert [(run_id, [m.content for m in block if m.content]) for run_id, block in blocks] == [
+        (slow.id, ["slow"]),
+        (asking.run.id, ["2+2?"]),
+        (asking_again.run.id, ["3+3?", "6", "Six."]),
+    ]
+
+
+async def test_a_retried_broadcast_with_its_key_returns_the_same_runs_and_stores_each_input_once(
+    gateway, tenant
+):
+    agents = [await create_agent(gateway, tenant, model_name(), name=f"r{index}") for index in range(3)]
+    selector = gateway_pb2.AgentSelector(agent_ids=[a.id for a in agents])
+
+    async def broadcast_once() -> dict[str, str]:
+        request = gateway_service_pb2.BroadcastRequest(
+            selector=selector, messages=[user("only once")], idempotency_key="broadcast-1"
+        )
+        call = conversation(gateway).Broadcast(request, metadata=tenant, timeout=CALL_TIMEOUT_S)
+        return {r.result.agent_id: r.result.run.id async for r in call if r.HasField("result")}
+
+    first = await broadcast_once()
+    retried = await broadcast_once()
+
+    assert first == retried and len(set(first.values())) == 3
+    for agent in agents:
+        assert [m.content for m in await history(gateway, tenant, agent.id)] == [
+            "only once",
+            echo("only once"),
+        ]
