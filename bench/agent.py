@@ -59,7 +59,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from agentsuite.agent.v1 import agent_pb2, agent_service_pb2, agent_service_pb2_grpc
 from agentsuite.common.v1 import common_pb2
 from agentsuite.memory.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
-from bench.harness import embedded_database, fake_llm, log, machine, postmaster_pid, running_services
+from bench.harness import (
+    embedded_database,
+    fake_llm,
+    log,
+    machine,
+    parse_args_with_env,
+    postmaster_pid,
+    running_services,
+)
 from bench.load import CpuMeter, percentile
 from services.common.call import TENANT_KEY
 from services.common.embedded_pg import EmbeddedPostgres
@@ -517,17 +525,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="model calls per run: the first ones call a built-in tool (default 1: one answer)",
     )
     parser.add_argument("--omit-deltas", action="store_true", help="as SendMessage: no text deltas streamed")
-    parser.add_argument(
-        "--env", action="append", default=[], metavar="KEY=VALUE", help="extra service environment"
-    )
     parser.add_argument("--profile-dir", type=Path, help="py-spy the agent and memory during the steps")
     parser.add_argument("--json-only", action="store_true", help="no progress on stderr")
-    args = parser.parse_args(argv)
+    args = parse_args_with_env(parser, argv)
     if args.steps < 1 or args.warmup < 0 or args.history < 0 or args.steps_per_run < 1:
         parser.error("--steps must be positive, --warmup and --history not negative")
-    if any("=" not in item for item in args.env):
-        parser.error("--env takes KEY=VALUE")
-    args.env = dict(item.split("=", 1) for item in args.env)
     return args
 
 

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agentsuite.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from bench.fleet import NotImplementedYet, create_agents, fail_clearly, require_implemented, resident_memory
-from bench.harness import log, machine, running_suite
+from bench.harness import log, machine, parse_args_with_env, running_suite
 from bench.load import MAX_ERROR_SAMPLES
 
 TARGET_MIB = 300 * 1000 * 1000 / 2**20
@@ -233,11 +233,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hold-seconds", type=float, default=10.0)
     parser.add_argument("--open-timeout", type=float, default=120.0, help="most seconds to open them all")
     parser.add_argument("--create-concurrency", type=int, default=16, help="CreateAgent calls at once")
-    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="service env")
-    args = parser.parse_args(argv)
-    if any("=" not in item for item in args.env):
-        parser.error("--env takes KEY=VALUE")
-    args.env = dict(item.split("=", 1) for item in args.env)
+    args = parse_args_with_env(parser, argv)
     return args
 
 

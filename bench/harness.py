@@ -7,6 +7,7 @@ in reverse order, whatever happens inside the ``async with``.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -81,6 +82,23 @@ def _cpu_model() -> str | None:
     except OSError:
         pass
     return None
+
+
+def parse_args_with_env(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse ``argv`` with the option every benchmark shares, ``--env KEY=VALUE`` (repeatable):
+    extra environment for the services, as a dict in ``args.env``."""
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra service environment (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    if any("=" not in item for item in args.env):
+        parser.error("--env takes KEY=VALUE")
+    args.env = dict(item.split("=", 1) for item in args.env)
+    return args
 
 
 def log(message: str) -> None:

@@ -32,7 +32,7 @@ from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from agentsuite.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
 from bench.fleet import create_agents
-from bench.harness import RunningSuite, log, machine, running_suite
+from bench.harness import RunningSuite, log, machine, parse_args_with_env, running_suite
 from bench.load import MAX_ERROR_SAMPLES, CpuMeter, percentile
 
 READ_CONCURRENCY = 32
@@ -321,11 +321,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--channels", type=int, default=4, help="client channels (connections)")
     parser.add_argument("--create-concurrency", type=int, default=16, help="CreateAgent calls at once")
     parser.add_argument("--timeout", type=float, default=300.0, help="deadline of each SendMessage")
-    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="service env")
-    args = parser.parse_args(argv)
-    if any("=" not in item for item in args.env):
-        parser.error("--env takes KEY=VALUE")
-    args.env = dict(item.split("=", 1) for item in args.env)
+    args = parse_args_with_env(parser, argv)
     return args
 
 

@@ -30,7 +30,7 @@ from agentsuite.agent.v1 import agent_pb2, agent_service_pb2, agent_service_pb2_
 from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from bench import echo
-from bench.harness import RunningSuite, log, machine, running_suite
+from bench.harness import RunningSuite, log, machine, parse_args_with_env, running_suite
 from bench.load import CpuMeter, closed_loop, percentile
 from services.common.call import TENANT_KEY
 
@@ -281,24 +281,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--overhead-seconds", type=float, default=5.0, help="window of the gateway-overhead measurement"
     )
     parser.add_argument("--llm-latency-ms", type=float, default=0.0, help="fake LLM delay before its reply")
-    parser.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra service environment (repeatable)",
-    )
     parser.add_argument("--skip-echo", action="store_true", help="do not measure the echo ceiling")
     parser.add_argument(
         "--profile-dir",
         type=Path,
         help="py-spy record gateway/agent/memory during the highest level (needs py-spy; slows the run)",
     )
-    args = parser.parse_args(argv)
+    args = parse_args_with_env(parser, argv)
     args.concurrency = echo.concurrency_list(args.concurrency or ["1,32"])
-    if any("=" not in item for item in args.env):
-        parser.error("--env takes KEY=VALUE")
-    args.env = dict(item.split("=", 1) for item in args.env)
     return args
 
 

@@ -135,14 +135,13 @@ class ConversationApi(gateway_service_pb2_grpc.ConversationServiceServicer):
         tenant = require_tenant()
         started = time.monotonic()
         _validate_messages(request.messages, required=True)
+        _validate_options(request.busy_policy, 0, request.idempotency_key)
         concurrency = request.max_concurrency or DEFAULT_BROADCAST_CONCURRENCY
         check = Validation()
-        check.check(request.busy_policy in _VALID_POLICIES, "busy_policy", "unknown busy policy")
         check.check(request.max_concurrency >= 0, "max_concurrency", "must not be negative")
         check.check(
             bool(request.selector.agent_ids or request.selector.tags), "selector", "name agent ids or tags"
         )
-        check.check(len(request.idempotency_key) <= MAX_KEY_CHARS, "idempotency_key", "too long")
         check.raise_if_any()
         targets, unknown = await self._targets(tenant, request.selector)
         semaphore = asyncio.Semaphore(min(concurrency, MAX_BROADCAST_CONCURRENCY))
