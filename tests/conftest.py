@@ -12,10 +12,11 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.common.db import create_engine
+from services.common.db import create_engine, open_pool
 from services.common.embedded_pg import EmbeddedPostgres
 from services.common.migrations import upgrade
 from services.common.settings import Settings
@@ -52,3 +53,11 @@ async def migrated_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
         await upgrade(engine, schema=schema, script_location=ROOT / "services" / service / "migrations")
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def migrated_pool(migrated_engine: AsyncEngine) -> AsyncIterator[asyncpg.Pool]:
+    """A plain asyncpg pool on the migrated test database, as the gateway's run store uses."""
+    pool = await open_pool(migrated_engine, Settings(service="test", db_pool_size=5))
+    yield pool
+    await pool.close()

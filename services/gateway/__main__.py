@@ -11,6 +11,7 @@ from agentsuite.tools.v1 import tools_service_pb2
 from services.common.app import Wiring, main, open_database
 from services.common.call import distrust_tenant_metadata
 from services.common.channels import create_channel
+from services.common.db import open_pool
 from services.common.secret_file import internal_token
 from services.common.server import Registration
 from services.common.settings import Settings, SettingsError
@@ -44,11 +45,12 @@ async def wire(settings: Settings) -> Wiring:
     channels = {address: create_channel(address, settings) for _, address in public}
     agents = AgentRuntimeClient(channels[settings.agent_addr], settings)
 
-    store = RunStore(engine)
+    pool = await open_pool(engine, settings)
+    store = RunStore(pool)
     holder = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
     lanes = Lanes(
         store,
-        LeaseStore(engine, holder, settings.lease_ttl_seconds),
+        LeaseStore(pool, holder, settings.lease_ttl_seconds),
         ttl_seconds=settings.lease_ttl_seconds,
         linger_seconds=min(settings.lane_linger_seconds, settings.lease_ttl_seconds / 2),
         sweep_seconds=max(0.2, settings.lease_ttl_seconds / 3),
@@ -91,6 +93,7 @@ async def wire(settings: Settings) -> Wiring:
 
     closers = [
         engine.dispose,
+        pool.close,
         *(channel.close for channel in channels.values()),
         listener.close,
         stop_lanes,

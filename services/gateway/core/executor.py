@@ -29,10 +29,15 @@ from services.gateway.store.runs import FinishRow, RunRow
 log = logging.getLogger(__name__)
 
 STEP_ATTEMPTS = 3
-STORE_DELAY_SECONDS = 0.005
-"""How long a step-level event may wait for others to be stored with it. A run's end is stored at
-once; a quick run is then stored in one statement, and a slow one streams 5 ms later than it could."""
 """Tries of a Step that fails with UNAVAILABLE: a repeated run id continues the run from memory."""
+STREAMED_STORE_DELAY_SECONDS = 0.005
+"""How long a step-level event of a streamed run may wait for others to be stored with it. A run's
+end is stored at once: a quick run is stored in one statement, a slow one streams 5 ms late."""
+RESULT_STORE_DELAY_SECONDS = 0.1
+"""The same for a run whose submitter waits only for its result (``SendMessage``): most finish
+within it and take one statement; a reader elsewhere sees their events up to 100 ms late. A gateway
+that dies meanwhile loses only the record of those events: the run continues elsewhere from the
+agent's memory."""
 
 
 class RunExecutor:
@@ -62,7 +67,8 @@ class RunExecutor:
         run.stop_detail = ""
         numbering = Numbering(row.id, row.last_seq)
         hub = self._hubs.open(row.id, row.last_seq)
-        relay = _Relay(hub, self._writer, row.id, lane)
+        delay = STREAMED_STORE_DELAY_SECONDS if row.deltas else RESULT_STORE_DELAY_SECONDS
+        relay = _Relay(hub, self._writer, row.id, lane, delay)
         try:
             relay.add(numbering.event(started=gateway_pb2.RunStarted(epoch=lane.epoch)))
             if row.cancel_requested or self._cancelled.pop(row.id, None) is not None:
@@ -158,8 +164,9 @@ def _stop(run: gateway_pb2.Run, status: int, detail: str) -> None:
 class _Relay:
     """Hands a run's events to its hub in order, each step-level one once it is stored."""
 
-    def __init__(self, hub: RunHub, writer: EventWriter, run_id: str, lane: Lane):
+    def __init__(self, hub: RunHub, writer: EventWriter, run_id: str, lane: Lane, delay: float):
         self._hub = hub
+        self._delay = delay
         self._writer = writer
         self._run_id = run_id
         self._lane = lane
@@ -202,7 +209,7 @@ class _Relay:
         try:
             self._delaying = True
             try:
-                await asyncio.sleep(STORE_DELAY_SECONDS)
+                await asyncio.sleep(self._delay)
             finally:
                 self._delaying = False
             while self._unstored:

@@ -144,20 +144,27 @@ class Runs:
         )
         head = gateway_pb2.RunEvent(run_id=run_id, seq=1, time=now())
         policy = submission.busy_policy
-        acceptance = await self._store.accept(
-            run_id=run_id,
-            tenant=tenant,
-            agent_id=submission.agent_id,
-            idempotency_key=submission.idempotency_key or None,
-            step_request=step_request.SerializeToString(),
-            deltas=submission.deltas,
-            call_chain=",".join(chain),
-            event_head=head.SerializeToString(),
-            max_queued=self._max_queued,
-            priority=1 if policy == gateway_pb2.BUSY_POLICY_INTERRUPT else 0,
-            reject_if_busy=policy == gateway_pb2.BUSY_POLICY_REJECT,
-            interrupt=policy == gateway_pb2.BUSY_POLICY_INTERRUPT,
-        )
+        reservation = self._lanes.reserve(tenant, submission.agent_id)
+        acceptance = None
+        try:
+            acceptance = await self._store.accept(
+                run_id=run_id,
+                tenant=tenant,
+                agent_id=submission.agent_id,
+                idempotency_key=submission.idempotency_key or None,
+                step_request=step_request.SerializeToString(),
+                deltas=submission.deltas,
+                call_chain=",".join(chain),
+                event_head=head.SerializeToString(),
+                max_queued=self._max_queued,
+                priority=1 if policy == gateway_pb2.BUSY_POLICY_INTERRUPT else 0,
+                reject_if_busy=policy == gateway_pb2.BUSY_POLICY_REJECT,
+                interrupt=policy == gateway_pb2.BUSY_POLICY_INTERRUPT,
+                offer=reservation[1] if reservation else None,
+            )
+        finally:
+            if reservation is not None:
+                self._lanes.settle(reservation[0], acceptance)
         if acceptance.existing_id:
             self.watchers.unregister(run_id, news)
             return Accepted(acceptance.existing_id, 0)
@@ -176,7 +183,8 @@ class Runs:
             )
         for interrupted in acceptance.interrupted:
             await self._cancel_running(interrupted)
-        self._lanes.kick(tenant, submission.agent_id)
+        if reservation is None:
+            self._lanes.kick(tenant, submission.agent_id)
         head.queued.position = acceptance.ahead
         return Accepted(run_id, 1, queued=head, news=news)
 

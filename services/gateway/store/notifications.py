@@ -15,6 +15,8 @@ from collections.abc import Callable
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.common.db import plain_dsn
+
 log = logging.getLogger(__name__)
 
 RUN_EVENTS = "agentsuite_run_events"
@@ -29,8 +31,7 @@ Handler = Callable[[str], None]
 
 class Listener:
     def __init__(self, engine: AsyncEngine, handlers: dict[str, Handler], on_reconnect: Callable[[], None]):
-        url = engine.url.set(drivername="postgresql", query={})
-        self._dsn = url.render_as_string(hide_password=False)
+        self._dsn = plain_dsn(engine)
         self._handlers = handlers
         self._on_reconnect = on_reconnect
         self._task: asyncio.Task | None = None
