@@ -39,18 +39,24 @@ class CallScope:
         return CallScope(tenant, self.deadline, self.call_chain, self.request_id)
 
 
-_tenant_metadata_trusted = True
+_call_metadata_trusted = True
 
 
-def distrust_tenant_metadata() -> None:
-    """Make this process an edge: the tenant of a call comes from authentication, never from the
-    ``x-agentsuite-tenant`` metadata a client may send. Called once by the gateway at start-up."""
-    global _tenant_metadata_trusted
-    _tenant_metadata_trusted = False
+def distrust_call_metadata() -> None:
+    """Make this process an edge: the tenant and call chain of a call come from authentication,
+    never from the ``x-agentsuite-tenant`` and ``x-agentsuite-call-chain`` metadata a client may
+    send. Called once by the gateway at start-up."""
+    global _call_metadata_trusted
+    _call_metadata_trusted = False
 
 
-def tenant_metadata_trusted() -> bool:
-    return _tenant_metadata_trusted
+def call_metadata_trusted() -> bool:
+    return _call_metadata_trusted
+
+
+def parse_call_chain(value: str) -> tuple[str, ...]:
+    """The agent ids of ``x-agentsuite-call-chain``, oldest first."""
+    return tuple(part for part in value.split(",") if part)
 
 
 _current: contextvars.ContextVar[CallScope] = contextvars.ContextVar("agentsuite_call", default=CallScope())

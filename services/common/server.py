@@ -28,9 +28,10 @@ from services.common.call import (
     REQUEST_ID_KEY,
     TENANT_KEY,
     CallScope,
+    call_metadata_trusted,
     current_call,
     enter_call,
-    tenant_metadata_trusted,
+    parse_call_chain,
 )
 from services.common.db import domain_error
 from services.common.settings import Settings
@@ -68,13 +69,16 @@ def _server_options(settings: Settings) -> list[tuple[str, int]]:
 def _scope_of(context: grpc.aio.ServicerContext) -> CallScope:
     metadata = {key: value for key, value in (context.invocation_metadata() or ())}
     remaining = context.time_remaining()
-    chain = metadata.get(CALL_CHAIN_KEY, "")
-    # At the edge the tenant comes from authentication (already in the scope), never from the client.
-    tenant = metadata.get(TENANT_KEY) if tenant_metadata_trusted() else current_call().tenant
+    if call_metadata_trusted():
+        tenant = metadata.get(TENANT_KEY)
+        chain = parse_call_chain(metadata.get(CALL_CHAIN_KEY, ""))
+    else:  # at the edge both come from authentication (already in the scope), never from a client
+        edge = current_call()
+        tenant, chain = edge.tenant, edge.call_chain
     return CallScope(
         tenant=tenant or None,
         deadline=None if remaining is None else time.monotonic() + remaining,
-        call_chain=tuple(part for part in chain.split(",") if part),
+        call_chain=chain,
         request_id=metadata.get(REQUEST_ID_KEY) or None,
     )
 

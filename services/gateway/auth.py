@@ -2,8 +2,10 @@
 key alone decides the tenant.
 
 One exception: a backend (the agent service, when an agent messages another agent) calls the
-conversation API with ``authorization: Service <internal token>`` and names the tenant it acts for in
-``x-agentsuite-tenant``. Only holders of the internal token can do that, and only for conversations.
+conversation API with ``authorization: Service <internal token>``, names the tenant it acts for in
+``x-agentsuite-tenant`` and the agents waiting on the call in ``x-agentsuite-call-chain``. Only
+holders of the internal token can do that, and only for conversations: a client's call starts a
+chain of its own, whatever metadata it sends.
 
 An interceptor rather than a call in each handler, so no handler (nor the transparent forwarder,
 nor an RPC not implemented yet) can be reached without it.
@@ -16,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 
-from services.common.call import TENANT_KEY, CallScope, enter_call
+from services.common.call import CALL_CHAIN_KEY, TENANT_KEY, CallScope, enter_call, parse_call_chain
 from services.common.errors import AgentSuiteError
 from services.common.status import to_status
 from services.gateway.core.keys import ApiKeys
@@ -41,13 +43,19 @@ class EdgeAuthentication(grpc.aio.ServerInterceptor):
         metadata = dict(details.invocation_metadata or ())
         authorization = metadata.get("authorization")
         keys = self._keys
-        service_tenant = None
+        service_scope = None
         if details.method.startswith(SERVICE_CALL_PREFIX) and self._is_service(authorization):
-            service_tenant = metadata.get(TENANT_KEY)
+            service_scope = CallScope(
+                tenant=metadata.get(TENANT_KEY),
+                call_chain=parse_call_chain(metadata.get(CALL_CHAIN_KEY, "")),
+            )
 
         async def authenticate(context: grpc.aio.ServicerContext) -> None:
+            if service_scope is not None and service_scope.tenant:
+                enter_call(service_scope)
+                return
             try:
-                tenant = service_tenant or await keys.tenant_for(authorization)
+                tenant = await keys.tenant_for(authorization)
             except AgentSuiteError as exc:
                 await context.abort_with_status(to_status(exc))
             enter_call(CallScope(tenant=tenant))

@@ -442,26 +442,35 @@ async def test_an_a_to_b_to_a_cycle_is_refused_in_bounded_time_instead_of_deadlo
 
 
 async def test_the_gateway_refuses_a_message_whose_call_chain_holds_its_target_or_is_too_deep(
-    gateway, tenant
+    gateway, running_suite
 ):
+    tenant_id = f"t-{uuid.uuid4().hex[:12]}"
+    tenant = (("authorization", f"Bearer {await running_suite.new_key(tenant_id)}"),)
     agent = await create_agent(gateway, tenant, model_name())
     others = [str(uuid.uuid4()) for _ in range(5)]
+    as_agent_service = (
+        ("authorization", f"Service {running_suite.suite.internal_token}"),
+        ("x-agentsuite-tenant", tenant_id),
+    )
 
-    def chained(*chain: str):
+    def chained(*chain: str, caller=as_agent_service):
         request = gateway_service_pb2.SendMessageRequest(agent_id=agent.id, messages=[user("hi")])
-        metadata = (*tenant, ("x-agentsuite-call-chain", ",".join(chain)))
+        metadata = (*caller, ("x-agentsuite-call-chain", ",".join(chain)))
         return conversation(gateway).SendMessage(request, metadata=metadata, timeout=CALL_TIMEOUT_S)
 
     cycle = await refused(chained(others[0], agent.id))
     too_deep = await refused(chained(*others))
     allowed = await chained(others[0])
+    from_a_client = await chained(agent.id, caller=tenant)
 
     assert cycle.code() == grpc.StatusCode.FAILED_PRECONDITION and error_info(cycle).reason == "CALL_CYCLE"
     assert too_deep.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert error_info(too_deep).reason == "CALL_DEPTH"
     assert allowed.run.status == COMPLETED
-    assert [r.id for r in await runs_oldest_first(gateway, tenant, agent.id)] == [allowed.run.id]
-    assert [m.content for m in await history(gateway, tenant, agent.id)] == ["hi", echo("hi")]
+    assert from_a_client.run.status == COMPLETED, "a client's call chain is not trusted: it starts one"
+    runs = await runs_oldest_first(gateway, tenant, agent.id)
+    assert [r.id for r in runs] == [allowed.run.id, from_a_client.run.id]
+    assert [m.content for m in await history(gateway, tenant, agent.id)] == ["hi", echo("hi")] * 2
 
 
 # -- Converse ----------------------------------------------------------------------------------------
