@@ -15,7 +15,6 @@ from sqlalchemy import (
     SmallInteger,
     Table,
     Text,
-    UniqueConstraint,
     func,
     text,
 )
@@ -59,7 +58,6 @@ runs = Table(
         BigInteger,
         Identity(always=False),
         nullable=False,
-        unique=True,
         comment="acceptance order: a lane runs its agent's runs by ascending lane_seq",
     ),
     Column("tenant", Text, nullable=False),
@@ -83,7 +81,14 @@ runs = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("started_at", DateTime(timezone=True), nullable=True),
     Column("finished_at", DateTime(timezone=True), nullable=True),
-    UniqueConstraint("tenant", "agent_id", "idempotency_key", name="runs_idempotency_key"),
+    Index(
+        "runs_idempotency_key",
+        "tenant",
+        "agent_id",
+        "idempotency_key",
+        unique=True,
+        postgresql_where=text("idempotency_key IS NOT NULL"),
+    ),
     Index("runs_by_agent", "tenant", "agent_id", "lane_seq"),
     Index("runs_by_tenant", "tenant", "lane_seq"),
     Index(
@@ -95,13 +100,12 @@ runs = Table(
     ),
 )
 
-# The step-level events of runs, replayed on resume.
+# The step-level events of runs, replayed on resume. No foreign key: every statement that stores an
+# event reads its run in the same statement (and checks its epoch), and runs are never deleted.
 run_events = Table(
     "run_events",
     metadata,
-    Column(
-        "run_id", UUID(as_uuid=False), ForeignKey("gateway.runs.id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("run_id", UUID(as_uuid=False), primary_key=True),
     Column("seq", BigInteger, primary_key=True),
     Column("event", LargeBinary, nullable=False, comment="serialized agentsuite.gateway.v1.RunEvent"),
 )
