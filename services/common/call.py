@@ -8,12 +8,18 @@ knowing about gRPC.
 from __future__ import annotations
 
 import contextvars
+import random
+import re
 import time
 from dataclasses import dataclass
 
 TENANT_KEY = "x-agentsuite-tenant"
 CALL_CHAIN_KEY = "x-agentsuite-call-chain"
 REQUEST_ID_KEY = "x-agentsuite-request-id"
+TRACEPARENT_KEY = "traceparent"
+"""W3C trace context: ``00-<trace id>-<parent span id>-<flags>``."""
+
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,9 @@ class CallScope:
     """Agent ids of the agent-to-agent call chain, oldest first."""
     request_id: str | None = None
     """Correlates log lines across services."""
+    trace_id: str | None = None
+    """The W3C trace id (32 hex digits) the call belongs to, when traces are not recorded: log lines
+    of one request carry it in every service (recorded traces carry their own)."""
 
     def remaining(self, default: float) -> float:
         """Seconds left until the deadline, or ``default`` when the caller set none."""
@@ -36,7 +45,23 @@ class CallScope:
         return max(0.0, self.deadline - time.monotonic())
 
     def with_tenant(self, tenant: str) -> CallScope:
-        return CallScope(tenant, self.deadline, self.call_chain, self.request_id)
+        return CallScope(tenant, self.deadline, self.call_chain, self.request_id, self.trace_id)
+
+    def traceparent(self) -> str:
+        """A ``traceparent`` continuing this call's trace downstream (a fresh span id each time)."""
+        return f"00-{self.trace_id}-{random.getrandbits(64):016x}-00"
+
+
+def trace_id_of(traceparent: str | None) -> str | None:
+    """The trace id of a well-formed ``traceparent`` (an all-zero one is invalid), else None."""
+    match = _TRACEPARENT.fullmatch(traceparent or "")
+    if match is None or match.group(1) == "0" * 32:
+        return None
+    return match.group(1)
+
+
+def new_trace_id() -> str:
+    return f"{random.getrandbits(128):032x}"
 
 
 _call_metadata_trusted = True

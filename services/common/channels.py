@@ -13,10 +13,18 @@ from typing import Any
 
 import grpc
 
-from services.common.call import CALL_CHAIN_KEY, REQUEST_ID_KEY, TENANT_KEY, CallScope, current_call
+from services.common.call import (
+    CALL_CHAIN_KEY,
+    REQUEST_ID_KEY,
+    TENANT_KEY,
+    TRACEPARENT_KEY,
+    CallScope,
+    current_call,
+)
 from services.common.server import grpc_options
 from services.common.settings import Settings
 from services.common.status import from_rpc_error
+from services.common.telemetry import traces_recorded
 
 RETRY_POLICY = {
     "maxAttempts": 4,
@@ -45,7 +53,7 @@ def create_channel(
 ) -> grpc.aio.Channel:
     """One long-lived channel to ``target``; share it, it multiplexes every call."""
     interceptors = []
-    if settings.tracing:
+    if settings.tracing and traces_recorded():
         from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
         interceptors.extend(aio_client_interceptors())
@@ -58,7 +66,7 @@ def create_channel(
 
 
 def outgoing_metadata(scope: CallScope) -> tuple[tuple[str, str], ...]:
-    """Tenant, call chain and request id of the current call, for a downstream call."""
+    """Tenant, call chain, request id and trace id of the current call, for a downstream call."""
     metadata = []
     if scope.tenant:
         metadata.append((TENANT_KEY, scope.tenant))
@@ -66,6 +74,8 @@ def outgoing_metadata(scope: CallScope) -> tuple[tuple[str, str], ...]:
         metadata.append((CALL_CHAIN_KEY, ",".join(scope.call_chain)))
     if scope.request_id:
         metadata.append((REQUEST_ID_KEY, scope.request_id))
+    if scope.trace_id and not traces_recorded():  # recorded traces travel through the interceptors
+        metadata.append((TRACEPARENT_KEY, scope.traceparent()))
     return tuple(metadata)
 
 

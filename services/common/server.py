@@ -27,15 +27,19 @@ from services.common.call import (
     CALL_CHAIN_KEY,
     REQUEST_ID_KEY,
     TENANT_KEY,
+    TRACEPARENT_KEY,
     CallScope,
     call_metadata_trusted,
     current_call,
     enter_call,
+    new_trace_id,
     parse_call_chain,
+    trace_id_of,
 )
 from services.common.db import domain_error
 from services.common.settings import Settings
 from services.common.status import internal_status, to_status
+from services.common.telemetry import traces_recorded
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +84,13 @@ def _scope_of(context: grpc.aio.ServicerContext) -> CallScope:
         deadline=None if remaining is None else time.monotonic() + remaining,
         call_chain=chain,
         request_id=metadata.get(REQUEST_ID_KEY) or None,
+        trace_id=None if traces_recorded() else _trace_id(metadata),
     )
+
+
+def _trace_id(metadata: dict[str, str]) -> str:
+    """The caller's trace id, or a new trace when it sent none."""
+    return trace_id_of(metadata.get(TRACEPARENT_KEY)) or new_trace_id()
 
 
 async def _abort(context: grpc.aio.ServicerContext, method: str, exc: BaseException) -> None:
@@ -208,7 +218,7 @@ class ServiceHost:
         self.settings = settings
         self._registrations = list(registrations)
         chain: list[grpc.aio.ServerInterceptor] = []
-        if settings.tracing:
+        if settings.tracing and traces_recorded():
             from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
             chain.append(aio_server_interceptor())

@@ -1,9 +1,12 @@
 """JSON logs that carry trace ids, and the OpenTelemetry tracer set-up.
 
-Spans come from the gRPC interceptors (``services.common.server`` and ``services.common.channels``),
-so one trace runs from the gateway to memory and tools. Exporting is opt-in through the standard
-``OTEL_EXPORTER_OTLP_ENDPOINT`` variable when the OTLP exporter package is installed; without it
-spans are still made, so log lines of one request share a trace id.
+Recording traces is opt-in through the standard ``OTEL_EXPORTER_OTLP_ENDPOINT`` variable (with the
+OTLP exporter package installed): then spans come from OpenTelemetry's gRPC interceptors on every
+server and client channel, so one trace runs from the gateway to memory and tools. Without an
+exporter no span is made, since nobody would see it: the interceptors cost about 0.15 ms of CPU per
+call on the two sides, more than a tenth of a message's path through four services. Only the trace
+id then travels, in the same ``traceparent`` header (``services.common.call``), so the log lines of
+one request still share a trace id across services.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import sys
 import time
 
 from opentelemetry import trace
+
+from services.common.call import current_call
 
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
@@ -39,6 +44,8 @@ class JsonFormatter(logging.Formatter):
         if span_context.is_valid:
             entry["trace_id"] = format(span_context.trace_id, "032x")
             entry["span_id"] = format(span_context.span_id, "016x")
+        elif (trace_id := current_call().trace_id) is not None:
+            entry["trace_id"] = trace_id
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 entry[key] = value
@@ -58,29 +65,30 @@ def configure_logging(service: str, level: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def configure_tracing(service: str, enabled: bool) -> None:
-    """Install a tracer provider for this process (no tracing at all when disabled).
+_recording = False
 
-    Without an exporter, spans are sampled out: they still carry trace and span ids (so log lines
-    of one request share a trace id across services) but record nothing, which costs a fraction
-    of recorded spans. With ``OTEL_EXPORTER_OTLP_ENDPOINT`` set, the standard ``OTEL_TRACES_SAMPLER``
-    settings apply (by default every trace is recorded).
-    """
-    if not enabled:
+
+def configure_tracing(service: str, enabled: bool) -> None:
+    """Record traces when enabled and ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set (the standard
+    ``OTEL_TRACES_SAMPLER`` settings apply; by default every trace is recorded). Otherwise only
+    trace ids travel (see the module's docstring)."""
+    global _recording
+    exporter = _otlp_exporter() if enabled and os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") else None
+    if exporter is None:
         return
     from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider, sampling
-
-    resource = Resource.create({"service.name": f"agentsuite-{service}"})
-    exporter = _otlp_exporter() if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") else None
-    if exporter is None:
-        trace.set_tracer_provider(TracerProvider(resource=resource, sampler=sampling.ALWAYS_OFF))
-        return
+    from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    provider = TracerProvider(resource=resource)
+    provider = TracerProvider(resource=Resource.create({"service.name": f"agentsuite-{service}"}))
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
+    _recording = True
+
+
+def traces_recorded() -> bool:
+    """Whether this process records spans (and so serves and calls through the interceptors)."""
+    return _recording
 
 
 def _otlp_exporter():

@@ -12,14 +12,17 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from agentsuite.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from agentsuite.tools.v1 import tools_service_pb2, tools_service_pb2_grpc
+from services.common import telemetry
 from services.common.call import (
     CALL_CHAIN_KEY,
     REQUEST_ID_KEY,
     TENANT_KEY,
+    TRACEPARENT_KEY,
     CallScope,
     current_call,
     require_tenant,
 )
+from services.common.channels import outgoing_metadata
 from services.common.errors import Unauthenticated
 from services.common.server import Registration, ServiceHost, servicer
 from services.common.settings import Settings
@@ -46,6 +49,16 @@ def tool_registrations() -> list[Registration]:
             file, "ToolRuntime", tools_service_pb2_grpc.add_ToolRuntimeServicer_to_server, EmptyToolRuntime()
         ),
     ]
+
+
+@asynccontextmanager
+async def recorded_traces() -> AsyncIterator[None]:
+    """As in a process with an OTLP exporter: servers and channels get the tracing interceptors."""
+    telemetry._recording = True
+    try:
+        yield
+    finally:
+        telemetry._recording = False
 
 
 @asynccontextmanager
@@ -88,7 +101,7 @@ async def test_streaming_rpcs_the_class_does_not_define_answer_unimplemented_thr
         EmptyConversation(),
     )
     # The tracing interceptor iterates a streaming handler: a plain coroutine there is UNKNOWN.
-    async with hosting([registration], tracing=True) as channel:
+    async with recorded_traces(), hosting([registration], tracing=True) as channel:
         stub = gateway_service_pb2_grpc.ConversationServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as server_stream:
             async for _ in stub.Broadcast(gateway_service_pb2.BroadcastRequest(), timeout=5):
@@ -194,12 +207,37 @@ async def test_handler_sees_tenant_call_chain_request_id_and_deadline_from_the_c
     assert sent_at + 6 < scope.deadline <= sent_at + 7.5
 
 
+async def test_a_call_continues_its_callers_trace_and_passes_it_downstream():
+    caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    async with recording() as (recorder, stub):
+        await stub.GetTool(
+            tools_service_pb2.GetToolRequest(),
+            timeout=5,
+            metadata=((TENANT_KEY, "acme"), (TRACEPARENT_KEY, f"00-{caller_trace}-00f067aa0ba902b7-01")),
+        )
+        continued_trace = recorder.seen.trace_id
+        await stub.GetTool(tools_service_pb2.GetToolRequest(), timeout=5, metadata=((TENANT_KEY, "acme"),))
+        fresh_trace = recorder.seen.trace_id
+        await stub.GetTool(
+            tools_service_pb2.GetToolRequest(),
+            timeout=5,
+            metadata=((TENANT_KEY, "acme"), (TRACEPARENT_KEY, f"00-{'0' * 32}-00f067aa0ba902b7-01")),
+        )
+        invalid_trace = recorder.seen.trace_id
+
+    assert continued_trace == caller_trace
+    downstream = dict(outgoing_metadata(CallScope(tenant="acme", trace_id=caller_trace)))
+    assert downstream[TRACEPARENT_KEY].startswith(f"00-{caller_trace}-")
+    assert len(fresh_trace) == 32 and fresh_trace != caller_trace, "a call without one starts a trace"
+    assert len(invalid_trace) == 32 and invalid_trace != "0" * 32
+
+
 async def test_call_without_metadata_or_timeout_has_an_empty_scope_and_no_tenant():
     async with recording() as (recorder, stub):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.GetTool(tools_service_pb2.GetToolRequest())
 
-    assert recorder.seen == CallScope()
+    assert recorder.seen == CallScope(trace_id=recorder.seen.trace_id), "nothing but a new trace"
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert isinstance(from_rpc_error(caught.value), Unauthenticated)
     assert from_rpc_error(caught.value).reason == "NO_TENANT"

@@ -107,7 +107,12 @@ class RunExecutor:
         request.omit_deltas = not row.deltas
         chain = tuple(agent for agent in row.call_chain.split(",") if agent)
         enter_call(
-            CallScope(tenant=row.tenant, deadline=time.monotonic() + self._run_timeout, call_chain=chain)
+            CallScope(
+                tenant=row.tenant,
+                deadline=time.monotonic() + self._run_timeout,
+                call_chain=chain,
+                trace_id=row.id.replace("-", ""),  # every service logs the run's work under its id
+            )
         )
         for attempt in range(1, STEP_ATTEMPTS + 1):
             try:
