@@ -25,8 +25,9 @@ from services.memory.core.model import (
     ToolCallRecord,
 )
 from services.memory.store.agents import require_agent
-from services.memory.store.context import agent_context
+from services.memory.store.context import agent_context, known_parameters
 from services.memory.store.fenced_append import APPEND, APPEND_THEN_READ, APPENDS_KEY, message_arrays
+from services.memory.store.recent import RecentMessages
 from services.memory.store.tables import agent_state, appends, messages
 
 _COLUMNS = [column for column in messages.c if column.name != "search"]
@@ -96,8 +97,9 @@ _EARLIER = text(
 class MessageStore:
     """Reads and writes one tenant's messages; every statement is scoped by tenant."""
 
-    def __init__(self, engine: AsyncEngine):
+    def __init__(self, engine: AsyncEngine, recent: RecentMessages):
         self._engine = engine
+        self._recent = recent
         # An append is one statement, so it needs no transaction: autocommit spares the BEGIN and
         # COMMIT round trips (same pool).
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -140,11 +142,13 @@ class MessageStore:
         max_messages: int = 0,
     ) -> tuple[AppendResult, AgentContext | None]:
         """As ``append``, and the agent's context afterwards (as ``ContextReader.read``) from the
-        same statement; None when that statement could not read it (a deduplicated append, or a
-        concurrent append committed meanwhile): then the caller reads it on its own."""
+        same statement; None when that statement could not read it (a deduplicated append, a
+        concurrent append committed meanwhile, or kept messages found stale): then the caller reads
+        it on its own."""
+        known = self._recent.newest(agent_id)
         result, row = await self._append(
             APPEND_THEN_READ,
-            {"limit": max_messages or None},
+            {"limit": max_messages or None, **known_parameters(known)},
             tenant=tenant,
             agent_id=agent_id,
             epoch=epoch,
@@ -154,7 +158,9 @@ class MessageStore:
         )
         if row is None or row.seen_last_seq != row.last_seq - len(new_messages):
             return result, None
-        return result, agent_context(row, max_messages=max_messages, appended=result.messages)
+        return result, agent_context(
+            row, self._recent, agent_id, known=known, max_messages=max_messages, appended=result.messages
+        )
 
     async def _append(
         self,
@@ -196,7 +202,9 @@ class MessageStore:
         if row is None:
             async with self._engine.connect() as conn:
                 raise await self._refusal(conn, tenant, agent_id, epoch)
-        return AppendResult(_stored(new_messages, ids, agent_id, run_id, row.last_seq, now)), row
+        stored = _stored(new_messages, ids, agent_id, run_id, row.last_seq, now)
+        self._recent.extend(agent_id, stored)
+        return AppendResult(stored), row
 
     async def _append_checked(
         self, statement: TextClause, parameters: dict, unanswered: list[str]
