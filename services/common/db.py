@@ -10,6 +10,7 @@ import asyncio
 import logging
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -91,22 +92,18 @@ def domain_error(exc: BaseException) -> AgentSuiteError | None:
         return Unavailable("the database connection pool is exhausted", reason="DB_POOL_EXHAUSTED")
     if isinstance(exc, OSError | asyncio.TimeoutError):  # asyncpg's connect fails with these, unwrapped
         return Unavailable("the database is unreachable", reason="DB_UNAVAILABLE")
-    if not isinstance(exc, DBAPIError):
-        return None
-    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    # asyncpg's own errors come from the statements a store runs on the driver directly.
+    if isinstance(exc, asyncpg.PostgresError):
+        sqlstate, broken = exc.sqlstate or "", False
+    elif isinstance(exc, DBAPIError):
+        sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+        broken = exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    else:
+        broken, sqlstate = isinstance(exc, asyncpg.InterfaceError), ""
     if sqlstate == "57014":
         return DeadlineExceeded("a database statement ran past its time limit", reason="DB_STATEMENT_TIMEOUT")
     if sqlstate in {"40001", "40P01"}:
         return Conflict("a concurrent database transaction won; retry", reason="DB_CONFLICT")
-    if (
-        exc.connection_invalidated
-        or isinstance(exc, OperationalError | InterfaceError)
-        or sqlstate[:2]
-        in {
-            "08",
-            "53",
-            "57",
-        }
-    ):
+    if broken or sqlstate[:2] in {"08", "53", "57"}:
         return Unavailable("the database is unavailable", reason="DB_UNAVAILABLE")
     return None

@@ -20,6 +20,7 @@ from services.common.errors import NotFound
 from services.memory.core.blocks import Block
 from services.memory.core.model import AgentContext, Role, StoredMessage, ToolCallRecord
 from services.memory.store.archives import AGENT_ARCHIVE_TAGS_SQL, AGENT_PASSAGE_COUNT_SQL
+from services.memory.store.driver import DriverStatement, driver_connection
 from services.memory.store.recent import RecentMessages, in_context
 
 MESSAGE_COLUMNS = (
@@ -58,22 +59,22 @@ CONTEXT_COLUMNS = f"""{BLOCKS_SQL} AS blocks,
 
 CONTEXT_BINDS = (bindparam("limit", type_=Integer), bindparam("known_seq", type_=BigInteger))
 
-_CONTEXT = text(
-    f"""
-    SELECT s.boundary_seq, s.summary, s.max_epoch, s.last_seq, {CONTEXT_COLUMNS}
-    FROM memory.agent_state s
-    WHERE s.agent_id = :agent_id AND s.tenant = :tenant
-    """
-).bindparams(*CONTEXT_BINDS)
+_CONTEXT = DriverStatement.of(
+    text(
+        f"""
+        SELECT s.boundary_seq, s.summary, s.max_epoch, s.last_seq, {CONTEXT_COLUMNS}
+        FROM memory.agent_state s
+        WHERE s.agent_id = :agent_id AND s.tenant = :tenant
+        """
+    ).bindparams(*CONTEXT_BINDS)
+)
 
 
 class ContextReader:
     """Reads an agent's context; scoped by tenant (another tenant's agent is not found)."""
 
     def __init__(self, engine: AsyncEngine, recent: RecentMessages):
-        # One statement reads a consistent snapshot by itself; autocommit spares the BEGIN and the
-        # ROLLBACK round trips a transaction would cost.
-        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._engine = engine
         self._recent = recent
 
     async def read(self, *, tenant: str, agent_id: str, max_messages: int = 0) -> AgentContext:
@@ -97,8 +98,10 @@ class ContextReader:
             "limit": max_messages or None,
             **known_parameters(known),
         }
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(_CONTEXT, parameters)).first()
+        # One statement reads a consistent snapshot by itself: no transaction, so no BEGIN and
+        # ROLLBACK round trips.
+        async with driver_connection(self._engine) as conn:
+            row = await conn.fetchrow(_CONTEXT.sql, *_CONTEXT.arguments(parameters))
         if row is None:  # memory does not know the agent (or it is another tenant's)
             raise NotFound("agent", agent_id)
         return agent_context(row, self._recent, agent_id, known=known, max_messages=max_messages)
@@ -118,14 +121,15 @@ def agent_context(
     max_messages: int,
     appended: Sequence[StoredMessage] = (),
 ) -> AgentContext | None:
-    """The context of a row of ``CONTEXT_COLUMNS`` (and ``boundary_seq``, ``summary``,
+    """The context of a record of ``CONTEXT_COLUMNS`` (and ``boundary_seq``, ``summary``,
     ``max_epoch``, ``last_seq``) read after ``known``, with ``appended`` after the messages the row
     holds; kept in ``recent`` for the next read. None when ``known`` was stale (then forgotten)."""
-    fetched = [_message_from_json(m) for m in _decoded(row.messages)]
+    fetched = [_message_from_json(m) for m in _decoded(row["messages"])]
     fetched.extend(appended)
+    boundary_seq = row["boundary_seq"]
     messages = None
-    if not known or row.known_id == known[-1].id:
-        messages = in_context(known, fetched, boundary_seq=row.boundary_seq, max_messages=max_messages)
+    if not known or row["known_id"] == known[-1].id:
+        messages = in_context(known, fetched, boundary_seq=boundary_seq, max_messages=max_messages)
     if messages is None:
         recent.forget(agent_id)
         return None
@@ -134,14 +138,14 @@ def agent_context(
         while messages and messages[0].role is Role.TOOL:
             messages.pop(0)
     return AgentContext(
-        blocks=tuple(_block_from_json(b) for b in _decoded(row.blocks)),
-        summary=row.summary,
+        blocks=tuple(_block_from_json(b) for b in _decoded(row["blocks"])),
+        summary=row["summary"],
         messages=tuple(messages),
-        boundary_seq=row.boundary_seq,
-        epoch=row.max_epoch,
-        message_count=row.last_seq,
-        passage_count=row.passage_count,
-        archive_tags=tuple(row.archive_tags),
+        boundary_seq=boundary_seq,
+        epoch=row["max_epoch"],
+        message_count=row["last_seq"],
+        passage_count=row["passage_count"],
+        archive_tags=tuple(row["archive_tags"]),
     )
 
 
