@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from services.memory.core.model import Role, StoredMessage
-from services.memory.store.recent import RecentMessages, in_context
+from services.memory.store.recent import OVERHEAD, RecentMessages, in_context
 
 
 def messages(*seqs: int, agent_id: str = "a") -> list[StoredMessage]:
@@ -55,7 +56,7 @@ def test_appends_extend_only_what_they_follow_without_a_gap():
 
 
 def test_the_least_recently_read_agents_are_dropped_past_the_limit():
-    recent = RecentMessages(limit=4, per_agent=3)
+    recent = RecentMessages(limit=4 * OVERHEAD, per_agent=3)
     recent.keep("a", messages(1, 2, agent_id="a"))
     recent.keep("b", messages(1, 2, agent_id="b"))
     recent.newest("a")
@@ -63,3 +64,10 @@ def test_the_least_recently_read_agents_are_dropped_past_the_limit():
     recent.keep("d", messages(1, 2, 3, 4, agent_id="d"))  # longer than one agent may keep
 
     assert [len(recent.newest(agent)) for agent in "abcd"] == [2, 0, 2, 0]
+
+
+def test_long_messages_count_for_their_length():
+    recent = RecentMessages(limit=3 * OVERHEAD)
+    recent.keep("a", [replace(messages(1)[0], content="x" * 3 * OVERHEAD)])
+
+    assert len(recent.newest("a")) == 0

@@ -15,8 +15,11 @@ from collections.abc import Sequence
 
 from services.memory.core.model import StoredMessage
 
-DEFAULT_LIMIT = 20_000
-"""Messages kept per process (the contexts of a few hundred busy agents)."""
+DEFAULT_LIMIT = 64_000_000
+"""Characters kept per process, counting ``OVERHEAD`` per message: the hundred-message contexts of
+several hundred agents."""
+OVERHEAD = 1_000
+"""What a kept message costs beyond its text, roughly, in characters."""
 PER_AGENT = 1_000
 """An agent whose window is longer than this is read in full every time: it would crowd the rest."""
 
@@ -27,35 +30,38 @@ class RecentMessages:
     def __init__(self, *, limit: int = DEFAULT_LIMIT, per_agent: int = PER_AGENT):
         self._limit = limit
         self._per_agent = per_agent
-        self._by_agent: OrderedDict[str, tuple[StoredMessage, ...]] = OrderedDict()
-        self._count = 0
+        self._by_agent: OrderedDict[str, tuple[tuple[StoredMessage, ...], int]] = OrderedDict()
+        self._size = 0
 
     def newest(self, agent_id: str) -> tuple[StoredMessage, ...]:
         """What is kept of ``agent_id`` (empty when nothing)."""
-        kept = self._by_agent.get(agent_id, ())
-        if kept:
-            self._by_agent.move_to_end(agent_id)
-        return kept
+        kept = self._by_agent.get(agent_id)
+        if kept is None:
+            return ()
+        self._by_agent.move_to_end(agent_id)
+        return kept[0]
 
     def keep(self, agent_id: str, messages: Sequence[StoredMessage]) -> None:
         """Keep ``messages`` (newest of the agent, seq without gaps) instead of what was kept."""
         self.forget(agent_id)
         if not messages or len(messages) > self._per_agent:
             return
-        self._by_agent[agent_id] = tuple(messages)
-        self._count += len(messages)
-        while self._count > self._limit:
-            _, dropped = self._by_agent.popitem(last=False)
-            self._count -= len(dropped)
+        size = sum(len(m.content) + len(m.reasoning) for m in messages) + OVERHEAD * len(messages)
+        self._by_agent[agent_id] = (tuple(messages), size)
+        self._size += size
+        while self._size > self._limit:
+            _, (_, dropped) = self._by_agent.popitem(last=False)
+            self._size -= dropped
 
     def extend(self, agent_id: str, appended: Sequence[StoredMessage]) -> None:
         """Add messages just appended, when they follow what is kept without a gap."""
-        kept = self._by_agent.get(agent_id)
+        kept = self.newest(agent_id)
         if kept and appended and appended[0].seq == kept[-1].seq + 1:
             self.keep(agent_id, kept + tuple(appended))
 
     def forget(self, agent_id: str) -> None:
-        self._count -= len(self._by_agent.pop(agent_id, ()))
+        _, size = self._by_agent.pop(agent_id, ((), 0))
+        self._size -= size
 
 
 def in_context(
