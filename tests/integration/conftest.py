@@ -14,6 +14,7 @@ from services.common.settings import Settings
 from services.memory.api import MemoryStores, registrations
 from services.memory.embedding import build_embedders
 from services.memory.store.agents import ensure_agent
+from services.memory.store.recent import RecentMessages
 
 
 def pytest_collection_modifyitems(items):
@@ -35,6 +36,12 @@ async def agent_id(migrated_engine, tenant) -> str:
     async with migrated_engine.begin() as conn:
         await ensure_agent(conn, tenant, agent)
     return agent
+
+
+@pytest.fixture
+def recent() -> RecentMessages:
+    """The kept newest messages a test's message store and context reader share, as in the service."""
+    return RecentMessages()
 
 
 @pytest.fixture(scope="session")

@@ -24,13 +24,13 @@ from services.memory.store.messages import MessageStore
 
 
 @pytest.fixture
-def store(migrated_engine) -> MessageStore:
-    return MessageStore(migrated_engine)
+def store(migrated_engine, recent) -> MessageStore:
+    return MessageStore(migrated_engine, recent)
 
 
 @pytest.fixture
-def reader(migrated_engine) -> ContextReader:
-    return ContextReader(migrated_engine)
+def reader(migrated_engine, recent) -> ContextReader:
+    return ContextReader(migrated_engine, recent)
 
 
 def user(text: str) -> NewMessage:

@@ -14,6 +14,7 @@ from services.memory.core.model import NewMessage, Role
 from services.memory.store.blocks import BlockStore
 from services.memory.store.context import ContextReader
 from services.memory.store.messages import MessageStore
+from services.memory.store.recent import RecentMessages
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ async def test_one_block_shared_by_two_agents_shows_an_edit_to_both(blocks, migr
 
     await blocks.edit(tenant, edit=Append("deadline: friday"), agent_id=first, label="team")
 
-    reader = ContextReader(migrated_engine)
+    reader = ContextReader(migrated_engine, RecentMessages())
     for agent in (first, second):
         context = await reader.read(tenant=tenant, agent_id=agent)
         assert [b.value for b in context.blocks] == ["goal: ship\ndeadline: friday"]
@@ -161,7 +162,7 @@ async def test_restoring_a_value_longer_than_the_current_limit_is_refused(blocks
 
 async def test_an_edit_with_a_stale_epoch_is_refused_and_changes_nothing(blocks, migrated_engine, tenant):
     agent = await new_agent(blocks, tenant, human("Ann"))
-    await MessageStore(migrated_engine).append(
+    await MessageStore(migrated_engine, RecentMessages()).append(
         tenant=tenant,
         agent_id=agent,
         epoch=5,
@@ -183,7 +184,7 @@ async def test_an_edit_at_a_higher_epoch_fences_out_older_appends(blocks, migrat
     await blocks.edit(tenant, agent_id=agent, label="human", edit=Append("x"), epoch=7)
 
     with pytest.raises(FailedPrecondition):
-        await MessageStore(migrated_engine).append(
+        await MessageStore(migrated_engine, RecentMessages()).append(
             tenant=tenant,
             agent_id=agent,
             epoch=6,

@@ -19,13 +19,13 @@ from services.memory.store.tables import agent_state, messages
 
 
 @pytest.fixture
-def store(migrated_engine) -> MessageStore:
-    return MessageStore(migrated_engine)
+def store(migrated_engine, recent) -> MessageStore:
+    return MessageStore(migrated_engine, recent)
 
 
 @pytest.fixture
-def reader(migrated_engine) -> ContextReader:
-    return ContextReader(migrated_engine)
+def reader(migrated_engine, recent) -> ContextReader:
+    return ContextReader(migrated_engine, recent)
 
 
 def user(text: str) -> NewMessage:

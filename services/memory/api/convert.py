@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from google.protobuf import timestamp_pb2
+from google.protobuf.message import Message
 
 from agentsuite.common.v1 import common_pb2
 from agentsuite.memory.v1 import memory_pb2
@@ -71,6 +73,36 @@ def message_to_proto(message: StoredMessage) -> common_pb2.Message:
         proto.metadata.SetInParent()
     _set_time(proto.create_time, message.created_at)
     return proto
+
+
+def encoded_message(message: StoredMessage) -> bytes:
+    """``message`` as the bytes a repeated ``common.v1.Message`` field holds after its tag: its
+    length, then the message serialized (see ``add_encoded``)."""
+    data = message_to_proto(message).SerializeToString()
+    return _varint(len(data)) + data
+
+
+def add_encoded(target: Message, field: str, encoded: Sequence[bytes]) -> None:
+    """Append messages to the repeated field ``field`` of ``target`` from their ``encoded_message``.
+
+    Protobuf merges concatenated serializations, and a merge appends to a repeated field; parsing
+    the bytes costs a third of copying message objects into the field (a context's hundred
+    messages, on every step)."""
+    if encoded:
+        tag = _varint(target.DESCRIPTOR.fields_by_name[field].number << 3 | _LENGTH_DELIMITED)
+        target.MergeFromString(tag + tag.join(encoded))
+
+
+_LENGTH_DELIMITED = 2
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

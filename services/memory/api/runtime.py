@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from agentsuite.common.v1 import common_pb2
@@ -12,7 +13,13 @@ from services.common.protobuf import from_struct, require_id
 from services.common.server import servicer
 from services.common.stored_cache import StoredMessageCache
 from services.common.values import has_nul, value_problem
-from services.memory.api.convert import block_fields, block_to_proto, message_to_proto, new_message
+from services.memory.api.convert import (
+    add_encoded,
+    block_fields,
+    block_to_proto,
+    encoded_message,
+    new_message,
+)
 from services.memory.api.stores import MemoryStores
 from services.memory.core.archival_memory import ArchivalMemory
 from services.memory.core.blocks import compile_memory
@@ -34,10 +41,8 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
         self._stores = stores
         self._messages = stores.messages
         self._archival = ArchivalMemory(stores.archives, stores.passages, stores.embedders)
-        # Every step reads the same in-context messages again; each is converted once.
-        self._protos: StoredMessageCache[StoredMessage, common_pb2.Message] = StoredMessageCache(
-            message_to_proto
-        )
+        # Every step reads the same in-context messages again; each is encoded once.
+        self._encoded: StoredMessageCache[StoredMessage, bytes] = StoredMessageCache(encoded_message)
 
     async def GetContext(self, request: memory_service_pb2.GetContextRequest, context):
         tenant = require_tenant()
@@ -51,7 +56,9 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
         agent_context = await self._stores.context.read(
             tenant=tenant, agent_id=agent_id, max_messages=max_messages
         )
-        return self._context_to_proto(agent_context)
+        response = memory_service_pb2.GetContextResponse()
+        self._fill_context(response, agent_context)
+        return response
 
     async def AppendMessages(self, request: memory_service_pb2.AppendMessagesRequest, context):
         tenant = require_tenant()
@@ -101,8 +108,7 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
             ],
         }
         if not request.return_context:
-            result = await self._messages.append(**arguments)
-            return self._append_to_proto(result)
+            return self._appended(await self._messages.append(**arguments))
         result, agent_context = await self._messages.append_then_read(
             **arguments, max_messages=request.context_max_messages
         )
@@ -110,33 +116,37 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
             agent_context = await self._stores.context.read(
                 tenant=tenant, agent_id=agent_id, max_messages=request.context_max_messages
             )
-        response = self._append_to_proto(result)
-        response.context.CopyFrom(self._context_to_proto(agent_context))
+        response = self._appended(result)
+        self._fill_context(response.context, agent_context)
         return response
 
-    def _message_to_proto(self, message: StoredMessage) -> common_pb2.Message:
-        return self._protos.get(message.id, message, len(message.content) + len(message.reasoning))
-
-    def _append_to_proto(self, result: AppendResult) -> memory_service_pb2.AppendMessagesResponse:
-        return memory_service_pb2.AppendMessagesResponse(
-            messages=[self._message_to_proto(m) for m in result.messages], deduplicated=result.deduplicated
+    def _add_messages(self, target, field: str, messages: Sequence[StoredMessage]) -> None:
+        encoded = self._encoded
+        add_encoded(
+            target, field, [encoded.get(m.id, m, len(m.content) + len(m.reasoning)) for m in messages]
         )
 
-    def _context_to_proto(self, agent_context: AgentContext) -> memory_service_pb2.GetContextResponse:
-        return memory_service_pb2.GetContextResponse(
-            compiled_memory=compile_memory(agent_context.blocks),
-            blocks=[block_to_proto(b) for b in agent_context.blocks],
-            summary=agent_context.summary,
-            messages=[self._message_to_proto(m) for m in agent_context.messages],
-            boundary_seq=agent_context.boundary_seq,
-            epoch=agent_context.epoch,
-            stats=memory_pb2.MemoryStats(
-                message_count=agent_context.message_count,
-                in_context_message_count=len(agent_context.messages),
-                passage_count=agent_context.passage_count,
-                archive_tags=agent_context.archive_tags,
-            ),
-        )
+    def _appended(self, result: AppendResult) -> memory_service_pb2.AppendMessagesResponse:
+        response = memory_service_pb2.AppendMessagesResponse(deduplicated=result.deduplicated)
+        self._add_messages(response, "messages", result.messages)
+        return response
+
+    def _fill_context(
+        self, target: memory_service_pb2.GetContextResponse, agent_context: AgentContext
+    ) -> None:
+        """Set the fields of ``target`` (a response, or the context of one) in place: copying a
+        finished context into another message would copy every message again."""
+        target.compiled_memory = compile_memory(agent_context.blocks)
+        target.blocks.extend(block_to_proto(b) for b in agent_context.blocks)
+        target.summary = agent_context.summary
+        self._add_messages(target, "messages", agent_context.messages)
+        target.boundary_seq = agent_context.boundary_seq
+        target.epoch = agent_context.epoch
+        stats = target.stats
+        stats.message_count = agent_context.message_count
+        stats.in_context_message_count = len(agent_context.messages)
+        stats.passage_count = agent_context.passage_count
+        stats.archive_tags.extend(agent_context.archive_tags)
 
     async def SetEvictionBoundary(self, request: memory_service_pb2.SetEvictionBoundaryRequest, context):
         tenant = require_tenant()

@@ -12,6 +12,7 @@ from services.memory.store.blocks import BlockStore
 from services.memory.store.context import ContextReader
 from services.memory.store.messages import MessageStore
 from services.memory.store.passages import PassageStore
+from services.memory.store.recent import RecentMessages
 from services.memory.store.removal import AgentRemoval
 
 
@@ -29,10 +30,11 @@ class MemoryStores:
 
     @classmethod
     def over(cls, engine: AsyncEngine, embedders: EmbedderRegistry) -> MemoryStores:
+        recent = RecentMessages()  # appends add to what the context reads keep
         return cls(
-            messages=MessageStore(engine),
+            messages=MessageStore(engine, recent),
             blocks=BlockStore(engine),
-            context=ContextReader(engine),
+            context=ContextReader(engine, recent),
             archives=ArchiveStore(engine),
             passages=PassageStore(engine),
             embedders=embedders,

@@ -3,7 +3,8 @@
 It runs on every step of every agent, so it is one round trip of plain SQL: the agent's state row,
 its blocks and its in-context messages aggregated as JSON (so the blocks are not repeated on every
 message row), and its archive counts from the maintained counters (``archives.passage_count`` and
-``archive_tags``: never a scan of passages).
+``archive_tags``: never a scan of passages). Of the messages, only those newer than the ones kept
+in ``RecentMessages`` are read (see there).
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Integer, bindparam, text
+from sqlalchemy import BigInteger, Integer, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.errors import NotFound
 from services.memory.core.blocks import Block
 from services.memory.core.model import AgentContext, Role, StoredMessage, ToolCallRecord
 from services.memory.store.archives import AGENT_ARCHIVE_TAGS_SQL, AGENT_PASSAGE_COUNT_SQL
+from services.memory.store.driver import DriverStatement, driver_connection
+from services.memory.store.recent import RecentMessages, in_context
 
 MESSAGE_COLUMNS = (
     "id, agent_id, seq, role, content, reasoning, tool_calls, tool_call_id, name, run_id, step, "
@@ -39,32 +42,40 @@ BLOCKS_SQL = """(SELECT coalesce(json_agg(json_build_object(
 
 IN_CONTEXT_SQL = f"""(SELECT coalesce(json_agg(m ORDER BY m.seq), '[]')
          FROM (SELECT {MESSAGE_COLUMNS} FROM memory.messages mm
-               WHERE mm.agent_id = :agent_id AND mm.seq > {{boundary}}
+               WHERE mm.agent_id = :agent_id AND mm.seq > greatest({{boundary}}, :known_seq)
                ORDER BY mm.seq DESC LIMIT :limit) m)"""
-"""The newest ``:limit`` (NULL: all) messages after ``{boundary}`` as one JSON array, oldest first."""
+"""The newest ``:limit`` (NULL: all) messages after ``{boundary}`` and after ``:known_seq`` (the
+newest one the caller holds, 0 for none) as one JSON array, oldest first."""
+
+KNOWN_ID_SQL = "(SELECT id::text FROM memory.messages WHERE agent_id = :agent_id AND seq = :known_seq)"
+"""The id of the message at ``:known_seq``: the caller's is the same unless its copy is stale."""
 
 CONTEXT_COLUMNS = f"""{BLOCKS_SQL} AS blocks,
         {AGENT_PASSAGE_COUNT_SQL} AS passage_count,
         {AGENT_ARCHIVE_TAGS_SQL} AS archive_tags,
-        {IN_CONTEXT_SQL.format(boundary="s.boundary_seq")} AS messages"""
+        {IN_CONTEXT_SQL.format(boundary="s.boundary_seq")} AS messages,
+        {KNOWN_ID_SQL} AS known_id"""
 """Everything of the context but the state row, which a query names ``s``."""
 
-_CONTEXT = text(
-    f"""
-    SELECT s.boundary_seq, s.summary, s.max_epoch, s.last_seq, {CONTEXT_COLUMNS}
-    FROM memory.agent_state s
-    WHERE s.agent_id = :agent_id AND s.tenant = :tenant
-    """
-).bindparams(bindparam("limit", type_=Integer))
+CONTEXT_BINDS = (bindparam("limit", type_=Integer), bindparam("known_seq", type_=BigInteger))
+
+_CONTEXT = DriverStatement.of(
+    text(
+        f"""
+        SELECT s.boundary_seq, s.summary, s.max_epoch, s.last_seq, {CONTEXT_COLUMNS}
+        FROM memory.agent_state s
+        WHERE s.agent_id = :agent_id AND s.tenant = :tenant
+        """
+    ).bindparams(*CONTEXT_BINDS)
+)
 
 
 class ContextReader:
     """Reads an agent's context; scoped by tenant (another tenant's agent is not found)."""
 
-    def __init__(self, engine: AsyncEngine):
-        # One statement reads a consistent snapshot by itself; autocommit spares the BEGIN and the
-        # ROLLBACK round trips a transaction would cost.
-        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+    def __init__(self, engine: AsyncEngine, recent: RecentMessages):
+        self._engine = engine
+        self._recent = recent
 
     async def read(self, *, tenant: str, agent_id: str, max_messages: int = 0) -> AgentContext:
         """Blocks, summary, boundary, epoch and in-context messages of an agent.
@@ -72,32 +83,69 @@ class ContextReader:
         With ``max_messages``, only the newest that many, never starting with a tool result whose
         call was cut off.
         """
-        parameters = {"agent_id": agent_id, "tenant": tenant, "limit": max_messages or None}
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(_CONTEXT, parameters)).first()
+        known = self._recent.newest(agent_id)
+        context = await self._read(tenant, agent_id, max_messages, known)
+        if context is None:  # what was kept is stale: read it all
+            context = await self._read(tenant, agent_id, max_messages, ())
+        return context
+
+    async def _read(
+        self, tenant: str, agent_id: str, max_messages: int, known: Sequence[StoredMessage]
+    ) -> AgentContext | None:
+        parameters = {
+            "agent_id": agent_id,
+            "tenant": tenant,
+            "limit": max_messages or None,
+            **known_parameters(known),
+        }
+        # One statement reads a consistent snapshot by itself: no transaction, so no BEGIN and
+        # ROLLBACK round trips.
+        async with driver_connection(self._engine) as conn:
+            row = await conn.fetchrow(_CONTEXT.sql, *_CONTEXT.arguments(parameters))
         if row is None:  # memory does not know the agent (or it is another tenant's)
             raise NotFound("agent", agent_id)
-        return agent_context(row, max_messages=max_messages)
+        return agent_context(row, self._recent, agent_id, known=known, max_messages=max_messages)
 
 
-def agent_context(row, *, max_messages: int, appended: Sequence[StoredMessage] = ()) -> AgentContext:
-    """The context of a row of ``CONTEXT_COLUMNS`` (and ``boundary_seq``, ``summary``,
-    ``max_epoch``, ``last_seq``), with ``appended`` after the messages the row holds."""
-    in_context = [_message_from_json(m) for m in _decoded(row.messages)]
-    in_context.extend(appended)
+def known_parameters(known: Sequence[StoredMessage]) -> dict:
+    """The parameters of ``CONTEXT_COLUMNS`` that name the newest message of ``known``."""
+    return {"known_seq": known[-1].seq if known else 0}
+
+
+def agent_context(
+    row,
+    recent: RecentMessages,
+    agent_id: str,
+    *,
+    known: Sequence[StoredMessage],
+    max_messages: int,
+    appended: Sequence[StoredMessage] = (),
+) -> AgentContext | None:
+    """The context of a record of ``CONTEXT_COLUMNS`` (and ``boundary_seq``, ``summary``,
+    ``max_epoch``, ``last_seq``) read after ``known``, with ``appended`` after the messages the row
+    holds; kept in ``recent`` for the next read. None when ``known`` was stale (then forgotten)."""
+    fetched = [_message_from_json(m) for m in _decoded(row["messages"])]
+    fetched.extend(appended)
+    boundary_seq = row["boundary_seq"]
+    messages = None
+    if not known or row["known_id"] == known[-1].id:
+        messages = in_context(known, fetched, boundary_seq=boundary_seq, max_messages=max_messages)
+    if messages is None:
+        recent.forget(agent_id)
+        return None
+    recent.keep(agent_id, messages)
     if max_messages:
-        del in_context[:-max_messages]
-        while in_context and in_context[0].role is Role.TOOL:
-            in_context.pop(0)
+        while messages and messages[0].role is Role.TOOL:
+            messages.pop(0)
     return AgentContext(
-        blocks=tuple(_block_from_json(b) for b in _decoded(row.blocks)),
-        summary=row.summary,
-        messages=tuple(in_context),
-        boundary_seq=row.boundary_seq,
-        epoch=row.max_epoch,
-        message_count=row.last_seq,
-        passage_count=row.passage_count,
-        archive_tags=tuple(row.archive_tags),
+        blocks=tuple(_block_from_json(b) for b in _decoded(row["blocks"])),
+        summary=row["summary"],
+        messages=tuple(messages),
+        boundary_seq=boundary_seq,
+        epoch=row["max_epoch"],
+        message_count=row["last_seq"],
+        passage_count=row["passage_count"],
+        archive_tags=tuple(row["archive_tags"]),
     )
 
 

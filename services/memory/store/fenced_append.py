@@ -24,10 +24,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from sqlalchemy import BigInteger, Integer, bindparam, text
+from sqlalchemy import BigInteger, bindparam, text
 
 from services.memory.core.model import NewMessage
-from services.memory.store.context import CONTEXT_COLUMNS
+from services.memory.store.context import CONTEXT_BINDS, CONTEXT_COLUMNS
 
 _WRITES = """
     WITH reserve AS (
@@ -68,7 +68,7 @@ APPEND_THEN_READ = text(
         {CONTEXT_COLUMNS}
     FROM reserve s
     """
-).bindparams(*_BINDS, bindparam("limit", type_=Integer))
+).bindparams(*_BINDS, *CONTEXT_BINDS)
 """As ``APPEND``, plus the context columns as of the statement's snapshot; ``seen_last_seq`` is the
 agent's ``last_seq`` in that snapshot (0 for a new agent)."""
 

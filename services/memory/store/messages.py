@@ -1,7 +1,8 @@
 """Messages (recall memory) and fenced appends (their statement is in ``fenced_append``).
 
-The two hot statements (append, context) are plain SQL compiled once: they run on every step of
-every agent, and SQLAlchemy's statement building was a third of the service's CPU there.
+The two hot statements (append, context) are plain SQL compiled once and run by asyncpg itself
+(``driver``): they run on every step of every agent, and SQLAlchemy's statement building and
+execution were a large part of the service's CPU there.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Row, TextClause, bindparam, delete, func, select, text
-from sqlalchemy.exc import IntegrityError
+import asyncpg
+from sqlalchemy import BigInteger, bindparam, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -25,8 +26,10 @@ from services.memory.core.model import (
     ToolCallRecord,
 )
 from services.memory.store.agents import require_agent
-from services.memory.store.context import agent_context
+from services.memory.store.context import agent_context, known_parameters
+from services.memory.store.driver import DriverStatement, driver_connection
 from services.memory.store.fenced_append import APPEND, APPEND_THEN_READ, APPENDS_KEY, message_arrays
+from services.memory.store.recent import RecentMessages
 from services.memory.store.tables import agent_state, appends, messages
 
 _COLUMNS = [column for column in messages.c if column.name != "search"]
@@ -73,13 +76,18 @@ _MOVE_BOUNDARY = text(
 
 # Tool calls of the agent's recent messages among ``ids`` (a result may follow its call after an
 # approval, but never by more than a few hundred messages).
-_RECENT_CALLS = text(
-    """
-    SELECT call ->> 'id' FROM memory.messages m, jsonb_array_elements(m.tool_calls) call
-    WHERE m.agent_id = :agent_id AND m.seq >= :first_seq - 500 AND m.seq < :first_seq
-        AND jsonb_array_length(m.tool_calls) > 0 AND call ->> 'id' = ANY(:ids)
-    """
-).bindparams(bindparam("first_seq", type_=BigInteger))
+_RECENT_CALLS = DriverStatement.of(
+    text(
+        """
+        SELECT call ->> 'id' FROM memory.messages m, jsonb_array_elements(m.tool_calls) call
+        WHERE m.agent_id = :agent_id AND m.seq >= :first_seq - 500 AND m.seq < :first_seq
+            AND jsonb_array_length(m.tool_calls) > 0 AND call ->> 'id' = ANY(:ids)
+        """
+    ).bindparams(bindparam("first_seq", type_=BigInteger))
+)
+
+_APPEND = DriverStatement.of(APPEND)
+_APPEND_THEN_READ = DriverStatement.of(APPEND_THEN_READ)
 
 # The messages a key's first append stored (for the repeated append that names the key again).
 _EARLIER = text(
@@ -96,11 +104,9 @@ _EARLIER = text(
 class MessageStore:
     """Reads and writes one tenant's messages; every statement is scoped by tenant."""
 
-    def __init__(self, engine: AsyncEngine):
+    def __init__(self, engine: AsyncEngine, recent: RecentMessages):
         self._engine = engine
-        # An append is one statement, so it needs no transaction: autocommit spares the BEGIN and
-        # COMMIT round trips (same pool).
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._recent = recent
 
     async def append(
         self,
@@ -117,7 +123,7 @@ class MessageStore:
         Sequence numbers have no gaps: a refused or deduplicated append reserves none.
         """
         result, _ = await self._append(
-            APPEND,
+            _APPEND,
             {},
             tenant=tenant,
             agent_id=agent_id,
@@ -140,11 +146,13 @@ class MessageStore:
         max_messages: int = 0,
     ) -> tuple[AppendResult, AgentContext | None]:
         """As ``append``, and the agent's context afterwards (as ``ContextReader.read``) from the
-        same statement; None when that statement could not read it (a deduplicated append, or a
-        concurrent append committed meanwhile): then the caller reads it on its own."""
+        same statement; None when that statement could not read it (a deduplicated append, a
+        concurrent append committed meanwhile, or kept messages found stale): then the caller reads
+        it on its own."""
+        known = self._recent.newest(agent_id)
         result, row = await self._append(
-            APPEND_THEN_READ,
-            {"limit": max_messages or None},
+            _APPEND_THEN_READ,
+            {"limit": max_messages or None, **known_parameters(known)},
             tenant=tenant,
             agent_id=agent_id,
             epoch=epoch,
@@ -152,13 +160,15 @@ class MessageStore:
             key=idempotency_key,
             new_messages=new_messages,
         )
-        if row is None or row.seen_last_seq != row.last_seq - len(new_messages):
+        if row is None or row["seen_last_seq"] != row["last_seq"] - len(new_messages):
             return result, None
-        return result, agent_context(row, max_messages=max_messages, appended=result.messages)
+        return result, agent_context(
+            row, self._recent, agent_id, known=known, max_messages=max_messages, appended=result.messages
+        )
 
     async def _append(
         self,
-        statement: TextClause,
+        statement: DriverStatement,
         extra: dict,
         *,
         tenant: str,
@@ -167,7 +177,7 @@ class MessageStore:
         run_id: str,
         key: str,
         new_messages: Sequence[NewMessage],
-    ) -> tuple[AppendResult, Row | None]:
+    ) -> tuple[AppendResult, asyncpg.Record | None]:
         """Run ``statement`` (``APPEND`` or ``APPEND_THEN_READ``, with ``extra`` parameters): the
         stored messages and the statement's row, None when the append was deduplicated."""
         ids = [str(uuid.uuid4()) for _ in new_messages]
@@ -187,48 +197,47 @@ class MessageStore:
             if unanswered := _unanswered(new_messages):
                 row = await self._append_checked(statement, parameters, unanswered)
             else:
-                async with self._autocommit.connect() as conn:
-                    row = (await conn.execute(statement, parameters)).first()
-        except IntegrityError as exc:
-            if not _repeated_key(exc):
+                # One statement needs no transaction: no BEGIN and COMMIT round trips.
+                async with driver_connection(self._engine) as conn:
+                    row = await conn.fetchrow(statement.sql, *statement.arguments(parameters))
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != APPENDS_KEY:  # not the claim of a key an earlier append holds
                 raise
             return AppendResult(await self._earlier(tenant, agent_id, key), deduplicated=True), None
         if row is None:
             async with self._engine.connect() as conn:
                 raise await self._refusal(conn, tenant, agent_id, epoch)
-        return AppendResult(_stored(new_messages, ids, agent_id, run_id, row.last_seq, now)), row
+        stored = _stored(new_messages, ids, agent_id, run_id, row["last_seq"], now)
+        self._recent.extend(agent_id, stored)
+        return AppendResult(stored), row
 
     async def _append_checked(
-        self, statement: TextClause, parameters: dict, unanswered: list[str]
-    ) -> Row | None:
+        self, statement: DriverStatement, parameters: dict, unanswered: list[str]
+    ) -> asyncpg.Record | None:
         """``statement`` in a transaction that commits only if each call id of ``unanswered``
         (tool results no call of their own append answers) is a call of a recent message.
 
         The rare path: a step appends its calls with their results, and only a result that comes
         after an approval stands alone.
         """
-        async with self._engine.connect() as conn:
-            async with conn.begin() as transaction:
-                row = (await conn.execute(statement, parameters)).first()
-                if row is None:
-                    return None
-                found = await conn.execute(
-                    _RECENT_CALLS,
-                    {
-                        "agent_id": parameters["agent_id"],
-                        "first_seq": row.last_seq - parameters["count"] + 1,
-                        "ids": unanswered,
-                    },
+        async with driver_connection(self._engine) as conn, conn.transaction():
+            row = await conn.fetchrow(statement.sql, *statement.arguments(parameters))
+            if row is None:
+                return None
+            calls = {
+                "agent_id": parameters["agent_id"],
+                "first_seq": row["last_seq"] - parameters["count"] + 1,
+                "ids": unanswered,
+            }
+            found = await conn.fetch(_RECENT_CALLS.sql, *_RECENT_CALLS.arguments(calls))
+            unmatched = sorted(set(unanswered) - {record[0] for record in found})
+            if unmatched:  # raising rolls the transaction back
+                raise InvalidArgument.field(
+                    "messages",
+                    f"tool results without a matching tool call: {', '.join(unmatched)}; "
+                    "a tool message must answer a call of an earlier assistant message",
                 )
-                unmatched = sorted(set(unanswered) - set(found.scalars()))
-                if unmatched:
-                    await transaction.rollback()
-                    raise InvalidArgument.field(
-                        "messages",
-                        f"tool results without a matching tool call: {', '.join(unmatched)}; "
-                        "a tool message must answer a call of an earlier assistant message",
-                    )
-                return row
+            return row
 
     async def _earlier(self, tenant: str, agent_id: str, key: str) -> tuple[StoredMessage, ...]:
         async with self._engine.connect() as conn:
@@ -409,12 +418,6 @@ def _unanswered(new_messages: Sequence[NewMessage]) -> list[str]:
         if message.role is Role.TOOL and message.tool_call_id not in calls:
             missing.append(message.tool_call_id)
     return missing
-
-
-def _repeated_key(exc: IntegrityError) -> bool:
-    """Whether ``exc`` is the claim of an idempotency key that an earlier append holds."""
-    cause = exc.orig.__cause__ if exc.orig is not None else None
-    return getattr(cause, "constraint_name", None) == APPENDS_KEY
 
 
 _UNTIMED_FIELDS = tuple(name for name in NewMessage.__dataclass_fields__ if name != "created_at")

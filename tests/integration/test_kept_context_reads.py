@@ -1,0 +1,116 @@
+"""Context reads that fetch only what is newer than the messages kept from the last read, on the real
+PostgreSQL: whatever was kept, a read answers exactly what a read without it answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.memory.core.model import NewMessage, Role, ToolCallRecord
+from services.memory.store.agents import ensure_agent
+from services.memory.store.context import ContextReader
+from services.memory.store.messages import MessageStore
+from services.memory.store.recent import RecentMessages
+from services.memory.store.removal import AgentRemoval
+
+
+@pytest.fixture
+def store(migrated_engine, recent) -> MessageStore:
+    return MessageStore(migrated_engine, recent)
+
+
+@pytest.fixture
+def reader(migrated_engine, recent) -> ContextReader:
+    return ContextReader(migrated_engine, recent)
+
+
+def fresh(migrated_engine) -> ContextReader:
+    """A reader that keeps nothing yet: the reference answer."""
+    return ContextReader(migrated_engine, RecentMessages())
+
+
+async def append(store: MessageStore, tenant: str, agent_id: str, *new: NewMessage, epoch: int = 1):
+    return await store.append(
+        tenant=tenant, agent_id=agent_id, epoch=epoch, run_id="r", idempotency_key="", new_messages=new
+    )
+
+
+def user(text: str) -> NewMessage:
+    return NewMessage(role=Role.USER, content=text)
+
+
+async def test_a_read_sees_what_another_replica_appended_after_the_kept_messages(
+    store, reader, recent, migrated_engine, tenant, agent_id
+):
+    await append(store, tenant, agent_id, user("one"), user("two"))
+    await reader.read(tenant=tenant, agent_id=agent_id, max_messages=3)
+    other = MessageStore(migrated_engine, RecentMessages())
+
+    await append(other, tenant, agent_id, user("three"), user("four"))
+    context = await reader.read(tenant=tenant, agent_id=agent_id, max_messages=3)
+
+    assert [m.content for m in context.messages] == ["two", "three", "four"]
+    assert context == await fresh(migrated_engine).read(tenant=tenant, agent_id=agent_id, max_messages=3)
+    assert [m.seq for m in recent.newest(agent_id)] == [2, 3, 4]
+
+
+async def test_a_forgotten_agent_set_up_again_is_read_afresh(
+    store, reader, recent, migrated_engine, tenant, agent_id
+):
+    await append(store, tenant, agent_id, user("old one"), user("old two"))
+    await reader.read(tenant=tenant, agent_id=agent_id)
+    await AgentRemoval(migrated_engine).forget(tenant, agent_id)
+    async with migrated_engine.begin() as conn:
+        await ensure_agent(conn, tenant, agent_id)
+    other = MessageStore(migrated_engine, RecentMessages())  # so nothing here learns of the new ones
+    await append(other, tenant, agent_id, user("new one"), user("new two"), user("new three"))
+
+    context = await reader.read(tenant=tenant, agent_id=agent_id)
+
+    assert [m.content for m in context.messages] == ["new one", "new two", "new three"]
+    assert [m.content for m in recent.newest(agent_id)] == ["new one", "new two", "new three"]
+
+
+async def test_windows_boundaries_and_appends_in_any_order_read_as_without_kept_messages(
+    store, reader, migrated_engine, tenant, agent_id
+):
+    call = NewMessage(role=Role.ASSISTANT, tool_calls=(ToolCallRecord("c1", "lookup", "{}"),))
+    result = NewMessage(role=Role.TOOL, content="found", tool_call_id="c1")
+    await append(store, tenant, agent_id, *(user(f"m{n}") for n in range(1, 6)))
+    steps = [
+        ("read", 3),
+        ("append", [user("m6")]),
+        ("read", 3),
+        ("read", 5),  # a longer window than what was kept
+        ("append", [call, result]),
+        ("read", 2),  # starts with the tool result: dropped with its call
+        ("boundary", 6),
+        ("read", 0),
+        ("append_then_read", 2),
+        ("read", 0),
+        ("boundary", 9),
+        ("read", 4),
+        ("append_then_read", 0),
+    ]
+    for kind, value in steps:
+        if kind == "append":
+            await append(store, tenant, agent_id, *value)
+        elif kind == "boundary":
+            await store.move_boundary(
+                tenant=tenant, agent_id=agent_id, epoch=1, boundary_seq=value, summary="s"
+            )
+        elif kind == "append_then_read":
+            _, context = await store.append_then_read(
+                tenant=tenant,
+                agent_id=agent_id,
+                epoch=1,
+                run_id="r",
+                idempotency_key="",
+                new_messages=[user("more")],
+                max_messages=value,
+            )
+            expected = await fresh(migrated_engine).read(tenant=tenant, agent_id=agent_id, max_messages=value)
+            assert context == expected, (kind, value)
+        else:
+            context = await reader.read(tenant=tenant, agent_id=agent_id, max_messages=value)
+            expected = await fresh(migrated_engine).read(tenant=tenant, agent_id=agent_id, max_messages=value)
+            assert context == expected, (kind, value)
