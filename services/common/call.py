@@ -16,6 +16,8 @@ from dataclasses import dataclass
 TENANT_KEY = "x-agentsuite-tenant"
 CALL_CHAIN_KEY = "x-agentsuite-call-chain"
 REQUEST_ID_KEY = "x-agentsuite-request-id"
+PARENT_RUN_KEY = "x-agentsuite-parent-run"
+"""The run of the agent that sends a message to another agent (trusted from the agent service only)."""
 TRACEPARENT_KEY = "traceparent"
 """W3C trace context: ``00-<trace id>-<parent span id>-<flags>``."""
 
@@ -34,6 +36,8 @@ class CallScope:
     """Agent ids of the agent-to-agent call chain, oldest first."""
     request_id: str | None = None
     """Correlates log lines across services."""
+    parent_run_id: str | None = None
+    """At the gateway, the run of the agent that sent this message to another agent."""
     trace_id: str | None = None
     """The W3C trace id (32 hex digits) the call belongs to, when traces are not recorded: log lines
     of one request carry it in every service (recorded traces carry their own)."""
@@ -45,7 +49,9 @@ class CallScope:
         return max(0.0, self.deadline - time.monotonic())
 
     def with_tenant(self, tenant: str) -> CallScope:
-        return CallScope(tenant, self.deadline, self.call_chain, self.request_id, self.trace_id)
+        return CallScope(
+            tenant, self.deadline, self.call_chain, self.request_id, self.parent_run_id, self.trace_id
+        )
 
     def traceparent(self) -> str:
         """A ``traceparent`` continuing this call's trace downstream (a fresh span id each time)."""

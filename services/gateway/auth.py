@@ -3,7 +3,8 @@ key alone decides the tenant.
 
 One exception: a backend (the agent service, when an agent messages another agent) calls the
 conversation API with ``authorization: Service <internal token>``, names the tenant it acts for in
-``x-agentsuite-tenant`` and the agents waiting on the call in ``x-agentsuite-call-chain``. Only
+``x-agentsuite-tenant``, the agents waiting on the call in ``x-agentsuite-call-chain`` and the
+sending run in ``x-agentsuite-parent-run``. Only
 holders of the internal token can do that, and only for conversations: a client's call starts a
 chain of its own, whatever metadata it sends.
 
@@ -18,7 +19,14 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 
-from services.common.call import CALL_CHAIN_KEY, TENANT_KEY, CallScope, enter_call, parse_call_chain
+from services.common.call import (
+    CALL_CHAIN_KEY,
+    PARENT_RUN_KEY,
+    TENANT_KEY,
+    CallScope,
+    enter_call,
+    parse_call_chain,
+)
 from services.common.errors import AgentSuiteError
 from services.common.status import to_status
 from services.gateway.core.keys import ApiKeys
@@ -48,6 +56,7 @@ class EdgeAuthentication(grpc.aio.ServerInterceptor):
             service_scope = CallScope(
                 tenant=metadata.get(TENANT_KEY),
                 call_chain=parse_call_chain(metadata.get(CALL_CHAIN_KEY, "")),
+                parent_run_id=metadata.get(PARENT_RUN_KEY) or None,
             )
 
         async def authenticate(context: grpc.aio.ServicerContext) -> None:

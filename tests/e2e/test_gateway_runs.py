@@ -407,7 +407,7 @@ async def broadcast(channel, auth, selector, text: str):
 # -- agent-to-agent cycles ---------------------------------------------------------------------------
 
 
-async def test_an_a_to_b_to_a_cycle_is_refused_in_bounded_time_instead_of_deadlocking(
+async def test_an_a_to_b_to_a_cycle_is_refused_in_bounded_time_instead_of_deadlocking_and_runs_name_their_parent(
     running_suite, gateway, tenant
 ):
     a_model, b_model = model_name(), model_name()
@@ -439,6 +439,8 @@ async def test_an_a_to_b_to_a_cycle_is_refused_in_bounded_time_instead_of_deadlo
     assert (b_history[0].content, b_history[-1].content) == ("hi b", "could not ask a")
     (b_run,) = await runs_oldest_first(gateway, tenant, b.id)
     assert b_run.status == COMPLETED
+    assert b_run.parent_run_id == response.run.id, "b's run names the run of a that sent it"
+    assert response.run.parent_run_id == "", "a client's run has no parent"
 
 
 async def test_the_gateway_refuses_a_message_whose_call_chain_holds_its_target_or_is_too_deep(

@@ -15,7 +15,7 @@ import grpc
 from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_pb2, gateway_service_pb2, gateway_service_pb2_grpc
 from services.agent.store.agents import AgentStore
-from services.common.call import CALL_CHAIN_KEY, CallScope, current_call, require_tenant
+from services.common.call import CALL_CHAIN_KEY, PARENT_RUN_KEY, CallScope, current_call, require_tenant
 from services.common.channels import create_channel, outgoing_metadata
 from services.common.errors import AgentSuiteError, FailedPrecondition
 from services.common.protobuf import to_struct
@@ -43,8 +43,8 @@ class GatewayMessaging:
         self._default_timeout = settings.default_deadline_seconds
         self._max_depth = settings.max_call_depth
 
-    async def send_and_wait(self, sender: str, target: str, message: str) -> str:
-        scope, metadata = self._chain(sender, target)
+    async def send_and_wait(self, sender: str, target: str, message: str, *, parent_run_id: str) -> str:
+        scope, metadata = self._chain(sender, target, parent_run_id)
         request = gateway_service_pb2.SendMessageRequest(agent_id=target, messages=[_input(sender, message)])
         try:
             response = await self._stub.SendMessage(
@@ -58,7 +58,7 @@ class GatewayMessaging:
             raise AgentSuiteError(f"the agent's run ended with {reason}: {run.stop_detail}".rstrip(": "))
         return _last_reply(response.messages)
 
-    async def send_no_wait(self, sender: str, target: str, message: str) -> str:
+    async def send_no_wait(self, sender: str, target: str, message: str, *, parent_run_id: str) -> str:
         """Returns once the gateway accepted the run (durably); the run goes on without this caller.
 
         Nobody waits on it, so it starts a chain of its own: the target may later message the
@@ -66,6 +66,7 @@ class GatewayMessaging:
         """
         metadata = (
             *_without_chain(outgoing_metadata(current_call())),
+            (PARENT_RUN_KEY, parent_run_id),
             ("authorization", self._authorization),
         )
         request = gateway_service_pb2.CreateRunRequest(agent_id=target, messages=[_input(sender, message)])
@@ -75,12 +76,14 @@ class GatewayMessaging:
             raise from_rpc_error(exc) from None
         return response.run.id
 
-    async def send_to_many(self, sender: str, targets: Sequence[str], message: str) -> list[dict]:
+    async def send_to_many(
+        self, sender: str, targets: Sequence[str], message: str, *, parent_run_id: str
+    ) -> list[dict]:
         """One gateway Broadcast: each target in its own lane, replies in completion order."""
         scope = current_call()
         for target in targets:
-            self._chain(sender, target)  # refuse a cycle before anything is sent
-        _, metadata = self._chain(sender, targets[0])
+            self._chain(sender, target, parent_run_id)  # refuse a cycle before anything is sent
+        _, metadata = self._chain(sender, targets[0], parent_run_id)
         request = gateway_service_pb2.BroadcastRequest(
             selector=gateway_pb2.AgentSelector(agent_ids=targets), messages=[_input(sender, message)]
         )
@@ -114,7 +117,9 @@ class GatewayMessaging:
     async def close(self) -> None:
         await self._channel.close()
 
-    def _chain(self, sender: str, target: str) -> tuple[CallScope, tuple[tuple[str, str], ...]]:
+    def _chain(
+        self, sender: str, target: str, parent_run_id: str
+    ) -> tuple[CallScope, tuple[tuple[str, str], ...]]:
         scope = current_call()
         chain = (*scope.call_chain, sender)
         if target in chain:
@@ -129,7 +134,11 @@ class GatewayMessaging:
                 reason="CALL_DEPTH",
             )
         metadata = [*_without_chain(outgoing_metadata(scope))]
-        metadata += [(CALL_CHAIN_KEY, ",".join(chain)), ("authorization", self._authorization)]
+        metadata += [
+            (CALL_CHAIN_KEY, ",".join(chain)),
+            (PARENT_RUN_KEY, parent_run_id),
+            ("authorization", self._authorization),
+        ]
         return scope, tuple(metadata)
 
 

@@ -83,11 +83,12 @@ class MemoryTools(Protocol):
 class AgentMessaging(Protocol):
     """Other agents, reached through the gateway so their lanes apply."""
 
-    async def send_and_wait(self, sender: str, target: str, message: str) -> str:
-        """Send a message from agent ``sender`` and return the target's reply text."""
+    async def send_and_wait(self, sender: str, target: str, message: str, *, parent_run_id: str) -> str:
+        """Send a message from agent ``sender`` (in its run ``parent_run_id``) and return the
+        target's reply text."""
         ...
 
-    async def send_no_wait(self, sender: str, target: str, message: str) -> str:
+    async def send_no_wait(self, sender: str, target: str, message: str, *, parent_run_id: str) -> str:
         """Send a message and return once the target's run is accepted; returns the run id."""
         ...
 
@@ -95,7 +96,9 @@ class AgentMessaging(Protocol):
         """Ids of this tenant's agents carrying the tags."""
         ...
 
-    async def send_to_many(self, sender: str, targets: Sequence[str], message: str) -> list[dict]:
+    async def send_to_many(
+        self, sender: str, targets: Sequence[str], message: str, *, parent_run_id: str
+    ) -> list[dict]:
         """Send to every target, each in its own lane; one ``{agent_id, reply | error}`` per target,
         in the order they answered."""
         ...
@@ -319,13 +322,13 @@ class BuiltinTools:
 
     async def _send_and_wait(self, site: CallSite, args: dict[str, Any]) -> str:
         reply = await self._messaging.send_and_wait(
-            site.agent_id, _other_agent(site, args["agent_id"]), args["message"]
+            site.agent_id, _other_agent(site, args["agent_id"]), args["message"], parent_run_id=site.run_id
         )
         return reply or "(the agent replied without text)"
 
     async def _send_no_wait(self, site: CallSite, args: dict[str, Any]) -> str:
         run_id = await self._messaging.send_no_wait(
-            site.agent_id, _other_agent(site, args["agent_id"]), args["message"]
+            site.agent_id, _other_agent(site, args["agent_id"]), args["message"], parent_run_id=site.run_id
         )
         return f"Message accepted (run {run_id}); the agent will process it without you waiting."
 
@@ -345,7 +348,9 @@ class BuiltinTools:
                 f"{len(targets)} agents match; at most {self._max_broadcast} can be messaged at once; "
                 "use more specific tags"
             )
-        replies = await self._messaging.send_to_many(site.agent_id, targets, args["message"])
+        replies = await self._messaging.send_to_many(
+            site.agent_id, targets, args["message"], parent_run_id=site.run_id
+        )
         return json.dumps(replies, ensure_ascii=False)
 
 

@@ -74,6 +74,7 @@ def run_of(row: RunRow) -> gateway_pb2.Run:
         start_time=timestamp(row.started_at),
         finish_time=timestamp(row.finished_at),
         last_seq=row.last_seq,
+        parent_run_id=row.parent_run_id or "",
     )
     if row.result:
         run.MergeFromString(row.result)

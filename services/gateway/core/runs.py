@@ -155,6 +155,7 @@ class Runs:
                 step_request=step_request.SerializeToString(),
                 deltas=submission.deltas,
                 call_chain=",".join(chain),
+                parent_run_id=current_call().parent_run_id,
                 event_head=head.SerializeToString(),
                 max_queued=self._max_queued,
                 priority=1 if policy == gateway_pb2.BUSY_POLICY_INTERRUPT else 0,

@@ -25,7 +25,7 @@ UNFINISHED = (QUEUED, RUNNING)
 
 RUN_COLUMNS = """
     r.id::text AS id, r.tenant, r.agent_id, r.status, r.idempotency_key, r.step_request, r.deltas,
-    r.call_chain, r.epoch, r.cancel_requested, r.stop_reason, r.stop_detail, r.result, r.lane_seq,
+    r.call_chain, r.parent_run_id, r.epoch, r.cancel_requested, r.stop_reason, r.stop_detail, r.result, r.lane_seq,
     r.created_at, r.started_at, r.finished_at,
     (SELECT coalesce(max(e.seq), 0) FROM gateway.run_events e WHERE e.run_id = r.id) AS last_seq
 """
@@ -43,6 +43,7 @@ class RunRow:
     step_request: bytes
     deltas: bool
     call_chain: str
+    parent_run_id: str | None
     epoch: int
     cancel_requested: bool
     stop_reason: int
@@ -89,7 +90,7 @@ class Acceptance:
 
 
 _ACCEPT = """
-SELECT * FROM gateway.accept_run($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+SELECT * FROM gateway.accept_run($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 """
 
 _CLAIM = f"""
@@ -245,6 +246,7 @@ class RunStore:
         call_chain: str,
         event_head: bytes,
         max_queued: int,
+        parent_run_id: str | None = None,
         priority: int = 0,
         reject_if_busy: bool = False,
         interrupt: bool = False,
@@ -271,6 +273,7 @@ class RunStore:
             offer.epoch if offer else None,
             offer is not None,
             offer.ttl_seconds if offer else 0.0,
+            parent_run_id,
         )
         started = None
         if record["started"]:
@@ -283,6 +286,7 @@ class RunStore:
                 step_request=step_request,
                 deltas=deltas,
                 call_chain=call_chain,
+                parent_run_id=parent_run_id,
                 epoch=record["lease_epoch"],
                 cancel_requested=False,
                 stop_reason=0,

@@ -73,6 +73,7 @@ runs = Table(
     ),
     Column("deltas", Boolean, nullable=False, server_default="true", comment="stream text deltas"),
     Column("call_chain", Text, nullable=False, server_default="", comment="agent ids, oldest first"),
+    Column("parent_run_id", Text, nullable=True, comment="the sending agent's run"),
     Column("epoch", BigInteger, nullable=False, server_default="0", comment="lease epoch it runs under"),
     Column("cancel_requested", Boolean, nullable=False, server_default="false"),
     Column("stop_reason", SmallInteger, nullable=False, server_default="0"),

@@ -1,4 +1,4 @@
-"""Acceptance serialized per agent, starting the run at once when its lane is idle.
+"""Acceptance serialized per agent, starting the run at once when its lane is idle; parent runs.
 
 Revision ID: 0003
 Revises: 0002
@@ -13,6 +13,8 @@ accept, a lease acquisition and a claim.
 
 ``gateway.release_lease`` gives a lease up and then, in a snapshot taken after any acceptance that
 held the lease row has committed, says whether runs are left.
+
+Runs sent by an agent to another keep the sending run (``parent_run_id``).
 
 Every message inserts a run, about six events and finishes the run, so the tables lose what costs
 on each of those writes and protects nothing: the unique index on ``lane_seq`` (an identity is
@@ -37,7 +39,7 @@ CREATE FUNCTION gateway.accept_run(
     p_id uuid, p_tenant text, p_agent_id text, p_key text, p_step_request bytea, p_deltas boolean,
     p_call_chain text, p_event_head bytea, p_max_queued integer, p_priority smallint,
     p_reject_if_busy boolean, p_interrupt boolean,
-    p_holder text, p_epoch bigint, p_start boolean, p_ttl double precision,
+    p_holder text, p_epoch bigint, p_start boolean, p_ttl double precision, p_parent_run_id text,
     OUT accepted boolean, OUT existing_id text, OUT ahead integer, OUT queued integer,
     OUT running_id text, OUT interrupted text[], OUT lease_epoch bigint, OUT started boolean,
     OUT lane_seq bigint, OUT created_at timestamptz)
@@ -88,10 +90,10 @@ BEGIN
     END IF;
 
     INSERT INTO gateway.runs AS r (id, tenant, agent_id, status, priority, idempotency_key, step_request,
-        deltas, call_chain, epoch, started_at)
+        deltas, call_chain, parent_run_id, epoch, started_at)
     VALUES (p_id, p_tenant, p_agent_id, CASE WHEN started THEN 2 ELSE 1 END, p_priority, p_key,
-        p_step_request, p_deltas, p_call_chain, CASE WHEN started THEN lease_epoch ELSE 0 END,
-        CASE WHEN started THEN now() END)
+        p_step_request, p_deltas, p_call_chain, p_parent_run_id,
+        CASE WHEN started THEN lease_epoch ELSE 0 END, CASE WHEN started THEN now() END)
     RETURNING r.lane_seq, r.created_at INTO lane_seq, created_at;
     INSERT INTO gateway.run_events (run_id, seq, event)
     VALUES (p_id, 1, gateway.queued_event(p_event_head, ahead));
@@ -123,6 +125,11 @@ $$
 
 
 def upgrade() -> None:
+    op.add_column(
+        "runs",
+        sa.Column("parent_run_id", sa.Text, nullable=True, comment="the sending agent's run"),
+        schema=SCHEMA,
+    )
     op.drop_constraint("runs_lane_seq_key", "runs", schema=SCHEMA)
     op.drop_constraint("runs_idempotency_key", "runs", schema=SCHEMA)
     op.create_index(
@@ -157,5 +164,6 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION gateway.release_lease(text, text, text, bigint)")
     op.execute(
         "DROP FUNCTION gateway.accept_run(uuid, text, text, text, bytea, boolean, text, bytea, integer, "
-        "smallint, boolean, boolean, text, bigint, boolean, double precision)"
+        "smallint, boolean, boolean, text, bigint, boolean, double precision, text)"
     )
+    op.drop_column("runs", "parent_run_id", schema=SCHEMA)
