@@ -13,10 +13,10 @@ import email.utils
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp.helpers import get_env_proxy_for_url
@@ -42,6 +42,7 @@ from .types import (
 )
 
 _log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # A provider asking for a longer pause than this is better reported than waited for.
 _MAX_RETRY_AFTER = 60.0
@@ -93,7 +94,7 @@ class OpenAICompatibleModel:
         deadline is spent. Closing the generator early closes the HTTP response at once.
         """
         body = _request_body(request, stream=True, encoded=self._encoded)
-        opened, events, first = await self._retrying(deadline)(self._open_stream, body, deadline)
+        opened, events, first = await self._with_retries(self._open_stream, body, deadline)
         async with opened:
             yield first
             while True:
@@ -109,7 +110,7 @@ class OpenAICompatibleModel:
     async def complete(self, request: ChatRequest, *, deadline: float | None = None) -> Completion:
         """The whole answer in one response (``stream: false``); retried like a stream's start."""
         body = _request_body(request, stream=False, encoded=self._encoded)
-        return await self._retrying(deadline)(self._complete_once, body, deadline)
+        return await self._with_retries(self._complete_once, body, deadline)
 
     async def aclose(self) -> None:
         """Close the HTTP client, unless it was lent to us."""
@@ -137,6 +138,30 @@ class OpenAICompatibleModel:
             proxy=self._proxy,
             proxy_auth=self._proxy_auth,
         )
+
+    async def _with_retries(
+        self, attempt: Callable[[bytes, float | None], Awaitable[T]], body: bytes, deadline: float | None
+    ) -> T:
+        """``attempt(body, deadline)``, retried by :meth:`_retrying`'s policy."""
+        # Nearly every call succeeds at once, and tenacity's machinery costs more CPU than the
+        # rest of the call's own work: the first attempt runs without it. A retryable failure is
+        # handed to tenacity as its first attempt's outcome, so waits, Retry-After, the attempt
+        # limit, the deadline and the log apply exactly as if tenacity had made it.
+        try:
+            return await attempt(body, deadline)
+        except LLMError as exc:
+            if not exc.retryable:
+                raise
+            first_failure: LLMError | None = exc
+
+        async def again(body: bytes, deadline: float | None) -> T:
+            nonlocal first_failure
+            if first_failure is not None:
+                failure, first_failure = first_failure, None
+                raise failure
+            return await attempt(body, deadline)
+
+        return await self._retrying(deadline)(again, body, deadline)
 
     def _retrying(self, deadline: float | None) -> AsyncRetrying:
         return AsyncRetrying(
@@ -551,7 +576,7 @@ def _request_body(request: ChatRequest, *, stream: bool, encoded: Callable[[Chat
         options["temperature"] = request.temperature
     if request.max_tokens is not None:
         options["max_tokens"] = request.max_tokens
-    parts = [_json(options)[:-1], ',"messages":[', ",".join(map(encoded, request.messages)), "]"]
+    parts = [_json(options)[:-1], ',"messages":[', encoded.joined(request.messages), "]"]
     if request.tools:
         functions = (f'{{"type":"function","function":{tool.schema_json}}}' for tool in request.tools)
         parts += [',"tools":[', ",".join(functions), "]"]
@@ -571,10 +596,12 @@ class _EncodedMessages:
         self._limit = limit
         self._json: dict[ChatMessage, str] = {}
 
-    def __call__(self, message: ChatMessage) -> str:
-        found = self._json.get(message)
-        if found is not None:
-            return found
+    def joined(self, messages: Iterable[ChatMessage]) -> str:
+        """The messages' JSON, comma-separated."""
+        known = self._json
+        return ",".join([known.get(message) or self._encode(message) for message in messages])
+
+    def _encode(self, message: ChatMessage) -> str:
         encoded = _json(_message_json(message))
         if len(encoded) <= MAX_CHARS:
             if len(self._json) >= self._limit:
