@@ -137,7 +137,8 @@ class AgentLoop:
     async def _resume(self, run: RunState) -> AsyncIterator[LoopEvent]:
         """Pick the run up where its messages in memory left it, applying approvals if given."""
         request = run.request
-        mine = [m for m in run.context.messages if m.run_id == request.run_id]
+        run_id = request.run_id
+        mine = [m for m in run.context.messages if m.run_id == run_id]
         run.step = max((m.step for m in mine), default=0)
         run.restore_usage(mine)
         for message in mine:
