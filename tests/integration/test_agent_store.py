@@ -283,3 +283,18 @@ async def test_run_reads_of_another_tenants_cached_agent_are_not_found(store, te
         await agents.get(agent.id)
     with pytest.raises(NotFound):
         await agents.get("not-a-uuid")
+
+
+async def test_run_reads_keep_the_most_recently_run_agents(migrated_engine, tenant):
+    store = CountingStore(migrated_engine)
+    first, second, third = [await store.create(tenant, spec(name)) for name in ("a", "b", "c")]
+    agents = CallerAgents(store, limit=2)
+    enter_call(CallScope(tenant=tenant))
+
+    for agent in (first, second, first, third):  # the third drops the second, run longer ago
+        assert await agents.get(agent.id) == agent
+    reads = store.full_reads
+    assert await agents.get(first.id) == first
+    assert store.full_reads == reads
+    assert await agents.get(second.id) == second
+    assert store.full_reads == reads + 1

@@ -21,8 +21,9 @@ from services.common.ids import is_uuid
 # transaction that wrote it), so an unchanged xmin means an unchanged row.
 _VERSION = literal_column("xmin::text").label("version")
 _VERSION_OF = select(_VERSION).where(agents.c.tenant == bindparam("tenant"), agents.c.id == bindparam("id"))
-CACHED_AGENTS = 10_000
-"""Agents whose configuration :class:`CallerAgents` keeps per process."""
+CACHED_AGENTS = 2_000
+"""Agents whose configuration :class:`CallerAgents` keeps per process (the most recently run; a
+system prompt may be 100,000 characters)."""
 
 
 class AgentStore:
@@ -215,11 +216,10 @@ class CallerAgents:
         except NotFound:
             self._known.pop(key, None)
             raise
-        known = self._known.get(key)
-        if known is not None and known[0] == version:
-            return known[1]
-        version, agent = await self._store.get_versioned(*key)
-        if key not in self._known and len(self._known) >= self._limit:
-            del self._known[next(iter(self._known))]  # the oldest
-        self._known[key] = (version, agent)
-        return agent
+        known = self._known.pop(key, None)  # put back last: the least recently run goes first
+        if known is None or known[0] != version:
+            known = await self._store.get_versioned(*key)
+            if len(self._known) >= self._limit:
+                del self._known[next(iter(self._known))]
+        self._known[key] = known
+        return known[1]
