@@ -563,7 +563,7 @@ def _message_json(message: ChatMessage) -> dict[str, Any]:
     return out
 
 
-def _request_body(request: ChatRequest, *, stream: bool, encoded: Callable[[ChatMessage], str]) -> bytes:
+def _request_body(request: ChatRequest, *, stream: bool, encoded: _EncodedMessages) -> bytes:
     """The request as httpx encoded ``json=``: compact, UTF-8, no NaN. The messages come from
     ``encoded`` and the tools as encoded once per spec: every step sends them again."""
     options: dict[str, Any] = {"model": request.model, "stream": stream}
