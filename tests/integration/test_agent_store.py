@@ -13,7 +13,9 @@ from services.agent.core.agents import AgentSpec, ModelChoice
 from services.agent.core.tool_rules import RuleKind, ToolRule
 from services.agent.store.agents import AgentStore, CallerAgents
 from services.common.call import CallScope, enter_call
+from services.common.db import create_engine
 from services.common.errors import NotFound
+from services.common.settings import Settings
 
 
 @pytest.fixture
@@ -298,3 +300,24 @@ async def test_run_reads_keep_the_most_recently_run_agents(migrated_engine, tena
     assert store.full_reads == reads
     assert await agents.get(second.id) == second
     assert store.full_reads == reads + 1
+
+
+async def test_a_version_read_leaves_its_pooled_connection_transactional(
+    migrated_engine, database_url, tenant
+):
+    engine = create_engine(database_url, Settings(service="test", db_pool_size=1))  # one connection
+    store = AgentStore(engine)
+    try:
+        agent = await store.create(tenant, spec("before"))
+        await store.version(tenant, agent.id)  # read outside a transaction, on the only connection
+
+        with pytest.raises(RuntimeError):
+            async with engine.begin() as conn:
+                await conn.exec_driver_sql(
+                    "UPDATE agent.agents SET name = 'after' WHERE id = $1", (agent.id,)
+                )
+                raise RuntimeError("the transaction fails after its write")
+
+        assert (await store.get(tenant, agent.id)).name == "before"
+    finally:
+        await engine.dispose()
