@@ -27,6 +27,11 @@ class StoredMessageCache(Generic[S, V]):
         self._limit = limit
         self._by_id: dict[str, V] = {}
 
+    def known(self, message_id: str) -> V | None:
+        """The conversion kept for ``message_id``, or None: a caller can skip working out what
+        :meth:`get` needs for a new message (the hot path is a message seen before)."""
+        return self._by_id.get(message_id)
+
     def get(self, message_id: str, message: S, size: int) -> V:
         """The conversion of ``message`` (stored as ``message_id``, ``size`` characters of text)."""
         found = self._by_id.get(message_id)

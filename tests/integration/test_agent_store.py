@@ -1,5 +1,5 @@
 """Agents on the real PostgreSQL: create, get, list with filters and cursor, update under a row lock,
-delete, tenant isolation and idempotent creation."""
+delete, tenant isolation and idempotent creation; the runs' cached reads never miss a change."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ import pytest
 
 from services.agent.core.agents import AgentSpec, ModelChoice
 from services.agent.core.tool_rules import RuleKind, ToolRule
-from services.agent.store.agents import AgentStore
+from services.agent.store.agents import AgentStore, CallerAgents
+from services.common.call import CallScope, enter_call
+from services.common.db import create_engine
 from services.common.errors import NotFound
+from services.common.settings import Settings
 
 
 @pytest.fixture
@@ -222,3 +225,99 @@ async def test_update_and_set_archive_of_another_tenants_agent_are_not_found(sto
     with pytest.raises(NotFound):
         await store.set_archive(intruder, agent.id, "archive")
     assert (await store.set_archive(tenant, agent.id, "archive-1")).archive_id == "archive-1"
+
+
+class CountingStore(AgentStore):
+    """Counts the full reads of an agent's row."""
+
+    full_reads = 0
+
+    async def get_versioned(self, tenant, agent_id):
+        self.full_reads += 1
+        return await super().get_versioned(tenant, agent_id)
+
+
+async def test_run_reads_of_an_unchanged_agent_reuse_the_first_read(migrated_engine, tenant):
+    store = CountingStore(migrated_engine)
+    agent = await store.create(tenant, spec("cached"))
+    agents = CallerAgents(store)
+    enter_call(CallScope(tenant=tenant))
+
+    first = await agents.get(agent.id)
+    again = await agents.get(agent.id)
+
+    assert first == again == agent
+    assert store.full_reads == 1
+
+
+async def test_run_reads_see_every_change_of_the_agent_at_once(migrated_engine, store, tenant):
+    agent = await store.create(tenant, spec("before"))
+    agents = CallerAgents(store)
+    enter_call(CallScope(tenant=tenant))
+    await agents.get(agent.id)
+
+    async def rename(current):
+        return replace(current.spec(), name="after")
+
+    await store.update(tenant, agent.id, rename)
+    assert (await agents.get(agent.id)).name == "after"
+    await store.set_archive(tenant, agent.id, "archive-2")
+    assert (await agents.get(agent.id)).archive_id == "archive-2"
+    async with migrated_engine.begin() as conn:  # even a change made behind the store's back
+        await conn.exec_driver_sql(
+            "UPDATE agent.agents SET system_prompt = 'edited by hand' WHERE id = $1", (agent.id,)
+        )
+    assert (await agents.get(agent.id)).system_prompt == "edited by hand"
+
+    await store.delete(tenant, agent.id)
+    with pytest.raises(NotFound):
+        await agents.get(agent.id)
+
+
+async def test_run_reads_of_another_tenants_cached_agent_are_not_found(store, tenant):
+    agent = await store.create(tenant, spec())
+    agents = CallerAgents(store)
+    enter_call(CallScope(tenant=tenant))
+    await agents.get(agent.id)
+
+    enter_call(CallScope(tenant=f"t-{uuid.uuid4().hex[:12]}"))
+    with pytest.raises(NotFound):
+        await agents.get(agent.id)
+    with pytest.raises(NotFound):
+        await agents.get("not-a-uuid")
+
+
+async def test_run_reads_keep_the_most_recently_run_agents(migrated_engine, tenant):
+    store = CountingStore(migrated_engine)
+    first, second, third = [await store.create(tenant, spec(name)) for name in ("a", "b", "c")]
+    agents = CallerAgents(store, limit=2)
+    enter_call(CallScope(tenant=tenant))
+
+    for agent in (first, second, first, third):  # the third drops the second, run longer ago
+        assert await agents.get(agent.id) == agent
+    reads = store.full_reads
+    assert await agents.get(first.id) == first
+    assert store.full_reads == reads
+    assert await agents.get(second.id) == second
+    assert store.full_reads == reads + 1
+
+
+async def test_a_version_read_leaves_its_pooled_connection_transactional(
+    migrated_engine, database_url, tenant
+):
+    engine = create_engine(database_url, Settings(service="test", db_pool_size=1))  # one connection
+    store = AgentStore(engine)
+    try:
+        agent = await store.create(tenant, spec("before"))
+        await store.version(tenant, agent.id)  # read outside a transaction, on the only connection
+
+        with pytest.raises(RuntimeError):
+            async with engine.begin() as conn:
+                await conn.exec_driver_sql(
+                    "UPDATE agent.agents SET name = 'after' WHERE id = $1", (agent.id,)
+                )
+                raise RuntimeError("the transaction fails after its write")
+
+        assert (await store.get(tenant, agent.id)).name == "before"
+    finally:
+        await engine.dispose()

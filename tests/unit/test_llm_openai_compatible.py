@@ -208,6 +208,29 @@ async def test_request_carries_stream_options_tools_and_tool_history(model, fake
 
 
 @pytest.mark.asyncio
+async def test_a_history_sent_again_reads_the_same_with_its_text_intact(model, fake_llm):
+    name = unique_model()
+    history = (
+        ChatMessage(role="user", content='Grüße 👋, "quoted"\nand a new line'),
+        ChatMessage(
+            role="assistant", content=None, tool_calls=(ToolCall(id="c1", name="w", arguments="{}"),)
+        ),
+        ChatMessage(role="tool", content="ok", tool_call_id="c1"),
+    )
+
+    await collect(model.stream(ChatRequest(model=name, messages=history)))
+    await collect(
+        model.stream(ChatRequest(model=name, messages=(*history, ChatMessage(role="user", content="again"))))
+    )
+
+    first, second = fake_llm.requests(model=name)
+    assert first["messages"] == second["messages"][:3]
+    assert first["messages"][0] == {"role": "user", "content": 'Grüße 👋, "quoted"\nand a new line'}
+    assert first["messages"][1]["content"] is None
+    assert second["messages"][3] == {"role": "user", "content": "again"}
+
+
+@pytest.mark.asyncio
 async def test_sse_lines_cut_across_network_writes_are_reassembled(model, fake_llm):
     name = unique_model()
     await script(

@@ -130,7 +130,9 @@ class MemoryClient(ServiceClient):
 
     def _stored(self, messages: Sequence[common_pb2.Message]) -> list[HistoryMessage]:
         history = self._history
-        return [history.get(m.id, m, len(m.content) + len(m.reasoning)) for m in messages]
+        return [
+            history.known(m.id) or history.get(m.id, m, len(m.content) + len(m.reasoning)) for m in messages
+        ]
 
     def _snapshot(self, response: memory_service_pb2.GetContextResponse) -> ContextSnapshot:
         return ContextSnapshot(

@@ -70,7 +70,12 @@ def text_tokens(text: str) -> int:
 
 
 def _message_tokens(content: str, tool_calls: Sequence[ToolCall], tool_call_id: str, name: str) -> int:
-    total = MESSAGE_OVERHEAD + text_tokens(content) + text_tokens(tool_call_id) + text_tokens(name)
+    total = MESSAGE_OVERHEAD + text_tokens(content)
+    # Most messages have neither (every step counts the whole context again).
+    if tool_call_id:
+        total += text_tokens(tool_call_id)
+    if name:
+        total += text_tokens(name)
     for call in tool_calls:
         total += (
             TOOL_CALL_OVERHEAD + text_tokens(call.id) + text_tokens(call.name) + text_tokens(call.arguments)

@@ -35,17 +35,18 @@ from services.agent.core.events import (
     ToolReturnEvent,
 )
 from services.agent.core.history import HistoryMessage, Memory, unanswered_calls
-from services.agent.core.prompt import chat_messages
+from services.agent.core.prompt import chat_message, chat_messages
 from services.agent.core.run_state import Decision, RunRequest, RunState, RunStop
 from services.agent.core.summarising import ContextKeeper
 from services.agent.core.tool_calls import ToolExecutor
 from services.agent.core.tool_rules import RunRules
 from services.agent.core.toolbox import CheckedCall, CustomTools, Toolbox
 from services.agent.core.tools import ToolOutcome, ToolStatus
-from services.agent.llm import ChatModel, ChatRequest, Completion, LLMError, ProviderRegistry
+from services.agent.llm import ChatMessage, ChatModel, ChatRequest, Completion, LLMError, ProviderRegistry
 from services.agent.llm import ReasoningDelta as LLMReasoningDelta
 from services.agent.llm import TextDelta as LLMTextDelta
 from services.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument
+from services.common.stored_cache import StoredMessageCache
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -75,6 +76,8 @@ class AgentLoop:
         self._providers = providers
         self._tools = tools
         self._custom = custom
+        # Every step sends the whole context again; each stored message is converted once.
+        self._chat: StoredMessageCache[HistoryMessage, ChatMessage] = StoredMessageCache(chat_message)
 
     async def run(self, request: RunRequest) -> AsyncIterator[LoopEvent]:
         # The agent's configuration and its memory are read at once: two services, one wait.
@@ -134,7 +137,8 @@ class AgentLoop:
     async def _resume(self, run: RunState) -> AsyncIterator[LoopEvent]:
         """Pick the run up where its messages in memory left it, applying approvals if given."""
         request = run.request
-        mine = [m for m in run.context.messages if m.run_id == request.run_id]
+        run_id = request.run_id
+        mine = [m for m in run.context.messages if m.run_id == run_id]
         run.step = max((m.step for m in mine), default=0)
         run.restore_usage(mine)
         for message in mine:
@@ -210,11 +214,11 @@ class AgentLoop:
         )
         if run.context.skipped:
             await self._keeper.fold_left_out(run)
-        messages = chat_messages(agent, run.context)
+        messages = chat_messages(agent, run.context, self._chat_message)
         estimated = run.meter.tokens(messages, tools)
         if run.budget.over_threshold(estimated):
             await self._keeper.summarise(run, tools)
-            messages = chat_messages(agent, run.context)
+            messages = chat_messages(agent, run.context, self._chat_message)
             estimated = run.meter.tokens(messages, tools)
         if not run.budget.fits(estimated):
             raise RunStop(
@@ -362,6 +366,9 @@ class AgentLoop:
             run.prompt_tokens += completion.usage.prompt_tokens
             run.completion_tokens += completion.usage.completion_tokens
         yield completion
+
+    def _chat_message(self, message: HistoryMessage) -> ChatMessage:
+        return self._chat.get(message.id, message, len(message.content))
 
     def _model(self, agent: Agent) -> ChatModel:
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from services.agent.core.agents import Agent
 from services.agent.core.history import ContextSnapshot, HistoryMessage
@@ -40,12 +40,19 @@ def chat_message(message: HistoryMessage) -> ChatMessage:
 def _name(name: str) -> str | None:
     """A sender name providers accept (OpenAI: no spaces or ``<|\\/>``, at most 64 characters);
     a stored name like "John Smith" must not make every later request fail."""
+    if not name:
+        return None
     cleaned = _NAME_UNSAFE.sub("_", name)[:64]
     return cleaned or None
 
 
-def chat_messages(agent: Agent, context: ContextSnapshot) -> tuple[ChatMessage, ...]:
-    """System message, then the in-context history.
+def chat_messages(
+    agent: Agent,
+    context: ContextSnapshot,
+    convert: Callable[[HistoryMessage], ChatMessage] = chat_message,
+) -> tuple[ChatMessage, ...]:
+    """System message, then the in-context history (each message as ``convert`` makes it: a
+    caller may cache :func:`chat_message` by message id, as stored messages never change).
 
     Providers refuse a history where a tool call has no result. A call that waited for approval
     and was overtaken by a new message never got one, so it reads as not run.
@@ -60,7 +67,7 @@ def chat_messages(agent: Agent, context: ContextSnapshot) -> tuple[ChatMessage, 
         elif unanswered:
             messages.extend(_not_run(unanswered))
             unanswered = []
-        messages.append(chat_message(message))
+        messages.append(convert(message))
         if message.tool_calls:
             unanswered = [call.id for call in message.tool_calls]
     messages.extend(_not_run(unanswered))

@@ -13,10 +13,10 @@ import email.utils
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp.helpers import get_env_proxy_for_url
@@ -26,6 +26,7 @@ from tenacity.wait import wait_base, wait_exponential_jitter
 from yarl import URL
 
 from services.common.errors import AgentSuiteError, DeadlineExceeded
+from services.common.stored_cache import DEFAULT_LIMIT, MAX_CHARS
 
 from .types import (
     ChatMessage,
@@ -41,6 +42,7 @@ from .types import (
 )
 
 _log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # A provider asking for a longer pause than this is better reported than waited for.
 _MAX_RETRY_AFTER = 60.0
@@ -80,6 +82,7 @@ class OpenAICompatibleModel:
         self._max_attempts = max_attempts
         self._timeout = timeout
         self._backoff = wait_exponential_jitter(multiplier=backoff_base, max=backoff_max, jitter=backoff_base)
+        self._encoded = _EncodedMessages()
 
     def __repr__(self) -> str:  # never the key
         return f"OpenAICompatibleModel(base_url={self._base_url!r})"
@@ -90,8 +93,8 @@ class OpenAICompatibleModel:
         Raises :class:`LLMError` when the provider fails for good and :class:`DeadlineExceeded` when the
         deadline is spent. Closing the generator early closes the HTTP response at once.
         """
-        payload = _request_payload(request, stream=True)
-        opened, events, first = await self._retrying(deadline)(self._open_stream, payload, deadline)
+        body = _request_body(request, stream=True, encoded=self._encoded)
+        opened, events, first = await self._with_retries(self._open_stream, body, deadline)
         async with opened:
             yield first
             while True:
@@ -106,8 +109,8 @@ class OpenAICompatibleModel:
 
     async def complete(self, request: ChatRequest, *, deadline: float | None = None) -> Completion:
         """The whole answer in one response (``stream: false``); retried like a stream's start."""
-        payload = _request_payload(request, stream=False)
-        return await self._retrying(deadline)(self._complete_once, payload, deadline)
+        body = _request_body(request, stream=False, encoded=self._encoded)
+        return await self._with_retries(self._complete_once, body, deadline)
 
     async def aclose(self) -> None:
         """Close the HTTP client, unless it was lent to us."""
@@ -126,9 +129,7 @@ class OpenAICompatibleModel:
             )
         return self._client
 
-    def _post(self, payload: dict[str, Any], deadline: float | None):
-        # Encoded as httpx encoded ``json=``: compact, UTF-8, no NaN.
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    def _post(self, body: bytes, deadline: float | None):
         return self._session().post(
             self._url,
             data=body,
@@ -137,6 +138,30 @@ class OpenAICompatibleModel:
             proxy=self._proxy,
             proxy_auth=self._proxy_auth,
         )
+
+    async def _with_retries(
+        self, attempt: Callable[[bytes, float | None], Awaitable[T]], body: bytes, deadline: float | None
+    ) -> T:
+        """``attempt(body, deadline)``, retried by :meth:`_retrying`'s policy."""
+        # Nearly every call succeeds at once, and tenacity's machinery costs more CPU than the
+        # rest of the call's own work: the first attempt runs without it. A retryable failure is
+        # handed to tenacity as its first attempt's outcome, so waits, Retry-After, the attempt
+        # limit, the deadline and the log apply exactly as if tenacity had made it.
+        try:
+            return await attempt(body, deadline)
+        except LLMError as exc:
+            if not exc.retryable:
+                raise
+            first_failure: LLMError | None = exc
+
+        async def again(body: bytes, deadline: float | None) -> T:
+            nonlocal first_failure
+            if first_failure is not None:
+                failure, first_failure = first_failure, None
+                raise failure
+            return await attempt(body, deadline)
+
+        return await self._retrying(deadline)(again, body, deadline)
 
     def _retrying(self, deadline: float | None) -> AsyncRetrying:
         return AsyncRetrying(
@@ -148,14 +173,14 @@ class OpenAICompatibleModel:
         )
 
     async def _open_stream(
-        self, payload: dict[str, Any], deadline: float | None
+        self, body: bytes, deadline: float | None
     ) -> tuple[AsyncExitStack, AsyncIterator[LLMEvent], LLMEvent]:
         """One attempt: open the response and read up to the first event (the part that may be retried)."""
         _check_deadline(deadline)
         exits = AsyncExitStack()
         try:
             async with asyncio.timeout(_remaining(deadline)):
-                response = await exits.enter_async_context(self._post(payload, deadline))
+                response = await exits.enter_async_context(self._post(body, deadline))
                 # A response left before its end (cancelled, closed early, failed) must not go
                 # back to the pool: closing it ends the provider's stream at once.
                 exits.callback(_close_unless_read, response)
@@ -170,10 +195,10 @@ class OpenAICompatibleModel:
             raise
         return exits, events, first
 
-    async def _complete_once(self, payload: dict[str, Any], deadline: float | None) -> Completion:
+    async def _complete_once(self, body: bytes, deadline: float | None) -> Completion:
         _check_deadline(deadline)
         try:
-            async with asyncio.timeout(_remaining(deadline)), self._post(payload, deadline) as response:
+            async with asyncio.timeout(_remaining(deadline)), self._post(body, deadline) as response:
                 await self._raise_for_status(response)
                 body = await response.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
@@ -538,26 +563,48 @@ def _message_json(message: ChatMessage) -> dict[str, Any]:
     return out
 
 
-def _request_payload(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "model": request.model,
-        "messages": [_message_json(m) for m in request.messages],
-        "stream": stream,
-    }
+def _request_body(request: ChatRequest, *, stream: bool, encoded: _EncodedMessages) -> bytes:
+    """The request as httpx encoded ``json=``: compact, UTF-8, no NaN. The messages come from
+    ``encoded`` and the tools as encoded once per spec: every step sends them again."""
+    options: dict[str, Any] = {"model": request.model, "stream": stream}
     if stream:
-        payload["stream_options"] = {"include_usage": True}
+        options["stream_options"] = {"include_usage": True}
     if request.tools:
-        payload["tools"] = [
-            {
-                "type": "function",
-                "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
-            }
-            for t in request.tools
-        ]
         # Only sent with tools: several servers reject the flag on a request without any.
-        payload["parallel_tool_calls"] = request.parallel_tool_calls
+        options["parallel_tool_calls"] = request.parallel_tool_calls
     if request.temperature is not None:
-        payload["temperature"] = request.temperature
+        options["temperature"] = request.temperature
     if request.max_tokens is not None:
-        payload["max_tokens"] = request.max_tokens
-    return payload
+        options["max_tokens"] = request.max_tokens
+    parts = [_json(options)[:-1], ',"messages":[', encoded.joined(request.messages), "]"]
+    if request.tools:
+        functions = (f'{{"type":"function","function":{tool.schema_json}}}' for tool in request.tools)
+        parts += [',"tools":[', ",".join(functions), "]"]
+    parts.append("}")
+    return "".join(parts).encode()
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+class _EncodedMessages:
+    """Each message's JSON, encoded once: every step of a run, and every run of an agent, sends
+    the messages of its context again. The oldest entries are dropped past ``limit``."""
+
+    def __init__(self, limit: int = DEFAULT_LIMIT):
+        self._limit = limit
+        self._json: dict[ChatMessage, str] = {}
+
+    def joined(self, messages: Iterable[ChatMessage]) -> str:
+        """The messages' JSON, comma-separated."""
+        known = self._json
+        return ",".join([known.get(message) or self._encode(message) for message in messages])
+
+    def _encode(self, message: ChatMessage) -> str:
+        encoded = _json(_message_json(message))
+        if len(encoded) <= MAX_CHARS:
+            if len(self._json) >= self._limit:
+                del self._json[next(iter(self._json))]
+            self._json[message] = encoded
+        return encoded

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, literal, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, literal, literal_column, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,6 +16,14 @@ from services.agent.store.tables import agents
 from services.common.call import require_tenant
 from services.common.errors import NotFound
 from services.common.ids import is_uuid
+
+# The row's version: every update of a row writes a new version of it with a new xmin (the
+# transaction that wrote it), so an unchanged xmin means an unchanged row.
+_VERSION = literal_column("xmin::text").label("version")
+_VERSION_OF = select(_VERSION).where(agents.c.tenant == bindparam("tenant"), agents.c.id == bindparam("id"))
+CACHED_AGENTS = 2_000
+"""Agents whose configuration :class:`CallerAgents` keeps per process (the most recently run; a
+system prompt may be 100,000 characters)."""
 
 
 class AgentStore:
@@ -41,15 +49,31 @@ class AgentStore:
         return _agent(row)
 
     async def get(self, tenant: str, agent_id: str) -> Agent:
+        return (await self.get_versioned(tenant, agent_id))[1]
+
+    async def get_versioned(self, tenant: str, agent_id: str) -> tuple[str, Agent]:
+        """The agent and the version of its row (see :meth:`version`)."""
+        if not is_uuid(agent_id):
+            raise NotFound("agent", agent_id)
+        query = select(agents, _VERSION).where(agents.c.tenant == tenant, agents.c.id == agent_id)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            raise NotFound("agent", agent_id)
+        return row.version, _agent(row)
+
+    async def version(self, tenant: str, agent_id: str) -> str:
+        """The version of the agent's row, which every change of the agent changes; NotFound when
+        there is no such agent."""
         if not is_uuid(agent_id):
             raise NotFound("agent", agent_id)
         async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(select(agents).where(agents.c.tenant == tenant, agents.c.id == agent_id))
-            ).first()
-        if row is None:
+            # Every run asks this: one statement (built once), without a BEGIN and ROLLBACK around it.
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            version = (await conn.execute(_VERSION_OF, {"tenant": tenant, "id": agent_id})).scalar()
+        if version is None:
             raise NotFound("agent", agent_id)
-        return _agent(row)
+        return version
 
     async def list(
         self,
@@ -174,10 +198,28 @@ def _agent(row) -> Agent:
 
 class CallerAgents:
     """The :class:`~services.agent.core.agents.AgentDirectory` of the call being served: the agents of
-    its tenant."""
+    its tenant.
 
-    def __init__(self, store: AgentStore):
+    Every run reads its agent, so an agent read once is kept, and each later read asks the database
+    only for the row's version: the same agent while it is unchanged, the stored one read anew after
+    any change (by any replica), so no run ever sees an edit late."""
+
+    def __init__(self, store: AgentStore, *, limit: int = CACHED_AGENTS):
         self._store = store
+        self._limit = limit
+        self._known: dict[tuple[str, str], tuple[str, Agent]] = {}
 
     async def get(self, agent_id: str) -> Agent:
-        return await self._store.get(require_tenant(), agent_id)
+        key = (require_tenant(), agent_id)
+        try:
+            version = await self._store.version(*key)
+        except NotFound:
+            self._known.pop(key, None)
+            raise
+        known = self._known.pop(key, None)  # put back last: the least recently run goes first
+        if known is None or known[0] != version:
+            known = await self._store.get_versioned(*key)
+            if len(self._known) >= self._limit:
+                del self._known[next(iter(self._known))]
+        self._known[key] = known
+        return known[1]
