@@ -1,6 +1,5 @@
 """``python -m services.agent``: run the agent service."""
 
-import gc
 from pathlib import Path
 
 from services.agent.api import registrations
@@ -74,16 +73,5 @@ async def wire(settings: Settings) -> Wiring:
     )
 
 
-def collect_garbage_less_often() -> None:
-    """Every step allocates thousands of short-lived objects (protobufs, dataclasses, futures).
-    With the default thresholds the young generation was collected about every 700 of them and
-    the whole heap, modules included, every few seconds: about 5% of the CPU per message. Larger
-    generations let nearly all of a step's objects die first; what start-up made is frozen out of
-    the collections."""
-    gc.freeze()
-    gc.set_threshold(10_000, 10, 10)
-
-
 if __name__ == "__main__":
-    collect_garbage_less_often()
     main("agent", wire)

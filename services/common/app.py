@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -40,6 +41,16 @@ async def open_database(settings: Settings, *, schema: str, migrations: Path) ->
     return engine
 
 
+def collect_garbage_less_often() -> None:
+    """Every call allocates thousands of short-lived objects (protobufs, futures, records). With
+    the default thresholds the young generation was collected about every 700 of them and the whole
+    heap, modules included, every few seconds: about 5% of the agent's CPU per message. Larger
+    generations let nearly all of a call's objects die first, and what start-up made (modules,
+    wiring) is frozen out of the collections."""
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 def main(service: str, wire: Callable[[Settings], Awaitable[Wiring]]) -> None:
     """Entry point of ``python -m services.<service>``."""
     try:
@@ -58,6 +69,7 @@ def main(service: str, wire: Callable[[Settings], Awaitable[Wiring]]) -> None:
 
 async def _serve(settings: Settings, wire: Callable[[Settings], Awaitable[Wiring]]) -> None:
     wiring = await wire(settings)
+    collect_garbage_less_often()
 
     async def close() -> None:
         for closer in reversed(wiring.closers):
