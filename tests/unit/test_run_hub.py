@@ -77,3 +77,21 @@ async def test_a_quiet_run_yields_heartbeat_points():
     assert await anext(follower) is None
     hub.publish(step_event(2))
     assert (await anext(follower)).seq == 2
+
+
+async def test_a_reader_that_read_ahead_from_the_database_gets_nothing_twice():
+    """Events are stored before they are published: a reader that found 2 and 3 in the database
+    attaches while the hub holds neither, and must not get them (or the delta before 3) again."""
+    hub = RunHub("r", last_stored_seq=1)
+
+    reading = asyncio.create_task(read_all(hub, 3))
+    await asyncio.sleep(0)
+    for event in (step_event(2), delta(2, "a"), step_event(3), delta(3, "b"), step_event(4)):
+        hub.publish(event)
+    hub.close()
+
+    got = await reading
+    assert [(event.seq, event.WhichOneof("event")) for event in got] == [
+        (3, "assistant_delta"),
+        (4, "usage"),
+    ]

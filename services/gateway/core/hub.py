@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 
 from agentsuite.gateway.v1 import gateway_pb2
+from services.gateway.core.events import is_live_only
 
 WINDOW = 1024
 """Events a hub keeps; a reader further behind continues from the database."""
@@ -54,6 +55,10 @@ class RunHub:
         Yields None after ``quiet_seconds`` without events (time for a heartbeat). Raises
         ``FellBehind`` when the events after ``after_seq`` have left the window (or were stored
         before this hub began): the caller reads them from the database and comes back.
+
+        A step-level event is stored before it is published here, so a reader that came from the
+        database may already have events this hub publishes later: those, and the deltas before
+        them, are skipped, never sent twice.
         """
         if after_seq < self._floor_seq:
             raise FellBehind
@@ -62,6 +67,7 @@ class RunHub:
             if event.seq > after_seq:
                 break
             position += 1
+        seen = after_seq  # the last step-level event the reader has
         while True:
             if position < self._first_position:
                 raise FellBehind
@@ -69,6 +75,13 @@ class RunHub:
             if index < len(self._events):
                 event = self._events[index]
                 position += 1
+                if is_live_only(event):
+                    if event.seq < seen:
+                        continue
+                elif event.seq <= seen:
+                    continue
+                else:
+                    seen = event.seq
                 yield event
                 continue
             if self.closed:
