@@ -74,9 +74,9 @@ _call_metadata_trusted = True
 
 
 def distrust_call_metadata() -> None:
-    """Make this process an edge: the tenant and call chain of a call come from authentication,
-    never from the ``x-agentsuite-tenant`` and ``x-agentsuite-call-chain`` metadata a client may
-    send. Called once by the gateway at start-up."""
+    """Make this process an edge: the tenant, call chain and parent run of a call come from
+    authentication, never from the ``x-agentsuite-tenant``, ``x-agentsuite-call-chain`` and
+    ``x-agentsuite-parent-run`` metadata a client may send. Called once by the gateway at start-up."""
     global _call_metadata_trusted
     _call_metadata_trusted = False
 

@@ -16,7 +16,7 @@ from datetime import UTC
 from agentsuite.agent.v1 import agent_service_pb2
 from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_pb2
-from services.common.call import CallScope, enter_call
+from services.common.call import CallScope, enter_call, parse_call_chain
 from services.common.errors import AgentSuiteError, Unavailable
 from services.common.status import code_of
 from services.gateway.agent_client import AgentRuntimeClient
@@ -105,7 +105,7 @@ class RunExecutor:
         request.run_id = row.id
         request.epoch = lane.epoch
         request.omit_deltas = not row.deltas
-        chain = tuple(agent for agent in row.call_chain.split(",") if agent)
+        chain = parse_call_chain(row.call_chain)
         enter_call(
             CallScope(
                 tenant=row.tenant,
