@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from services.common.app import Wiring, main, open_database
+from services.common.db import open_pool
 from services.common.settings import Settings
 from services.memory.api import MemoryStores, registrations
 from services.memory.archive_indexer import ArchiveIndexer
@@ -15,7 +16,8 @@ from services.memory.store.tables import SCHEMA
 async def wire(settings: Settings) -> Wiring:
     engine = await open_database(settings, schema=SCHEMA, migrations=Path(__file__).parent / "migrations")
     embedders = build_embedders(settings)
-    stores = MemoryStores.over(engine, embedders)
+    pool = await open_pool(engine, settings)
+    stores = MemoryStores.over(engine, pool, embedders)
     indexer = ArchiveIndexer(
         ArchiveIndexStore(engine, maintenance_work_mem=settings.archive_index_build_memory),
         IndexPolicy(
@@ -23,7 +25,7 @@ async def wire(settings: Settings) -> Wiring:
         ),
     )
     indexer.start()
-    return Wiring(registrations(stores), closers=[engine.dispose, embedders.aclose, indexer.stop])
+    return Wiring(registrations(stores), closers=[engine.dispose, pool.close, embedders.aclose, indexer.stop])
 
 
 if __name__ == "__main__":

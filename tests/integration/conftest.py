@@ -45,9 +45,9 @@ def recent() -> RecentMessages:
 
 
 @pytest.fixture(scope="session")
-async def memory_channel(migrated_engine) -> AsyncIterator[grpc.aio.Channel]:
+async def memory_channel(migrated_engine, migrated_pool) -> AsyncIterator[grpc.aio.Channel]:
     """A channel to the memory service's API, served in process over the test database."""
-    stores = MemoryStores.over(migrated_engine, build_embedders(Settings(service="memory")))
+    stores = MemoryStores.over(migrated_engine, migrated_pool, build_embedders(Settings(service="memory")))
     host = ServiceHost(
         Settings(service="test", port=0, tracing=False, grace_seconds=0), registrations(stores)
     )

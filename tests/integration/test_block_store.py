@@ -41,14 +41,16 @@ async def test_a_created_block_starts_at_version_one_with_that_version_in_its_hi
     assert [(c.version, c.value_before, c.value_after) for c in history] == [(1, "", "Ann")]
 
 
-async def test_one_block_shared_by_two_agents_shows_an_edit_to_both(blocks, migrated_engine, tenant):
+async def test_one_block_shared_by_two_agents_shows_an_edit_to_both(
+    blocks, migrated_engine, migrated_pool, tenant
+):
     first, second = await new_agent(blocks, tenant), await new_agent(blocks, tenant)
     shared = await blocks.create(tenant, BlockFields(label="team", value="goal: ship"), agent_id=first)
     await blocks.attach(tenant, shared.id, second)
 
     await blocks.edit(tenant, edit=Append("deadline: friday"), agent_id=first, label="team")
 
-    reader = ContextReader(migrated_engine, RecentMessages())
+    reader = ContextReader(migrated_pool, RecentMessages())
     for agent in (first, second):
         context = await reader.read(tenant=tenant, agent_id=agent)
         assert [b.value for b in context.blocks] == ["goal: ship\ndeadline: friday"]
@@ -160,9 +162,11 @@ async def test_restoring_a_value_longer_than_the_current_limit_is_refused(blocks
     assert "cannot restore version 1" in str(caught.value)
 
 
-async def test_an_edit_with_a_stale_epoch_is_refused_and_changes_nothing(blocks, migrated_engine, tenant):
+async def test_an_edit_with_a_stale_epoch_is_refused_and_changes_nothing(
+    blocks, migrated_engine, migrated_pool, tenant
+):
     agent = await new_agent(blocks, tenant, human("Ann"))
-    await MessageStore(migrated_engine, RecentMessages()).append(
+    await MessageStore(migrated_engine, migrated_pool, RecentMessages()).append(
         tenant=tenant,
         agent_id=agent,
         epoch=5,
@@ -179,12 +183,14 @@ async def test_an_edit_with_a_stale_epoch_is_refused_and_changes_nothing(blocks,
     assert edited.value == "Ann\ny"
 
 
-async def test_an_edit_at_a_higher_epoch_fences_out_older_appends(blocks, migrated_engine, tenant):
+async def test_an_edit_at_a_higher_epoch_fences_out_older_appends(
+    blocks, migrated_engine, migrated_pool, tenant
+):
     agent = await new_agent(blocks, tenant, human("Ann"))
     await blocks.edit(tenant, agent_id=agent, label="human", edit=Append("x"), epoch=7)
 
     with pytest.raises(FailedPrecondition):
-        await MessageStore(migrated_engine, RecentMessages()).append(
+        await MessageStore(migrated_engine, migrated_pool, RecentMessages()).append(
             tenant=tenant,
             agent_id=agent,
             epoch=6,

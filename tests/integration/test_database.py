@@ -50,24 +50,24 @@ async def test_an_unreachable_database_is_unavailable_not_an_internal_error():
     assert isinstance(domain_error(raised.value), Unavailable)
 
 
-async def test_statements_run_on_the_driver_directly_map_to_the_same_statuses(migrated_engine):
+async def test_statements_run_on_asyncpg_directly_map_to_the_same_statuses(migrated_pool):
     import asyncpg
 
     from services.common.db import domain_error
     from services.common.errors import DeadlineExceeded, Unavailable
-    from services.memory.store.driver import driver_connection
 
     with pytest.raises(asyncpg.QueryCanceledError) as timed_out:
-        async with driver_connection(migrated_engine) as conn, conn.transaction():
+        async with migrated_pool.acquire() as conn, conn.transaction():
             await conn.execute("SET LOCAL statement_timeout = 50")
             await conn.execute("SELECT pg_sleep(2)")
     with pytest.raises(asyncpg.InterfaceError) as broken:
-        async with driver_connection(migrated_engine) as conn:
+        async with migrated_pool.acquire() as conn:
             await conn.close()
             await conn.fetchrow("SELECT 1")
-    for _ in range(migrated_engine.pool.size() + 1):  # the closed one left the pool
-        async with driver_connection(migrated_engine) as conn:
-            assert await conn.fetchval("SELECT 1") == 1
+    for _ in range(migrated_pool.get_max_size() + 1):  # the closed one was replaced
+        assert await migrated_pool.fetchval("SELECT 1") == 1
+    async with migrated_pool.acquire() as conn:
+        assert await conn.fetchval("SHOW statement_timeout") != "50ms", "nothing leaks to the next user"
 
     assert isinstance(domain_error(timed_out.value), DeadlineExceeded)
     assert isinstance(domain_error(broken.value), Unavailable)

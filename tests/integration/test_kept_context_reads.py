@@ -14,18 +14,18 @@ from services.memory.store.removal import AgentRemoval
 
 
 @pytest.fixture
-def store(migrated_engine, recent) -> MessageStore:
-    return MessageStore(migrated_engine, recent)
+def store(migrated_engine, migrated_pool, recent) -> MessageStore:
+    return MessageStore(migrated_engine, migrated_pool, recent)
 
 
 @pytest.fixture
-def reader(migrated_engine, recent) -> ContextReader:
-    return ContextReader(migrated_engine, recent)
+def reader(migrated_pool, recent) -> ContextReader:
+    return ContextReader(migrated_pool, recent)
 
 
-def fresh(migrated_engine) -> ContextReader:
+def fresh(pool) -> ContextReader:
     """A reader that keeps nothing yet: the reference answer."""
-    return ContextReader(migrated_engine, RecentMessages())
+    return ContextReader(pool, RecentMessages())
 
 
 async def append(store: MessageStore, tenant: str, agent_id: str, *new: NewMessage, epoch: int = 1):
@@ -39,29 +39,29 @@ def user(text: str) -> NewMessage:
 
 
 async def test_a_read_sees_what_another_replica_appended_after_the_kept_messages(
-    store, reader, recent, migrated_engine, tenant, agent_id
+    store, reader, recent, migrated_engine, migrated_pool, tenant, agent_id
 ):
     await append(store, tenant, agent_id, user("one"), user("two"))
     await reader.read(tenant=tenant, agent_id=agent_id, max_messages=3)
-    other = MessageStore(migrated_engine, RecentMessages())
+    other = MessageStore(migrated_engine, migrated_pool, RecentMessages())
 
     await append(other, tenant, agent_id, user("three"), user("four"))
     context = await reader.read(tenant=tenant, agent_id=agent_id, max_messages=3)
 
     assert [m.content for m in context.messages] == ["two", "three", "four"]
-    assert context == await fresh(migrated_engine).read(tenant=tenant, agent_id=agent_id, max_messages=3)
+    assert context == await fresh(migrated_pool).read(tenant=tenant, agent_id=agent_id, max_messages=3)
     assert [m.seq for m in recent.newest(agent_id)] == [2, 3, 4]
 
 
 async def test_a_forgotten_agent_set_up_again_is_read_afresh(
-    store, reader, recent, migrated_engine, tenant, agent_id
+    store, reader, recent, migrated_engine, migrated_pool, tenant, agent_id
 ):
     await append(store, tenant, agent_id, user("old one"), user("old two"))
     await reader.read(tenant=tenant, agent_id=agent_id)
     await AgentRemoval(migrated_engine).forget(tenant, agent_id)
     async with migrated_engine.begin() as conn:
         await ensure_agent(conn, tenant, agent_id)
-    other = MessageStore(migrated_engine, RecentMessages())  # so nothing here learns of the new ones
+    other = MessageStore(migrated_engine, migrated_pool, RecentMessages())  # learns nothing here
     await append(other, tenant, agent_id, user("new one"), user("new two"), user("new three"))
 
     context = await reader.read(tenant=tenant, agent_id=agent_id)
@@ -71,7 +71,7 @@ async def test_a_forgotten_agent_set_up_again_is_read_afresh(
 
 
 async def test_windows_boundaries_and_appends_in_any_order_read_as_without_kept_messages(
-    store, reader, migrated_engine, tenant, agent_id
+    store, reader, migrated_engine, migrated_pool, tenant, agent_id
 ):
     call = NewMessage(role=Role.ASSISTANT, tool_calls=(ToolCallRecord("c1", "lookup", "{}"),))
     result = NewMessage(role=Role.TOOL, content="found", tool_call_id="c1")
@@ -108,9 +108,9 @@ async def test_windows_boundaries_and_appends_in_any_order_read_as_without_kept_
                 new_messages=[user("more")],
                 max_messages=value,
             )
-            expected = await fresh(migrated_engine).read(tenant=tenant, agent_id=agent_id, max_messages=value)
+            expected = await fresh(migrated_pool).read(tenant=tenant, agent_id=agent_id, max_messages=value)
             assert context == expected, (kind, value)
         else:
             context = await reader.read(tenant=tenant, agent_id=agent_id, max_messages=value)
-            expected = await fresh(migrated_engine).read(tenant=tenant, agent_id=agent_id, max_messages=value)
+            expected = await fresh(migrated_pool).read(tenant=tenant, agent_id=agent_id, max_messages=value)
             assert context == expected, (kind, value)

@@ -19,13 +19,13 @@ from services.memory.store.tables import agent_state, messages
 
 
 @pytest.fixture
-def store(migrated_engine, recent) -> MessageStore:
-    return MessageStore(migrated_engine, recent)
+def store(migrated_engine, migrated_pool, recent) -> MessageStore:
+    return MessageStore(migrated_engine, migrated_pool, recent)
 
 
 @pytest.fixture
-def reader(migrated_engine, recent) -> ContextReader:
-    return ContextReader(migrated_engine, recent)
+def reader(migrated_pool, recent) -> ContextReader:
+    return ContextReader(migrated_pool, recent)
 
 
 def user(text: str) -> NewMessage:

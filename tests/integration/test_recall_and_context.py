@@ -20,13 +20,13 @@ from services.memory.store.tables import messages
 
 
 @pytest.fixture
-def store(migrated_engine, recent) -> MessageStore:
-    return MessageStore(migrated_engine, recent)
+def store(migrated_engine, migrated_pool, recent) -> MessageStore:
+    return MessageStore(migrated_engine, migrated_pool, recent)
 
 
 @pytest.fixture
-def reader(migrated_engine, recent) -> ContextReader:
-    return ContextReader(migrated_engine, recent)
+def reader(migrated_pool, recent) -> ContextReader:
+    return ContextReader(migrated_pool, recent)
 
 
 async def say(store: MessageStore, tenant: str, agent_id: str, *items, epoch: int = 1):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.memory.embedding.registry import EmbedderRegistry
@@ -18,7 +19,7 @@ from services.memory.store.removal import AgentRemoval
 
 @dataclass(frozen=True)
 class MemoryStores:
-    """Every store of the memory service, over one engine."""
+    """Every store of the memory service, over one database."""
 
     messages: MessageStore
     blocks: BlockStore
@@ -29,12 +30,14 @@ class MemoryStores:
     removal: AgentRemoval
 
     @classmethod
-    def over(cls, engine: AsyncEngine, embedders: EmbedderRegistry) -> MemoryStores:
+    def over(cls, engine: AsyncEngine, pool: asyncpg.Pool, embedders: EmbedderRegistry) -> MemoryStores:
+        """``pool`` (``services.common.db.open_pool``) runs the statements of every step: the
+        append and the context read."""
         recent = RecentMessages()  # appends add to what the context reads keep
         return cls(
-            messages=MessageStore(engine, recent),
+            messages=MessageStore(engine, pool, recent),
             blocks=BlockStore(engine),
-            context=ContextReader(engine, recent),
+            context=ContextReader(pool, recent),
             archives=ArchiveStore(engine),
             passages=PassageStore(engine),
             embedders=embedders,

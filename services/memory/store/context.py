@@ -13,14 +13,14 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
+import asyncpg
 from sqlalchemy import BigInteger, Integer, bindparam, text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.errors import NotFound
 from services.memory.core.blocks import Block
 from services.memory.core.model import AgentContext, Role, StoredMessage, ToolCallRecord
 from services.memory.store.archives import AGENT_ARCHIVE_TAGS_SQL, AGENT_PASSAGE_COUNT_SQL
-from services.memory.store.driver import DriverStatement, driver_connection
+from services.memory.store.driver import DriverStatement
 from services.memory.store.recent import RecentMessages, in_context
 
 MESSAGE_COLUMNS = (
@@ -73,8 +73,8 @@ _CONTEXT = DriverStatement.of(
 class ContextReader:
     """Reads an agent's context; scoped by tenant (another tenant's agent is not found)."""
 
-    def __init__(self, engine: AsyncEngine, recent: RecentMessages):
-        self._engine = engine
+    def __init__(self, pool: asyncpg.Pool, recent: RecentMessages):
+        self._pool = pool
         self._recent = recent
 
     async def read(self, *, tenant: str, agent_id: str, max_messages: int = 0) -> AgentContext:
@@ -100,8 +100,7 @@ class ContextReader:
         }
         # One statement reads a consistent snapshot by itself: no transaction, so no BEGIN and
         # ROLLBACK round trips.
-        async with driver_connection(self._engine) as conn:
-            row = await conn.fetchrow(_CONTEXT.sql, *_CONTEXT.arguments(parameters))
+        row = await self._pool.fetchrow(_CONTEXT.sql, *_CONTEXT.arguments(parameters))
         if row is None:  # memory does not know the agent (or it is another tenant's)
             raise NotFound("agent", agent_id)
         return agent_context(row, self._recent, agent_id, known=known, max_messages=max_messages)

@@ -27,7 +27,7 @@ from services.memory.core.model import (
 )
 from services.memory.store.agents import require_agent
 from services.memory.store.context import agent_context, known_parameters
-from services.memory.store.driver import DriverStatement, driver_connection
+from services.memory.store.driver import DriverStatement
 from services.memory.store.fenced_append import APPEND, APPEND_THEN_READ, APPENDS_KEY, message_arrays
 from services.memory.store.recent import RecentMessages
 from services.memory.store.tables import agent_state, appends, messages
@@ -104,8 +104,9 @@ _EARLIER = text(
 class MessageStore:
     """Reads and writes one tenant's messages; every statement is scoped by tenant."""
 
-    def __init__(self, engine: AsyncEngine, recent: RecentMessages):
+    def __init__(self, engine: AsyncEngine, pool: asyncpg.Pool, recent: RecentMessages):
         self._engine = engine
+        self._pool = pool
         self._recent = recent
 
     async def append(
@@ -198,8 +199,7 @@ class MessageStore:
                 row = await self._append_checked(statement, parameters, unanswered)
             else:
                 # One statement needs no transaction: no BEGIN and COMMIT round trips.
-                async with driver_connection(self._engine) as conn:
-                    row = await conn.fetchrow(statement.sql, *statement.arguments(parameters))
+                row = await self._pool.fetchrow(statement.sql, *statement.arguments(parameters))
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name != APPENDS_KEY:  # not the claim of a key an earlier append holds
                 raise
@@ -220,7 +220,7 @@ class MessageStore:
         The rare path: a step appends its calls with their results, and only a result that comes
         after an approval stands alone.
         """
-        async with driver_connection(self._engine) as conn, conn.transaction():
+        async with self._pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(statement.sql, *statement.arguments(parameters))
             if row is None:
                 return None
