@@ -1,6 +1,6 @@
 """Gateway replicas on one database (issue 6, item 7): the lane invariant across replicas, a replica
-paused past its lease that must not write after another took over, and a killed replica whose queued
-runs another one runs. Checked on persisted state: memory's history, GetRun/ListRuns, stored events.
+paused past its lease that must not write after another took over, a killed replica whose queued
+runs another one runs, and a client whose replica is killed resuming on another. Checked on persisted state: memory's history, GetRun/ListRuns, stored events.
 """
 
 from __future__ import annotations
@@ -10,12 +10,15 @@ import time
 from pathlib import Path
 
 import grpc
+import pytest
 
-from agentsuite.gateway.v1 import gateway_pb2
+from agentsuite.gateway.v1 import gateway_pb2, gateway_service_pb2
 from tests.e2e.e2e_client import create_agent
 from tests.e2e.run_checks import (
+    CALL_TIMEOUT_S,
     assert_each_prompt_saw_every_earlier_run,
     assert_one_run_at_a_time_in_order,
+    conversation,
     create_run,
     echo,
     finished,
@@ -144,3 +147,34 @@ async def test_a_killed_gateways_queued_runs_all_run_in_order_on_another(
     # The first prompt went to the killed gateway's step; the rest saw every earlier run.
     llm_requests = [r for r in running_suite.llm.requests(model) if r.get("stream")]
     assert_each_prompt_saw_every_earlier_run(llm_requests[1:], runs)
+
+
+async def test_a_client_whose_gateway_is_killed_resumes_on_another_with_exactly_the_missed_events(
+    running_suite, gateway_replicas, gateway, tenant
+):
+    doomed = await gateway_replicas.start()
+    model = model_name()
+    agent = await create_agent(gateway, tenant, model)
+    # About a second of streamed reply, so the run is still going when the client's gateway dies.
+    running_suite.llm.script(model, [{"content": "x" * 400, "chunk_size": 10, "chunk_delay_ms": 25}])
+    run = await create_run(gateway, tenant, agent.id, "keep talking")  # it executes on the suite's gateway
+    seen: list[gateway_pb2.RunEvent] = []
+    async with grpc.aio.insecure_channel(doomed.address) as channel:
+        call = conversation(channel).WatchRun(
+            gateway_service_pb2.WatchRunRequest(run_id=run.id), metadata=tenant, timeout=CALL_TIMEOUT_S
+        )
+        while not seen or not seen[-1].HasField("message_persisted"):
+            seen.append((await asyncio.wait_for(call.read(), CALL_TIMEOUT_S)).event)
+        doomed.kill()
+        with pytest.raises(grpc.aio.AioRpcError) as dropped:
+            while (response := await asyncio.wait_for(call.read(), CALL_TIMEOUT_S)) is not grpc.aio.EOF:
+                seen.append(response.event)
+
+    last_seen = step_level(seen)[-1].seq
+    rest = await watch(gateway, tenant, run.id, after_seq=last_seen)
+    stored = await watch(gateway, tenant, run.id)
+
+    assert dropped.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert not any(event.HasField("finished") for event in seen), "the stream died before the run ended"
+    assert step_level(seen) + step_level(rest) == stored, "exactly the missed events: no gap, none twice"
+    assert stored[-1].finished.run.status == COMPLETED
