@@ -24,7 +24,9 @@ from services.tools.store.sealing import generate_key
 
 CANARY = f"canary-{uuid.uuid4()}"
 LIMITS = {
-    "AGENTSUITE_TOOLS_DEFAULT_TIMEOUT_SECONDS": "5",
+    # Far above the CPU limit: on a loaded 2-core machine a busy loop gets a third of a core, so
+    # its 2 CPU seconds can take 6 wall-clock seconds, and the CPU limit must still be what stops it.
+    "AGENTSUITE_TOOLS_DEFAULT_TIMEOUT_SECONDS": "12",
     "AGENTSUITE_TOOLS_CPU_SECONDS": "2",
     "AGENTSUITE_TOOLS_MEMORY_MB": "256",
     "AGENTSUITE_TOOLS_MAX_PROCESSES": "16",

@@ -73,7 +73,7 @@ async def test_infinite_loop_is_killed_at_its_cpu_limit(run):
 
     assert result.status == tools_pb2.EXECUTION_STATUS_KILLED
     assert "CPU" in result.error_message
-    assert time.monotonic() - started < 6
+    assert time.monotonic() - started < 12, "stopped by its CPU limit, before the wall clock's"
 
 
 async def test_fork_bomb_is_stopped_by_the_process_limit_and_leaves_nothing(run):
