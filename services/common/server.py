@@ -76,15 +76,16 @@ def _scope_of(context: grpc.aio.ServicerContext) -> CallScope:
     if call_metadata_trusted():
         tenant = metadata.get(TENANT_KEY)
         chain = parse_call_chain(metadata.get(CALL_CHAIN_KEY, ""))
+        parent_run_id = None  # only the gateway records runs
     else:  # at the edge these come from authentication (already in the scope), never from a client
         edge = current_call()
-        tenant, chain = edge.tenant, edge.call_chain
+        tenant, chain, parent_run_id = edge.tenant, edge.call_chain, edge.parent_run_id
     return CallScope(
         tenant=tenant or None,
         deadline=None if remaining is None else time.monotonic() + remaining,
         call_chain=chain,
         request_id=metadata.get(REQUEST_ID_KEY) or None,
-        parent_run_id=current_call().parent_run_id,
+        parent_run_id=parent_run_id,
         trace_id=None if traces_recorded() else _trace_id(metadata),
     )
 

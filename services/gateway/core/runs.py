@@ -144,7 +144,7 @@ class Runs:
         )
         head = gateway_pb2.RunEvent(run_id=run_id, seq=1, time=now())
         policy = submission.busy_policy
-        reservation = self._lanes.reserve(tenant, submission.agent_id)
+        lane, offer = self._lanes.reserve(tenant, submission.agent_id) or (None, None)
         acceptance = None
         try:
             acceptance = await self._store.accept(
@@ -161,11 +161,11 @@ class Runs:
                 priority=1 if policy == gateway_pb2.BUSY_POLICY_INTERRUPT else 0,
                 reject_if_busy=policy == gateway_pb2.BUSY_POLICY_REJECT,
                 interrupt=policy == gateway_pb2.BUSY_POLICY_INTERRUPT,
-                offer=reservation[1] if reservation else None,
+                offer=offer,
             )
         finally:
-            if reservation is not None:
-                self._lanes.settle(reservation[0], acceptance)
+            if lane is not None:
+                self._lanes.settle(lane, acceptance)
         if acceptance.existing_id:
             self.watchers.unregister(run_id, news)
             return Accepted(acceptance.existing_id, 0)
@@ -184,7 +184,7 @@ class Runs:
             )
         for interrupted in acceptance.interrupted:
             await self._cancel_running(interrupted)
-        if reservation is None:
+        if lane is None:  # a reserved lane was told by settle
             self._lanes.kick(tenant, submission.agent_id)
         head.queued.position = acceptance.ahead
         return Accepted(run_id, 1, queued=head, news=news)

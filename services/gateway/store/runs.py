@@ -19,9 +19,7 @@ from agentsuite.gateway.v1 import gateway_pb2
 
 QUEUED = gateway_pb2.RUN_STATUS_QUEUED
 RUNNING = gateway_pb2.RUN_STATUS_RUNNING
-CANCELLED = gateway_pb2.RUN_STATUS_CANCELLED
 AWAITING_APPROVAL = gateway_pb2.RUN_STATUS_AWAITING_APPROVAL
-UNFINISHED = (QUEUED, RUNNING)
 
 RUN_COLUMNS = """
     r.id::text AS id, r.tenant, r.agent_id, r.status, r.idempotency_key, r.step_request, r.deltas,
