@@ -57,10 +57,12 @@ def grpc_options(settings: Settings) -> list[tuple[str, int]]:
 
 
 def _server_options(settings: Settings) -> list[tuple[str, int]]:
-    # Accept pings as often as our own channels send them, so no peer gets GOAWAY too_many_pings.
     return [
         *grpc_options(settings),
-        ("grpc.http2.min_ping_interval_without_data_ms", min(5_000, settings.keepalive_time_ms)),
+        # A PING a second, the most a gRPC (C-core) channel sends, whatever our own interval: a peer
+        # set shorter than us (one process tuned alone, a rolling change of the setting) would
+        # otherwise be told GOAWAY too_many_pings after three early PINGs and lose its connection.
+        ("grpc.http2.min_ping_interval_without_data_ms", 1_000),
         ("grpc.so_reuseport", 0),
         # Calls the transport accepted but the event loop has not picked up yet. Past the default
         # (1,000 soft, 3,000 hard) C-core cancels them: a burst of 2,000 conversations opening, or

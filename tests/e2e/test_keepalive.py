@@ -51,6 +51,7 @@ CLIENT_PING_GAP_S = 1.1 * KEEPALIVE_S
 CLIENT_PINGS = 4
 """The fewest that a server could answer with GOAWAY: gRPC allows two early PINGs (max_ping_strikes)
 and closes on the third, so PINGs 2, 3 and 4 must all be welcome."""
+GOAWAY_GRACE_S = 0.3
 FAST_PING_GAP_S = 0.1
 MAX_FAST_PINGS = 10
 
@@ -127,29 +128,44 @@ async def test_an_idle_conversation_is_kept_alive_by_pings_and_its_connection_st
     ]
 
 
-async def test_the_gateway_pings_a_silent_client_and_welcomes_a_ping_every_interval_without_calls(
-    keepalive_gateway,
+async def test_the_gateway_pings_a_silent_client_and_welcomes_a_ping_a_second_without_calls(
+    keepalive_gateway, running_suite
 ):
     """Protects the gateway's end (server keepalive, keepalive_permit_without_calls, and its PING
     policy): with no call open it PINGs a client that says nothing every interval, and it ACKs a
-    client's PING every interval — what our channels send — without a strike. A server that wants
-    longer gaps (gRPC's default: 5 minutes, 2 hours without calls) would answer the fourth PING here
-    with GOAWAY too_many_pings and drop the connection."""
-    address = keepalive_gateway.address
-    async with BareHttp2Client(address) as silent, BareHttp2Client(address) as pinging:
+    client's PING every 1.1 s — what our channels send — without a strike. So does the suite's
+    gateway at the default 20 s interval: a peer with a shorter interval than the gateway's own (a
+    replica tuned alone, a rolling change of AGENTSUITE_KEEPALIVE_TIME_MS) is welcome too. A server
+    that wants longer gaps (gRPC's default: 5 minutes, 2 hours without calls) would answer the
+    fourth PING here with GOAWAY too_many_pings and drop the connection."""
+    async with (
+        BareHttp2Client(keepalive_gateway.address) as silent,
+        BareHttp2Client(keepalive_gateway.address) as pinging,
+        BareHttp2Client(running_suite.address) as pinging_default,
+    ):
         opened = time.monotonic()
-        for opaque in range(1, CLIENT_PINGS + 1):
-            if opaque > 1:
-                await asyncio.sleep(CLIENT_PING_GAP_S)
-            await pinging.ping(opaque)
-        all_acked = await wait_until(
-            lambda: len(ping_acks(pinging.received)) == CLIENT_PINGS, within=CALL_TIMEOUT_S
-        )
+        await asyncio.gather(_ping_every_interval(pinging), _ping_every_interval(pinging_default))
         pinged_three_times = await wait_until(lambda: len(pings(silent.received)) >= 3, within=KEEPALIVE_S)
 
-    assert all_acked and not goaways(pinging.received) and not pinging.closed_by_server
+    for client in (pinging, pinging_default):
+        assert len(ping_acks(client.received)) == CLIENT_PINGS
+        assert not goaways(client.received) and not client.closed_by_server
     assert pinged_three_times, f"the gateway PINGed at {_times(pings(silent.received), opened)}"
     assert not goaways(silent.received) and not silent.closed_by_server
+
+
+async def _ping_every_interval(client: BareHttp2Client) -> None:
+    """``CLIENT_PINGS`` PINGs ``CLIENT_PING_GAP_S`` apart, then wait for their ACKs and for a GOAWAY
+    that may follow the last ACK (the server closes the connection right after one)."""
+    for opaque in range(1, CLIENT_PINGS + 1):
+        if opaque > 1:
+            await asyncio.sleep(CLIENT_PING_GAP_S)
+        await client.ping(opaque)
+    await wait_until(
+        lambda: len(ping_acks(client.received)) == CLIENT_PINGS or client.closed_by_server,
+        within=CALL_TIMEOUT_S,
+    )
+    await wait_until(lambda: client.closed_by_server, within=GOAWAY_GRACE_S)
 
 
 async def test_a_client_pinging_ten_times_per_interval_is_sent_goaway_too_many_pings(keepalive_gateway):
