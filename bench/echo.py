@@ -36,14 +36,16 @@ async def serve(host: str, port: int) -> None:
     async def echo(request: bytes, _context) -> bytes:
         return request
 
-    server = grpc.aio.server()
-    server.add_generic_rpc_handlers(
-        (
-            grpc.method_handlers_generic_handler(
-                "agentsuite.bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(echo)}
-            ),
-        )
+    await serve_bytes(
+        "agentsuite.bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(echo)}, host, port
     )
+
+
+async def serve_bytes(service: str, handlers: dict, host: str = "127.0.0.1", port: int = 0) -> None:
+    """Serve ``handlers`` (generic, on raw bytes) as ``service`` until SIGTERM; print ``{"port": N}``
+    once listening."""
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
     bound = server.add_insecure_port(f"{host}:{port}")
     await server.start()
     stop = asyncio.Event()

@@ -107,19 +107,15 @@ def log(message: str) -> None:
 
 
 @asynccontextmanager
-async def fake_llm(*, latency_ms: float, log_dir: Path) -> AsyncIterator[tuple[str, int]]:
-    """Run the fake LLM in its own process; yields its OpenAI base URL and pid."""
-    with (log_dir / "fake_llm.log").open("ab") as stderr:
+async def listening_process(args: list[str], *, log_file: Path) -> AsyncIterator[tuple[int, int]]:
+    """Run ``python *args`` in its own session, stderr to ``log_file``, until the context ends.
+
+    The child prints ``{"port": N}`` on stdout once it listens; yields that port and the pid.
+    """
+    with log_file.open("ab") as stderr:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "services.fake_llm",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--latency-ms",
-            str(latency_ms),
+            *args,
             stdout=asyncio.subprocess.PIPE,
             stderr=stderr,
             start_new_session=True,
@@ -128,9 +124,9 @@ async def fake_llm(*, latency_ms: float, log_dir: Path) -> AsyncIterator[tuple[s
             line = await asyncio.wait_for(process.stdout.readline(), 30)
             if not line:
                 raise RuntimeError(
-                    f"fake LLM exited with code {await process.wait()} (see {log_dir}/fake_llm.log)"
+                    f"{' '.join(args)} exited with code {await process.wait()} (see {log_file})"
                 )
-            yield f"http://127.0.0.1:{json.loads(line)['port']}/v1", process.pid
+            yield json.loads(line)["port"], process.pid
         finally:
             if process.returncode is None:
                 process.terminate()
@@ -139,6 +135,14 @@ async def fake_llm(*, latency_ms: float, log_dir: Path) -> AsyncIterator[tuple[s
             except TimeoutError:
                 process.kill()
                 await process.wait()
+
+
+@asynccontextmanager
+async def fake_llm(*, latency_ms: float, log_dir: Path) -> AsyncIterator[tuple[str, int]]:
+    """Run the fake LLM in its own process; yields its OpenAI base URL and pid."""
+    args = ["-m", "services.fake_llm", "--host", "127.0.0.1", "--port", "0", "--latency-ms", str(latency_ms)]
+    async with listening_process(args, log_file=log_dir / "fake_llm.log") as (port, pid):
+        yield f"http://127.0.0.1:{port}/v1", pid
 
 
 @asynccontextmanager
