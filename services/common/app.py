@@ -14,6 +14,7 @@ import grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.db import create_engine, resolve_database_url, wait_for_database
+from services.common.event_loop import run_event_loop
 from services.common.migrations import upgrade
 from services.common.server import Registration, run_service
 from services.common.settings import Settings, SettingsError
@@ -61,7 +62,7 @@ def main(service: str, wire: Callable[[Settings], Awaitable[Wiring]]) -> None:
     configure_logging(service, settings.log_level)
     configure_tracing(service, settings.tracing)
     try:
-        asyncio.run(_serve(settings, wire))
+        run_event_loop(_serve(settings, wire))
     except SettingsError as exc:  # found while wiring, e.g. a secret that is too weak
         print(f"agentsuite-{service}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -7,6 +7,8 @@ import asyncio
 import json
 import signal
 
+from services.common.event_loop import run_event_loop
+
 from .server import FakeLLMServer
 
 
@@ -32,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before the first chunk")
     args = parser.parse_args(argv)
-    asyncio.run(_serve(host=args.host, port=args.port, latency_ms=args.latency_ms))
+    run_event_loop(_serve(host=args.host, port=args.port, latency_ms=args.latency_ms))
 
 
 if __name__ == "__main__":
