@@ -241,6 +241,29 @@ async def test_reasoning_is_streamed_apart_and_stored_with_the_answer_and_usage_
     assert (report.usage.prompt_tokens, report.usage.completion_tokens, report.usage.steps) == (11, 5, 1)
 
 
+async def test_a_run_asked_again_after_its_answer_gives_the_same_answer_without_the_model():
+    """A gateway that dies after the agent answered, before it stored the run's end, has the run
+    executed again (by another replica, under the same id): the agent must not answer twice, and
+    the record must say what the first execution said."""
+    memory = InMemoryMemory()
+    usage = TokenUsage(prompt_tokens=11, completion_tokens=5, total_tokens=16)
+    model = StubModel(
+        [Completion(content="Answer", reasoning="", tool_calls=(), usage=usage, finish_reason="stop")]
+    )
+    loop = loop_with(memory, model)
+    first = await run_all(loop, run_request())
+
+    again = await run_all(loop, run_request())
+
+    assert len(model.requests) == 1
+    assert [m.role for m in memory.stored] == ["user", "assistant"]
+    answers = [[e.message for e in events if isinstance(e, AssistantMessage)] for events in (first, again)]
+    assert answers[0] == answers[1] and answers[0][0].content == "Answer"
+    usages = [next(e for e in events if isinstance(e, UsageReport)).usage for events in (first, again)]
+    assert usages[0] == usages[1]
+    assert first[-1] == again[-1] == Stopped(1, StopReason.END_TURN)
+
+
 async def test_model_failure_keeps_the_input_and_stops_with_llm_error():
     memory = InMemoryMemory()
     model = StubModel([TextDelta(text="par")], fail_with=LLMError("provider answered 503", status=503))
