@@ -13,11 +13,15 @@ What any Python implementation of this architecture must do per message, between
 
 Four gRPC calls (grpc.aio, generic handlers on raw bytes as in echo.py: no protobuf, no
 interceptors), four statements (asyncpg pools), one HTTP call. Its rate against the echo ceiling,
-measured in the same run, bounds what fraction of echo the real suite could ever reach here.
+measured in the same run, bounds what fraction of echo the real suite could ever reach here. Its
+gateway overhead (steps 1, 2, 7 and the reply: ``Send`` against the agent's ``Step`` called
+directly, taking turns at concurrency 1, as ``throughput.py`` measures the suite's) bounds the
+suite's the same way.
 
-    python bench/floor.py --concurrency 1,32 --seconds 10 [--uvloop] [--no-db]
+    python bench/floor.py --concurrency 1,32 --seconds 10 [--overhead-seconds 5] [--uvloop] [--no-db]
 
-``--uvloop`` runs gateway, agent and memory on uvloop (the client and echo stay on asyncio);
+``--uvloop`` runs gateway, agent and memory on uvloop, as the suite's services run (the client and
+echo stay on asyncio);
 ``--no-db`` drops the four statements (memory then answers with a fixed 20-message context), which
 leaves the cost of the hops alone. ``serve`` runs one of the three services (started as
 subprocesses by the default command). Prints one JSON document on stdout; progress goes to stderr.
@@ -35,12 +39,13 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import grpc
+import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import echo
 from bench.harness import embedded_database, fake_llm, listening_process, log, machine, postmaster_pid
-from bench.load import CpuMeter, closed_loop
+from bench.load import CpuMeter, closed_loop, paired
 from services.common.embedded_pg import EmbeddedPostgres
 
 SERVICE = "agentsuite.bench.Floor"
@@ -175,10 +180,23 @@ def send_call(channel: grpc.aio.Channel, concurrency: int):
     return call
 
 
-async def measure(address: str, pids: dict[str, int], args: argparse.Namespace) -> list[dict]:
-    """Closed loop on one channel to the gateway, each worker with its own agent id."""
+def step_call(channel: grpc.aio.Channel):
+    """The agent's ``Step`` called directly, for an agent of its own."""
+    step = channel.unary_stream(method("Step"))
+    request = f"direct\0{MESSAGE}".encode()
+
+    async def call(_worker: int) -> None:
+        if [event async for event in step(request, timeout=CALL_TIMEOUT_S)] != [REPLY.encode(), STOP]:
+            raise RuntimeError("unexpected step")
+
+    return call
+
+
+async def measure(addresses: dict[str, str], pids: dict[str, int], args: argparse.Namespace) -> dict:
+    """Closed loop on one channel to the gateway, each worker with its own agent id; then the
+    gateway's overhead."""
     results = []
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with grpc.aio.insecure_channel(addresses["gateway"]) as channel:
         await asyncio.wait_for(channel.channel_ready(), 10)
         for concurrency in args.concurrency:
             call = send_call(channel, concurrency)
@@ -192,7 +210,14 @@ async def measure(address: str, pids: dict[str, int], args: argparse.Namespace) 
                 name: round(used * 1000 / rate, 3) if rate else None for name, used in cores.items()
             }
             results.append(result)
-    return results
+        log(f"floor: overhead, Step direct vs Send, alternating, {args.overhead_seconds:g}s")
+        async with grpc.aio.insecure_channel(addresses["agent"]) as agent_channel:
+            overhead = await paired(
+                {"direct_step": step_call(agent_channel), "through_gateway": send_call(channel, 1)},
+                seconds=args.overhead_seconds,
+                warmup=args.warmup,
+            )
+    return {"floor": results, "overhead": overhead}
 
 
 async def run(args: argparse.Namespace) -> dict:
@@ -202,6 +227,7 @@ async def run(args: argparse.Namespace) -> dict:
             "concurrency": args.concurrency,
             "seconds": args.seconds,
             "warmup_seconds": args.warmup,
+            "overhead_seconds": args.overhead_seconds,
             "uvloop": args.uvloop,
             "database": not args.no_db,
             "context_messages": CONTEXT_MESSAGES,
@@ -232,7 +258,13 @@ async def run(args: argparse.Namespace) -> dict:
         gateway_address = await start("gateway", *db, "--agent", agent_address)
         if (postmaster := postmaster_pid(EmbeddedPostgres(log_dir.parent))) is not None:
             pids["postgres"] = postmaster
-        document["floor"] = await measure(gateway_address, pids, args)
+        measured = await measure({"gateway": gateway_address, "agent": agent_address}, pids, args)
+    document["floor"] = measured["floor"]
+    overhead = document["gateway_overhead"] = measured["overhead"]
+    direct, through = overhead["direct_step"]["p50_ms"], overhead["through_gateway"]["p50_ms"]
+    document["gateway_overhead_p50_ms"] = (
+        round(through - direct, 3) if direct is not None and through is not None else None
+    )
     echo_rates = {r["concurrency"]: r["messages_per_s"] for r in document["echo"]["results"]}
     document["ratio_to_echo"] = {
         str(r["concurrency"]): round(r["messages_per_s"] / echo_rates[r["concurrency"]], 4)
@@ -247,6 +279,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", action="append", help="e.g. 1,32 (repeatable)")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured window per level")
     parser.add_argument("--warmup", type=float, default=2.0, help="unrecorded seconds before each window")
+    parser.add_argument(
+        "--overhead-seconds", type=float, default=5.0, help="window of the gateway-overhead measurement"
+    )
     parser.add_argument("--no-db", action="store_true", help="skip the four statements")
     sub = parser.add_subparsers(dest="command")
     serve_cmd = sub.add_parser("serve", help="run one service of the skeleton (prints its port)")
@@ -261,8 +296,6 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.command == "serve":
         if args.uvloop:
-            import uvloop  # not a dependency of the suite: imported only when asked for
-
             uvloop.run(serve(args))
         else:
             asyncio.run(serve(args))

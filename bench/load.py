@@ -147,3 +147,41 @@ def _cpu(process: psutil.Process) -> float:
             continue  # reaped between the two calls: its time is in children_* next time
         total += child_times.user + child_times.system
     return total
+
+
+async def paired(calls: dict[str, Call], *, seconds: float, warmup: float) -> dict:
+    """Concurrency 1, the calls taking turns: each sees the same history length and machine state.
+    The summary has each call's p50 and p99, and the p50 of (second - first) per round.
+
+    Run one after the other instead, the difference would drown in the drift of a growing history.
+    """
+    rounds: list[dict[str, float]] = []
+    errors: dict[str, int] = dict.fromkeys(calls, 0)
+    window_start = time.perf_counter() + warmup
+    window_end = window_start + seconds
+    while (round_start := time.perf_counter()) < window_end:
+        measured = round_start >= window_start
+        timings = {}
+        for name, call in calls.items():
+            begin = time.perf_counter()
+            try:
+                await call(0)
+            except Exception:
+                if measured:
+                    errors[name] += 1
+                continue
+            timings[name] = time.perf_counter() - begin
+        if measured and len(timings) == len(calls):
+            rounds.append(timings)
+    summary: dict = {"rounds": len(rounds)}
+    for name in calls:
+        values = sorted(r[name] for r in rounds)
+        summary[name] = {
+            "p50_ms": _ms(percentile(values, 0.50)),
+            "p99_ms": _ms(percentile(values, 0.99)),
+            "errors": errors[name],
+        }
+    first, second = calls
+    differences = sorted(r[second] - r[first] for r in rounds)
+    summary["p50_of_round_differences_ms"] = _ms(percentile(differences, 0.50))
+    return summary

@@ -17,9 +17,7 @@ import json
 import os
 import shutil
 import sys
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -31,7 +29,7 @@ from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from bench import echo
 from bench.harness import RunningSuite, log, machine, parse_args_with_env, running_suite
-from bench.load import CpuMeter, closed_loop, percentile
+from bench.load import CpuMeter, closed_loop, paired
 from services.common.call import TENANT_KEY
 
 MESSAGE = "hello there, how are you today?"
@@ -72,14 +70,15 @@ def send_message_call(channel: grpc.aio.Channel, metadata, agent_ids: list[str])
 
 
 def step_call(channel: grpc.aio.Channel, tenant: str, agent_id: str):
-    """``AgentRuntime.Step`` straight to the agent service, as the gateway would call it."""
+    """``AgentRuntime.Step`` straight to the agent service, as the gateway calls it for ``SendMessage``
+    (whole messages only: no text deltas)."""
     stub = agent_service_pb2_grpc.AgentRuntimeStub(channel)
     metadata = ((TENANT_KEY, tenant),)
     message = common_pb2.InputMessage(role=common_pb2.MESSAGE_ROLE_USER, content=MESSAGE)
 
     async def call(_worker: int) -> None:
         request = agent_service_pb2.StepRequest(
-            agent_id=agent_id, run_id=str(uuid.uuid4()), epoch=0, input=[message]
+            agent_id=agent_id, run_id=str(uuid.uuid4()), epoch=0, input=[message], omit_deltas=True
         )
         stop = None
         async for response in stub.Step(request, metadata=metadata, timeout=CALL_TIMEOUT_S):
@@ -175,49 +174,6 @@ async def measure_suite(args, running: RunningSuite) -> dict:
                 warmup=args.warmup,
             )
     return {"suite": results, "overhead": overhead}
-
-
-async def paired(
-    calls: dict[str, Callable[[int], Awaitable[None]]], *, seconds: float, warmup: float
-) -> dict:
-    """Concurrency 1, the calls taking turns: each sees the same history length and machine state.
-
-    Run one after the other instead, the difference would drown in the drift of a growing history.
-    """
-    rounds: list[dict[str, float]] = []
-    errors: dict[str, int] = dict.fromkeys(calls, 0)
-    window_start = time.perf_counter() + warmup
-    window_end = window_start + seconds
-    while (round_start := time.perf_counter()) < window_end:
-        measured = round_start >= window_start
-        timings = {}
-        for name, call in calls.items():
-            begin = time.perf_counter()
-            try:
-                await call(0)
-            except Exception:
-                if measured:
-                    errors[name] += 1
-                continue
-            timings[name] = time.perf_counter() - begin
-        if measured and len(timings) == len(calls):
-            rounds.append(timings)
-    summary: dict = {"rounds": len(rounds)}
-    for name in calls:
-        values = sorted(r[name] for r in rounds)
-        summary[name] = {
-            "p50_ms": _ms(percentile(values, 0.50)),
-            "p99_ms": _ms(percentile(values, 0.99)),
-            "errors": errors[name],
-        }
-    first, second = calls
-    differences = sorted(r[second] - r[first] for r in rounds)
-    summary["p50_of_round_differences_ms"] = _ms(percentile(differences, 0.50))
-    return summary
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000, 3)
 
 
 def _ratio(suite: list[dict], echo_results: list[dict]) -> dict | None:
