@@ -39,7 +39,6 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import grpc
-import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -47,6 +46,7 @@ from bench import echo
 from bench.harness import embedded_database, fake_llm, listening_process, log, machine, postmaster_pid
 from bench.load import CpuMeter, closed_loop, paired
 from services.common.embedded_pg import EmbeddedPostgres
+from services.common.event_loop import run_event_loop
 
 SERVICE = "agentsuite.bench.Floor"
 MESSAGE = "hello there, how are you today?"
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.command == "serve":
         if args.uvloop:
-            uvloop.run(serve(args))
+            run_event_loop(serve(args))
         else:
             asyncio.run(serve(args))
     else:
