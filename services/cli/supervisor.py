@@ -66,8 +66,8 @@ class Suite:
     services: tuple[str, ...] = SERVICES
     """Which services to run, in start order (a benchmark of one service runs only that one)."""
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
-    replicas: list[GatewayReplica] = field(default_factory=list)
-    """Extra gateway processes started by ``start_gateway_replica``, in start order."""
+    replicas: list[ServiceReplica] = field(default_factory=list)
+    """Extra service processes started by ``start_replica``, in start order."""
     internal_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     """Shared by the agent service and the gateway for this suite (unless ``env`` sets one)."""
 
@@ -140,23 +140,29 @@ class Suite:
             self.stop()
             raise
 
-    async def start_gateway_replica(
-        self, *, env: Mapping[str, str] | None = None, port: int | None = None, timeout: float = 90.0
-    ) -> GatewayReplica:
-        """Start one more gateway on the suite's database and backends; returns once it is SERVING.
+    async def start_replica(
+        self,
+        service: str = "gateway",
+        *,
+        env: Mapping[str, str] | None = None,
+        port: int | None = None,
+        timeout: float = 90.0,
+    ) -> ServiceReplica:
+        """Start one more process of ``service`` on the suite's database and backends; returns once
+        it is SERVING.
 
-        ``env`` adds to (and overrides) the gateway's environment for this replica only, e.g. a short
-        ``AGENTSUITE_LEASE_TTL_SECONDS``. The replica listens on ``port`` (a free one when None) and
-        logs to ``gateway-<port>.log``. ``stop`` stops it with the suite; ``remove_gateway_replica``
-        before that.
+        ``env`` adds to (and overrides) the service's environment for this replica only, e.g. a
+        short ``AGENTSUITE_LEASE_TTL_SECONDS``, or the address of another replica to use. The replica
+        listens on ``port`` (a free one when None) and logs to ``<service>-<port>.log``. ``stop``
+        stops it with the suite; ``remove_replica`` before that.
         """
         port = port or free_port()
-        replica = GatewayReplica(self, name=f"gateway-{port}", port=port, env=dict(env or {}))
+        replica = ServiceReplica(self, service, name=f"{service}-{port}", port=port, env=dict(env or {}))
         await replica.start(timeout)
         self.replicas.append(replica)
         return replica
 
-    def remove_gateway_replica(self, replica: GatewayReplica, timeout: float = 15.0) -> None:
+    def remove_replica(self, replica: ServiceReplica, timeout: float = 15.0) -> None:
         """Stop a replica (whatever its state: running, paused or killed) and forget it."""
         replica.stop(timeout)
         self.replicas.remove(replica)
@@ -175,7 +181,7 @@ class Suite:
         """Stop in reverse start order, each after the one before has exited: the gateways (extra
         replicas first) drain their runs while the backends still answer them."""
         while self.replicas:
-            self.remove_gateway_replica(self.replicas[-1], timeout)
+            self.remove_replica(self.replicas[-1], timeout)
         for service in reversed(self.services):
             process = self.processes.pop(service, None)
             if process is None:
@@ -213,16 +219,19 @@ async def _wait_serving(name: str, address: str, check_alive: Callable[[], None]
 
 
 @dataclass(eq=False)
-class GatewayReplica:
-    """One extra gateway process of a suite, for tests of leases and takeover across replicas.
+class ServiceReplica:
+    """One extra process of a suite's service: gateways for tests of leases and takeover across
+    replicas, a backend for tests of its crash and restart.
 
-    Same database, same backends and same internal token as the suite's own gateway; its own port
-    and log. The handle outlives its process: ``kill`` it, then ``start`` it again on the same port.
+    Same database, same backends and same internal token as the suite's own process of that service;
+    its own port and log. The handle outlives its process: ``kill`` it, then ``start`` it again on
+    the same port.
     """
 
     suite: Suite
+    service: str
     name: str
-    """``gateway-<port>``; also the name of its log file."""
+    """``<service>-<port>``; also the name of its log file."""
     port: int
     env: dict[str, str]
     """Extra environment of this replica, over the suite's gateway environment."""
@@ -231,7 +240,8 @@ class GatewayReplica:
 
     @property
     def address(self) -> str:
-        return f"{_connectable(self.suite.host)}:{self.port}"
+        host = self.suite.host if self.service == "gateway" else BACKEND_HOST
+        return f"{_connectable(host)}:{self.port}"
 
     @property
     def pid(self) -> int:
@@ -245,13 +255,13 @@ class GatewayReplica:
         return self.process is not None and self.process.poll() is None
 
     def environment(self) -> dict[str, str]:
-        return {**self.suite.environment("gateway"), **self.env, "AGENTSUITE_PORT": str(self.port)}
+        return {**self.suite.environment(self.service), **self.env, "AGENTSUITE_PORT": str(self.port)}
 
     async def start(self, timeout: float = 90.0) -> None:
         """Start a process (again, after ``kill`` or ``stop``) and wait until it is SERVING."""
         if self.running:
             raise RuntimeError(f"{self.name} is already running (pid {self.pid})")
-        self.process = self.suite._spawn("gateway", self.environment(), self.name)
+        self.process = self.suite._spawn(self.service, self.environment(), self.name)
         try:
             await _wait_serving(self.name, self.address, self._check_alive, time.monotonic() + timeout)
         except BaseException:

@@ -1,8 +1,8 @@
 """The suite as real processes: four services on free ports, one embedded PostgreSQL, and the fake
 OpenAI-compatible server as the only stand-in (a real HTTP server in its own process).
 
-``gateway_replicas`` adds gateway processes to that suite for one test (same database, same
-backends), to pause, kill and restart: the setting of the lease and takeover tests.
+``replicas`` adds service processes to that suite for one test (same database, same backends), to
+pause, kill and restart: gateways in the lease and takeover tests, a backend in its crash tests.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import grpc
 import httpx
 import pytest
 
-from services.cli.supervisor import GatewayReplica, Suite, SuitePorts
+from services.cli.supervisor import ServiceReplica, Suite, SuitePorts
 from services.common.db import create_engine
 from services.common.ports import free_port
 from services.common.settings import Settings
@@ -115,38 +115,41 @@ async def tenant(running_suite):
 
 
 @dataclass
-class GatewayReplicas:
-    """Starts extra gateways on the session's suite; the fixture stops them when the test ends.
+class ServiceReplicas:
+    """Starts extra service processes on the session's suite; the fixture stops them when the test
+    ends.
 
-    A replica shares the database, the backends and the internal token with the suite's own gateway
-    (``running_suite.address``, which keeps running). The agent service still sends agent-to-agent
-    messages to that first gateway, so kill replicas, never it.
+    A replica shares the database, the backends and the internal token with the suite's own process
+    of its service: gateways to pause, kill and restart in the lease and takeover tests, a backend
+    to crash under a gateway that is told its address.
     """
 
     suite: Suite
-    started: list[GatewayReplica] = field(default_factory=list)
+    started: list[ServiceReplica] = field(default_factory=list)
 
-    async def start(self, *, env: Mapping[str, str] | None = None) -> GatewayReplica:
-        """One more gateway, SERVING on its own port, with ``env`` over the suite's environment
-        (e.g. ``{"AGENTSUITE_LEASE_TTL_SECONDS": "1"}``)."""
-        replica = await self.suite.start_gateway_replica(env=env)
+    async def start(
+        self, service: str = "gateway", *, env: Mapping[str, str] | None = None
+    ) -> ServiceReplica:
+        """One more process of ``service``, SERVING on its own port, with ``env`` over the suite's
+        environment (e.g. ``{"AGENTSUITE_LEASE_TTL_SECONDS": "1"}``)."""
+        replica = await self.suite.start_replica(service, env=env)
         self.started.append(replica)
         return replica
 
-    async def start_many(self, count: int, *, env: Mapping[str, str] | None = None) -> list[GatewayReplica]:
-        """``count`` replicas with the same ``env``, one after the other (each takes about a second)."""
+    async def start_many(self, count: int, *, env: Mapping[str, str] | None = None) -> list[ServiceReplica]:
+        """``count`` gateways with the same ``env``, one after the other (each takes about a second)."""
         return [await self.start(env=env) for _ in range(count)]
 
     def stop_all(self) -> None:
         """Stop every replica this test started, paused or killed ones included."""
         while self.started:
-            self.suite.remove_gateway_replica(self.started.pop())
+            self.suite.remove_replica(self.started.pop())
 
 
 @pytest.fixture
-def gateway_replicas(running_suite) -> Iterator[GatewayReplicas]:
-    """Extra gateway processes for this test; see ``GatewayReplicas``."""
-    replicas = GatewayReplicas(running_suite.suite)
+def replicas(running_suite) -> Iterator[ServiceReplicas]:
+    """Extra service processes for this test; see ``ServiceReplicas``."""
+    replicas = ServiceReplicas(running_suite.suite)
     try:
         yield replicas
     finally:

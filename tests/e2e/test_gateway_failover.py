@@ -55,9 +55,9 @@ def _lines(path: Path) -> list[str]:
 
 
 async def test_two_gateway_replicas_keep_one_agents_runs_one_at_a_time_in_acceptance_order(
-    running_suite, gateway_replicas, gateway, tenant
+    running_suite, replicas, gateway, tenant
 ):
-    replica = await gateway_replicas.start(env=SHORT_LEASE)
+    replica = await replicas.start(env=SHORT_LEASE)
     model = model_name()
     agent = await create_agent(gateway, tenant, model)
     texts = [f"message {index}" for index in range(40)]
@@ -79,9 +79,9 @@ async def test_two_gateway_replicas_keep_one_agents_runs_one_at_a_time_in_accept
 
 
 async def test_a_gateway_paused_past_its_lease_cannot_write_after_another_took_over(
-    running_suite, gateway_replicas, gateway, tenant
+    running_suite, replicas, gateway, tenant
 ):
-    stalled, _taker = await gateway_replicas.start_many(2, env=SHORT_LEASE)
+    stalled, _taker = await replicas.start_many(2, env=SHORT_LEASE)
     model = model_name()
     agent = await create_agent(gateway, tenant, model)
     # The stalled gateway's step gets the slow reply; the step that takes over gets the next one.
@@ -124,9 +124,9 @@ async def test_a_gateway_paused_past_its_lease_cannot_write_after_another_took_o
 
 
 async def test_a_killed_gateways_queued_runs_all_run_in_order_on_another(
-    running_suite, gateway_replicas, gateway, tenant
+    running_suite, replicas, gateway, tenant
 ):
-    doomed, survivor = await gateway_replicas.start_many(2, env=SHORT_LEASE)
+    doomed, survivor = await replicas.start_many(2, env=SHORT_LEASE)
     model = model_name()
     agent = await create_agent(gateway, tenant, model)
     running_suite.llm.script(model, [{"content": "never delivered", "latency_ms": 5000}])
@@ -150,9 +150,9 @@ async def test_a_killed_gateways_queued_runs_all_run_in_order_on_another(
 
 
 async def test_a_client_whose_gateway_is_killed_resumes_on_another_with_exactly_the_missed_events(
-    running_suite, gateway_replicas, gateway, tenant
+    running_suite, replicas, gateway, tenant
 ):
-    doomed = await gateway_replicas.start()
+    doomed = await replicas.start()
     model = model_name()
     agent = await create_agent(gateway, tenant, model)
     # About a second of streamed reply, so the run is still going when the client's gateway dies.

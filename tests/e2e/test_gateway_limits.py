@@ -125,9 +125,9 @@ def deltas(events: list[gateway_pb2.RunEvent]) -> list[str]:
 
 
 async def test_a_client_that_stops_reading_holds_up_neither_the_run_nor_its_other_readers_nor_the_next_message(
-    running_suite, gateway_replicas, tenant
+    running_suite, replicas, tenant
 ):
-    replica = await gateway_replicas.start()  # a gateway of its own: its memory is this test's
+    replica = await replicas.start()  # a gateway of its own: its memory is this test's
     model = model_name()
     # Twice the hub's window of text deltas, each its own network write (1 ms apart): a reader
     # that stops reading falls out of the window long before the run ends.

@@ -39,9 +39,9 @@ def _state(pid: int) -> str:
 
 
 async def test_replicas_serve_one_agent_and_survive_a_pause_a_kill_and_a_restart(
-    running_suite, gateway_replicas, gateway, tenant
+    running_suite, replicas, gateway, tenant
 ):
-    first, second = await gateway_replicas.start_many(2, env={"AGENTSUITE_LEASE_TTL_SECONDS": "1"})
+    first, second = await replicas.start_many(2, env={"AGENTSUITE_LEASE_TTL_SECONDS": "1"})
     assert len({running_suite.address, first.address, second.address}) == 3
     assert first.environment()["AGENTSUITE_LEASE_TTL_SECONDS"] == "1"
     agent = await create_agent(gateway, tenant, f"m-{uuid.uuid4().hex}")

@@ -20,7 +20,7 @@ import pytest
 from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_pb2, gateway_service_pb2
 from agentsuite.tools.v1 import tools_pb2, tools_service_pb2, tools_service_pb2_grpc
-from services.cli.supervisor import GatewayReplica
+from services.cli.supervisor import ServiceReplica
 from tests.e2e.e2e_client import create_agent, user
 from tests.e2e.run_checks import (
     ASSISTANT,
@@ -68,18 +68,19 @@ def add(a: int, b: int) -> int:
 
 
 @pytest.fixture(scope="module")
-async def tuned(running_suite) -> AsyncIterator[GatewayReplica]:
+async def tuned(running_suite) -> AsyncIterator[ServiceReplica]:
     """A second gateway on the suite's database with a small agent queue and quick heartbeats."""
-    replica = await running_suite.suite.start_gateway_replica(
+    replica = await running_suite.suite.start_replica(
+        "gateway",
         env={
             "AGENTSUITE_MAX_QUEUED_RUNS": str(TUNED_MAX_QUEUED),
             "AGENTSUITE_HEARTBEAT_SECONDS": str(TUNED_HEARTBEAT_S),
-        }
+        },
     )
     try:
         yield replica
     finally:
-        running_suite.suite.remove_gateway_replica(replica)
+        running_suite.suite.remove_replica(replica)
 
 
 @pytest.fixture

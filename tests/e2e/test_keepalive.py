@@ -19,7 +19,7 @@ import grpc
 import pytest
 
 from agentsuite.gateway.v1 import gateway_pb2, gateway_service_pb2
-from services.cli.supervisor import GatewayReplica
+from services.cli.supervisor import ServiceReplica
 from services.common.channels import create_channel
 from services.common.settings import Settings
 from tests.e2e.e2e_client import create_agent, user
@@ -57,15 +57,15 @@ MAX_FAST_PINGS = 10
 
 
 @pytest.fixture(scope="module")
-async def keepalive_gateway(running_suite) -> AsyncIterator[GatewayReplica]:
+async def keepalive_gateway(running_suite) -> AsyncIterator[ServiceReplica]:
     """A gateway replica on the suite whose keepalive interval is 1 s."""
-    replica = await running_suite.suite.start_gateway_replica(
-        env={"AGENTSUITE_KEEPALIVE_TIME_MS": str(KEEPALIVE_MS)}
+    replica = await running_suite.suite.start_replica(
+        "gateway", env={"AGENTSUITE_KEEPALIVE_TIME_MS": str(KEEPALIVE_MS)}
     )
     try:
         yield replica
     finally:
-        running_suite.suite.remove_gateway_replica(replica)
+        running_suite.suite.remove_replica(replica)
 
 
 def _converse(**kind) -> gateway_service_pb2.ConverseRequest:
