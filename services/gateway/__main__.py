@@ -56,7 +56,9 @@ async def wire(settings: Settings) -> Wiring:
         sweep_seconds=max(0.2, settings.lease_ttl_seconds / 3),
     )
     hubs = RunHubs()
-    executor = RunExecutor(agents, EventWriter(store), hubs, run_timeout_seconds=settings.run_timeout_seconds)
+    executor = RunExecutor(
+        agents, store, EventWriter(store), hubs, run_timeout_seconds=settings.run_timeout_seconds
+    )
     runs = Runs(
         store,
         lanes,

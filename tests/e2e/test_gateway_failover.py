@@ -12,10 +12,13 @@ from pathlib import Path
 import grpc
 import pytest
 
+from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_pb2, gateway_service_pb2
 from tests.e2e.e2e_client import create_agent
 from tests.e2e.run_checks import (
+    ASSISTANT,
     CALL_TIMEOUT_S,
+    USER,
     assert_each_prompt_saw_every_earlier_run,
     assert_one_run_at_a_time_in_order,
     conversation,
@@ -52,6 +55,12 @@ async def wait_for_log(path: Path, text: str, *, within: float = 10.0) -> str:
 
 def _lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
+
+
+def told_messages(events: list[gateway_pb2.RunEvent]) -> list[common_pb2.Message]:
+    """The history messages a run's events carry, in order."""
+    kinds = ("message_persisted", "assistant_message")
+    return [getattr(e, e.WhichOneof("event")) for e in events if e.WhichOneof("event") in kinds]
 
 
 async def test_two_gateway_replicas_keep_one_agents_runs_one_at_a_time_in_acceptance_order(
@@ -147,6 +156,10 @@ async def test_a_killed_gateways_queued_runs_all_run_in_order_on_another(
     # The first prompt went to the killed gateway's step; the rest saw every earlier run.
     llm_requests = [r for r in running_suite.llm.requests(model) if r.get("stream")]
     assert_each_prompt_saw_every_earlier_run(llm_requests[1:], runs)
+    # The first run's input was stored (and its event told) before the kill; executed again, the
+    # agent service reports it once more, and its readers still get each message once.
+    for run in accepted:
+        assert [m.role for m in told_messages(await watch(gateway, tenant, run.id))] == [USER, ASSISTANT]
 
 
 async def test_a_client_whose_gateway_is_killed_resumes_on_another_with_exactly_the_missed_events(
@@ -178,3 +191,35 @@ async def test_a_client_whose_gateway_is_killed_resumes_on_another_with_exactly_
     assert not any(event.HasField("finished") for event in seen), "the stream died before the run ended"
     assert step_level(seen) + step_level(rest) == stored, "exactly the missed events: no gap, none twice"
     assert stored[-1].finished.run.status == COMPLETED
+
+
+async def test_a_run_whose_agent_service_is_killed_mid_step_completes_once_it_is_back(
+    running_suite, replicas, tenant
+):
+    """SIGKILL of the agent service while a run waits for the model, started again two seconds
+    later (a crash and a restart): the gateway retries the step under the same run id until the
+    service answers, and the run completes once, with its input stored once and one answer, in
+    memory's history, in the reply and in the stored events."""
+    agent_service = await replicas.start("agent")
+    gateway = await replicas.start(env={"AGENTSUITE_AGENT_ADDR": agent_service.address})
+    model = model_name()
+    running_suite.llm.script(
+        model, [{"content": "lost with the process", "latency_ms": 5000}, {"content": "the answer"}]
+    )
+    async with grpc.aio.insecure_channel(gateway.address) as channel:
+        agent = await create_agent(channel, tenant, model)
+        sending = asyncio.create_task(send(channel, tenant, agent.id, "are you there?"))
+        await wait_for_llm_requests(running_suite.llm, model, 1)
+        agent_service.kill()
+        await asyncio.sleep(2.0)
+        await agent_service.start()
+        answer = await asyncio.wait_for(sending, CALL_TIMEOUT_S)
+
+        assert answer.run.status == COMPLETED
+        assert [m.content for m in answer.messages] == ["are you there?", "the answer"]
+        assert [m.content for m in await history(channel, tenant, agent.id)] == [
+            "are you there?",
+            "the answer",
+        ]
+        told = told_messages(await watch(channel, tenant, answer.run.id))
+        assert [m.content for m in told] == ["are you there?", "the answer"]

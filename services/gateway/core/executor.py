@@ -9,6 +9,7 @@ through (they are never stored), but never ahead of a step-level event before th
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from datetime import UTC
@@ -24,12 +25,17 @@ from services.gateway.core.events import STATUS_BY_STOP, Numbering, is_live_only
 from services.gateway.core.hub import RunHub, RunHubs
 from services.gateway.core.lanes import Lane, StopReason
 from services.gateway.core.writer import EventWriter, LeaseLost
-from services.gateway.store.runs import FinishRow, RunRow
+from services.gateway.store.runs import FinishRow, RunRow, RunStore
 
 log = logging.getLogger(__name__)
 
-STEP_ATTEMPTS = 3
-"""Tries of a Step that fails with UNAVAILABLE: a repeated run id continues the run from memory."""
+STEP_RETRY_SECONDS = 30.0
+"""How long a run waits for an agent service that does not answer (crashed, restarting, being
+rolled): its Step is tried again under the same run id, which continues the run from memory."""
+STEP_RETRY_PAUSES = (0.2, 0.4, 0.8, 1.6, 2.0)
+"""Seconds between tries; the last one repeats."""
+EVENTS_PAGE = 500
+"""Stored events read at a time when a run executes again."""
 STREAMED_STORE_DELAY_SECONDS = 0.005
 """How long a step-level event of a streamed run may wait for others to be stored with it. A run's
 end is stored at once: a quick run is stored in one statement, a slow one streams 5 ms late."""
@@ -40,11 +46,22 @@ that dies meanwhile loses only the record of those events: the run continues els
 agent's memory."""
 
 
+MESSAGE_EVENTS = ("message_persisted", "assistant_message")
+"""Events that carry a message of the agent's history, by its id."""
+
+
 class RunExecutor:
     def __init__(
-        self, runtime: AgentRuntimeClient, writer: EventWriter, hubs: RunHubs, *, run_timeout_seconds: float
+        self,
+        runtime: AgentRuntimeClient,
+        store: RunStore,
+        writer: EventWriter,
+        hubs: RunHubs,
+        *,
+        run_timeout_seconds: float,
     ):
         self._runtime = runtime
+        self._store = store
         self._writer = writer
         self._hubs = hubs
         self._run_timeout = run_timeout_seconds
@@ -74,7 +91,7 @@ class RunExecutor:
             if row.cancel_requested or self._cancelled.pop(row.id, None) is not None:
                 _stop(run, gateway_pb2.RUN_STATUS_CANCELLED, "cancelled before it started")
             else:
-                await self._step(lane, row, run, numbering, relay)
+                await self._step(lane, row, run, numbering, relay, await self._messages_told(row))
             run.finish_time.CopyFrom(now())
             run.last_seq = numbering.seq + 1
             finished = numbering.event(finished=gateway_pb2.RunFinished(run=run))
@@ -95,7 +112,29 @@ class RunExecutor:
             relay.cancel()
             self._hubs.close(hub)
 
-    async def _step(self, lane: Lane, row: RunRow, run, numbering: Numbering, relay: _Relay) -> None:
+    async def _messages_told(self, row: RunRow) -> set[str]:
+        """Ids of the messages the run's stored events already carry: a run executing again (after
+        a takeover, or continued after an approval) has the agent service report what it stored
+        before once more, and readers must not get those messages twice."""
+        told: set[str] = set()
+        after = 1  # the first event is the run's acceptance
+        while after < row.last_seq:
+            page = await self._store.events_after(row.id, after, EVENTS_PAGE)
+            for seq, data in page:
+                event = gateway_pb2.RunEvent.FromString(data)
+                kind = event.WhichOneof("event")
+                if kind in MESSAGE_EVENTS:
+                    told.add(getattr(event, kind).id)
+                after = seq
+            if len(page) < EVENTS_PAGE:
+                break
+        return told
+
+    async def _step(
+        self, lane: Lane, row: RunRow, run, numbering: Numbering, relay: _Relay, told: set[str]
+    ) -> None:
+        """Step the run on the agent service, again under the same run id while the service does not
+        answer; a message already told (by an earlier try, or an earlier execution) is told once."""
         request = agent_service_pb2.StepRequest.FromString(row.step_request)
         if request.approvals:
             # A continued run: its input was stored by its first execution (the row keeps it for
@@ -106,15 +145,17 @@ class RunExecutor:
         request.epoch = lane.epoch
         request.omit_deltas = not row.deltas
         chain = parse_call_chain(row.call_chain)
+        deadline = time.monotonic() + self._run_timeout
         enter_call(
             CallScope(
                 tenant=row.tenant,
-                deadline=time.monotonic() + self._run_timeout,
+                deadline=deadline,
                 call_chain=chain,
                 trace_id=row.id.replace("-", ""),  # every service logs the run's work under its id
             )
         )
-        for attempt in range(1, STEP_ATTEMPTS + 1):
+        retry_until = None
+        for attempt in itertools.count():
             try:
                 async for agent_event in self._runtime.step(request):
                     kind = agent_event.WhichOneof("event")
@@ -131,6 +172,11 @@ class RunExecutor:
                         run.usage.CopyFrom(agent_event.usage)
                     elif kind == "approval_request":
                         run.pending_approvals.append(agent_event.approval_request.tool_call)
+                    elif kind in MESSAGE_EVENTS:
+                        message_id = getattr(agent_event, kind).id
+                        if message_id in told:
+                            continue
+                        told.add(message_id)
                     relay.add(numbering.event(agent_event.step, **{kind: getattr(agent_event, kind)}))
                 if not run.stop_reason:
                     _stop(
@@ -143,10 +189,16 @@ class RunExecutor:
                 _stop(run, gateway_pb2.RUN_STATUS_CANCELLED, "cancelled")
                 return
             except Unavailable as exc:
-                if attempt == STEP_ATTEMPTS:
+                pause = STEP_RETRY_PAUSES[min(attempt, len(STEP_RETRY_PAUSES) - 1)]
+                retry_until = retry_until or min(time.monotonic() + STEP_RETRY_SECONDS, deadline)
+                if time.monotonic() + pause > retry_until:
                     self._fail(run, numbering, relay, exc)
                     return
-                await asyncio.sleep(0.2 * attempt)
+                log.warning(
+                    "the agent service did not answer a run's step; trying again",
+                    extra={"run_id": row.id, "error": exc.message},
+                )
+                await asyncio.sleep(pause)
             except AgentSuiteError as exc:
                 self._fail(run, numbering, relay, exc)
                 return
