@@ -1,6 +1,8 @@
-"""Gateway replicas on one database (issue 6, item 7): the lane invariant across replicas, a replica
-paused past its lease that must not write after another took over, a killed replica whose queued
-runs another one runs, and a client whose replica is killed resuming on another. Checked on persisted state: memory's history, GetRun/ListRuns, stored events.
+"""Crashes under running runs (issue 6, item 7): gateway replicas on one database keeping the lane
+invariant, a replica paused past its lease that must not write after another took over, a killed
+replica whose queued runs another one runs, a client whose replica is killed resuming on another,
+and an agent or memory service killed mid-step and started again. Checked on persisted state:
+memory's history, GetRun/ListRuns, stored events.
 """
 
 from __future__ import annotations
@@ -223,3 +225,36 @@ async def test_a_run_whose_agent_service_is_killed_mid_step_completes_once_it_is
         ]
         told = told_messages(await watch(channel, tenant, answer.run.id))
         assert [m.content for m in told] == ["are you there?", "the answer"]
+
+
+async def test_a_run_whose_memory_service_is_killed_mid_step_completes_once_it_is_back(
+    running_suite, replicas, tenant
+):
+    """SIGKILL of the memory service while the model answers, started again 2.5 s later: the step
+    cannot store the answer, so the agent service fails it as UNAVAILABLE and the gateway tries it
+    again until memory is back. The answer that was never stored is never told; the run completes
+    with its input once and the answer of the try that stored it."""
+    memory = await replicas.start("memory")
+    agent_service = await replicas.start("agent", env={"AGENTSUITE_MEMORY_ADDR": memory.address})
+    gateway = await replicas.start(
+        env={"AGENTSUITE_AGENT_ADDR": agent_service.address, "AGENTSUITE_MEMORY_ADDR": memory.address}
+    )
+    model = model_name()
+    running_suite.llm.script(
+        model, [{"content": "never stored", "latency_ms": 1000}, {"content": "the stored answer"}]
+    )
+    async with grpc.aio.insecure_channel(gateway.address) as channel:
+        agent = await create_agent(channel, tenant, model)
+        sending = asyncio.create_task(send(channel, tenant, agent.id, "are you there?"))
+        await wait_for_llm_requests(running_suite.llm, model, 1)
+        memory.kill()
+        await asyncio.sleep(2.5)
+        await memory.start()
+        answer = await asyncio.wait_for(sending, CALL_TIMEOUT_S)
+
+        expected = ["are you there?", "the stored answer"]
+        assert answer.run.status == COMPLETED
+        assert [m.content for m in answer.messages] == expected
+        assert [m.content for m in await history(channel, tenant, agent.id)] == expected
+        assert [m.content for m in told_messages(await watch(channel, tenant, answer.run.id))] == expected
+        assert len(await wait_for_llm_requests(running_suite.llm, model, 2)) == 2
