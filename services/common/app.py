@@ -52,8 +52,11 @@ def collect_garbage_less_often() -> None:
     gc.set_threshold(10_000, 10, 10)
 
 
-def main(service: str, wire: Callable[[Settings], Awaitable[Wiring]]) -> None:
-    """Entry point of ``python -m services.<service>``."""
+def main(
+    service: str, wire: Callable[[Settings], Awaitable[Wiring]], *, starts_processes: bool = False
+) -> None:
+    """Entry point of ``python -m services.<service>``; a service that ``starts_processes`` runs on
+    asyncio's own event loop (see ``run_event_loop``)."""
     try:
         settings = Settings.from_env(service)
     except SettingsError as exc:
@@ -62,7 +65,7 @@ def main(service: str, wire: Callable[[Settings], Awaitable[Wiring]]) -> None:
     configure_logging(service, settings.log_level)
     configure_tracing(service, settings.tracing)
     try:
-        run_event_loop(_serve(settings, wire))
+        run_event_loop(_serve(settings, wire), starts_processes=starts_processes)
     except SettingsError as exc:  # found while wiring, e.g. a secret that is too weak
         print(f"agentsuite-{service}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -34,4 +34,4 @@ async def wire(settings: Settings) -> Wiring:
 
 
 if __name__ == "__main__":
-    main("tools", wire)
+    main("tools", wire, starts_processes=True)
