@@ -208,23 +208,10 @@ async def test_a_run_whose_agent_service_is_killed_mid_step_completes_once_it_is
     running_suite.llm.script(
         model, [{"content": "lost with the process", "latency_ms": 5000}, {"content": "the answer"}]
     )
-    async with grpc.aio.insecure_channel(gateway.address) as channel:
-        agent = await create_agent(channel, tenant, model)
-        sending = asyncio.create_task(send(channel, tenant, agent.id, "are you there?"))
-        await wait_for_llm_requests(running_suite.llm, model, 1)
-        agent_service.kill()
-        await asyncio.sleep(2.0)
-        await agent_service.start()
-        answer = await asyncio.wait_for(sending, CALL_TIMEOUT_S)
 
-        assert answer.run.status == COMPLETED
-        assert [m.content for m in answer.messages] == ["are you there?", "the answer"]
-        assert [m.content for m in await history(channel, tenant, agent.id)] == [
-            "are you there?",
-            "the answer",
-        ]
-        told = told_messages(await watch(channel, tenant, answer.run.id))
-        assert [m.content for m in told] == ["are you there?", "the answer"]
+    await assert_answered_once_across_a_crash(
+        running_suite, gateway, tenant, model, agent_service, down_seconds=2.0, answer="the answer"
+    )
 
 
 async def test_a_run_whose_memory_service_is_killed_mid_step_completes_once_it_is_back(
@@ -243,18 +230,30 @@ async def test_a_run_whose_memory_service_is_killed_mid_step_completes_once_it_i
     running_suite.llm.script(
         model, [{"content": "never stored", "latency_ms": 1000}, {"content": "the stored answer"}]
     )
+
+    await assert_answered_once_across_a_crash(
+        running_suite, gateway, tenant, model, memory, down_seconds=2.5, answer="the stored answer"
+    )
+    assert len(await wait_for_llm_requests(running_suite.llm, model, 2)) == 2
+
+
+async def assert_answered_once_across_a_crash(
+    running_suite, gateway, tenant, model: str, crashing, *, down_seconds: float, answer: str
+) -> None:
+    """Send a message through ``gateway``; once the model is asked, SIGKILL the ``crashing`` service
+    and start it again ``down_seconds`` later. The run must complete with the input and ``answer``,
+    each once: in the reply, in memory's history and in the run's stored events."""
     async with grpc.aio.insecure_channel(gateway.address) as channel:
         agent = await create_agent(channel, tenant, model)
         sending = asyncio.create_task(send(channel, tenant, agent.id, "are you there?"))
         await wait_for_llm_requests(running_suite.llm, model, 1)
-        memory.kill()
-        await asyncio.sleep(2.5)
-        await memory.start()
-        answer = await asyncio.wait_for(sending, CALL_TIMEOUT_S)
+        crashing.kill()
+        await asyncio.sleep(down_seconds)
+        await crashing.start()
+        reply = await asyncio.wait_for(sending, CALL_TIMEOUT_S)
 
-        expected = ["are you there?", "the stored answer"]
-        assert answer.run.status == COMPLETED
-        assert [m.content for m in answer.messages] == expected
+        expected = ["are you there?", answer]
+        assert reply.run.status == COMPLETED
+        assert [m.content for m in reply.messages] == expected
         assert [m.content for m in await history(channel, tenant, agent.id)] == expected
-        assert [m.content for m in told_messages(await watch(channel, tenant, answer.run.id))] == expected
-        assert len(await wait_for_llm_requests(running_suite.llm, model, 2)) == 2
+        assert [m.content for m in told_messages(await watch(channel, tenant, reply.run.id))] == expected
