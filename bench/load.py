@@ -151,7 +151,8 @@ def _cpu(process: psutil.Process) -> float:
 
 async def paired(calls: dict[str, Call], *, seconds: float, warmup: float) -> dict:
     """Concurrency 1, the calls taking turns: each sees the same history length and machine state.
-    The summary has each call's p50 and p99, and the p50 of (second - first) per round.
+    The summary has each call's p50 and p99, the p50 of (second - first) per round, and the
+    difference of the two p50s.
 
     Run one after the other instead, the difference would drown in the drift of a growing history.
     """
@@ -184,4 +185,6 @@ async def paired(calls: dict[str, Call], *, seconds: float, warmup: float) -> di
     first, second = calls
     differences = sorted(r[second] - r[first] for r in rounds)
     summary["p50_of_round_differences_ms"] = _ms(percentile(differences, 0.50))
+    p50s = (summary[first]["p50_ms"], summary[second]["p50_ms"])
+    summary["difference_of_p50s_ms"] = None if None in p50s else round(p50s[1] - p50s[0], 3)
     return summary

@@ -2,8 +2,8 @@
 
 Used by ``agentsuite up``, by the end-to-end tests and by the benchmarks, so all three run the
 suite the same way: one process per service, real gRPC between them, one PostgreSQL. Tests of the
-gateway's leases add extra gateway replicas (``Suite.start_gateway_replica``) on the same database and
-backends, each a process they can pause, kill and restart.
+gateway's leases add extra gateway replicas (``Suite.start_replica``) on the same database and
+backends, each a process they can pause, kill and restart; crash tests add a backend the same way.
 """
 
 from __future__ import annotations
