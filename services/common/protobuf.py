@@ -87,3 +87,15 @@ def require_id(value: str, field: str) -> str:
     except ValueError:
         raise InvalidArgument.field(field, f"{value[:64]!r} is not a valid id (a UUID)") from None
     return str(parsed)
+
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def idempotency_key(value: str, field: str = "idempotency_key") -> str:
+    """``value`` when it can key a write (at most 200 characters, no NUL); InvalidArgument otherwise."""
+    if len(value) > MAX_IDEMPOTENCY_KEY:
+        raise InvalidArgument.field(field, f"at most {MAX_IDEMPOTENCY_KEY} characters")
+    if "\x00" in value:
+        raise InvalidArgument.field(field, "must not contain NUL characters")
+    return value

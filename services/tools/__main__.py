@@ -7,6 +7,7 @@ from services.common.settings import Settings
 from services.tools.api import ToolsBackend, registrations
 from services.tools.core.executor import ExecutionGate, ToolExecutor
 from services.tools.sandbox.setup import limits_from, open_sandboxes
+from services.tools.store.executions import ExecutionRecords
 from services.tools.store.sealing import SecretBox, load_key
 from services.tools.store.secrets import SecretStore
 from services.tools.store.tables import SCHEMA
@@ -27,6 +28,7 @@ async def wire(settings: Settings) -> Wiring:
         unavailable_reason=unavailable,
         gate=ExecutionGate(running=settings.tools_max_concurrent, queued=settings.tools_max_queued),
         limits=limits_from(settings),
+        records=ExecutionRecords(engine),
     )
     backend = ToolsBackend(tools, secrets, executor, settings.tools_max_timeout_seconds)
     closers = [engine.dispose] if sandboxes is None else [sandboxes.close, engine.dispose]

@@ -73,7 +73,7 @@ class Run(_message.Message):
     def __init__(self, id: _Optional[str] = ..., agent_id: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., stop_reason: _Optional[_Union[_common_pb2.StopReason, str]] = ..., stop_detail: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., input: _Optional[_Iterable[_Union[_common_pb2.InputMessage, _Mapping]]] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seq: _Optional[int] = ..., parent_run_id: _Optional[str] = ..., pending_approvals: _Optional[_Iterable[_Union[_common_pb2.ToolCall, _Mapping]]] = ...) -> None: ...
 
 class RunEvent(_message.Message):
-    __slots__ = ("run_id", "seq", "step", "time", "queued", "started", "reasoning_delta", "assistant_delta", "assistant_message", "tool_call", "tool_return", "approval_request", "usage", "finished", "error", "heartbeat", "message_persisted")
+    __slots__ = ("run_id", "seq", "step", "time", "queued", "started", "reasoning_delta", "assistant_delta", "assistant_message", "tool_call", "tool_return", "approval_request", "usage", "finished", "error", "heartbeat", "message_persisted", "retried")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +91,7 @@ class RunEvent(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_PERSISTED_FIELD_NUMBER: _ClassVar[int]
+    RETRIED_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     seq: int
     step: int
@@ -108,7 +109,8 @@ class RunEvent(_message.Message):
     error: ErrorEvent
     heartbeat: Heartbeat
     message_persisted: _common_pb2.Message
-    def __init__(self, run_id: _Optional[str] = ..., seq: _Optional[int] = ..., step: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., queued: _Optional[_Union[RunQueued, _Mapping]] = ..., started: _Optional[_Union[RunStarted, _Mapping]] = ..., reasoning_delta: _Optional[_Union[_common_pb2.TextDelta, _Mapping]] = ..., assistant_delta: _Optional[_Union[_common_pb2.TextDelta, _Mapping]] = ..., assistant_message: _Optional[_Union[_common_pb2.Message, _Mapping]] = ..., tool_call: _Optional[_Union[_common_pb2.ToolCall, _Mapping]] = ..., tool_return: _Optional[_Union[_common_pb2.ToolReturn, _Mapping]] = ..., approval_request: _Optional[_Union[_common_pb2.ApprovalRequest, _Mapping]] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., finished: _Optional[_Union[RunFinished, _Mapping]] = ..., error: _Optional[_Union[ErrorEvent, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., message_persisted: _Optional[_Union[_common_pb2.Message, _Mapping]] = ...) -> None: ...
+    retried: RunRetried
+    def __init__(self, run_id: _Optional[str] = ..., seq: _Optional[int] = ..., step: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., queued: _Optional[_Union[RunQueued, _Mapping]] = ..., started: _Optional[_Union[RunStarted, _Mapping]] = ..., reasoning_delta: _Optional[_Union[_common_pb2.TextDelta, _Mapping]] = ..., assistant_delta: _Optional[_Union[_common_pb2.TextDelta, _Mapping]] = ..., assistant_message: _Optional[_Union[_common_pb2.Message, _Mapping]] = ..., tool_call: _Optional[_Union[_common_pb2.ToolCall, _Mapping]] = ..., tool_return: _Optional[_Union[_common_pb2.ToolReturn, _Mapping]] = ..., approval_request: _Optional[_Union[_common_pb2.ApprovalRequest, _Mapping]] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., finished: _Optional[_Union[RunFinished, _Mapping]] = ..., error: _Optional[_Union[ErrorEvent, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., message_persisted: _Optional[_Union[_common_pb2.Message, _Mapping]] = ..., retried: _Optional[_Union[RunRetried, _Mapping]] = ...) -> None: ...
 
 class RunQueued(_message.Message):
     __slots__ = ("position",)
@@ -121,6 +123,14 @@ class RunStarted(_message.Message):
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     epoch: int
     def __init__(self, epoch: _Optional[int] = ...) -> None: ...
+
+class RunRetried(_message.Message):
+    __slots__ = ("attempt", "reason")
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    attempt: int
+    reason: str
+    def __init__(self, attempt: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class RunFinished(_message.Message):
     __slots__ = ("run",)

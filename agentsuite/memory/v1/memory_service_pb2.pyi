@@ -113,7 +113,7 @@ class DetachBlockResponse(_message.Message):
     def __init__(self, block: _Optional[_Union[_memory_pb2.Block, _Mapping]] = ...) -> None: ...
 
 class EditBlockRequest(_message.Message):
-    __slots__ = ("block_id", "agent_id", "label", "edit", "expected_version", "run_id", "epoch")
+    __slots__ = ("block_id", "agent_id", "label", "edit", "expected_version", "run_id", "epoch", "idempotency_key")
     BLOCK_ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
@@ -121,6 +121,7 @@ class EditBlockRequest(_message.Message):
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     block_id: str
     agent_id: str
     label: str
@@ -128,7 +129,8 @@ class EditBlockRequest(_message.Message):
     expected_version: int
     run_id: str
     epoch: int
-    def __init__(self, block_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., label: _Optional[str] = ..., edit: _Optional[_Union[_memory_pb2.BlockEdit, _Mapping]] = ..., expected_version: _Optional[int] = ..., run_id: _Optional[str] = ..., epoch: _Optional[int] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, block_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., label: _Optional[str] = ..., edit: _Optional[_Union[_memory_pb2.BlockEdit, _Mapping]] = ..., expected_version: _Optional[int] = ..., run_id: _Optional[str] = ..., epoch: _Optional[int] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class EditBlockResponse(_message.Message):
     __slots__ = ("block",)
@@ -257,16 +259,18 @@ class DetachArchiveResponse(_message.Message):
     def __init__(self, archive: _Optional[_Union[_memory_pb2.Archive, _Mapping]] = ...) -> None: ...
 
 class InsertPassagesRequest(_message.Message):
-    __slots__ = ("archive_id", "passages", "agent_id", "epoch")
+    __slots__ = ("archive_id", "passages", "agent_id", "epoch", "idempotency_key")
     ARCHIVE_ID_FIELD_NUMBER: _ClassVar[int]
     PASSAGES_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     archive_id: str
     passages: _containers.RepeatedCompositeFieldContainer[_memory_pb2.PassageInput]
     agent_id: str
     epoch: int
-    def __init__(self, archive_id: _Optional[str] = ..., passages: _Optional[_Iterable[_Union[_memory_pb2.PassageInput, _Mapping]]] = ..., agent_id: _Optional[str] = ..., epoch: _Optional[int] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, archive_id: _Optional[str] = ..., passages: _Optional[_Iterable[_Union[_memory_pb2.PassageInput, _Mapping]]] = ..., agent_id: _Optional[str] = ..., epoch: _Optional[int] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class InsertPassagesResponse(_message.Message):
     __slots__ = ("passage_ids",)
@@ -405,12 +409,14 @@ class CountMessagesResponse(_message.Message):
     def __init__(self, count: _Optional[int] = ...) -> None: ...
 
 class GetContextRequest(_message.Message):
-    __slots__ = ("agent_id", "max_messages")
+    __slots__ = ("agent_id", "max_messages", "epoch")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     max_messages: int
-    def __init__(self, agent_id: _Optional[str] = ..., max_messages: _Optional[int] = ...) -> None: ...
+    epoch: int
+    def __init__(self, agent_id: _Optional[str] = ..., max_messages: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class GetContextResponse(_message.Message):
     __slots__ = ("compiled_memory", "blocks", "stats", "summary", "messages", "boundary_seq", "epoch")

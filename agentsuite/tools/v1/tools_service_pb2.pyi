@@ -138,21 +138,25 @@ class DeleteSecretResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class ExecuteRequest(_message.Message):
-    __slots__ = ("tool_id", "arguments_json", "agent_id", "run_id", "timeout")
+    __slots__ = ("tool_id", "arguments_json", "agent_id", "run_id", "timeout", "idempotency_key")
     TOOL_ID_FIELD_NUMBER: _ClassVar[int]
     ARGUMENTS_JSON_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     tool_id: str
     arguments_json: str
     agent_id: str
     run_id: str
     timeout: _duration_pb2.Duration
-    def __init__(self, tool_id: _Optional[str] = ..., arguments_json: _Optional[str] = ..., agent_id: _Optional[str] = ..., run_id: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, tool_id: _Optional[str] = ..., arguments_json: _Optional[str] = ..., agent_id: _Optional[str] = ..., run_id: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class ExecuteResponse(_message.Message):
-    __slots__ = ("result",)
+    __slots__ = ("result", "replayed")
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
     result: _tools_pb2.ExecutionResult
-    def __init__(self, result: _Optional[_Union[_tools_pb2.ExecutionResult, _Mapping]] = ...) -> None: ...
+    replayed: bool
+    def __init__(self, result: _Optional[_Union[_tools_pb2.ExecutionResult, _Mapping]] = ..., replayed: _Optional[bool] = ...) -> None: ...

@@ -6,7 +6,7 @@ from agentsuite.memory.v1 import memory_service_pb2
 from services.common.call import require_tenant
 from services.common.errors import InvalidArgument, Validation
 from services.common.paging import encode_token, page_size
-from services.common.protobuf import require_id
+from services.common.protobuf import idempotency_key, require_id
 from services.memory.api.archival_convert import (
     MAX_NAME,
     MAX_QUERY,
@@ -105,7 +105,11 @@ class ArchiveRpcs:
         if request.epoch:
             fence = Fence(agent_id=require_id(request.agent_id, "agent_id"), epoch=request.epoch)
         ids = await self._archival.insert(
-            tenant=tenant, archive_id=archive_id, passages=new_passages(request.passages), fence=fence
+            tenant=tenant,
+            archive_id=archive_id,
+            passages=new_passages(request.passages),
+            fence=fence,
+            idempotency_key=idempotency_key(request.idempotency_key),
         )
         return memory_service_pb2.InsertPassagesResponse(passage_ids=ids)
 

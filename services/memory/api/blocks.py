@@ -6,7 +6,7 @@ from agentsuite.memory.v1 import memory_service_pb2
 from services.common.call import require_tenant
 from services.common.errors import InvalidArgument
 from services.common.paging import decode_token, encode_token, page_size
-from services.common.protobuf import require_id
+from services.common.protobuf import idempotency_key, require_id
 from services.memory.api.convert import (
     block_change_to_proto,
     block_edit,
@@ -112,6 +112,7 @@ class BlockRpcs:
             expected_version=request.expected_version,
             run_id=request.run_id,
             epoch=request.epoch,
+            idempotency_key=idempotency_key(request.idempotency_key),
         )
         return memory_service_pb2.EditBlockResponse(block=block_to_proto(block))
 

@@ -48,6 +48,9 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
         tenant = require_tenant()
         agent_id = require_id(request.agent_id, "agent_id")
         _check_context_size(request.max_messages, "max_messages")
+        if request.epoch < 0:
+            raise InvalidArgument.field("epoch", "must not be negative")
+        await self._messages.fence(tenant=tenant, agent_id=agent_id, epoch=request.epoch)
         return await self._context(tenant, agent_id, request.max_messages)
 
     async def _context(

@@ -66,6 +66,7 @@ class PassageRepository(Protocol):
         archive: Archive,
         batches: AsyncIterator[tuple[Sequence[NewPassage], np.ndarray]],
         fence: Fence | None = None,
+        idempotency_key: str = "",
     ) -> list[str]: ...
 
     async def scope(self, archives: Sequence[Archive], where: PassageFilter) -> SearchScope: ...
@@ -137,10 +138,17 @@ class ArchivalMemory:
         )
 
     async def insert(
-        self, *, tenant: str, archive_id: str, passages: Sequence[NewPassage], fence: Fence | None = None
+        self,
+        *,
+        tenant: str,
+        archive_id: str,
+        passages: Sequence[NewPassage],
+        fence: Fence | None = None,
+        idempotency_key: str = "",
     ) -> list[str]:
         """Embed ``passages`` with the archive's embedder and insert them, all or none; ``fence``
-        makes the insert an agent run's write (refused when the run's lease passed on).
+        makes the insert an agent run's write (refused when the run's lease passed on), and an
+        ``idempotency_key`` used before makes it answer with the ids inserted then.
 
         An in-process embedder embeds the next batch while the previous one is written (the two
         use different cores). A remote one is called for every batch before the transaction opens,
@@ -154,7 +162,9 @@ class ArchivalMemory:
         else:
             embedded = [(chunk, await _embed(embedder, chunk, archive.dimension)) for chunk in chunks]
             batches = _replay(embedded)
-        return await self._passages.insert(tenant=tenant, archive=archive, batches=batches, fence=fence)
+        return await self._passages.insert(
+            tenant=tenant, archive=archive, batches=batches, fence=fence, idempotency_key=idempotency_key
+        )
 
     async def search(
         self,

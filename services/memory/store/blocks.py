@@ -27,6 +27,7 @@ from services.memory.core.blocks import (
     check_fields,
     with_changes,
 )
+from services.memory.store import effects
 from services.memory.store.agents import ensure_agent, fence, require_agent
 from services.memory.store.tables import block_agents, block_history, blocks
 
@@ -119,17 +120,35 @@ class BlockStore:
         expected_version: int = 0,
         run_id: str = "",
         epoch: int = 0,
+        idempotency_key: str = "",
     ) -> Block:
-        """Apply an agent's edit to a block named by id, or by agent and label; fenced by ``epoch``."""
-        async with self._engine.begin() as conn:
-            if epoch:
-                await fence(conn, tenant, agent_id, epoch)
-            if not block_id:
-                block_id = await self._attached_id(conn, tenant, agent_id, label)
-            current = await self._lock(conn, tenant, block_id, expected_version)
-            value = apply_edit(current, edit)
-            await self._write(conn, current, replace(current, value=value), agent_id=agent_id, run_id=run_id)
-            return await self._load(conn, tenant, block_id)
+        """Apply an agent's edit to a block named by id, or by agent and label; fenced by ``epoch``.
+
+        An edit with an ``idempotency_key`` applied before is not applied again: the answer is the
+        block as it is now."""
+        try:
+            async with self._engine.begin() as conn:
+                if epoch:
+                    await fence(conn, tenant, agent_id, epoch)
+                if idempotency_key and (done := await effects.recorded(conn, tenant, idempotency_key)):
+                    return await self._load(conn, tenant, done[0])
+                if not block_id:
+                    block_id = await self._attached_id(conn, tenant, agent_id, label)
+                current = await self._lock(conn, tenant, block_id, expected_version)
+                value = apply_edit(current, edit)
+                await self._write(
+                    conn, current, replace(current, value=value), agent_id=agent_id, run_id=run_id
+                )
+                if idempotency_key:
+                    await effects.record(conn, tenant, idempotency_key, (block_id,), agent_id=agent_id)
+                return await self._load(conn, tenant, block_id)
+        except IntegrityError as exc:
+            if not idempotency_key or not effects.is_twin(exc):
+                raise
+        async with self._engine.connect() as conn:  # an unfenced twin with the same key won
+            done = await effects.recorded(conn, tenant, idempotency_key)
+            assert done is not None
+            return await self._load(conn, tenant, done[0])
 
     async def restore(self, tenant: str, block_id: str, version: int, *, expected_version: int) -> Block:
         """Set the value back to that of ``version``, as a new version."""

@@ -40,10 +40,10 @@ _WRITES = """
         SELECT :agent_id, :key, last_seq - :count + 1, last_seq FROM reserve WHERE :key <> ''
     ), stored AS (
         INSERT INTO memory.messages (id, tenant, agent_id, seq, role, content, reasoning, tool_calls,
-            tool_call_id, name, run_id, step, metadata, created_at)
+            tool_call_id, name, run_id, step, metadata, created_at, epoch)
         SELECT m.id, :tenant, :agent_id, r.last_seq - :count + m.n, m.role, m.content, m.reasoning,
             m.tool_calls::jsonb, m.tool_call_id, m.name, :run_id, m.step, m.metadata::jsonb,
-            coalesce(m.created_at, :created_at)
+            coalesce(m.created_at, :created_at), :epoch
         FROM reserve r, unnest(
             CAST(:ids AS uuid[]), CAST(:roles AS int[]), CAST(:contents AS text[]),
             CAST(:reasonings AS text[]), CAST(:tool_calls AS text[]), CAST(:tool_call_ids AS text[]),

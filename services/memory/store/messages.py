@@ -25,7 +25,8 @@ from services.memory.core.model import (
     StoredMessage,
     ToolCallRecord,
 )
-from services.memory.store.agents import require_agent
+from services.memory.store import effects
+from services.memory.store.agents import fence, require_agent
 from services.memory.store.context import agent_context, known_parameters
 from services.memory.store.driver import DriverStatement
 from services.memory.store.fenced_append import APPEND, APPEND_THEN_READ, APPENDS_KEY, message_arrays
@@ -203,6 +204,9 @@ class MessageStore:
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name != APPENDS_KEY:  # not the claim of a key an earlier append holds
                 raise
+            # The statement that failed would have raised the epoch: a new lease holder whose first
+            # write repeats one of the old holder's must still fence the old holder out.
+            await self.fence(tenant=tenant, agent_id=agent_id, epoch=epoch)
             return AppendResult(await self._earlier(tenant, agent_id, key), deduplicated=True), None
         if row is None:
             async with self._engine.connect() as conn:
@@ -238,6 +242,13 @@ class MessageStore:
                     "a tool message must answer a call of an earlier assistant message",
                 )
             return row
+
+    async def fence(self, *, tenant: str, agent_id: str, epoch: int) -> None:
+        """Raise the agent's epoch to ``epoch`` (no-op for 0): from then on no write under an older
+        one succeeds. FailedPrecondition (STALE_EPOCH) when a newer one already holds it."""
+        if epoch:
+            async with self._engine.begin() as conn:
+                await fence(conn, tenant, agent_id, epoch)
 
     async def _earlier(self, tenant: str, agent_id: str, key: str) -> tuple[StoredMessage, ...]:
         async with self._engine.connect() as conn:
@@ -406,6 +417,7 @@ class MessageStore:
         )
         await conn.execute(delete(messages).where(messages.c.agent_id == agent_id))
         await conn.execute(delete(appends).where(appends.c.agent_id == agent_id))
+        await effects.forget_agent(conn, agent_id)
         await conn.execute(delete(agent_state).where(agent_state.c.agent_id == agent_id))
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.common.errors import NotFound
 from services.memory.core.archival import Archive, Fence, NewPassage, Passage, PassageFilter, SearchScope
 from services.memory.core.text_query import matches_any_word
+from services.memory.store import effects
 from services.memory.store.agents import fence as fence_agent
 from services.memory.store.vectors import EXACT_DISTANCE, ann_distance, with_vector_codec
 
@@ -46,12 +47,14 @@ class PassageStore:
         archive: Archive,
         batches: AsyncIterator[tuple[Sequence[NewPassage], np.ndarray]],
         fence: Fence | None = None,
+        idempotency_key: str = "",
     ) -> list[str]:
         """Insert every batch of (passages, their embeddings in the same order), all or none.
 
         Each batch is one binary COPY; the next batch may still be embedding meanwhile. The
         archive's passage count and tag counts move in the same transaction, so they are exact at
-        every commit.
+        every commit. An insert with an ``idempotency_key`` made before inserts nothing again and
+        answers with the ids it inserted then.
         """
         ids: list[str] = []
         tag_counts: Counter[str] = Counter()
@@ -67,6 +70,8 @@ class PassageStore:
                     raise NotFound("archive", archive.id)
                 if fence is not None:
                     await fence_agent(conn, tenant, fence.agent_id, fence.epoch)
+                if idempotency_key and (done := await effects.recorded(conn, tenant, idempotency_key)):
+                    return list(done)
                 raw = await with_vector_codec(conn)
                 if not raw.is_in_transaction():  # the COPY must be part of the all-or-none transaction
                     raise RuntimeError("bulk insert outside its transaction")
@@ -91,8 +96,14 @@ class PassageStore:
                         "passages", schema_name="memory", columns=_COLUMNS, records=records
                     )
                 await self._count(conn, archive.id, len(ids), tag_counts)
-        except IntegrityError as exc:  # the archive vanished between lookup and insert
-            raise NotFound("archive", archive.id) from exc
+                if idempotency_key:
+                    agent_id = fence.agent_id if fence else ""
+                    await effects.record(conn, tenant, idempotency_key, ids, agent_id=agent_id)
+        except IntegrityError as exc:
+            if not (idempotency_key and effects.is_twin(exc)):
+                raise NotFound("archive", archive.id) from exc  # it vanished between lookup and insert
+            async with self._engine.connect() as conn:  # an unfenced twin with the same key won
+                return list(await effects.recorded(conn, tenant, idempotency_key) or ())
         return ids
 
     @staticmethod

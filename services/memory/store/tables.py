@@ -59,6 +59,13 @@ messages = Table(
     Column("metadata", JSONB, nullable=False, server_default="{}"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column(
+        "epoch",
+        BigInteger,
+        nullable=False,
+        server_default="0",
+        comment="fencing epoch of the lease the message was stored under (0: not by a run)",
+    ),
+    Column(
         "search",
         TSVECTOR,
         Computed("to_tsvector('english'::regconfig, content)", persisted=True),
@@ -78,6 +85,24 @@ appends = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("agent_id", "idempotency_key", name="appends_pkey"),
     comment="one row per accepted append: a retried append with the same key is answered from here",
+)
+
+effects = Table(
+    "effects",
+    metadata,
+    Column("tenant", Text, nullable=False),
+    Column("idempotency_key", Text, nullable=False),
+    Column("agent_id", Text, nullable=False, server_default=""),
+    Column(
+        "outcome",
+        ARRAY(Text),
+        nullable=False,
+        comment="what the effect made: the edited block's id, or the inserted passages' ids",
+    ),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("tenant", "idempotency_key", name="effects_pkey"),
+    Index("effects_agent", "agent_id"),
+    comment="keyed block edits and passage inserts, each applied once",
 )
 
 # --- core memory blocks ------------------------------------------------------------------------

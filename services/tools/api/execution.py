@@ -5,7 +5,7 @@ from __future__ import annotations
 from agentsuite.tools.v1 import tools_service_pb2, tools_service_pb2_grpc
 from services.common.call import current_call, require_tenant
 from services.common.errors import InvalidArgument
-from services.common.protobuf import require_id
+from services.common.protobuf import idempotency_key, require_id
 from services.common.server import servicer
 from services.tools.api.convert import result_to_proto, seconds
 from services.tools.core.executor import Call, ToolExecutor
@@ -51,5 +51,8 @@ class ToolRuntimeApi(tools_service_pb2_grpc.ToolRuntimeServicer):
             timeout_seconds=seconds(request.timeout) if request.HasField("timeout") else None,
             deadline=current_call().deadline,
         )
-        result = await self._executor.run(call)
-        return tools_service_pb2.ExecuteResponse(result=result_to_proto(result))
+        if not request.idempotency_key:
+            return tools_service_pb2.ExecuteResponse(result=result_to_proto(await self._executor.run(call)))
+        key = idempotency_key(request.idempotency_key)
+        result, replayed = await self._executor.run_once(call, key)
+        return tools_service_pb2.ExecuteResponse(result=result_to_proto(result), replayed=replayed)

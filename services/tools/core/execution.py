@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 class ExecutionStatus(enum.Enum):
@@ -84,3 +85,15 @@ class ExecutionResult:
     error_message: str = ""
     truncated: bool = False
     duration_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The answer to a claim: exactly one of the three holds."""
+
+    won: bool = False
+    """The caller holds the claim and executes."""
+    result: ExecutionResult | None = None
+    """The call was executed before: its stored result."""
+    held_until: datetime | None = None
+    """Another claimant may still be executing it until then."""

@@ -4,18 +4,26 @@ and run the call in a fresh sandbox under the tool's limits."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from services.common.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
-from services.tools.core.execution import ExecutionResult, Job, Limits
+from services.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, ResourceExhausted
+from services.tools.core.execution import Claim, ExecutionResult, Job, Limits
 from services.tools.core.schema import derive_schema
 from services.tools.core.tools import Tool
 from services.tools.core.validation import function_schema, parse_arguments
 
 # Answer with a TIMEOUT result a little before the caller's deadline, rather than being cut off.
 DEADLINE_MARGIN_SECONDS = 0.1
+CLAIM_MARGIN_SECONDS = 5.0
+"""How long past its time limit a keyed call's claim is held: a claimant that died is given up on
+only when its sandbox would have been killed anyway."""
+CLAIM_POLL_SECONDS = 0.2
+"""How often a try of a keyed call that another try is executing looks for that one's result."""
+
+log = logging.getLogger(__name__)
 
 
 class ToolSource(Protocol):
@@ -24,6 +32,16 @@ class ToolSource(Protocol):
 
 class SecretSource(Protocol):
     async def resolve(self, tenant: str, agent_id: str, names: tuple[str, ...]) -> dict[str, str]: ...
+
+
+class ExecutionRecords(Protocol):
+    """Claims and stored results of keyed calls (``services.tools.store.executions``)."""
+
+    async def claim(self, tenant: str, key: str, *, tool_id: str, hold_seconds: float) -> Claim: ...
+
+    async def finish(self, tenant: str, key: str, result: ExecutionResult) -> None: ...
+
+    async def release(self, tenant: str, key: str) -> None: ...
 
 
 class Sandbox(Protocol):
@@ -83,6 +101,7 @@ class ToolExecutor:
         unavailable_reason: str,
         gate: ExecutionGate,
         limits: Limits,
+        records: ExecutionRecords,
     ):
         self._tools = tools
         self._secrets = secrets
@@ -90,8 +109,50 @@ class ToolExecutor:
         self._unavailable_reason = unavailable_reason
         self._gate = gate
         self._limits = limits
+        self._records = records
 
     async def run(self, call: Call) -> ExecutionResult:
+        return await self._execute(call, await self._prepare(call))
+
+    async def run_once(self, call: Call, key: str) -> tuple[ExecutionResult, bool]:
+        """Run a call keyed by ``key`` at most once while its result is kept: the result and
+        whether it is the stored one of an earlier execution (replayed).
+
+        A try made while another executes waits for that one's result (within its deadline). A
+        try whose twin died before storing a result executes again once the twin's claim, its
+        time limit plus ``CLAIM_MARGIN_SECONDS``, has expired; one whose twin failed or was
+        cancelled executes at once.
+        """
+        job = await self._prepare(call)
+        hold = job.limits.timeout_seconds + CLAIM_MARGIN_SECONDS
+        while True:
+            claim = await self._records.claim(call.tenant, key, tool_id=call.tool_id, hold_seconds=hold)
+            if claim.result is not None:
+                return claim.result, True
+            if claim.won:
+                break
+            if call.deadline is not None and time.monotonic() + CLAIM_POLL_SECONDS >= call.deadline:
+                raise DeadlineExceeded("another try of this tool call is still executing")
+            await asyncio.sleep(CLAIM_POLL_SECONDS)
+        try:
+            result = await self._execute(call, job)
+        except BaseException:
+            await asyncio.shield(self._release(call.tenant, key))
+            raise
+        try:
+            await self._records.finish(call.tenant, key, result)
+        except Exception as exc:  # the result still reaches the caller; a later try may run again
+            log.warning("could not store a tool call's result", extra={"error": str(exc)})
+        return result, False
+
+    async def _release(self, tenant: str, key: str) -> None:
+        try:
+            await self._records.release(tenant, key)
+        except Exception as exc:  # the claim then expires by itself
+            log.warning("could not release a tool call's claim", extra={"error": str(exc)})
+
+    async def _prepare(self, call: Call) -> Job:
+        """The job of a call: its tool, checked arguments, limits and granted secrets."""
         if self._sandbox is None:
             raise FailedPrecondition(self._unavailable_reason, reason="SANDBOX_UNAVAILABLE")
         if call.tool_id:
@@ -114,13 +175,17 @@ class ToolExecutor:
             result_chars=result_chars or self._limits.result_chars,
         )
         environment = await self._secrets.resolve(call.tenant, call.agent_id, secret_names)
-        job = Job(
+        return Job(
             source_code=source,
             function_name=function,
             arguments=arguments,
             environment=environment,
             limits=limits,
         )
+
+    async def _execute(self, call: Call, job: Job) -> ExecutionResult:
+        assert self._sandbox is not None
+        limits = job.limits
         async with self._gate:
             if call.deadline is not None:
                 # Time spent queued counts against the caller's deadline.

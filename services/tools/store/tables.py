@@ -55,3 +55,28 @@ secrets = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("tenant", "agent_id", "name", name="secrets_pkey"),
 )
+
+executions = Table(
+    "executions",
+    metadata,
+    Column("tenant", Text, nullable=False),
+    Column("idempotency_key", Text, nullable=False),
+    Column("tool_id", Text, nullable=False),
+    Column(
+        "claimed_until",
+        DateTime(timezone=True),
+        nullable=False,
+        comment="while the result is null, the claimant may still be executing until then",
+    ),
+    Column("attempts", Integer, nullable=False, server_default="1"),
+    Column(
+        "result",
+        Text,
+        nullable=True,
+        comment="the result as JSON text (it may hold any character); null: not finished",
+    ),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("tenant", "idempotency_key", name="executions_pkey"),
+    Index("executions_created", "created_at"),
+    comment="tool calls made with an idempotency key: executed once, answered from here after",
+)
