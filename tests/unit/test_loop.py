@@ -83,7 +83,7 @@ class InMemoryMemory:
         stored = await self.append(agent_id, **append)
         return stored, await self.context(agent_id)
 
-    async def read(self, agent_id: str) -> ContextSnapshot:
+    async def read(self, agent_id: str, *, epoch: int = 0) -> ContextSnapshot:
         return await self.context(agent_id)
 
     async def set_eviction_boundary(
@@ -140,7 +140,7 @@ class NoCustomTools:
     async def definitions(self, tool_ids):
         return []
 
-    async def execute(self, tool, arguments_json, *, agent_id, run_id):
+    async def execute(self, tool, arguments_json, *, agent_id, run_id, key):
         raise AssertionError("no custom tool is attached")
 
 

@@ -49,6 +49,8 @@ class WorldMemory:
         self.summary = ""
         self.cap = 100  # like AGENTSUITE_CONTEXT_MAX_MESSAGES
         self._by_key: dict[str, list[HistoryMessage]] = {}
+        self.effects: dict[str, str] = {}
+        """Keyed block edits and passage inserts applied, by key."""
 
     def context(self) -> ContextSnapshot:
         compiled = "\n".join(f"<{label}>{value}</{label}>" for label, value in sorted(self.blocks.items()))
@@ -79,19 +81,22 @@ class WorldMemory:
     async def append_then_read(self, agent_id, **append):
         return await self.append(agent_id, **append), self.context()
 
-    async def read(self, agent_id):
+    async def read(self, agent_id, *, epoch=0):
         return self.context()
 
     async def set_eviction_boundary(self, agent_id, *, epoch, boundary_seq, summary):
         self.boundary, self.summary = boundary_seq, summary
 
-    async def edit_block(self, agent_id, label, edit: BlockEdit, *, run_id, epoch):
+    async def edit_block(self, agent_id, label, edit: BlockEdit, *, run_id, epoch, key):
         assert edit.kind == "append"
-        self.blocks[label] = f"{self.blocks[label]}\n{edit.text}"
+        if key not in self.effects:  # as memory does: a keyed edit is applied once
+            self.effects[key] = label
+            self.blocks[label] = f"{self.blocks[label]}\n{edit.text}"
         return self.blocks[label]
 
-    async def insert_passage(self, archive_id, text, tags, *, agent_id, epoch):
-        return "p1"
+    async def insert_passage(self, archive_id, text, tags, *, agent_id, epoch, key):
+        self.effects.setdefault(key, f"p{len(self.effects) + 1}")
+        return self.effects[key]
 
     async def search_passages(self, agent_id, query, **filters) -> list[Found]:
         return []
@@ -123,11 +128,14 @@ class FakeCustomTools:
     spans: list[tuple[str, float, float]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     block: asyncio.Event | None = None
+    keys: list[str] = field(default_factory=list)
+    """The effect key of every call, in the order they were made."""
 
     async def definitions(self, tool_ids):
         return [t for t in self.tools if t.id in tool_ids]
 
-    async def execute(self, tool, arguments_json, *, agent_id, run_id):
+    async def execute(self, tool, arguments_json, *, agent_id, run_id, key):
+        self.keys.append(key)
         started = time.monotonic()
         try:
             if self.block is not None:
@@ -231,7 +239,9 @@ def stop_of(events: Sequence) -> Stopped:
     return events[-1]
 
 
-async def test_multi_step_tool_use_feeds_each_result_back_and_persists_each_step_in_one_append(world):
+async def test_multi_step_tool_use_stores_each_steps_calls_before_running_them_and_feeds_each_result_back(
+    world,
+):
     world.script(
         ScriptedReply(content="Let me look.", tool_calls=calls(("lookup", {"q": "weather"}))),
         ScriptedReply(content="It is sunny."),
@@ -240,7 +250,8 @@ async def test_multi_step_tool_use_feeds_each_result_back_and_persists_each_step
     events = await world.run(world.request("weather?"))
 
     assert stop_of(events).reason == StopReason.END_TURN
-    assert world.memory.keys == ["run-1:input", "run-1:step:1", "run-1:step:2"]
+    assert world.memory.keys == ["run-1:input", "run-1:step:1", "run-1:results:1", "run-1:step:2"]
+    assert world.custom.keys == ["run-1:1:call_0"], "the call's effects are keyed by run, step and call"
     assert [(m.role, m.step) for m in world.memory.stored] == [
         ("user", 0),
         ("assistant", 1),
@@ -261,9 +272,9 @@ async def test_multi_step_tool_use_feeds_each_result_back_and_persists_each_step
     kinds = [type(e).__name__ for e in events if not type(e).__name__.endswith("Delta")]
     assert kinds == [
         "MessagePersisted",
+        "AssistantMessage",
         "ToolCallEvent",
         "ToolReturnEvent",
-        "AssistantMessage",
         "MessagePersisted",
         "UsageReport",
         "AssistantMessage",
@@ -468,7 +479,7 @@ async def test_a_new_message_after_an_unanswered_approval_tells_the_model_the_ca
     assert stop_of(events).reason == StopReason.END_TURN
     sent = world.requests()[-1]["messages"]
     assert [m["role"] for m in sent[-3:]] == ["assistant", "tool", "user"]
-    assert sent[-2]["content"].startswith("not run")
+    assert sent[-2]["content"].startswith("no result")
 
 
 async def test_running_a_finished_run_again_does_not_answer_twice(world):
@@ -562,7 +573,9 @@ async def test_cancelling_a_run_cancels_its_tool_calls_in_flight(world):
         await task
 
     assert sorted(world.custom.cancelled) == ["lookup", "lookup"]
-    assert [m.role for m in world.memory.stored] == ["user"], "a cancelled step stores nothing"
+    assert [m.role for m in world.memory.stored] == ["user", "assistant"], (
+        "a cancelled step keeps its calls (stored before they ran) but no results"
+    )
 
 
 async def test_cancelling_a_run_closes_the_models_http_stream(world):
@@ -685,3 +698,74 @@ async def test_messages_a_capped_context_read_left_out_are_summarised_not_droppe
     assert "SUMMARY: messages 0 to 24." in answer_call["messages"][0]["content"]
     assert world.memory.boundary >= 25
     assert world.memory.stored[world.memory.boundary].role != "tool"
+
+
+async def interrupt_at_first_custom_call(world: World, request: RunRequest) -> None:
+    """Run ``request`` until a custom tool starts, then end that try as a crash would (cancelled
+    while the tool runs: the step's results are never stored)."""
+    world.custom.block = asyncio.Event()
+    started = asyncio.Event()
+    task = asyncio.create_task(world.run(request))
+    original = world.custom.execute
+
+    async def announce(*args, **kwargs):
+        started.set()
+        return await original(*args, **kwargs)
+
+    world.custom.execute = announce
+    await asyncio.wait_for(started.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    world.custom.execute = original
+    world.custom.block = None
+
+
+async def test_a_step_executed_again_carries_out_its_stored_calls_without_asking_the_model_again(world):
+    world.script(
+        ScriptedReply(
+            tool_calls=calls(
+                ("core_memory_append", {"label": "human", "content": "likes tea"}), ("write_file", {"q": "x"})
+            )
+        ),
+        ScriptedReply(content="Noted."),
+    )
+    await interrupt_at_first_custom_call(world, world.request("remember tea"))
+    assert world.memory.blocks["human"].count("likes tea") == 1, "the first try edited the block"
+    assert [m.role for m in world.memory.stored] == ["user", "assistant"], "its results were never stored"
+
+    events = await world.run(world.request("remember tea"))  # the same run, executed again
+
+    assert stop_of(events).reason == StopReason.END_TURN
+    assert len(world.requests()) == 2, (
+        "the stored calls are carried out; the model is asked only for the answer"
+    )
+    assert world.memory.blocks["human"].count("likes tea") == 1, "the edit is keyed, so applied once"
+    assert world.custom.keys == ["run-1:1:call_1", "run-1:1:call_1"], "both tries key the call alike"
+    assert [(m.role, m.step) for m in world.memory.stored] == [
+        ("user", 0),
+        ("assistant", 1),
+        ("tool", 1),
+        ("tool", 1),
+        ("assistant", 2),
+    ]
+    told = [e.message.id for e in events if isinstance(e, (AssistantMessage, MessagePersisted))]
+    assert told == [m.id for m in world.memory.stored], "every stored message of the run is told again"
+
+
+async def test_a_run_executed_again_tells_the_messages_an_earlier_try_stored(world):
+    world.script(
+        ScriptedReply(tool_calls=calls(("lookup", {"q": "weather"}))),
+        ScriptedReply(content="Sunny."),
+    )
+    first = await world.run(world.request("weather?"))
+    assert stop_of(first).reason == StopReason.END_TURN
+
+    again = await world.run(world.request("weather?"))
+
+    assert len(world.requests()) == 2, "an answered run is not answered twice"
+    assert [e.message.id for e in again if isinstance(e, (AssistantMessage, MessagePersisted))] == [
+        m.id for m in world.memory.stored
+    ]
+    assert [e.call.id for e in again if isinstance(e, ToolCallEvent)] == ["call_0"]
+    assert [e.call.id for e in again if isinstance(e, ToolReturnEvent)] == ["call_0"]

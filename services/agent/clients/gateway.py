@@ -43,9 +43,13 @@ class GatewayMessaging:
         self._default_timeout = settings.default_deadline_seconds
         self._max_depth = settings.max_call_depth
 
-    async def send_and_wait(self, sender: str, target: str, message: str, *, parent_run_id: str) -> str:
+    async def send_and_wait(
+        self, sender: str, target: str, message: str, *, parent_run_id: str, key: str
+    ) -> str:
         scope, metadata = self._chain(sender, target, parent_run_id)
-        request = gateway_service_pb2.SendMessageRequest(agent_id=target, messages=[_input(sender, message)])
+        request = gateway_service_pb2.SendMessageRequest(
+            agent_id=target, messages=[_input(sender, message)], idempotency_key=key
+        )
         try:
             response = await self._stub.SendMessage(
                 request, timeout=scope.remaining(self._default_timeout), metadata=metadata
@@ -58,7 +62,9 @@ class GatewayMessaging:
             raise AgentSuiteError(f"the agent's run ended with {reason}: {run.stop_detail}".rstrip(": "))
         return _last_reply(response.messages)
 
-    async def send_no_wait(self, sender: str, target: str, message: str, *, parent_run_id: str) -> str:
+    async def send_no_wait(
+        self, sender: str, target: str, message: str, *, parent_run_id: str, key: str
+    ) -> str:
         """Returns once the gateway accepted the run (durably); the run goes on without this caller.
 
         Nobody waits on it, so it starts a chain of its own: the target may later message the
@@ -69,7 +75,9 @@ class GatewayMessaging:
             (PARENT_RUN_KEY, parent_run_id),
             ("authorization", self._authorization),
         )
-        request = gateway_service_pb2.CreateRunRequest(agent_id=target, messages=[_input(sender, message)])
+        request = gateway_service_pb2.CreateRunRequest(
+            agent_id=target, messages=[_input(sender, message)], idempotency_key=key
+        )
         try:
             response = await self._stub.CreateRun(request, timeout=self._default_timeout, metadata=metadata)
         except grpc.aio.AioRpcError as exc:
@@ -77,7 +85,7 @@ class GatewayMessaging:
         return response.run.id
 
     async def send_to_many(
-        self, sender: str, targets: Sequence[str], message: str, *, parent_run_id: str
+        self, sender: str, targets: Sequence[str], message: str, *, parent_run_id: str, key: str
     ) -> list[dict]:
         """One gateway Broadcast: each target in its own lane, replies in completion order."""
         scope = current_call()
@@ -85,7 +93,9 @@ class GatewayMessaging:
             self._chain(sender, target, parent_run_id)  # refuse a cycle before anything is sent
         _, metadata = self._chain(sender, targets[0], parent_run_id)
         request = gateway_service_pb2.BroadcastRequest(
-            selector=gateway_pb2.AgentSelector(agent_ids=targets), messages=[_input(sender, message)]
+            selector=gateway_pb2.AgentSelector(agent_ids=targets),
+            messages=[_input(sender, message)],
+            idempotency_key=key,
         )
         replies = []
         try:

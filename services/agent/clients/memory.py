@@ -80,9 +80,11 @@ class MemoryClient(ServiceClient):
         response = await self._unary(self._runtime.AppendMessages, request)
         return self._stored(response.messages), self._snapshot(response.context)
 
-    async def read(self, agent_id: str) -> ContextSnapshot:
-        """The agent's context as the next model call needs it."""
-        request = memory_service_pb2.GetContextRequest(agent_id=agent_id, max_messages=self._max_messages)
+    async def read(self, agent_id: str, *, epoch: int = 0) -> ContextSnapshot:
+        """The agent's context as the next model call needs it, fenced by ``epoch``."""
+        request = memory_service_pb2.GetContextRequest(
+            agent_id=agent_id, max_messages=self._max_messages, epoch=epoch
+        )
         return self._snapshot(await self._unary(self._runtime.GetContext, request))
 
     async def messages_between(
@@ -145,21 +147,29 @@ class MemoryClient(ServiceClient):
 
     # The built-in tools' side of memory (services.agent.core.builtin_tools.MemoryTools).
 
-    async def edit_block(self, agent_id: str, label: str, edit: BlockEdit, *, run_id: str, epoch: int) -> str:
+    async def edit_block(
+        self, agent_id: str, label: str, edit: BlockEdit, *, run_id: str, epoch: int, key: str
+    ) -> str:
         request = memory_service_pb2.EditBlockRequest(
-            agent_id=agent_id, label=label, edit=_block_edit(edit), run_id=run_id, epoch=epoch
+            agent_id=agent_id,
+            label=label,
+            edit=_block_edit(edit),
+            run_id=run_id,
+            epoch=epoch,
+            idempotency_key=key,
         )
         response = await self._unary(self._public.EditBlock, request)
         return response.block.value
 
     async def insert_passage(
-        self, archive_id: str, text: str, tags: Sequence[str], *, agent_id: str, epoch: int
+        self, archive_id: str, text: str, tags: Sequence[str], *, agent_id: str, epoch: int, key: str
     ) -> str:
         request = memory_service_pb2.InsertPassagesRequest(
             archive_id=archive_id,
             passages=[memory_pb2.PassageInput(text=text, tags=list(tags))],
             agent_id=agent_id,
             epoch=epoch,
+            idempotency_key=key,
         )
         response = await self._unary(self._public.InsertPassages, request)
         return response.passage_ids[0]

@@ -83,11 +83,15 @@ class ToolsClient(ServiceClient):
             return None
 
     async def execute(
-        self, tool: ToolDefinition, arguments_json: str, *, agent_id: str, run_id: str
+        self, tool: ToolDefinition, arguments_json: str, *, agent_id: str, run_id: str, key: str
     ) -> ToolOutcome:
-        """Run one call in the sandbox, within the caller's remaining deadline."""
+        """Run one call in the sandbox (once per ``key``), within the caller's remaining deadline."""
         request = tools_service_pb2.ExecuteRequest(
-            tool_id=tool.id, arguments_json=arguments_json, agent_id=agent_id, run_id=run_id
+            tool_id=tool.id,
+            arguments_json=arguments_json,
+            agent_id=agent_id,
+            run_id=run_id,
+            idempotency_key=key,
         )
         if tool.timeout is not None:
             request.timeout.FromNanoseconds(int(tool.timeout * 1e9))

@@ -46,14 +46,16 @@ class Found:
 class MemoryTools(Protocol):
     """Memory, as the built-in tools use it (the memory client implements it)."""
 
-    async def edit_block(self, agent_id: str, label: str, edit: BlockEdit, *, run_id: str, epoch: int) -> str:
-        """Apply the edit; returns the block's new value."""
+    async def edit_block(
+        self, agent_id: str, label: str, edit: BlockEdit, *, run_id: str, epoch: int, key: str
+    ) -> str:
+        """Apply the edit once per ``key``; returns the block's value after it."""
         ...
 
     async def insert_passage(
-        self, archive_id: str, text: str, tags: Sequence[str], *, agent_id: str, epoch: int
+        self, archive_id: str, text: str, tags: Sequence[str], *, agent_id: str, epoch: int, key: str
     ) -> str:
-        """Insert one passage, fenced by the run's epoch when it is not 0."""
+        """Insert one passage once per ``key``, fenced by the run's epoch when it is not 0."""
         ...
 
     async def search_passages(
@@ -83,13 +85,18 @@ class MemoryTools(Protocol):
 class AgentMessaging(Protocol):
     """Other agents, reached through the gateway so their lanes apply."""
 
-    async def send_and_wait(self, sender: str, target: str, message: str, *, parent_run_id: str) -> str:
+    async def send_and_wait(
+        self, sender: str, target: str, message: str, *, parent_run_id: str, key: str
+    ) -> str:
         """Send a message from agent ``sender`` (in its run ``parent_run_id``) and return the
-        target's reply text."""
+        target's reply text; the same ``key`` again is the same run of the target."""
         ...
 
-    async def send_no_wait(self, sender: str, target: str, message: str, *, parent_run_id: str) -> str:
-        """Send a message and return once the target's run is accepted; returns the run id."""
+    async def send_no_wait(
+        self, sender: str, target: str, message: str, *, parent_run_id: str, key: str
+    ) -> str:
+        """Send a message and return once the target's run is accepted (once per ``key``); returns
+        the run id."""
         ...
 
     async def agents_with_tags(self, tags: Sequence[str], *, match_all: bool) -> list[str]:
@@ -97,7 +104,7 @@ class AgentMessaging(Protocol):
         ...
 
     async def send_to_many(
-        self, sender: str, targets: Sequence[str], message: str, *, parent_run_id: str
+        self, sender: str, targets: Sequence[str], message: str, *, parent_run_id: str, key: str
     ) -> list[dict]:
         """Send to every target, each in its own lane; one ``{agent_id, reply | error}`` per target,
         in the order they answered."""
@@ -106,7 +113,8 @@ class AgentMessaging(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class CallSite:
-    """Who is calling a tool: the agent, its archive, the run, its fencing epoch and deadline."""
+    """Who is calling a tool: the agent, its archive, the run, its fencing epoch and deadline, and
+    which call of which step."""
 
     agent_id: str
     archive_id: str
@@ -114,6 +122,14 @@ class CallSite:
     epoch: int
     deadline: float | None = None
     """Absolute ``time.monotonic()`` by which the run must end."""
+    step: int = 0
+    call_id: str = ""
+
+    @property
+    def effect_key(self) -> str:
+        """The key of this call's effects: a step executed again (a retry, a takeover) repeats its
+        calls with the same keys, and an effect applied before is not applied again."""
+        return f"{self.run_id}:{self.step}:{self.call_id}"
 
 
 class ToolFailure(Exception):
@@ -269,7 +285,7 @@ class BuiltinTools:
 
     async def _edit(self, site: CallSite, label: str, edit: BlockEdit) -> str:
         value = await self._memory.edit_block(
-            site.agent_id, label, edit, run_id=site.run_id, epoch=site.epoch
+            site.agent_id, label, edit, run_id=site.run_id, epoch=site.epoch, key=site.effect_key
         )
         return f"Block '{label}' now reads:\n{value}"
 
@@ -291,7 +307,12 @@ class BuiltinTools:
         if not site.archive_id:
             raise ToolFailure("this agent has no archive")
         passage_id = await self._memory.insert_passage(
-            site.archive_id, args["content"], args.get("tags") or (), agent_id=site.agent_id, epoch=site.epoch
+            site.archive_id,
+            args["content"],
+            args.get("tags") or (),
+            agent_id=site.agent_id,
+            epoch=site.epoch,
+            key=site.effect_key,
         )
         return f"Stored in archival memory (passage {passage_id})."
 
@@ -322,13 +343,21 @@ class BuiltinTools:
 
     async def _send_and_wait(self, site: CallSite, args: dict[str, Any]) -> str:
         reply = await self._messaging.send_and_wait(
-            site.agent_id, _other_agent(site, args["agent_id"]), args["message"], parent_run_id=site.run_id
+            site.agent_id,
+            _other_agent(site, args["agent_id"]),
+            args["message"],
+            parent_run_id=site.run_id,
+            key=site.effect_key,
         )
         return reply or "(the agent replied without text)"
 
     async def _send_no_wait(self, site: CallSite, args: dict[str, Any]) -> str:
         run_id = await self._messaging.send_no_wait(
-            site.agent_id, _other_agent(site, args["agent_id"]), args["message"], parent_run_id=site.run_id
+            site.agent_id,
+            _other_agent(site, args["agent_id"]),
+            args["message"],
+            parent_run_id=site.run_id,
+            key=site.effect_key,
         )
         return f"Message accepted (run {run_id}); the agent will process it without you waiting."
 
@@ -349,7 +378,7 @@ class BuiltinTools:
                 "use more specific tags"
             )
         replies = await self._messaging.send_to_many(
-            site.agent_id, targets, args["message"], parent_run_id=site.run_id
+            site.agent_id, targets, args["message"], parent_run_id=site.run_id, key=site.effect_key
         )
         return json.dumps(replies, ensure_ascii=False)
 

@@ -70,8 +70,9 @@ class Memory(Protocol):
         """As :meth:`append`, then the context including those messages, in one round trip."""
         ...
 
-    async def read(self, agent_id: str) -> ContextSnapshot:
-        """The context without appending anything (a run continuing after approval)."""
+    async def read(self, agent_id: str, *, epoch: int = 0) -> ContextSnapshot:
+        """The context without appending anything (a run continuing after approval), fenced by
+        ``epoch`` when it is not 0: no write under an older one succeeds after it."""
         ...
 
     async def messages_between(

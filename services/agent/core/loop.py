@@ -42,7 +42,15 @@ from services.agent.core.tool_calls import ToolExecutor
 from services.agent.core.tool_rules import RunRules
 from services.agent.core.toolbox import CheckedCall, CustomTools, Toolbox
 from services.agent.core.tools import ToolOutcome, ToolStatus
-from services.agent.llm import ChatMessage, ChatModel, ChatRequest, Completion, LLMError, ProviderRegistry
+from services.agent.llm import (
+    ChatMessage,
+    ChatModel,
+    ChatRequest,
+    Completion,
+    LLMError,
+    ProviderRegistry,
+    ToolCall,
+)
 from services.agent.llm import ReasoningDelta as LLMReasoningDelta
 from services.agent.llm import TextDelta as LLMTextDelta
 from services.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument
@@ -93,7 +101,8 @@ class AgentLoop:
                 messages=request.input,
             )
         else:
-            memory_read = self._memory.read(request.agent_id)
+            # Fenced: the first memory call of a new lease holder fences every older one out.
+            memory_read = self._memory.read(request.agent_id, epoch=request.epoch)
         agent, loaded = await _together(self._agents.get(request.agent_id), memory_read)
         stored, context = loaded if request.input else ([], loaded)
         for message in stored:
@@ -146,6 +155,8 @@ class AgentLoop:
             if message.role == "tool" and message.metadata.get("ran"):
                 run.calls[message.name] += 1
                 run.previous_tool = message.name
+        for event in _told_again(mine):
+            yield event
         waiting, calls = unanswered_calls(run.context.messages)
         if waiting is None or waiting.run_id != request.run_id or not calls:
             if request.approvals:
@@ -153,18 +164,18 @@ class AgentLoop:
                     f"no tool calls of run {request.run_id} await approval", reason="NOTHING_TO_APPROVE"
                 )
             if mine and mine[-1].step > 0:
-                last = mine[-1]
-                if last.role == "assistant":
+                if mine[-1].role == "assistant":
                     # Answered before (the caller lost the answer): the same answer, not a new one.
-                    yield AssistantMessage(last.step, last)
                     raise RunStop(StopReason.END_TURN)
                 self._stop_if_terminal_ran(run, mine)
             return
         if not request.approvals:
-            # The run stopped for approval and is asked to run again without decisions: say so again.
-            for call in calls:
-                yield ApprovalRequested(run.step, call)
-            raise RunStop(StopReason.APPROVAL_REQUIRED, _awaiting(calls))
+            # Calls stored before the try that made them ended: they are carried out now, with the
+            # same effect keys, so an effect that try applied is not applied again. Calls waiting
+            # for approval are announced again.
+            async for event in self._answer(run, calls):
+                yield event
+            return
         decisions = {d.tool_call_id: d for d in request.approvals}
         _check_decisions(decisions, calls)
         checked = [run.toolbox.check(call) for call in calls]
@@ -250,26 +261,36 @@ class AgentLoop:
             tool_calls=completion.tool_calls,
             step=step,
         )
-        if not completion.tool_calls:
-            (stored,) = await self._append(run, f"step:{step}", (reply,))
-            yield AssistantMessage(step, stored)
+        # The reply is stored before any of its calls runs. A step executed again (a retry, a
+        # takeover) then finds the calls in memory and carries them out with the same ids, so the
+        # same effect keys, instead of asking the model again and doing their effects twice. If an
+        # earlier try stored its reply first, that reply is the step's.
+        (stored,) = await self._append(run, f"step:{step}", (reply,))
+        yield AssistantMessage(step, stored)
+        if not stored.tool_calls:
             raise RunStop(StopReason.END_TURN)
+        async for event in self._answer(run, stored.tool_calls):
+            yield event
 
-        checked = [run.toolbox.check(call) for call in completion.tool_calls]
+    async def _answer(self, run: RunState, calls: Sequence[ToolCall]) -> AsyncIterator[LoopEvent]:
+        """Carry out the stored calls of the current step: run the admitted ones (each effect keyed
+        by run, step and call), store their results in one append, and stop for approval if any
+        call needs one."""
+        step = run.step
+        checked = [run.toolbox.check(call) for call in calls]
         for item in checked:
             yield ToolCallEvent(step, item.call)
         outcomes, to_run, waiting = self._admit(run, checked)
         async for event in self._execute(run, to_run, outcomes, checked):
             yield event
-        results = _tool_messages(step, checked, outcomes, ran={index for index, _ in to_run})
-        edited = any(
-            checked[i].call.name in MEMORY_EDITING_TOOLS and o.status is ToolStatus.OK
-            for i, o in outcomes.items()
-        )
-        stored = await self._append(run, f"step:{step}", (reply, *results), reread=edited)
-        yield AssistantMessage(step, stored[0])
-        for message in stored[1:]:
-            yield MessagePersisted(step, message)
+        if outcomes:
+            results = _tool_messages(step, checked, outcomes, ran={index for index, _ in to_run})
+            edited = any(
+                checked[i].call.name in MEMORY_EDITING_TOOLS and o.status is ToolStatus.OK
+                for i, o in outcomes.items()
+            )
+            for message in await self._append(run, f"results:{step}", results, reread=edited):
+                yield MessagePersisted(step, message)
         if waiting:
             for item in waiting:
                 yield ApprovalRequested(step, item.call)
@@ -413,6 +434,26 @@ async def _together(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
         for task in tasks:
             task.cancel()
         raise
+
+
+def _told_again(mine: Sequence[HistoryMessage]) -> list[LoopEvent]:
+    """The events of the messages an earlier try of the run stored after its input: a reader told
+    only part of them (its gateway died before storing their events) learns the rest; the gateway
+    drops what its readers already have, by message and call id."""
+    events: list[LoopEvent] = []
+    for message in mine:
+        if message.role == "assistant":
+            events.append(AssistantMessage(message.step, message))
+            events.extend(ToolCallEvent(message.step, call) for call in message.tool_calls)
+        elif message.role == "tool":
+            call = ToolCall(id=message.tool_call_id, name=message.name, arguments="")
+            status = _STATUS_BY_NAME.get(message.metadata.get("status", ""), ToolStatus.ERROR)
+            events.append(ToolReturnEvent(message.step, call, status, message.content, 0.0))
+            events.append(MessagePersisted(message.step, message))
+    return events
+
+
+_STATUS_BY_NAME = {status.name.lower(): status for status in ToolStatus}
 
 
 def _tool_messages(

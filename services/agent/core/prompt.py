@@ -10,7 +10,10 @@ from services.agent.core.history import ContextSnapshot, HistoryMessage
 from services.agent.llm import ChatMessage
 
 _NAME_UNSAFE = re.compile(r"[\s<|\\/>]")
-NOT_RUN = "not run: the call was neither approved nor denied before the conversation went on"
+NOT_RUN = (
+    "no result: the run ended before this call was answered (it was cancelled, failed, or never "
+    "approved); assume it did not run"
+)
 
 
 def system_message(agent: Agent, context: ContextSnapshot) -> ChatMessage:

@@ -74,6 +74,7 @@ class RunState:
             run_id=self.request.run_id,
             epoch=self.request.epoch,
             deadline=self.request.deadline,
+            step=self.step,
         )
 
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from services.agent.core.builtin_tools import BuiltinTools, CallSite, ToolFailure
 from services.agent.core.toolbox import CheckedCall, CustomTools
@@ -60,13 +60,18 @@ class ToolExecutor:
     async def _run_one(self, checked: CheckedCall, site: CallSite) -> ToolOutcome:
         tool, started = checked.tool, time.monotonic()
         assert tool is not None and checked.arguments is not None
+        site = replace(site, call_id=checked.call.id)
         try:
             if tool.builtin:
                 content = await self._builtins.call(tool.name, site, checked.arguments)
                 outcome = ToolOutcome(status=ToolStatus.OK, content=content)
             else:
                 outcome = await self._custom.execute(
-                    tool, checked.call.arguments or "{}", agent_id=site.agent_id, run_id=site.run_id
+                    tool,
+                    checked.call.arguments or "{}",
+                    agent_id=site.agent_id,
+                    run_id=site.run_id,
+                    key=site.effect_key,
                 )
         except ToolFailure as exc:
             outcome = ToolOutcome(status=ToolStatus.ERROR, content=f"error: {exc}")

@@ -30,9 +30,10 @@ class CustomTools(Protocol):
         ...
 
     async def execute(
-        self, tool: ToolDefinition, arguments_json: str, *, agent_id: str, run_id: str
+        self, tool: ToolDefinition, arguments_json: str, *, agent_id: str, run_id: str, key: str
     ) -> ToolOutcome:
-        """Run one call in the sandbox."""
+        """Run one call in the sandbox, once per ``key`` (a call repeated with the same key is
+        answered with the first one's outcome)."""
         ...
 
 

@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import logging
 import time
+from dataclasses import dataclass, field
 from datetime import UTC
 
 from agentsuite.agent.v1 import agent_service_pb2
@@ -46,8 +47,31 @@ that dies meanwhile loses only the record of those events: the run continues els
 agent's memory."""
 
 
-MESSAGE_EVENTS = ("message_persisted", "assistant_message")
-"""Events that carry a message of the agent's history, by its id."""
+TOLD_ONCE = ("message_persisted", "assistant_message", "tool_call", "tool_return")
+"""Events a run tells once however many times it executes: the messages of the agent's history
+(by id) and its tool calls and results (by step and call id)."""
+
+
+def told_key(event) -> str:
+    """What makes an event of ``TOLD_ONCE`` the same as an earlier one (``event`` is a gateway
+    ``RunEvent`` or an agent ``StepEvent``: both carry the step and the same payloads)."""
+    kind = event.WhichOneof("event")
+    if kind == "tool_call":
+        return f"call:{event.step}:{event.tool_call.id}"
+    if kind == "tool_return":
+        return f"return:{event.step}:{event.tool_return.tool_call_id}"
+    return getattr(event, kind).id
+
+
+@dataclass
+class EarlierTries:
+    """What the stored events of a run say about its earlier executions."""
+
+    told: set[str] = field(default_factory=set)
+    """``told_key`` of every event of ``TOLD_ONCE`` readers were told."""
+    interrupted: int = 0
+    """Executions since the run last stopped that ended without a stop (the gateway died or lost
+    the lease): the next one is a retry."""
 
 
 class RunExecutor:
@@ -91,7 +115,15 @@ class RunExecutor:
             if row.cancel_requested or self._cancelled.pop(row.id, None) is not None:
                 _stop(run, gateway_pb2.RUN_STATUS_CANCELLED, "cancelled before it started")
             else:
-                await self._step(lane, row, run, numbering, relay, await self._messages_told(row))
+                earlier = await self._earlier_tries(row)
+                if earlier.interrupted:
+                    reason = "the run's previous execution ended without finishing (its gateway failed)"
+                    relay.add(
+                        numbering.event(
+                            retried=gateway_pb2.RunRetried(attempt=earlier.interrupted, reason=reason)
+                        )
+                    )
+                await self._step(lane, row, run, numbering, relay, earlier)
             run.finish_time.CopyFrom(now())
             run.last_seq = numbering.seq + 1
             finished = numbering.event(finished=gateway_pb2.RunFinished(run=run))
@@ -112,29 +144,35 @@ class RunExecutor:
             relay.cancel()
             self._hubs.close(hub)
 
-    async def _messages_told(self, row: RunRow) -> set[str]:
-        """Ids of the messages the run's stored events already carry: a run executing again (after
-        a takeover, or continued after an approval) has the agent service report what it stored
-        before once more, and readers must not get those messages twice."""
-        told: set[str] = set()
+    async def _earlier_tries(self, row: RunRow) -> EarlierTries:
+        """What the run's stored events say of its earlier executions: a run executing again
+        (after a takeover, or continued after an approval) has the agent service report what it
+        stored before once more, and readers must not get those messages, calls and results twice."""
+        earlier = EarlierTries()
         after = 1  # the first event is the run's acceptance
         while after < row.last_seq:
             page = await self._store.events_after(row.id, after, EVENTS_PAGE)
             for seq, data in page:
                 event = gateway_pb2.RunEvent.FromString(data)
                 kind = event.WhichOneof("event")
-                if kind in MESSAGE_EVENTS:
-                    told.add(getattr(event, kind).id)
+                if kind in TOLD_ONCE:
+                    earlier.told.add(told_key(event))
+                elif kind == "started":
+                    earlier.interrupted += 1
+                elif kind == "finished":
+                    earlier.interrupted = 0
                 after = seq
             if len(page) < EVENTS_PAGE:
                 break
-        return told
+        return earlier
 
     async def _step(
-        self, lane: Lane, row: RunRow, run, numbering: Numbering, relay: _Relay, told: set[str]
+        self, lane: Lane, row: RunRow, run, numbering: Numbering, relay: _Relay, earlier: EarlierTries
     ) -> None:
         """Step the run on the agent service, again under the same run id while the service does not
-        answer; a message already told (by an earlier try, or an earlier execution) is told once."""
+        answer (readers are told to drop the deltas of the try that failed); a message, call or
+        result already told (by an earlier try, or an earlier execution) is told once."""
+        told = earlier.told
         request = agent_service_pb2.StepRequest.FromString(row.step_request)
         if request.approvals:
             # A continued run: its input was stored by its first execution (the row keeps it for
@@ -172,11 +210,11 @@ class RunExecutor:
                         run.usage.CopyFrom(agent_event.usage)
                     elif kind == "approval_request":
                         run.pending_approvals.append(agent_event.approval_request.tool_call)
-                    elif kind in MESSAGE_EVENTS:
-                        message_id = getattr(agent_event, kind).id
-                        if message_id in told:
+                    elif kind in TOLD_ONCE:
+                        key = told_key(agent_event)
+                        if key in told:
                             continue
-                        told.add(message_id)
+                        told.add(key)
                     relay.add(numbering.event(agent_event.step, **{kind: getattr(agent_event, kind)}))
                 if not run.stop_reason:
                     _stop(
@@ -199,6 +237,10 @@ class RunExecutor:
                     extra={"run_id": row.id, "error": exc.message},
                 )
                 await asyncio.sleep(pause)
+                retried = gateway_pb2.RunRetried(
+                    attempt=earlier.interrupted + attempt + 1, reason=exc.message
+                )
+                relay.add(numbering.event(retried=retried))
             except AgentSuiteError as exc:
                 self._fail(run, numbering, relay, exc)
                 return
