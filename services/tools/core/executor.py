@@ -20,6 +20,8 @@ DEADLINE_MARGIN_SECONDS = 0.1
 CLAIM_MARGIN_SECONDS = 5.0
 """How long past its time limit a keyed call's claim is held: a claimant that died is given up on
 only when its sandbox would have been killed anyway."""
+IDEMPOTENCY_KEY_VARIABLE = "AGENTSUITE_IDEMPOTENCY_KEY"
+"""The environment variable holding a keyed call's key inside the sandbox."""
 CLAIM_POLL_SECONDS = 0.2
 """How often a try of a keyed call that another try is executing looks for that one's result."""
 
@@ -124,6 +126,8 @@ class ToolExecutor:
         cancelled executes at once.
         """
         job = await self._prepare(call)
+        # The tool sees its key, so it can hand it to an outside system that drops repeats.
+        job = replace(job, environment={**job.environment, IDEMPOTENCY_KEY_VARIABLE: key})
         hold = job.limits.timeout_seconds + CLAIM_MARGIN_SECONDS
         while True:
             claim = await self._records.claim(call.tenant, key, tool_id=call.tool_id, hold_seconds=hold)
