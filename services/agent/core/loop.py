@@ -1,14 +1,15 @@
 """The agent loop: context in, model called, tools executed, each step persisted, events out.
 
 One run is a sequence of steps. A step builds the prompt from the context (summarising the oldest
-messages first when the context nears the model's window), streams the model's answer, executes
-the tool calls it made, and appends the step's messages to memory in one fenced append keyed by run
-and step, so a retried step stores once. The loop goes on while the model calls tools and stops
-with one distinct reason for every ending.
+messages first when the context nears the model's window), streams the model's answer, stores it
+with its tool calls (a fenced append keyed by run and step), executes the calls, each effect keyed
+by run, step and call, and stores their results in a second append. The loop goes on while the
+model calls tools and stops with one distinct reason for every ending.
 
 A run can also continue: after an approval (the calls that waited are decided, then the loop goes
-on), or after a crash of whoever drove it (the run's messages already in memory say where it was,
-so a repeated run never answers twice).
+on), or after a crash of whoever drove it (the run's messages already in memory say where it was:
+stored calls without results are carried out again under the same keys, so their effects apply
+once, and a repeated run never answers twice).
 """
 
 from __future__ import annotations
