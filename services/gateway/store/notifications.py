@@ -5,8 +5,8 @@ One dedicated connection per gateway process listens. A lost connection is re-op
 ``on_lost`` is told at once, and ``on_reconnect`` once listening again, since notifications sent
 meanwhile are gone (a woken watcher re-reads the database, so nothing is missed, only delayed; the
 key cache is off in between). A connection can also die without closing (a partition, a hung
-server): every ``probe_seconds`` of silence the listener asks the server for an answer within
-``probe_seconds``, and gives the connection up when none comes.
+server): every ``probe_seconds`` the listener asks the server for an answer within ``probe_seconds``
+and gives the connection up when none comes.
 """
 
 from __future__ import annotations
@@ -43,14 +43,12 @@ class Listener:
         *,
         on_reconnect: Callable[[], None],
         on_lost: Callable[[], None],
-        application_name: str = "agentsuite-gateway-listen",
         probe_seconds: float = 1.0,
     ):
         self._dsn = plain_dsn(engine)
         self._handlers = handlers
         self._on_reconnect = on_reconnect
         self._on_lost = on_lost
-        self._application_name = application_name
         self._probe_seconds = probe_seconds
         self._task: asyncio.Task | None = None
         self._ready = asyncio.Event()
@@ -70,7 +68,7 @@ class Listener:
         while True:
             try:
                 connection = await asyncpg.connect(
-                    self._dsn, server_settings={"application_name": self._application_name}
+                    self._dsn, server_settings={"application_name": "agentsuite-gateway-listen"}
                 )
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 log.warning("cannot listen for notifications; retrying", extra={"error": str(exc)})
@@ -103,11 +101,7 @@ class Listener:
                     await connection.close(timeout=2)
 
     async def _until_lost(self, connection: asyncpg.Connection, lost: asyncio.Event) -> bool:
-        """Wait until the connection closes (True) or stops answering a probe in time (False).
-
-        A probe that returns also proves every notification committed before it was delivered:
-        the server sends them ahead of the probe's answer on the same connection.
-        """
+        """Wait until the connection closes (True) or stops answering a probe in time (False)."""
         while True:
             try:
                 await asyncio.wait_for(lost.wait(), self._probe_seconds)
