@@ -23,7 +23,7 @@ import grpc
 import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.ports import free_port
+from services.common.ports import free_port, listens_on
 from services.common.settings import DEFAULT_PORTS
 
 SERVICES = ("memory", "tools", "agent", "gateway")
@@ -130,7 +130,13 @@ class Suite:
         deadline = time.monotonic() + timeout
         for service in self.services:
             address = f"{self.host}:{self.ports.of(service)}"
-            await _wait_serving(service, address, lambda s=service: self._check_alive(s), deadline)
+            await _wait_serving(
+                service,
+                address,
+                self.processes[service].pid,
+                lambda s=service: self._check_alive(s),
+                deadline,
+            )
 
     async def start(self, timeout: float = 90.0) -> None:
         self.start_processes()
@@ -201,8 +207,14 @@ def _terminate(process: subprocess.Popen, timeout: float) -> None:
         process.wait()
 
 
-async def _wait_serving(name: str, address: str, check_alive: Callable[[], None], deadline: float) -> None:
-    """Poll the gRPC health of ``address`` until SERVING; ``check_alive`` raises when the process ended."""
+async def _wait_serving(
+    name: str, address: str, pid: int, check_alive: Callable[[], None], deadline: float
+) -> None:
+    """Poll the gRPC health of ``address`` until SERVING; ``check_alive`` raises when the process ended.
+
+    The answer must come from process ``pid``: when another process holds the port, ours cannot
+    bind and exits, and the one that answered is someone else's (another suite's, say).
+    """
     async with grpc.aio.insecure_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
@@ -210,12 +222,17 @@ async def _wait_serving(name: str, address: str, check_alive: Callable[[], None]
             try:
                 reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
+                    break
             except grpc.aio.AioRpcError:
                 pass
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{name} did not report SERVING on {address} in time")
             await asyncio.sleep(0.1)
+    if not listens_on(pid, int(address.rsplit(":", 1)[1])):
+        check_alive()
+        raise RuntimeError(
+            f"{address} answers, but not from our {name} (pid {pid}): another process holds it"
+        )
 
 
 @dataclass(eq=False)
@@ -263,7 +280,9 @@ class ServiceReplica:
             raise RuntimeError(f"{self.name} is already running (pid {self.pid})")
         self.process = self.suite._spawn(self.service, self.environment(), self.name)
         try:
-            await _wait_serving(self.name, self.address, self._check_alive, time.monotonic() + timeout)
+            await _wait_serving(
+                self.name, self.address, self.pid, self._check_alive, time.monotonic() + timeout
+            )
         except BaseException:
             self.kill()
             raise

@@ -8,6 +8,12 @@ data directory. PostgreSQL refuses to run as root, so as root the server runs as
 
 Several processes may ask for the same server at once (``agentsuite up`` and a service started on
 its own); a file lock makes initialisation and start-up happen once.
+
+The server always listens on the port chosen at initialisation (``postgres.json``): services that
+are running keep their ``DATABASE_URL`` across a restart of the server. The process that started
+the server owns it (``postgres.owner``: pid and start time); ``release`` stops the server only for
+its owner, and a server whose owner has exited may be adopted, so nobody stops a server another
+live process started.
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.common.ports import free_port, port_is_free
+import psutil
+
+from services.common.ports import free_port, listener_of, port_is_free
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +59,17 @@ class EmbeddedPostgres:
     def _info_file(self) -> Path:
         return self.state_dir / "postgres.json"
 
-    def ensure_running(self) -> str:
-        """Initialise the cluster if needed, start it if stopped, and return its URL."""
+    @property
+    def _owner_file(self) -> Path:
+        return self.state_dir / "postgres.owner"
+
+    def ensure_running(self, *, adopt: bool = False) -> str:
+        """Initialise the cluster if needed, start it if stopped, and return its URL.
+
+        Starting makes this process the server's owner. With ``adopt``, a server left running by an
+        owner that has exited (a crashed ``agentsuite up``, a service started alone) becomes this
+        process's too, so that its ``release`` stops it.
+        """
         # As root, others may traverse (not list) the state directory: the server user must reach
         # its data directory inside. Every secret file in it is mode 0600.
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -62,15 +79,42 @@ class EmbeddedPostgres:
             info = self._read_info()
             if info is None:
                 info = self._initdb()
-            if not self._is_running():
-                info = self._start(info)
+            elif not self._is_running():
+                self._start(info)
+            elif adopt and not _alive(self._read_owner()):
+                self._write_owner()
             return _url(info)
 
-    def stop(self) -> None:
-        """Stop the server if it runs (fast shutdown: open transactions roll back)."""
+    def running_url(self) -> str | None:
+        """The URL of the server if it runs, without starting it (None when stopped or never set up)."""
+        if not self.state_dir.is_dir():
+            return None
+        with self._lock():
+            info = self._read_info()
+            return _url(info) if info is not None and self._is_running() else None
+
+    def port(self) -> int | None:
+        """The port the server listens on whenever it runs (None before initialisation)."""
+        info = self._read_info()
+        return info["port"] if info is not None else None
+
+    def stop(self, *, immediate: bool = False) -> None:
+        """Stop the server if it runs, whoever started it: fast shutdown (open transactions roll
+        back), or immediate (as a crash: no checkpoint, recovery at the next start)."""
         with self._lock():
             if self._is_running():
-                self._pg_ctl("stop", "-m", "fast", "-w", "-t", "30")
+                self._pg_ctl("stop", "-m", "immediate" if immediate else "fast", "-w", "-t", "30")
+            self._owner_file.unlink(missing_ok=True)
+
+    def release(self) -> bool:
+        """Stop the server if this process owns it (started or adopted it); True when stopped."""
+        with self._lock():
+            owner = self._read_owner()
+            if owner is None or owner[0] != os.getpid() or not _alive(owner) or not self._is_running():
+                return False
+            self._pg_ctl("stop", "-m", "fast", "-w", "-t", "30")
+            self._owner_file.unlink(missing_ok=True)
+            return True
 
     def _initdb(self) -> dict:
         _check_reachable(self.data_dir, "the data directory")
@@ -124,12 +168,12 @@ class EmbeddedPostgres:
         )
         return info
 
-    def _start(self, info: dict) -> dict:
-        if not port_is_free(info["port"]):
-            info = {**info, "port": free_port()}
-            self._write_info(info)
+    def _start(self, info: dict) -> None:
+        port = info["port"]
+        if not port_is_free(port):
+            raise EmbeddedPostgresError(_port_taken(port, self._info_file))
         options = [
-            f"-p {info['port']}",
+            f"-p {port}",
             "-c listen_addresses=127.0.0.1",
             "-c unix_socket_directories=",
             "-c max_connections=300",
@@ -143,8 +187,8 @@ class EmbeddedPostgres:
         self._pg_ctl(
             "start", "-w", "-t", "60", "-l", str(self.data_dir / "server.log"), "-o", " ".join(options)
         )
-        log.info("embedded postgres running", extra={"port": info["port"], "data_dir": str(self.data_dir)})
-        return info
+        self._write_owner()
+        log.info("embedded postgres running", extra={"port": port, "data_dir": str(self.data_dir)})
 
     def _pg_ctl(self, *args: str) -> None:
         try:
@@ -196,6 +240,17 @@ class EmbeddedPostgres:
         with os.fdopen(fd, "w") as out:
             json.dump(info, out)
 
+    def _read_owner(self) -> tuple[int, float] | None:
+        try:
+            owner = json.loads(self._owner_file.read_text())
+            return owner["pid"], owner["started"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _write_owner(self) -> None:
+        pid, started = _me()
+        self._owner_file.write_text(json.dumps({"pid": pid, "started": started}))
+
     @contextmanager
     def _lock(self):
         with open(self.state_dir / ".postgres.lock", "w") as handle:
@@ -204,6 +259,31 @@ class EmbeddedPostgres:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _me() -> tuple[int, float]:
+    """This process: its pid and start time (a pid alone could be reused by another process)."""
+    return os.getpid(), psutil.Process().create_time()
+
+
+def _alive(owner: tuple[int, float] | None) -> bool:
+    if owner is None:
+        return False
+    pid, started = owner
+    try:
+        return abs(psutil.Process(pid).create_time() - started) < 1.0
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _port_taken(port: int, info_file: Path) -> str:
+    holder = listener_of(port)
+    by = f" ({holder.name()}, pid {holder.pid})" if holder is not None else ""
+    return (
+        f"port {port}, where the embedded PostgreSQL always listens, is in use by another process{by}. "
+        f'Free it, or give the server another port in "port" of {info_file} (services that are '
+        "running must then be restarted)."
+    )
 
 
 def _url(info: dict) -> str:

@@ -26,7 +26,7 @@ from services.gateway.core.runs import Runs
 from services.gateway.core.writer import EventWriter
 from services.gateway.forwarder import Forwarder
 from services.gateway.store.keys import KeyStore
-from services.gateway.store.notifications import AGENT_WORK, RUN_CANCEL, RUN_EVENTS, Listener
+from services.gateway.store.notifications import AGENT_WORK, KEY_REVOKED, RUN_CANCEL, RUN_EVENTS, Listener
 from services.gateway.store.runs import LeaseStore, RunStore
 from services.gateway.store.tables import SCHEMA
 
@@ -70,14 +70,21 @@ async def wire(settings: Settings) -> Wiring:
         max_call_depth=settings.max_call_depth,
     )
     hubs.on_open = runs.watchers.wake
+
+    def on_reconnect() -> None:
+        keys.notifications_restored()
+        runs.watchers.wake_all()
+
     listener = Listener(
         engine,
         {
             RUN_EVENTS: runs.on_events_notification,
             AGENT_WORK: lanes.on_work_notification,
             RUN_CANCEL: runs.on_cancel_notification,
+            KEY_REVOKED: keys.on_revoked,
         },
-        on_reconnect=runs.watchers.wake_all,
+        on_reconnect=on_reconnect,
+        on_lost=keys.notifications_lost,
     )
     await listener.start()
     lanes.start(executor)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 
 import pytest
 
 from services.common.errors import InvalidArgument, Unauthenticated
-from services.gateway.core.keys import ApiKeys, check_tenant_id, key_hash, new_key
+from services.gateway.core.keys import ALL_KEYS, ApiKeys, check_tenant_id, key_hash, new_key
 
 
 class CountingLookup:
@@ -159,3 +160,96 @@ async def test_a_flood_of_made_up_keys_never_pushes_a_valid_key_out_of_the_cache
     assert await keys.tenant_for(f"Bearer {valid}") == "acme"
 
     assert lookup.lookups == lookups_before
+
+
+async def test_revocation_notification_evicts_the_cached_key_at_once():
+    revoked, kept = new_key(), new_key()
+    lookup = CountingLookup({key_hash(revoked): "acme", key_hash(kept): "acme"})
+    keys = ApiKeys(lookup, ttl=60)
+    await keys.tenant_for(f"Bearer {revoked}")
+    await keys.tenant_for(f"Bearer {kept}")
+    del lookup.tenants_by_hash[key_hash(revoked)]
+
+    keys.on_revoked(key_hash(revoked))
+
+    with pytest.raises(Unauthenticated):
+        await keys.tenant_for(f"Bearer {revoked}")
+    lookups_before = lookup.lookups
+    assert await keys.tenant_for(f"Bearer {kept}") == "acme"
+    assert lookup.lookups == lookups_before  # the other key stays cached
+
+
+async def test_a_notification_for_every_key_empties_the_cache():
+    key = new_key()
+    lookup = CountingLookup({key_hash(key): "acme"})
+    keys = ApiKeys(lookup, ttl=60)
+    await keys.tenant_for(f"Bearer {key}")
+
+    keys.on_revoked(ALL_KEYS)
+
+    await keys.tenant_for(f"Bearer {key}")
+    assert lookup.lookups == 2
+
+
+class PausedLookup(CountingLookup):
+    """A lookup that answers only when the test lets it, to interleave a revocation with it."""
+
+    def __init__(self, tenants_by_hash: dict[str, str]):
+        super().__init__(tenants_by_hash)
+        self.asked = asyncio.Event()
+        self.answer = asyncio.Event()
+
+    async def tenant_for_hash(self, key_hash: str) -> str | None:
+        tenant = await super().tenant_for_hash(key_hash)
+        self.asked.set()
+        await self.answer.wait()
+        return tenant
+
+
+async def test_an_answer_read_before_a_revocation_is_not_cached_after_it():
+    key = new_key()
+    lookup = PausedLookup({key_hash(key): "acme"})
+    keys = ApiKeys(lookup, ttl=60)
+    call = asyncio.create_task(keys.tenant_for(f"Bearer {key}"))
+    await lookup.asked.wait()
+
+    # The database said "valid", then the revocation committed and its notification arrived,
+    # then the answer reached us: this call may pass (it raced the revocation), the next may not.
+    del lookup.tenants_by_hash[key_hash(key)]
+    keys.on_revoked(key_hash(key))
+    lookup.answer.set()
+    assert await call == "acme"
+
+    with pytest.raises(Unauthenticated):
+        await keys.tenant_for(f"Bearer {key}")
+
+
+async def test_while_notifications_are_down_every_call_asks_the_database():
+    key = new_key()
+    lookup = CountingLookup({key_hash(key): "acme"})
+    keys = ApiKeys(lookup, ttl=60)
+    await keys.tenant_for(f"Bearer {key}")
+
+    keys.notifications_lost()
+    await keys.tenant_for(f"Bearer {key}")
+    await keys.tenant_for(f"Bearer {key}")
+    assert lookup.lookups == 3
+
+    keys.notifications_restored()
+    await keys.tenant_for(f"Bearer {key}")
+    await keys.tenant_for(f"Bearer {key}")
+    assert lookup.lookups == 4
+
+
+async def test_a_revocation_missed_while_notifications_were_down_takes_effect():
+    key = new_key()
+    lookup = CountingLookup({key_hash(key): "acme"})
+    keys = ApiKeys(lookup, ttl=60)
+    await keys.tenant_for(f"Bearer {key}")
+
+    keys.notifications_lost()
+    del lookup.tenants_by_hash[key_hash(key)]  # revoked; its notification went nowhere
+    keys.notifications_restored()
+
+    with pytest.raises(Unauthenticated):
+        await keys.tenant_for(f"Bearer {key}")

@@ -46,18 +46,29 @@ class KeyLookup(Protocol):
     async def tenant_for_hash(self, key_hash: str) -> str | None: ...
 
 
+ALL_KEYS = "*"
+"""The payload of a revocation notification that concerns every key (the table was truncated)."""
+
+
 class ApiKeys:
     """Resolves bearer keys to tenants, remembering answers for ``ttl`` seconds.
 
-    The cache keeps the database off the hot path; a revoked key stops working within ``ttl``.
+    The cache keeps the database off the hot path (a hit is one dict lookup). Revocation takes
+    effect at once anyway: every change to a key row notifies every gateway replica (a trigger of
+    the ``gateway`` schema), and ``on_revoked`` evicts the key. The cache is trusted only while those
+    notifications can arrive: between ``notifications_lost`` and ``notifications_restored`` nothing
+    is cached and every call asks the database. ``ttl`` is only a backstop.
     """
 
     def __init__(self, lookup: KeyLookup, *, ttl: float = 10.0, max_entries: int = 10_000):
         self._lookup = lookup
         self._ttl = ttl
         self._max_entries = max_entries
-        self._valid: dict[str, tuple[str, float]] = {}
+        self._valid: dict[str, _Valid] = {}
         self._invalid: dict[str, float] = {}
+        self._listening = True
+        self._generation = 0
+        """Counts evictions, so an answer read before one is not cached after it."""
 
     async def tenant_for(self, authorization: str | None) -> str:
         key = _bearer(authorization)
@@ -66,15 +77,59 @@ class ApiKeys:
         # on every call anyway; only hashes are ever stored). Valid and invalid keys are remembered
         # apart, so a flood of made-up keys can never push the valid ones out.
         cached = self._valid.get(key)
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        if cached is not None and cached.expires > now:
+            return cached.tenant
         if self._invalid.get(key, 0.0) <= now:
-            tenant = await self._lookup.tenant_for_hash(key_hash(key))
+            generation = self._generation
+            digest = key_hash(key)
+            tenant = await self._lookup.tenant_for_hash(digest)
+            cacheable = self._listening and generation == self._generation
             if tenant is not None:
-                _remember(self._valid, key, (tenant, now + self._ttl), self._max_entries)
+                if cacheable:
+                    _remember(self._valid, key, _Valid(tenant, now + self._ttl, digest), self._max_entries)
                 return tenant
-            _remember(self._invalid, key, now + self._ttl, self._max_entries)
+            if cacheable:
+                _remember(self._invalid, key, now + self._ttl, self._max_entries)
         raise Unauthenticated("the API key is not valid (unknown or revoked)", reason="INVALID_API_KEY")
+
+    @property
+    def caching(self) -> bool:
+        """Whether answers are remembered: not while revocations could go unheard."""
+        return self._listening
+
+    def on_revoked(self, digest: str) -> None:
+        """A key row changed (revoked, deleted): forget the key with hash ``digest`` (or every key,
+        for ``ALL_KEYS``). Called by the gateway's notification listener."""
+        self._generation += 1
+        if digest == ALL_KEYS:
+            self._valid.clear()
+            return
+        # A scan rather than a second index by hash: revocations are rare, and one dict keeps the
+        # cache's bookkeeping in one place.
+        for key in [key for key, entry in self._valid.items() if entry.digest == digest]:
+            del self._valid[key]
+
+    def notifications_lost(self) -> None:
+        """Revocations may go unheard from now on: forget everything and cache nothing."""
+        self._listening = False
+        self._forget_all()
+
+    def notifications_restored(self) -> None:
+        """Listening again; a revocation made meanwhile was not heard, so start from empty."""
+        self._forget_all()
+        self._listening = True
+
+    def _forget_all(self) -> None:
+        self._generation += 1
+        self._valid.clear()
+        self._invalid.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class _Valid:
+    tenant: str
+    expires: float
+    digest: str
 
 
 def _remember(cache: dict, key: str, value, max_entries: int) -> None:

@@ -1,9 +1,12 @@
 """PostgreSQL LISTEN/NOTIFY between gateway replicas: new events of a run, work for an agent whose
-lease this replica may hold, and cancellations of runs it may execute.
+lease this replica may hold, cancellations of runs it may execute, and revoked API keys.
 
 One dedicated connection per gateway process listens. A lost connection is re-opened with backoff;
-on reconnect every subscriber is woken, since notifications sent meanwhile are gone (a woken watcher
-re-reads the database, so nothing is missed, only delayed).
+``on_lost`` is told at once, and ``on_reconnect`` once listening again, since notifications sent
+meanwhile are gone (a woken watcher re-reads the database, so nothing is missed, only delayed; the
+key cache is off in between). A connection can also die without closing (a partition, a hung
+server): every ``probe_seconds`` the listener asks the server for an answer within ``probe_seconds``
+and gives the connection up when none comes.
 """
 
 from __future__ import annotations
@@ -25,15 +28,28 @@ AGENT_WORK = "agentsuite_agent_work"
 """Payload: ``tenant/agent_id`` of an agent with a newly queued run."""
 RUN_CANCEL = "agentsuite_run_cancel"
 """Payload: the id of a running run to cancel."""
+KEY_REVOKED = "agentsuite_key_revoked"
+"""Payload: the hash of an API key whose row changed (revoked, deleted), or ``*`` for every key.
+Sent by a trigger (gateway migration 0004) in the changing transaction."""
 
 Handler = Callable[[str], None]
 
 
 class Listener:
-    def __init__(self, engine: AsyncEngine, handlers: dict[str, Handler], on_reconnect: Callable[[], None]):
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        handlers: dict[str, Handler],
+        *,
+        on_reconnect: Callable[[], None],
+        on_lost: Callable[[], None],
+        probe_seconds: float = 1.0,
+    ):
         self._dsn = plain_dsn(engine)
         self._handlers = handlers
         self._on_reconnect = on_reconnect
+        self._on_lost = on_lost
+        self._probe_seconds = probe_seconds
         self._task: asyncio.Task | None = None
         self._ready = asyncio.Event()
 
@@ -54,28 +70,49 @@ class Listener:
                 connection = await asyncpg.connect(
                     self._dsn, server_settings={"application_name": "agentsuite-gateway-listen"}
                 )
-            except (OSError, asyncpg.PostgresError) as exc:
+            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 log.warning("cannot listen for notifications; retrying", extra={"error": str(exc)})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
             lost = asyncio.Event()
             connection.add_termination_listener(lambda _connection, lost=lost: lost.set())
+            listening = False
+            answering = True
             try:
                 for channel, handler in self._handlers.items():
                     await connection.add_listener(channel, _dispatch(handler))
+                listening = True
                 delay = 0.1
                 if not first:
                     self._on_reconnect()
                 first = False
                 self._ready.set()
-                await lost.wait()
+                answering = await self._until_lost(connection, lost)
                 log.warning("the notification connection was lost; reconnecting")
-            except (OSError, asyncpg.PostgresError) as exc:
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("listening failed; reconnecting", extra={"error": str(exc)})
             finally:
-                if not connection.is_closed():
+                if listening:
+                    self._on_lost()
+                if not answering:
+                    connection.terminate()
+                elif not connection.is_closed():
                     await connection.close(timeout=2)
+
+    async def _until_lost(self, connection: asyncpg.Connection, lost: asyncio.Event) -> bool:
+        """Wait until the connection closes (True) or stops answering a probe in time (False)."""
+        while True:
+            try:
+                await asyncio.wait_for(lost.wait(), self._probe_seconds)
+                return True
+            except TimeoutError:
+                pass
+            try:
+                await connection.fetchval("SELECT 1", timeout=self._probe_seconds)
+            except TimeoutError:
+                log.warning("the notification connection stopped answering")
+                return False
 
 
 def _dispatch(handler: Handler):
