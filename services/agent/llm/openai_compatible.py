@@ -191,10 +191,7 @@ class OpenAICompatibleModel:
                 body = await response.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _transport_error(exc, deadline) from exc
-        try:
-            return parse_completion(json.loads(body), redact=self._redact)
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise LLMError("the provider sent a malformed completion") from exc
+        return parse_completion(body, redact=self._redact)
 
     def _attempt_timeout(self, deadline: float | None) -> float:
         if deadline is None:

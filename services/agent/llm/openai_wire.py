@@ -57,11 +57,6 @@ class StreamAssembler:
         data: list[str] = []
         done = False
         async for lines in batches:
-            if done:
-                # Read on to the end of the body (the server ends it right after [DONE]): a
-                # response closed before its end cannot go back to the pool, and every call
-                # would then pay for a new connection.
-                continue
             arrived: list[LLMEvent] = []
             for line in lines:
                 if line.startswith("data:"):
@@ -76,55 +71,76 @@ class StreamAssembler:
                 arrived.extend(self._apply(payload))
             for event in _merged(arrived):
                 yield event
-        # Some servers end the body without the blank line that closes the last event.
-        if not done and data and (payload := "\n".join(data)) != "[DONE]":
+            if done:
+                break
+        if done:
+            await _drain(batches)
+        elif data and (payload := "\n".join(data)) != "[DONE]":
+            # Some servers end the body without the blank line that closes the last event.
             for event in _merged(list(self._apply(payload))):
                 yield event
+        if not done and self._finish_reason is None:
+            # A body that ended cleanly but early (a proxy giving up, a server dying between
+            # chunks, a connection without chunked encoding): what came is not the answer.
+            raise LLMError(
+                "the provider's stream ended before the answer did (no finish_reason, no [DONE])",
+                retryable=True,
+            )
         yield self._completion()
 
     def _apply(self, payload: str) -> Iterator[LLMEvent]:
         try:
             chunk = json.loads(payload)
-        except ValueError as exc:
-            raise LLMError("the provider sent a malformed stream event") from exc
-        if not isinstance(chunk, dict):
-            raise LLMError("the provider sent a malformed stream event")
+        except ValueError:
+            raise _malformed_event("not JSON") from None
+        try:
+            yield from self._apply_chunk(_object(chunk, "the event", may_be_absent=False))
+        except _Malformed as exc:
+            raise _malformed_event(str(exc)) from None
+
+    def _apply_chunk(self, chunk: dict[str, Any]) -> Iterator[LLMEvent]:
         if error := chunk.get("error"):
             raise stream_error(error, self._redact)
         if usage := chunk.get("usage"):
             self._usage = _parse_usage(usage)
-        for choice in chunk.get("choices") or ():
-            if choice.get("index", 0) != 0:
+        for choice in _array(chunk.get("choices"), "choices"):
+            choice = _object(choice, "a choice", may_be_absent=False)
+            if _count(choice.get("index"), "a choice's index") != 0:
                 continue  # we never ask for n > 1
-            if finish := choice.get("finish_reason"):
+            if finish := _text(choice.get("finish_reason"), "finish_reason"):
                 self._finish_reason = finish
-            delta = choice.get("delta") or {}
-            if reasoning := delta.get("reasoning_content") or delta.get("reasoning"):
+            delta = _object(choice.get("delta"), "delta")
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if reasoning := _text(reasoning, "reasoning"):
                 self._reasoning.append(reasoning)
                 yield ReasoningDelta(text=reasoning)
-            if text := delta.get("content"):
+            if text := _text(delta.get("content"), "content"):
                 self._content.append(text)
                 yield TextDelta(text=text)
-            for call_delta in delta.get("tool_calls") or ():
-                if started := self._apply_call_delta(call_delta):
+            for call_delta in _array(delta.get("tool_calls"), "tool_calls"):
+                if started := self._apply_call_delta(_object(call_delta, "a tool call", may_be_absent=False)):
                     yield started
 
     def _apply_call_delta(self, delta: dict[str, Any]) -> ToolCallStarted | None:
         index = delta.get("index")
+        call_id = _text(delta.get("id"), "a tool call's id")
         if index is None:
             # A few servers omit the index: a new id starts a new call, otherwise it continues the last.
-            new_id = delta.get("id") and all(c.id != delta["id"] for c in self._calls.values())
+            new_id = call_id and all(c.id != call_id for c in self._calls.values())
             index = len(self._calls) if new_id or not self._calls else max(self._calls)
+        index = _count(index, "a tool call's index")
         call = self._calls.get(index)
         if call is None:
             call = self._calls[index] = _PartialCall(index=index)
-        function = delta.get("function") or {}
+        function = _object(delta.get("function"), "a tool call's function")
+        name = _text(function.get("name"), "a tool call's name")
+        arguments = _text(function.get("arguments"), "a tool call's arguments")
         # id and name come once, in the first delta; servers that repeat them must not double them.
-        if not call.id and delta.get("id"):
-            call.id = delta["id"]
-        if not call.name and function.get("name"):
-            call.name = function["name"]
-        if arguments := function.get("arguments"):
+        if not call.id and call_id:
+            call.id = call_id
+        if not call.name and name:
+            call.name = name
+        if arguments:
             call.arguments.append(arguments)
         if call.name and not call.announced:
             call.announced = True
@@ -191,37 +207,115 @@ def _fallback_call_id(index: int) -> str:
     return f"call_{index}"
 
 
-def _parse_usage(usage: dict[str, Any]) -> TokenUsage:
-    prompt = int(usage.get("prompt_tokens") or 0)
-    completion = int(usage.get("completion_tokens") or 0)
+def _parse_usage(usage: Any) -> TokenUsage:
+    usage = _object(usage, "usage")
+    prompt = _count(usage.get("prompt_tokens"), "prompt_tokens")
+    completion = _count(usage.get("completion_tokens"), "completion_tokens")
     return TokenUsage(
         prompt_tokens=prompt,
         completion_tokens=completion,
-        total_tokens=int(usage.get("total_tokens") or prompt + completion),
+        total_tokens=_count(usage.get("total_tokens"), "total_tokens") or prompt + completion,
     )
 
 
-def parse_completion(body: dict[str, Any], *, redact: Callable[[str], str]) -> Completion:
+def parse_completion(body: bytes, *, redact: Callable[[str], str]) -> Completion:
+    """A whole (``stream: false``) answer; :class:`LLMError` for one that is not well formed."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        raise _malformed_completion("not JSON") from None
+    try:
+        return _completion_of(_object(parsed, "the answer", may_be_absent=False), redact)
+    except _Malformed as exc:
+        raise _malformed_completion(str(exc)) from None
+
+
+def _completion_of(body: dict[str, Any], redact: Callable[[str], str]) -> Completion:
     if error := body.get("error"):
         raise stream_error(error, redact)
-    choice = body["choices"][0]
-    message = choice.get("message") or {}
-    calls = tuple(
-        ToolCall(
-            id=call.get("id") or _fallback_call_id(i),
-            name=call["function"]["name"],
-            arguments=call["function"].get("arguments") or "",
+    choices = _array(body.get("choices"), "choices")
+    if not choices:
+        raise _Malformed("no choices")
+    choice = _object(choices[0], "a choice", may_be_absent=False)
+    message = _object(choice.get("message"), "message")
+    calls = []
+    for i, call in enumerate(_array(message.get("tool_calls"), "tool_calls")):
+        call = _object(call, "a tool call", may_be_absent=False)
+        function = _object(call.get("function"), "a tool call's function")
+        calls.append(
+            ToolCall(
+                id=_text(call.get("id"), "a tool call's id") or _fallback_call_id(i),
+                name=_text(function.get("name"), "a tool call's name"),
+                arguments=_text(function.get("arguments"), "a tool call's arguments"),
+            )
         )
-        for i, call in enumerate(message.get("tool_calls") or ())
-    )
     usage = body.get("usage")
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
     return Completion(
-        content=message.get("content") or "",
-        reasoning=message.get("reasoning_content") or message.get("reasoning") or "",
-        tool_calls=calls,
+        content=_text(message.get("content"), "content"),
+        reasoning=_text(reasoning, "reasoning"),
+        tool_calls=tuple(calls),
         usage=_parse_usage(usage) if usage else None,
-        finish_reason=choice.get("finish_reason"),
+        finish_reason=_text(choice.get("finish_reason"), "finish_reason") or None,
     )
+
+
+async def _drain(batches: AsyncIterator[list[str]]) -> None:
+    """Read on to the end of a body whose answer is complete (the server ends it right after
+    [DONE]): a response closed before its end cannot go back to the pool, and every call would
+    then pay for a new connection. A failure here loses nothing, so it is not one."""
+    try:
+        async for _ in batches:
+            pass
+    except Exception:  # the answer is whole; the response is closed, not reused
+        pass
+
+
+# -- shapes of the provider's JSON: anything else is a malformed answer, never a TypeError -------
+
+
+class _Malformed(Exception):
+    """A value of the provider's JSON has the wrong type (its message names which)."""
+
+
+def _malformed_event(problem: str) -> LLMError:
+    return LLMError(f"the provider sent a malformed stream event: {problem}")
+
+
+def _malformed_completion(problem: str) -> LLMError:
+    return LLMError(f"the provider sent a malformed completion: {problem}")
+
+
+def _object(value: Any, what: str, *, may_be_absent: bool = True) -> dict[str, Any]:
+    if value is None and may_be_absent:
+        return {}
+    if not isinstance(value, dict):
+        raise _Malformed(f"{what} is not an object")
+    return value
+
+
+def _array(value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _Malformed(f"{what} is not a list")
+    return value
+
+
+def _text(value: Any, what: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _Malformed(f"{what} is not a string")
+    return value
+
+
+def _count(value: Any, what: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _Malformed(f"{what} is not a whole number")
+    return value
 
 
 def _message_json(message: ChatMessage) -> dict[str, Any]:
