@@ -14,6 +14,7 @@ import pytest
 
 from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_pb2, gateway_service_pb2
+from agentsuite.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
 from tests.e2e.e2e_client import create_agent, user
 from tests.e2e.run_checks import (
     ASSISTANT,
@@ -147,6 +148,10 @@ async def test_an_answer_broken_mid_stream_ends_the_run_as_llm_error_and_stores_
     assert response.run.stop_reason == LLM_ERROR, response.run.stop_detail
     assert [m.content for m in response.messages] == ["hello"]
     await assert_usable_and_whole(gateway, tenant, agent.id, response.run)
+    recall = await memory_service_pb2_grpc.MemoryServiceStub(gateway).SearchMessages(
+        memory_service_pb2.SearchMessagesRequest(agent_id=agent.id, query="half"), metadata=tenant
+    )
+    assert not recall.results, "recall finds nothing of the broken answer"
 
 
 async def test_a_streaming_client_saw_text_of_an_answer_that_broke_and_is_told_it_failed(
