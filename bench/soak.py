@@ -42,6 +42,7 @@ from bench.fleet import create_agents
 from bench.harness import RunningSuite, log, machine, parse_args_with_env, running_suite
 from bench.load import closed_loop, percentile
 from bench.throughput import send_message_call, service_pids
+from services.common.stored_cache import DEFAULT_LIMIT as CACHED_MESSAGES
 
 CALL_TIMEOUT_S = 30.0
 MAX_IN_FLIGHT = 2000
@@ -59,6 +60,7 @@ descriptors; PostgreSQL's private memory and descriptors per process. Its number
 follows the services' pools (up to AGENTSUITE_DB_POOL_SIZE connections each, opened on demand) and
 is reported, not judged: a connection a service leaks is a descriptor of that service."""
 P99_FACTOR = 2.0
+MIN_WARMUP_SECONDS = 30.0
 WATCHED = ("gateway", "agent", "memory", "tools", "postgres")
 """The processes the verdicts judge; the fake LLM is reported, not judged."""
 
@@ -288,11 +290,15 @@ async def run(args) -> dict:
             document["capacity"] = capacity
             rate = capacity["messages_per_s"] / 2
         document["rate_per_s"] = round(rate, 1)
+        warmup = args.warmup_seconds
+        if warmup is None:
+            warmup = warmup_seconds(rate, args)
+        document["warmup_seconds"] = round(warmup, 1)
         async with grpc.aio.insecure_channel(running.gateway_address) as channel:
             agents, _ = await create_agents(channel, metadata, args.agents, "soak")
             traffic = Traffic(channel, metadata, agents, args, rng)
-            log(f"warm-up: {rate:.1f} calls/s for {args.warmup_seconds:g}s")
-            await open_loop(traffic, rate=rate, seconds=args.warmup_seconds, rng=rng)
+            log(f"warm-up: {rate:.1f} calls/s for {warmup:.0f}s")
+            await open_loop(traffic, rate=rate, seconds=warmup, rng=rng)
             log(f"soak: {rate:.1f} calls/s for {args.minutes} minutes")
             samples: list[dict] = []
             stop = asyncio.Event()
@@ -315,6 +321,14 @@ async def run(args) -> dict:
     document["verdicts"] = verdicts(processes, minutes)
     document["pass"] = all(v["pass"] for v in document["verdicts"].values())
     return document
+
+
+def warmup_seconds(rate: float, args) -> float:
+    """Long enough for the services' bounded caches of stored messages (``CACHED_MESSAGES`` each,
+    in the agent and memory services) to fill with new messages (two per message sent): the start
+    is then read at the memory the suite keeps, and what grows after it is not a cache filling."""
+    new_messages_per_s = 2 * rate * (1 - args.retry_share - args.read_share)
+    return max(MIN_WARMUP_SECONDS, CACHED_MESSAGES / new_messages_per_s)
 
 
 def _config(args) -> dict:
@@ -341,7 +355,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--agents", type=int, default=20, help="agents the messages go to (default 20)")
     parser.add_argument("--retry-share", type=float, default=0.05, help="share of client retries (0.05)")
     parser.add_argument("--read-share", type=float, default=0.05, help="share of history reads (0.05)")
-    parser.add_argument("--warmup-seconds", type=float, default=30.0, help="unrecorded load first (30)")
+    parser.add_argument(
+        "--warmup-seconds",
+        type=float,
+        help="unrecorded load first; default: until the message caches are full (at least 30)",
+    )
     parser.add_argument("--capacity-seconds", type=float, default=15.0, help="capacity window (15)")
     parser.add_argument("--capacity-concurrency", type=int, default=32, help="capacity loop (32)")
     parser.add_argument("--llm-latency-ms", type=float, default=0.0, help="fake LLM delay (0)")
