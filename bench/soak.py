@@ -52,13 +52,14 @@ RECENT_SENDS = 256
 """Answered messages a client retry picks from."""
 MEMORY_GROWTH_LIMIT = 0.10
 JUDGED = {
-    "postgres": {"memory": "private_mib_per_process", "flat": {"fds_per_process": 2}},
+    "postgres": {"memory": "private_mib_per_process", "flat": {}},
     "service": {"memory": "rss_mib", "flat": {"fds": 10}},
 }
 """What each verdict reads, and the slack of each "flat" series: a service's resident memory and
-descriptors; PostgreSQL's private memory and descriptors per process. Its number of processes
-follows the services' pools (up to AGENTSUITE_DB_POOL_SIZE connections each, opened on demand) and
-is reported, not judged: a connection a service leaks is a descriptor of that service."""
+descriptors; PostgreSQL's private memory per process. PostgreSQL's descriptors are reported, not
+judged: each backend keeps the files of the tables and indexes it has touched open (up to
+max_files_per_process), and its number of backends follows the services' pools (opened on demand);
+a connection a service leaks is a descriptor of that service."""
 P99_FACTOR = 2.0
 MIN_WARMUP_SECONDS = 30.0
 WATCHED = ("gateway", "agent", "memory", "tools", "postgres")
