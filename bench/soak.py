@@ -169,14 +169,12 @@ async def sample_every_minute(pids: dict[str, int], samples: list[dict], stop: a
         samples.append({"minute": round((time.perf_counter() - started) / 60, 2), "processes": reading})
 
     await read()
-    while True:
+    while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), timeout=60.0)
         except TimeoutError:
-            await read()
-            continue
+            pass
         await read()
-        return
 
 
 async def measure_capacity(running: RunningSuite, metadata, args) -> dict:
