@@ -5,6 +5,34 @@ agent sent; benchmarks use the unscripted echo reply. It speaks the real wire fo
 ``chat.completion.chunk`` events, tool-call arguments split across chunks, parallel calls interleaved by
 index — because the point is to exercise our HTTP client, not a mock of it. Per-request work is kept
 small (one write per reply unless a test asks for pacing) so it sustains benchmark load.
+
+Scripting: ``POST /_admin/script`` with ``{"model": "m", "replies": [...]}`` queues replies that
+the next requests for ``m`` get in order (then the echo reply again); ``DELETE /_admin/script?model=m``
+forgets them, ``GET /_admin/requests?model=m`` lists the request bodies received. A reply is an object
+with these keys (all optional; see :class:`ScriptedReply`):
+
+- ``content``, ``reasoning``, ``tool_calls`` (``[{"id", "name", "arguments"}]``): the answer.
+- ``chunk_size``: characters per chunk; ``chunk_delay_ms``: a pause after each chunk (a slow
+  stream); ``fragment_bytes``: the body written in pieces that cut lines in half.
+- ``first_byte_delay_ms``: nothing at all is sent for this long, not even the status line (a
+  provider queueing the request); ``latency_ms``: after the headers, the first chunk waits this long.
+- ``error``: ``{"status": 429, "retry_after": "0.2", "message": "...", "times": N}`` answers that
+  HTTP error (with a ``Retry-After`` header when given) to the next N requests instead.
+- ``fault``: ``{"kind": ..., "after_chunks": K, "text": "...", "times": N}`` breaks the next N
+  answers after their first K SSE chunks (the first chunk carries only the role; K = 0 breaks
+  before any). ``kind`` is one of:
+
+  - ``"drop"``: the connection is closed in the middle of the body (the chunked encoding never
+    ends), as when a provider or a proxy dies mid-answer;
+  - ``"end"``: the body ends cleanly there, without the rest and without ``data: [DONE]``, as when
+    a proxy gives up on a long response;
+  - ``"insert"``: ``text`` is written as it is (malformed JSON, a line that is not ``data:``, a
+    chunk of the wrong shape ...), then the answer goes on.
+
+  A whole (``stream: false``) answer with a fault: ``drop`` closes the connection without an
+  answer, ``end`` sends half of its JSON body, ``insert`` sends ``text`` as the whole body.
+
+``/v1/embeddings`` answers deterministic vectors and honours scripted errors the same way.
 """
 
 from __future__ import annotations
@@ -37,7 +65,12 @@ _REPLY_KEYS = {
     "chunk_size",
     "chunk_delay_ms",
     "fragment_bytes",
+    "first_byte_delay_ms",
+    "fault",
 }
+_FAULT_KEYS = {"kind", "after_chunks", "text", "times"}
+FAULT_KINDS = ("drop", "end", "insert")
+"""What a scripted fault does to an answer; see the module docstring."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +93,39 @@ class ScriptedError:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ScriptedFault:
+    """Break an answer after its first chunks: the connection dropped, the body ended early, or raw
+    text written between chunks (see the module docstring)."""
+
+    kind: str
+    """``"drop"``, ``"end"`` or ``"insert"``."""
+    after_chunks: int = 0
+    """SSE chunks of the answer sent before the fault (the first carries only the role)."""
+    text: str = ""
+    """What ``"insert"`` writes, as it is."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"a fault's kind is one of {', '.join(FAULT_KINDS)}, not {self.kind!r}")
+        if self.after_chunks < 0:
+            raise ValueError("a fault's after_chunks must not be negative")
+        if self.kind == "insert" and not self.text:
+            raise ValueError("an insert fault needs the text to insert")
+
+    @classmethod
+    def from_json(cls, data: Any) -> tuple[ScriptedFault, int]:
+        """The fault of one JSON reply, and how many answers in a row it breaks."""
+        if not isinstance(data, dict) or not set(data) <= _FAULT_KEYS:
+            raise ValueError(f"a fault is an object with keys among {sorted(_FAULT_KEYS)}")
+        fault = cls(
+            kind=str(data.get("kind")),
+            after_chunks=int(data.get("after_chunks", 0)),
+            text=str(data.get("text", "")),
+        )
+        return fault, int(data.get("times", 1))
+
+
+@dataclass(frozen=True, kw_only=True)
 class ScriptedReply:
     """One scripted answer; the JSON form used by ``POST /_admin/script`` has the same fields."""
 
@@ -75,10 +141,14 @@ class ScriptedReply:
     """Pause between chunks (each chunk is then its own write); 0 sends the whole reply in one write."""
     fragment_bytes: int | None = None
     """Write the SSE body in pieces of this many bytes, cutting lines in half, to test line reassembly."""
+    first_byte_delay_ms: float = 0
+    """Delay before anything is sent, the status line included (``latency_ms`` follows the headers)."""
+    fault: ScriptedFault | None = None
+    """Break the answer part-way (see :class:`ScriptedFault`)."""
 
     @classmethod
     def from_json(cls, data: Any) -> list[ScriptedReply]:
-        """Parse one JSON reply; an error with ``times: N`` becomes N queued replies."""
+        """Parse one JSON reply; an error or a fault with ``times: N`` becomes N queued replies."""
         if not isinstance(data, dict) or not set(data) <= _REPLY_KEYS:
             raise ValueError(f"a reply is an object with keys among {sorted(_REPLY_KEYS)}")
         calls = tuple(
@@ -100,6 +170,11 @@ class ScriptedReply:
                 message=str(raw_error.get("message", "scripted failure")),
             )
             times = int(raw_error.get("times", 1))
+        fault = None
+        if (raw_fault := data.get("fault")) is not None:
+            if error is not None:
+                raise ValueError("a reply has an error or a fault, not both")
+            fault, times = ScriptedFault.from_json(raw_fault)
         reply = cls(
             content=str(data.get("content") or ""),
             reasoning=str(data.get("reasoning") or ""),
@@ -109,6 +184,8 @@ class ScriptedReply:
             chunk_size=data.get("chunk_size"),
             chunk_delay_ms=float(data.get("chunk_delay_ms") or 0),
             fragment_bytes=data.get("fragment_bytes"),
+            first_byte_delay_ms=float(data.get("first_byte_delay_ms") or 0),
+            fault=fault,
         )
         return [reply] * times
 
@@ -216,6 +293,7 @@ class FakeLLMServer:
         queue = self._scripts.get(model)
         reply = queue.popleft() if queue else _echo_reply(messages)
         latency = (self._latency_ms if reply.latency_ms is None else reply.latency_ms) / 1000
+        await _sleep(reply.first_byte_delay_ms / 1000)
         if reply.error is not None:
             await _sleep(latency)
             headers = (
@@ -225,6 +303,8 @@ class FakeLLMServer:
         answer = _Answer(reply=reply, model=model, id=f"chatcmpl-{next(self._ids)}", messages=messages)
         if not body.get("stream"):
             await _sleep(latency)
+            if reply.fault is not None:
+                return await _broken_completion(request, answer.completion(), reply.fault)
             return web.json_response(answer.completion())
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return await self._stream(request, answer.frames(include_usage=include_usage), reply, latency)
@@ -268,26 +348,70 @@ class FakeLLMServer:
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         self._active_streams += 1
+        fault = reply.fault
         try:
             await response.prepare(request)
             await _sleep(latency)
-            if reply.chunk_delay_ms:
-                for frame in frames:
-                    await response.write(frame)
-                    await asyncio.sleep(reply.chunk_delay_ms / 1000)
-            elif reply.fragment_bytes:
-                data = b"".join(frames)
-                for start in range(0, len(data), reply.fragment_bytes):
-                    await response.write(data[start : start + reply.fragment_bytes])
-                    await asyncio.sleep(0)
+            if fault is None:
+                await _write_frames(response, frames, reply)
+                await response.write_eof()
+                return response
+            await _write_frames(response, frames[: fault.after_chunks], reply)
+            if fault.kind == "insert":
+                await response.write(fault.text.encode())
+                await _write_frames(response, frames[fault.after_chunks :], reply)
+                await response.write_eof()
+            elif fault.kind == "end":
+                await response.write_eof()
             else:
-                await response.write(b"".join(frames))
-            await response.write_eof()
+                _drop(request)
         except ConnectionError:
             pass  # the client hung up (a cancelled run): nothing left to send
         finally:
             self._active_streams -= 1
         return response
+
+
+async def _write_frames(response: web.StreamResponse, frames: list[bytes], reply: ScriptedReply) -> None:
+    """Write SSE frames paced as the reply asks: one write, one per chunk, or fragments."""
+    if not frames:
+        return
+    if reply.chunk_delay_ms:
+        for frame in frames:
+            await response.write(frame)
+            await asyncio.sleep(reply.chunk_delay_ms / 1000)
+    elif reply.fragment_bytes:
+        data = b"".join(frames)
+        for start in range(0, len(data), reply.fragment_bytes):
+            await response.write(data[start : start + reply.fragment_bytes])
+            await asyncio.sleep(0)
+    else:
+        await response.write(b"".join(frames))
+
+
+async def _broken_completion(
+    request: web.Request, completion: dict[str, Any], fault: ScriptedFault
+) -> web.StreamResponse:
+    """A whole answer broken by ``fault``: no answer, half of its body, or ``text`` instead."""
+    if fault.kind == "drop":
+        _drop(request)
+        return web.Response()  # never sent: the connection is gone
+    body = json.dumps(completion).encode()
+    if fault.kind == "end":
+        body = body[: len(body) // 2]
+    else:
+        body = fault.text.encode()
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    await response.write(body)
+    await response.write_eof()
+    return response
+
+
+def _drop(request: web.Request) -> None:
+    """Close the connection under a response being written: its body never ends."""
+    if request.transport is not None:
+        request.transport.close()
 
 
 @dataclass(frozen=True, kw_only=True)

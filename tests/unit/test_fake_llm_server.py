@@ -209,6 +209,141 @@ async def test_malformed_script_is_rejected_with_400(http):
     assert response.status_code == 400
 
 
+# Scripted faults: what a slow or broken provider does on the wire.
+
+
+async def script(http: httpx.AsyncClient, model: str, *replies: dict[str, Any]) -> None:
+    (await http.post("/_admin/script", json={"model": model, "replies": list(replies)})).raise_for_status()
+
+
+async def read_until_broken(http: httpx.AsyncClient, body: dict[str, Any]) -> tuple[bytes, Exception | None]:
+    """The bytes of a streamed answer as far as they came, and how reading them ended."""
+    received = b""
+    try:
+        async with http.stream("POST", "/v1/chat/completions", json=body) as response:
+            async for part in response.aiter_raw():
+                received += part
+    except httpx.TransportError as exc:
+        return received, exc
+    return received, None
+
+
+@pytest.mark.asyncio
+async def test_first_byte_delay_holds_back_even_the_status_line(http):
+    model = f"t-{uuid.uuid4().hex}"
+    await script(http, model, {"content": "late", "first_byte_delay_ms": 300})
+
+    started = time.monotonic()
+    async with http.stream("POST", "/v1/chat/completions", json=chat_body(model)) as response:
+        waited_for_headers = time.monotonic() - started
+        body = (await response.aread()).decode()
+
+    assert waited_for_headers >= 0.3
+    assert sse_chunks(body)[-1] == "[DONE]"
+
+
+@pytest.mark.asyncio
+async def test_a_drop_fault_cuts_the_connection_after_k_chunks(http):
+    model = f"t-{uuid.uuid4().hex}"
+    await script(
+        http, model, {"content": "abcdefgh", "chunk_size": 2, "fault": {"kind": "drop", "after_chunks": 3}}
+    )
+
+    received, ended = await read_until_broken(http, chat_body(model))
+
+    assert isinstance(ended, httpx.RemoteProtocolError)
+    chunks = sse_chunks(received.decode())
+    assert len(chunks) == 3
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == "abcd"
+
+
+@pytest.mark.asyncio
+async def test_an_end_fault_ends_the_body_cleanly_without_the_rest_or_done(http):
+    model = f"t-{uuid.uuid4().hex}"
+    await script(
+        http, model, {"content": "abcdefgh", "chunk_size": 2, "fault": {"kind": "end", "after_chunks": 2}}
+    )
+
+    response = await http.post("/v1/chat/completions", json=chat_body(model))
+
+    assert response.status_code == 200
+    chunks = sse_chunks(response.text)
+    assert len(chunks) == 2 and "[DONE]" not in chunks
+    assert chunks[-1]["choices"][0]["finish_reason"] is None
+
+
+@pytest.mark.asyncio
+async def test_an_insert_fault_writes_raw_text_between_chunks_then_goes_on(http):
+    model = f"t-{uuid.uuid4().hex}"
+    raw = "data: {not json\n\n"
+    await script(
+        http,
+        model,
+        {"content": "abcd", "chunk_size": 2, "fault": {"kind": "insert", "after_chunks": 2, "text": raw}},
+    )
+
+    text = (await http.post("/v1/chat/completions", json=chat_body(model))).text
+
+    before, after = text.split(raw)
+    assert len(sse_chunks(before)) == 2
+    assert sse_chunks(after)[-1] == "[DONE]"
+
+
+@pytest.mark.asyncio
+async def test_a_fault_repeats_times_then_the_next_reply_is_clean(http):
+    model = f"t-{uuid.uuid4().hex}"
+    await script(
+        http,
+        model,
+        {"content": "x", "fault": {"kind": "drop", "after_chunks": 0, "times": 2}},
+        {"content": "ok"},
+    )
+
+    endings = [(await read_until_broken(http, chat_body(model)))[1] for _ in range(2)]
+    clean = await http.post("/v1/chat/completions", json=chat_body(model))
+
+    assert all(isinstance(e, httpx.RemoteProtocolError) for e in endings)
+    assert "ok" in clean.text
+
+
+@pytest.mark.asyncio
+async def test_faults_of_a_whole_answer_drop_truncate_or_replace_its_body(http):
+    model = f"t-{uuid.uuid4().hex}"
+    await script(
+        http,
+        model,
+        {"content": "x", "fault": {"kind": "drop"}},
+        {"content": "x", "fault": {"kind": "end"}},
+        {"content": "x", "fault": {"kind": "insert", "text": "<html>bad gateway</html>"}},
+    )
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        await http.post("/v1/chat/completions", json=chat_body(model, stream=False))
+    truncated = await http.post("/v1/chat/completions", json=chat_body(model, stream=False))
+    replaced = await http.post("/v1/chat/completions", json=chat_body(model, stream=False))
+
+    with pytest.raises(ValueError):
+        truncated.json()
+    assert replaced.text == "<html>bad gateway</html>"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "explode"},
+        {"kind": "drop", "after_chunks": -1},
+        {"kind": "insert"},
+        {"kind": "drop", "surprise": 1},
+    ],
+)
+async def test_a_malformed_fault_is_rejected_with_400(http, fault):
+    response = await http.post(
+        "/_admin/script", json={"model": "m", "replies": [{"content": "x", "fault": fault}]}
+    )
+    assert response.status_code == 400
+
+
 @pytest.mark.asyncio
 async def test_server_wide_latency_delays_the_first_chunk():
     server = FakeLLMServer(latency_ms=200)

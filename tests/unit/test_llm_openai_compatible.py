@@ -535,3 +535,313 @@ async def test_consecutive_streamed_calls_reuse_one_pooled_connection(model, fak
         await collect(model.stream(ask(name)))
 
     assert fake_llm.connections_seen - before <= 1
+
+
+# A slow or broken provider, scripted on the fake server: every failure is an LLMError (or the
+# deadline), a retry happens only while nothing reached the caller, and nothing half-made is
+# ever handed on as an answer.
+
+
+def drop(after_chunks: int, **fields: Any) -> dict[str, Any]:
+    return {"kind": "drop", "after_chunks": after_chunks, **fields}
+
+
+@pytest.mark.asyncio
+async def test_a_connection_dropped_before_any_event_is_retried_and_the_answer_streams(model, fake_llm):
+    name = unique_model()
+    await script(
+        fake_llm,
+        name,
+        {"content": "lost", "fault": drop(0)},
+        {"content": "lost too", "fault": drop(1)},  # only the role chunk came: still nothing to show
+        {"content": "whole answer"},
+    )
+
+    completion = (await collect(model.stream(ask(name))))[-1]
+
+    assert completion.content == "whole answer"
+    assert len(fake_llm.requests(model=name)) == 3
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("paced", [True, False], ids=["chunk-by-chunk", "one-write"])
+async def test_a_connection_dropped_after_text_was_streamed_is_an_llm_error_never_a_replay(
+    model, fake_llm, paced
+):
+    name = unique_model()
+    pacing = {"chunk_delay_ms": 10} if paced else {}
+    await script(fake_llm, name, {"content": "abcdefgh", "chunk_size": 2, "fault": drop(3), **pacing})
+
+    seen: list[LLMEvent] = []
+    with pytest.raises(LLMError) as caught:
+        async for event in model.stream(ask(name)):
+            seen.append(event)
+
+    assert "".join(e.text for e in seen if isinstance(e, TextDelta)) == "abcd"
+    assert not any(isinstance(e, Completion) for e in seen)
+    assert caught.value.status is None
+    assert len(fake_llm.requests(model=name)) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_body_ended_before_the_answer_is_retried_while_nothing_was_streamed(model, fake_llm):
+    name = unique_model()
+    await script(
+        fake_llm,
+        name,
+        {"content": "cut", "fault": {"kind": "end", "after_chunks": 1}},
+        {"content": "whole answer"},
+    )
+
+    completion = (await collect(model.stream(ask(name))))[-1]
+
+    assert completion.content == "whole answer"
+    assert len(fake_llm.requests(model=name)) == 2
+
+
+@pytest.mark.asyncio
+async def test_a_connection_dropped_after_done_loses_nothing(model, fake_llm):
+    name = unique_model()
+    await script(fake_llm, name, {"content": "complete", "fault": drop(99)})  # past [DONE]
+
+    completion = (await collect(model.stream(ask(name))))[-1]
+
+    assert completion.content == "complete"
+    assert len(fake_llm.requests(model=name)) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_body_ended_mid_answer_is_an_llm_error_not_a_short_answer(model, fake_llm):
+    name = unique_model()
+    await script(
+        fake_llm,
+        name,
+        {
+            "content": "abcdefgh",
+            "chunk_size": 2,
+            "chunk_delay_ms": 10,
+            "fault": {"kind": "end", "after_chunks": 3},
+        },
+    )
+
+    with pytest.raises(LLMError, match="ended before"):
+        await collect(model.stream(ask(name)))
+    assert len(fake_llm.requests(model=name)) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_tool_call_cut_off_mid_arguments_is_never_handed_on(model, fake_llm):
+    name = unique_model()
+    calls = [{"id": "c1", "name": "f", "arguments": '{"city": "Lisbon", "days": 3}'}]
+    await script(
+        fake_llm,
+        name,
+        {
+            "tool_calls": calls,
+            "chunk_size": 6,
+            "chunk_delay_ms": 10,
+            "fault": {"kind": "end", "after_chunks": 3},
+        },
+    )
+
+    seen: list[LLMEvent] = []
+    with pytest.raises(LLMError):
+        async for event in model.stream(ask(name)):
+            seen.append(event)
+    assert [type(e) for e in seen] == [ToolCallStarted]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "text",
+    [
+        "garbage that is not a field\n\n",
+        "event: ping\n\n",
+        ": keepalive comment\n\n",
+        "id: 7\nretry: 1000\n\n",
+        "\n\n\n",
+    ],
+    ids=["bare-line", "event-field", "comment", "id-and-retry", "blank-lines"],
+)
+async def test_lines_that_are_not_data_are_ignored_as_sse_says(model, fake_llm, text):
+    name = unique_model()
+    await script(
+        fake_llm,
+        name,
+        {
+            "content": "abcdefgh",
+            "chunk_size": 2,
+            "fault": {"kind": "insert", "after_chunks": 2, "text": text},
+        },
+    )
+
+    completion = (await collect(model.stream(ask(name))))[-1]
+
+    assert completion.content == "abcdefgh"
+
+
+MALFORMED_CHUNKS = {
+    "invalid-json": "data: {not json\n\n",
+    "truncated-json": 'data: {"choices": [{"index": 0, "delta": {"content": "ab\n\n',
+    "not-an-object": "data: [1, 2, 3]\n\n",
+    "null": "data: null\n\n",
+    "choices-not-a-list": 'data: {"choices": "nope"}\n\n',
+    "choice-is-null": 'data: {"choices": [null]}\n\n',
+    "delta-not-an-object": 'data: {"choices": [{"index": 0, "delta": "text"}]}\n\n',
+    "content-a-number": 'data: {"choices": [{"index": 0, "delta": {"content": 5}}]}\n\n',
+    "reasoning-a-list": 'data: {"choices": [{"index": 0, "delta": {"reasoning_content": ["x"]}}]}\n\n',
+    "tool-calls-not-a-list": 'data: {"choices": [{"index": 0, "delta": {"tool_calls": "f"}}]}\n\n',
+    "tool-call-index-a-string": 'data: {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": "a", "id": "x", "function": {"name": "f"}}]}}]}\n\n',
+    "function-not-an-object": 'data: {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": "f"}]}}]}\n\n',
+    "arguments-an-object": 'data: {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "x", "function": {"name": "f", "arguments": {"a": 1}}}]}}]}\n\n',
+    "usage-not-numbers": 'data: {"choices": [], "usage": {"prompt_tokens": "many"}}\n\n',
+    "usage-not-an-object": 'data: {"choices": [], "usage": 12}\n\n',
+    "choice-index-a-list": 'data: {"choices": [{"index": [], "delta": {"content": "x"}}]}\n\n',
+}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("where", [1, 3], ids=["before-any-event", "mid-answer"])
+@pytest.mark.parametrize("text", MALFORMED_CHUNKS.values(), ids=MALFORMED_CHUNKS.keys())
+async def test_a_malformed_chunk_is_an_llm_error_never_another_exception(model, fake_llm, text, where):
+    name = unique_model()
+    await script(
+        fake_llm,
+        name,
+        {
+            "content": "abcdefgh",
+            "chunk_size": 2,
+            "fault": {"kind": "insert", "after_chunks": where, "text": text},
+        },
+    )
+
+    with pytest.raises(LLMError, match="malformed"):
+        await collect(model.stream(ask(name)))
+
+
+@pytest.mark.asyncio
+async def test_a_dropped_or_broken_stream_leaves_the_client_usable(fake_llm):
+    name = unique_model()
+    await script(
+        fake_llm,
+        name,
+        {"content": "abcdefgh", "chunk_size": 2, "chunk_delay_ms": 10, "fault": drop(3)},
+        {
+            "content": "abcdefgh",
+            "chunk_size": 2,
+            "fault": {"kind": "insert", "after_chunks": 3, "text": "data: {\n\n"},
+        },
+        {"content": "still here"},
+    )
+    # One connection only: a broken response left in the pool would block or poison the next call.
+    client = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1))
+    llm = OpenAICompatibleModel(base_url=fake_llm.base_url, api_key=API_KEY, client=client, max_attempts=1)
+    try:
+        for _ in range(2):
+            with pytest.raises(LLMError):
+                await asyncio.wait_for(collect(llm.stream(ask(name))), timeout=2.0)
+        completion = (await asyncio.wait_for(collect(llm.stream(ask(name))), timeout=2.0))[-1]
+    finally:
+        await client.close()
+
+    assert completion.content == "still here"
+
+
+@pytest.mark.asyncio
+async def test_a_provider_silent_before_its_first_byte_fails_at_the_deadline(model, fake_llm):
+    name = unique_model()
+    await script(fake_llm, name, {"content": "too late", "first_byte_delay_ms": 5000})
+
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded):
+        await collect(model.stream(ask(name), deadline=started + 0.3))
+
+    assert 0.3 <= time.monotonic() - started < 1.0
+    assert len(fake_llm.requests(model=name)) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_stream_slower_than_the_deadline_stops_at_the_deadline_after_its_first_text(model, fake_llm):
+    name = unique_model()
+    await script(fake_llm, name, {"content": "word " * 100, "chunk_size": 5, "chunk_delay_ms": 100})
+
+    started = time.monotonic()
+    seen: list[LLMEvent] = []
+    with pytest.raises(DeadlineExceeded):
+        async for event in model.stream(ask(name), deadline=started + 0.5):
+            seen.append(event)
+
+    assert 0.5 <= time.monotonic() - started < 1.0
+    assert seen and not any(isinstance(e, Completion) for e in seen)
+    assert len(fake_llm.requests(model=name)) == 1
+
+
+@pytest.mark.asyncio
+async def test_an_attempt_past_the_client_timeout_is_retried_within_the_deadline(fake_llm):
+    name = unique_model()
+    await script(fake_llm, name, {"content": "stuck", "first_byte_delay_ms": 2000}, {"content": "prompt"})
+    llm = OpenAICompatibleModel(base_url=fake_llm.base_url, api_key=API_KEY, timeout=0.2, backoff_base=0.01)
+    try:
+        completion = (await collect(llm.stream(ask(name), deadline=time.monotonic() + 5)))[-1]
+    finally:
+        await llm.aclose()
+
+    assert completion.content == "prompt"
+    assert len(fake_llm.requests(model=name)) == 2
+
+
+@pytest.mark.asyncio
+async def test_retry_after_is_honoured_for_a_500_within_the_deadline(model, fake_llm):
+    name = unique_model()
+    await script(
+        fake_llm, name, {"error": {"status": 503, "retry_after": "0.2", "times": 2}}, {"content": "back"}
+    )
+
+    started = time.monotonic()
+    completion = (await collect(model.stream(ask(name), deadline=started + 3)))[-1]
+
+    assert completion.content == "back"
+    assert time.monotonic() - started >= 0.4
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("fault", "retried"),
+    [
+        (drop(0), True),
+        ({"kind": "end"}, False),
+        ({"kind": "insert", "text": "<html>502 Bad Gateway</html>"}, False),
+    ],
+    ids=["dropped", "half-a-body", "not-json"],
+)
+async def test_a_broken_whole_answer_is_retried_or_an_llm_error(model, fake_llm, fault, retried):
+    name = unique_model()
+    await script(fake_llm, name, {"content": "broken", "fault": fault}, {"content": "whole"})
+
+    if retried:
+        assert (await model.complete(ask(name))).content == "whole"
+    else:
+        with pytest.raises(LLMError, match="malformed"):
+            await model.complete(ask(name))
+        assert len(fake_llm.requests(model=name)) == 1
+
+
+MALFORMED_ANSWERS = {
+    "not-an-object": "[]",
+    "no-choices": '{"choices": []}',
+    "choice-null": '{"choices": [null]}',
+    "message-a-string": '{"choices": [{"message": "hi"}]}',
+    "content-a-number": '{"choices": [{"message": {"content": 5}}]}',
+    "tool-call-without-function": '{"choices": [{"message": {"tool_calls": [{"id": "x", "function": 1}]}}]}',
+    "usage-negative": '{"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": -1}}',
+}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("text", MALFORMED_ANSWERS.values(), ids=MALFORMED_ANSWERS.keys())
+async def test_a_whole_answer_of_the_wrong_shape_is_an_llm_error(model, fake_llm, text):
+    name = unique_model()
+    await script(fake_llm, name, {"content": "x", "fault": {"kind": "insert", "text": text}})
+
+    with pytest.raises(LLMError, match="malformed completion"):
+        await model.complete(ask(name))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import aclosing
 
 from agentsuite.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
@@ -21,6 +22,10 @@ MAX_INPUT_MESSAGES = 100
 MAX_INPUT_CHARS = 1_000_000
 MAX_REASON_CHARS = 10_000
 MAX_STEPS = 1000
+REPORT_MARGIN_SECONDS = 0.5
+"""How much sooner than its call's deadline a run stops waiting for the model (at most half of the
+time it has): enough to tell the gateway why the run stopped (LLM_ERROR, "did not finish before its
+deadline"), where a run cut off by the call's deadline itself would end as a bare DEADLINE_EXCEEDED."""
 
 
 @servicer
@@ -44,7 +49,7 @@ class AgentRuntimeApi(agent_service_pb2_grpc.AgentRuntimeServicer):
                 for a in request.approvals
             ),
             max_steps=request.max_steps,
-            deadline=current_call().deadline,
+            deadline=_run_deadline(current_call().deadline),
         )
         # Closed at once when the call ends early (cancelled), not when the garbage collector gets
         # to it: closing is what cancels the model's stream and the tool calls in flight.
@@ -53,6 +58,12 @@ class AgentRuntimeApi(agent_service_pb2_grpc.AgentRuntimeServicer):
                 if request.omit_deltas and isinstance(event, events.AssistantDelta | events.ReasoningDelta):
                     continue
                 yield agent_service_pb2.StepResponse(event=event_to_proto(event, agent_id))
+
+
+def _run_deadline(call_deadline: float | None) -> float | None:
+    if call_deadline is None:
+        return None
+    return call_deadline - min(REPORT_MARGIN_SECONDS, max(0.0, call_deadline - time.monotonic()) / 2)
 
 
 def _run_input(request: agent_service_pb2.StepRequest) -> tuple[HistoryMessage, ...]:

@@ -1,6 +1,6 @@
 """The OpenAI-compatible Chat Completions provider (OpenAI, vLLM, Ollama, llama.cpp, OpenRouter, ...).
 
-Streams over SSE, assembles tool calls from their per-index deltas, and retries transient failures with
+Streams over SSE (the wire format is :mod:`.openai_wire`'s), and retries transient failures with
 tenacity — but only until the first event reaches the caller, because replaying a half-streamed answer
 would show the user text twice, and never past the caller's deadline.
 """
@@ -13,9 +13,8 @@ import email.utils
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
@@ -26,20 +25,9 @@ from tenacity.wait import wait_base, wait_exponential_jitter
 from yarl import URL
 
 from services.common.errors import AgentSuiteError, DeadlineExceeded
-from services.common.stored_cache import DEFAULT_LIMIT, MAX_CHARS
 
-from .types import (
-    ChatMessage,
-    ChatRequest,
-    Completion,
-    LLMError,
-    LLMEvent,
-    ReasoningDelta,
-    TextDelta,
-    TokenUsage,
-    ToolCall,
-    ToolCallStarted,
-)
+from .openai_wire import EncodedMessages, StreamAssembler, line_batches, parse_completion, request_body
+from .types import ChatRequest, Completion, LLMError, LLMEvent
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -82,7 +70,7 @@ class OpenAICompatibleModel:
         self._max_attempts = max_attempts
         self._timeout = timeout
         self._backoff = wait_exponential_jitter(multiplier=backoff_base, max=backoff_max, jitter=backoff_base)
-        self._encoded = _EncodedMessages()
+        self._encoded = EncodedMessages()
 
     def __repr__(self) -> str:  # never the key
         return f"OpenAICompatibleModel(base_url={self._base_url!r})"
@@ -93,7 +81,7 @@ class OpenAICompatibleModel:
         Raises :class:`LLMError` when the provider fails for good and :class:`DeadlineExceeded` when the
         deadline is spent. Closing the generator early closes the HTTP response at once.
         """
-        body = _request_body(request, stream=True, encoded=self._encoded)
+        body = request_body(request, stream=True, encoded=self._encoded)
         opened, events, first = await self._with_retries(self._open_stream, body, deadline)
         async with opened:
             yield first
@@ -109,7 +97,7 @@ class OpenAICompatibleModel:
 
     async def complete(self, request: ChatRequest, *, deadline: float | None = None) -> Completion:
         """The whole answer in one response (``stream: false``); retried like a stream's start."""
-        body = _request_body(request, stream=False, encoded=self._encoded)
+        body = request_body(request, stream=False, encoded=self._encoded)
         return await self._with_retries(self._complete_once, body, deadline)
 
     async def aclose(self) -> None:
@@ -185,7 +173,7 @@ class OpenAICompatibleModel:
                 # back to the pool: closing it ends the provider's stream at once.
                 exits.callback(_close_unless_read, response)
                 await self._raise_for_status(response)
-                events = _StreamAssembler(redact=self._redact).events(_line_batches(_text(response)))
+                events = StreamAssembler(redact=self._redact).events(line_batches(_text(response)))
                 exits.push_async_callback(events.aclose)
                 first = await anext(events)
         except BaseException as exc:
@@ -203,10 +191,7 @@ class OpenAICompatibleModel:
                 body = await response.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _transport_error(exc, deadline) from exc
-        try:
-            return _parse_completion(json.loads(body), redact=self._redact)
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise LLMError("the provider sent a malformed completion") from exc
+        return parse_completion(body, redact=self._redact)
 
     def _attempt_timeout(self, deadline: float | None) -> float:
         if deadline is None:
@@ -233,124 +218,6 @@ class OpenAICompatibleModel:
         return text.replace(self._api_key, "***") if self._api_key else text
 
 
-@dataclass
-class _PartialCall:
-    """A tool call being assembled from deltas (mutable on purpose: it grows chunk by chunk)."""
-
-    index: int
-    id: str = ""
-    name: str = ""
-    arguments: list[str] = field(default_factory=list)
-    announced: bool = False
-
-
-class _StreamAssembler:
-    """Turns SSE lines into events and remembers enough to build the final :class:`Completion`."""
-
-    def __init__(self, *, redact: Callable[[str], str]):
-        self._redact = redact
-        self._content: list[str] = []
-        self._reasoning: list[str] = []
-        self._calls: dict[int, _PartialCall] = {}
-        self._usage: TokenUsage | None = None
-        self._finish_reason: str | None = None
-
-    async def events(self, batches: AsyncIterator[list[str]]) -> AsyncIterator[LLMEvent]:
-        """Events from batches of SSE lines, one batch per network read. Text that arrived in one
-        read is one delta: a fast server's whole answer is one event downstream, not one per
-        chunk (each costs a gRPC write on the way to the client), while a slow one's text still
-        goes on the moment it arrives."""
-        data: list[str] = []
-        done = False
-        async for lines in batches:
-            if done:
-                # Read on to the end of the body (the server ends it right after [DONE]): a
-                # response closed before its end cannot go back to the pool, and every call
-                # would then pay for a new connection.
-                continue
-            arrived: list[LLMEvent] = []
-            for line in lines:
-                if line.startswith("data:"):
-                    data.append(line[6:] if line.startswith("data: ") else line[5:])
-                    continue
-                if line or not data:
-                    continue  # comments (": keepalive"), other SSE fields, blank keepalives
-                payload, data = "\n".join(data), []
-                if payload == "[DONE]":
-                    done = True
-                    break
-                arrived.extend(self._apply(payload))
-            for event in _merged(arrived):
-                yield event
-        # Some servers end the body without the blank line that closes the last event.
-        if not done and data and (payload := "\n".join(data)) != "[DONE]":
-            for event in _merged(list(self._apply(payload))):
-                yield event
-        yield self._completion()
-
-    def _apply(self, payload: str) -> Iterator[LLMEvent]:
-        try:
-            chunk = json.loads(payload)
-        except ValueError as exc:
-            raise LLMError("the provider sent a malformed stream event") from exc
-        if not isinstance(chunk, dict):
-            raise LLMError("the provider sent a malformed stream event")
-        if error := chunk.get("error"):
-            raise _stream_error(error, self._redact)
-        if usage := chunk.get("usage"):
-            self._usage = _parse_usage(usage)
-        for choice in chunk.get("choices") or ():
-            if choice.get("index", 0) != 0:
-                continue  # we never ask for n > 1
-            if finish := choice.get("finish_reason"):
-                self._finish_reason = finish
-            delta = choice.get("delta") or {}
-            if reasoning := delta.get("reasoning_content") or delta.get("reasoning"):
-                self._reasoning.append(reasoning)
-                yield ReasoningDelta(text=reasoning)
-            if text := delta.get("content"):
-                self._content.append(text)
-                yield TextDelta(text=text)
-            for call_delta in delta.get("tool_calls") or ():
-                if started := self._apply_call_delta(call_delta):
-                    yield started
-
-    def _apply_call_delta(self, delta: dict[str, Any]) -> ToolCallStarted | None:
-        index = delta.get("index")
-        if index is None:
-            # A few servers omit the index: a new id starts a new call, otherwise it continues the last.
-            new_id = delta.get("id") and all(c.id != delta["id"] for c in self._calls.values())
-            index = len(self._calls) if new_id or not self._calls else max(self._calls)
-        call = self._calls.get(index)
-        if call is None:
-            call = self._calls[index] = _PartialCall(index=index)
-        function = delta.get("function") or {}
-        # id and name come once, in the first delta; servers that repeat them must not double them.
-        if not call.id and delta.get("id"):
-            call.id = delta["id"]
-        if not call.name and function.get("name"):
-            call.name = function["name"]
-        if arguments := function.get("arguments"):
-            call.arguments.append(arguments)
-        if call.name and not call.announced:
-            call.announced = True
-            return ToolCallStarted(index=index, id=call.id or _fallback_call_id(index), name=call.name)
-        return None
-
-    def _completion(self) -> Completion:
-        calls = tuple(
-            ToolCall(id=c.id or _fallback_call_id(c.index), name=c.name, arguments="".join(c.arguments))
-            for c in sorted(self._calls.values(), key=lambda c: c.index)
-        )
-        return Completion(
-            content="".join(self._content),
-            reasoning="".join(self._reasoning),
-            tool_calls=calls,
-            usage=self._usage,
-            finish_reason=self._finish_reason,
-        )
-
-
 async def _text(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
     """The body as text, each network read as it arrives (SSE is UTF-8; a character cut between
     reads completes in the next one)."""
@@ -365,36 +232,6 @@ async def _text(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
 def _close_unless_read(response: aiohttp.ClientResponse) -> None:
     if not response.content.at_eof():
         response.close()
-
-
-async def _line_batches(chunks: AsyncIterator[str]) -> AsyncIterator[list[str]]:
-    """The complete lines of each chunk of text as it arrives (``\\n``, ``\\r\\n`` or ``\\r`` ends
-    a line); a line cut between chunks completes in the next one."""
-    rest = ""
-    async for chunk in chunks:
-        text = rest + chunk
-        # A chunk may end between the CR and the LF of one line end: keep the CR for the next.
-        held = "\r" if text.endswith("\r") else ""
-        lines = text[: len(text) - len(held)].replace("\r\n", "\n").replace("\r", "\n").split("\n")
-        rest = lines.pop() + held
-        if lines:
-            yield lines
-    if rest.rstrip("\r"):
-        yield [rest.rstrip("\r")]
-
-
-def _merged(events: list[LLMEvent]) -> list[LLMEvent]:
-    """Consecutive text (or reasoning) deltas joined into one."""
-    merged: list[LLMEvent] = []
-    for event in events:
-        last = merged[-1] if merged else None
-        if isinstance(event, TextDelta) and isinstance(last, TextDelta):
-            merged[-1] = TextDelta(text=last.text + event.text)
-        elif isinstance(event, ReasoningDelta) and isinstance(last, ReasoningDelta):
-            merged[-1] = ReasoningDelta(text=last.text + event.text)
-        else:
-            merged.append(event)
-    return merged
 
 
 class _StopBeforeDeadline(stop_base):
@@ -469,17 +306,6 @@ def _transport_error(exc: BaseException, deadline: float | None) -> AgentSuiteEr
     return LLMError(f"could not talk to the provider ({type(exc).__name__}: {exc})", retryable=True)
 
 
-def _stream_error(error: Any, redact: Callable[[str], str]) -> LLMError:
-    """An ``{"error": ...}`` object sent inside an otherwise successful stream (OpenRouter, vLLM do this)."""
-    message = error.get("message", "") if isinstance(error, dict) else str(error)
-    code = error.get("code") if isinstance(error, dict) else None
-    status = code if isinstance(code, int) else None
-    retryable = status is None or status == 429 or status >= 500
-    return LLMError(
-        redact(f"the provider reported an error mid-stream: {message}"), status=status, retryable=retryable
-    )
-
-
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     if (millis := headers.get("retry-after-ms")) is not None:
         try:
@@ -509,102 +335,3 @@ def _error_detail(body: bytes) -> str:
     if isinstance(error, dict):
         return str(error.get("message") or error)[:500]
     return str(error)[:500]
-
-
-def _fallback_call_id(index: int) -> str:
-    # Some local servers send no ids; tool results still need one to point at.
-    return f"call_{index}"
-
-
-def _parse_usage(usage: dict[str, Any]) -> TokenUsage:
-    prompt = int(usage.get("prompt_tokens") or 0)
-    completion = int(usage.get("completion_tokens") or 0)
-    return TokenUsage(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=int(usage.get("total_tokens") or prompt + completion),
-    )
-
-
-def _parse_completion(body: dict[str, Any], *, redact: Callable[[str], str]) -> Completion:
-    if error := body.get("error"):
-        raise _stream_error(error, redact)
-    choice = body["choices"][0]
-    message = choice.get("message") or {}
-    calls = tuple(
-        ToolCall(
-            id=call.get("id") or _fallback_call_id(i),
-            name=call["function"]["name"],
-            arguments=call["function"].get("arguments") or "",
-        )
-        for i, call in enumerate(message.get("tool_calls") or ())
-    )
-    usage = body.get("usage")
-    return Completion(
-        content=message.get("content") or "",
-        reasoning=message.get("reasoning_content") or message.get("reasoning") or "",
-        tool_calls=calls,
-        usage=_parse_usage(usage) if usage else None,
-        finish_reason=choice.get("finish_reason"),
-    )
-
-
-def _message_json(message: ChatMessage) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": message.role, "content": message.content}
-    if message.tool_calls:
-        out["tool_calls"] = [
-            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-            for c in message.tool_calls
-        ]
-    if message.tool_call_id is not None:
-        out["tool_call_id"] = message.tool_call_id
-    if message.name is not None:
-        out["name"] = message.name
-    return out
-
-
-def _request_body(request: ChatRequest, *, stream: bool, encoded: _EncodedMessages) -> bytes:
-    """The request as httpx encoded ``json=``: compact, UTF-8, no NaN. The messages come from
-    ``encoded`` and the tools as encoded once per spec: every step sends them again."""
-    options: dict[str, Any] = {"model": request.model, "stream": stream}
-    if stream:
-        options["stream_options"] = {"include_usage": True}
-    if request.tools:
-        # Only sent with tools: several servers reject the flag on a request without any.
-        options["parallel_tool_calls"] = request.parallel_tool_calls
-    if request.temperature is not None:
-        options["temperature"] = request.temperature
-    if request.max_tokens is not None:
-        options["max_tokens"] = request.max_tokens
-    parts = [_json(options)[:-1], ',"messages":[', encoded.joined(request.messages), "]"]
-    if request.tools:
-        functions = (f'{{"type":"function","function":{tool.schema_json}}}' for tool in request.tools)
-        parts += [',"tools":[', ",".join(functions), "]"]
-    parts.append("}")
-    return "".join(parts).encode()
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
-class _EncodedMessages:
-    """Each message's JSON, encoded once: every step of a run, and every run of an agent, sends
-    the messages of its context again. The oldest entries are dropped past ``limit``."""
-
-    def __init__(self, limit: int = DEFAULT_LIMIT):
-        self._limit = limit
-        self._json: dict[ChatMessage, str] = {}
-
-    def joined(self, messages: Iterable[ChatMessage]) -> str:
-        """The messages' JSON, comma-separated."""
-        known = self._json
-        return ",".join([known.get(message) or self._encode(message) for message in messages])
-
-    def _encode(self, message: ChatMessage) -> str:
-        encoded = _json(_message_json(message))
-        if len(encoded) <= MAX_CHARS:
-            if len(self._json) >= self._limit:
-                del self._json[next(iter(self._json))]
-            self._json[message] = encoded
-        return encoded
