@@ -1,0 +1,403 @@
+"""Reading the fault suite's state back after a campaign and judging it against issue 14's promises.
+
+Everything is read through the public API (memory's history, blocks and archive; each run's stored
+events from seq 0), except the fencing check, which needs the epoch each message was written under
+and so asks the test database directly.
+
+``judge`` returns findings (one per broken promise, with the scenario it happened in) and figures
+per scenario: acknowledged, lost, duplicated, repeated effects, recovery seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import pairwise
+
+import asyncpg
+
+from agentsuite.common.v1 import common_pb2
+from agentsuite.gateway.v1 import gateway_pb2
+from agentsuite.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
+from tests.e2e.fault_campaign import SERVING_WITHIN_S, CampaignResult
+from tests.e2e.fault_load import BLOCK, PROBE, LoadAgent, Sent
+from tests.e2e.run_checks import CALL_TIMEOUT_S, history, runs_oldest_first, watch
+
+TOOL = common_pb2.MESSAGE_ROLE_TOOL
+USER = common_pb2.MESSAGE_ROLE_USER
+COMPLETED = gateway_pb2.RUN_STATUS_COMPLETED
+RETURN_OK = common_pb2.TOOL_RETURN_STATUS_OK
+EFFECTS = {"block": "core_memory_append", "passage": "archival_memory_insert", "tool": PROBE}
+"""Each effect a message causes, by the tool that causes it."""
+READ_CONCURRENCY = 16
+
+
+@dataclass(frozen=True)
+class RunObservation:
+    """One run as a client can see it afterwards: its stored messages and its stored events."""
+
+    run: gateway_pb2.Run
+    stored: list[common_pb2.Message]
+    events: list[gateway_pb2.RunEvent]
+    database_url: str
+
+
+@dataclass
+class AgentState:
+    agent: LoadAgent
+    history: list[common_pb2.Message]
+    runs: dict[str, RunObservation]
+    block: str
+    passages: Counter[str]
+    epochs: dict[str, tuple[int, datetime]] | None
+    """Message id -> (epoch it was written under, when); None while memory.messages has no epoch."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    scenario: str
+    detail: str
+
+
+@dataclass
+class Verdict:
+    findings: list[Finding] = field(default_factory=list)
+    figures: dict[str, dict] = field(default_factory=dict)
+    epoch_column: bool = False
+
+    def of(self, *kinds: str) -> list[Finding]:
+        return [finding for finding in self.findings if finding.kind in kinds]
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+async def read_state(channel, auth, database_url: str, agents: list[LoadAgent]) -> dict[str, AgentState]:
+    """Every agent's history, runs with their stored events, block, archive and message epochs."""
+    limit = asyncio.Semaphore(READ_CONCURRENCY)
+    epochs = await message_epochs(database_url, [agent.id for agent in agents])
+    states = await asyncio.gather(
+        *(_read_agent(channel, auth, database_url, a, limit, epochs) for a in agents)
+    )
+    return {state.agent.id: state for state in states}
+
+
+async def _read_agent(channel, auth, database_url, agent: LoadAgent, limit, epochs) -> AgentState:
+    async with limit:
+        messages = await history(channel, auth, agent.id)
+        runs = await runs_oldest_first(channel, auth, agent.id)
+        block = await _block_value(channel, auth, agent.id)
+        passages = await _passage_texts(channel, auth, agent.id)
+
+    async def observe(run: gateway_pb2.Run) -> RunObservation:
+        async with limit:
+            events = await watch(channel, auth, run.id)
+        stored = [m for m in messages if m.run_id == run.id]
+        return RunObservation(run, stored, events, database_url)
+
+    observed = await asyncio.gather(*(observe(run) for run in runs))
+    mine = None if epochs is None else {m.id: epochs[m.id] for m in messages if m.id in epochs}
+    return AgentState(agent, messages, {o.run.id: o for o in observed}, block, Counter(passages), mine)
+
+
+async def _block_value(channel, auth, agent_id: str) -> str:
+    memory = memory_service_pb2_grpc.MemoryServiceStub(channel)
+    request = memory_service_pb2.ListBlocksRequest(agent_id=agent_id, label=BLOCK)
+    (block,) = (await memory.ListBlocks(request, metadata=auth, timeout=CALL_TIMEOUT_S)).blocks
+    return block.value
+
+
+async def _passage_texts(channel, auth, agent_id: str) -> list[str]:
+    memory = memory_service_pb2_grpc.MemoryServiceStub(channel)
+    archives = await memory.ListArchives(
+        memory_service_pb2.ListArchivesRequest(agent_id=agent_id), metadata=auth, timeout=CALL_TIMEOUT_S
+    )
+    texts: list[str] = []
+    for archive in archives.archives:
+        token = ""
+        for _ in range(1000):
+            page = await memory.ListPassages(
+                memory_service_pb2.ListPassagesRequest(
+                    archive_id=archive.id, page_size=1000, page_token=token
+                ),
+                metadata=auth,
+                timeout=CALL_TIMEOUT_S,
+            )
+            texts += [passage.text for passage in page.passages]
+            token = page.next_page_token
+            if not token:
+                break
+    return texts
+
+
+async def message_epochs(database_url: str, agent_ids: list[str]) -> dict[str, tuple[int, datetime]] | None:
+    """The fencing epoch and time of every message of ``agent_ids``, read from memory.messages;
+    None while that table has no ``epoch`` column (the lead is adding it for issue 14)."""
+    connection = await asyncpg.connect(database_url, timeout=10)
+    try:
+        has_epoch = await connection.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns"
+            " WHERE table_schema = 'memory' AND table_name = 'messages' AND column_name = 'epoch')"
+        )
+        if not has_epoch:
+            return None
+        rows = await connection.fetch(
+            "SELECT id::text, epoch, created_at FROM memory.messages WHERE agent_id = ANY($1::uuid[])",
+            agent_ids,
+        )
+    finally:
+        await connection.close()
+    return {row["id"]: (row["epoch"], row["created_at"]) for row in rows}
+
+
+# -- what the checks count ------------------------------------------------------------------------
+
+
+async def count_tool_executions(run: RunObservation, *, tool: str, marker: str) -> int:
+    """How many times the custom ``tool`` executed for ``marker`` in ``run``.
+
+    For now this counts what a client can observe: the distinct tool-call ids of ``tool`` carrying
+    ``marker`` among the run's stored tool messages and its stored ``tool_call``/``tool_return``
+    events, less the calls known to have failed (an error result and no success). An execution
+    whose call, result and events were all lost with a crashed process is invisible here. The tools
+    service is getting an execution record (issue 14): wire this function to that record, so every
+    execution counts, told or not.
+    """
+    calls = {
+        e.tool_call.id
+        for e in run.events
+        if e.HasField("tool_call") and e.tool_call.name == tool and marker in e.tool_call.arguments_json
+    }
+    returns = [e.tool_return for e in run.events if e.HasField("tool_return") and e.tool_return.name == tool]
+    stored = [m for m in run.stored if m.role == TOOL and m.name == tool]
+    succeeded = {r.tool_call_id for r in returns if r.status == RETURN_OK and marker in r.content}
+    succeeded |= {m.tool_call_id for m in stored if _status(m) == "ok" and marker in m.content}
+    failed = {r.tool_call_id for r in returns if r.status != RETURN_OK}
+    failed |= {m.tool_call_id for m in stored if _status(m) != "ok"}
+    return len(succeeded | (calls - failed))
+
+
+def _status(message: common_pb2.Message) -> str:
+    status = message.metadata.fields.get("status")
+    return status.string_value if status is not None else ""
+
+
+def told_messages(events: list[gateway_pb2.RunEvent]) -> list[common_pb2.Message]:
+    """The history messages a run's events carry, in order."""
+    kinds = ("message_persisted", "assistant_message")
+    return [getattr(e, e.WhichOneof("event")) for e in events if e.WhichOneof("event") in kinds]
+
+
+def stale_writes(state: AgentState) -> list[tuple[common_pb2.Message, int, int]]:
+    """Messages written under an epoch after a run of a newer epoch had started: (message, its
+    epoch, the newer epoch)."""
+    if state.epochs is None:
+        return []
+    takeovers = [
+        (event.started.epoch, event.time.ToDatetime(tzinfo=UTC))
+        for run in state.runs.values()
+        for event in run.events
+        if event.HasField("started")
+    ]
+    stale = []
+    for message in state.history:
+        if message.id not in state.epochs:
+            continue
+        epoch, written = state.epochs[message.id]
+        newer = [e for e, began in takeovers if e > epoch and began < written]
+        if newer:
+            stale.append((message, epoch, min(newer)))
+    return stale
+
+
+# -- judging ---------------------------------------------------------------------------------------
+
+
+async def judge(result: CampaignResult, states: dict[str, AgentState]) -> Verdict:
+    verdict = Verdict(epoch_column=all(state.epochs is not None for state in states.values()))
+    figures: dict[str, dict] = defaultdict(_empty_figures)
+    scenario_of_run: dict[str, str] = {}
+    for sent in result.sent:
+        state = states[sent.agent.id]
+        figure = figures[sent.scenario]
+        run_id = await _judge_message(sent, state, verdict, figure)
+        if run_id:
+            scenario_of_run[run_id] = sent.scenario
+    _judge_order(result.sent, states, verdict, figures)
+    for state in states.values():
+        _judge_telling(state, scenario_of_run, verdict, figures)
+        _judge_epochs(state, scenario_of_run, verdict, figures)
+    _judge_recovery(result, verdict, figures)
+    for scenario, codes in result.codes.items():
+        figures[scenario]["client_codes"] = dict(codes)
+    for figure in figures.values():
+        figure["stale_epoch_writes"] = figure["stale_epoch_writes"] if verdict.epoch_column else None
+    order = ["warm-up", *(record.name for record in result.scenarios)]
+    verdict.figures = {name: figures[name] for name in order if name in figures}
+    return verdict
+
+
+def _empty_figures() -> dict:
+    return {
+        "acknowledged": 0,
+        "unacknowledged": 0,
+        "non_retryable": 0,
+        "lost": 0,
+        "duplicated": 0,
+        "out_of_order": 0,
+        "runs_not_completed": 0,
+        "repeated_effects": {"block": 0, "passage": 0, "tool": 0},
+        "missing_effects": {"block": 0, "passage": 0, "tool": 0},
+        "tool_errors": 0,
+        "told_wrong": 0,
+        "stale_epoch_writes": 0,
+        "client_codes": {},
+    }
+
+
+def _find(verdict: Verdict, figure: dict, kind: str, scenario: str, detail: str, counter: str) -> None:
+    verdict.findings.append(Finding(kind, scenario, detail))
+    figure[counter] += 1
+
+
+async def _judge_message(sent: Sent, state: AgentState, verdict: Verdict, figure: dict) -> str:
+    """Lost, duplicated, effects; returns the message's run id ('' when it was never stored)."""
+    said = [m for m in state.history if m.role == USER and m.content == sent.text]
+    scenario, text = sent.scenario, sent.text
+    if sent.acked:
+        figure["acknowledged"] += 1
+    elif sent.failure:
+        _find(verdict, figure, "non_retryable", scenario, f"{text}: {sent.failure}", "non_retryable")
+    else:
+        figure["unacknowledged"] += 1
+    if sent.acked and not said:
+        _find(verdict, figure, "lost", scenario, f"{text} was acknowledged and is not in the history", "lost")
+    if len(said) > 1:
+        runs = [m.run_id for m in said]
+        _find(
+            verdict,
+            figure,
+            "duplicated",
+            scenario,
+            f"{text} is in the history {len(said)} times: {runs}",
+            "duplicated",
+        )
+    run_id = sent.reply.run.id if sent.reply is not None else (said[0].run_id if said else "")
+    run = state.runs.get(run_id)
+    if sent.reply is not None and run is not None:
+        _judge_reply(sent, run, verdict, figure)
+    counts = {
+        "block": state.block.count(text),
+        "passage": state.passages[text],
+        "tool": await count_tool_executions(run, tool=PROBE, marker=text) if run else 0,
+    }
+    completed = run is not None and run.run.status == COMPLETED
+    if sent.acked and not completed:
+        figure["runs_not_completed"] += 1
+    for effect, count in counts.items():
+        results = [m for m in (run.stored if run else []) if m.role == TOOL and m.name == EFFECTS[effect]]
+        ok = any(_status(m) == "ok" for m in results)
+        figure["tool_errors"] += sum(1 for m in results if _status(m) != "ok")
+        if count > 1:
+            detail = f"{text}: {EFFECTS[effect]} applied {count} times (run {run_id})"
+            verdict.findings.append(Finding(f"repeated {effect}", scenario, detail))
+            figure["repeated_effects"][effect] += 1
+        elif completed and ok and count == 0:
+            detail = f"{text}: run {run_id} completed, {EFFECTS[effect]} reported ok, not applied"
+            verdict.findings.append(Finding(f"missing {effect}", scenario, detail))
+            figure["missing_effects"][effect] += 1
+    return run_id
+
+
+def _judge_reply(sent: Sent, run: RunObservation, verdict: Verdict, figure: dict) -> None:
+    told = Counter(message.id for message in sent.reply.messages)
+    stored = [message.id for message in run.stored]
+    if any(told[i] != 1 for i in stored) or set(told) - set(stored):
+        detail = f"{sent.text}: SendMessage told {dict(told)} of stored {stored} (run {run.run.id})"
+        _find(verdict, figure, "told wrong", sent.scenario, detail, "told_wrong")
+
+
+def _judge_order(sent: list[Sent], states: dict[str, AgentState], verdict: Verdict, figures) -> None:
+    """Each sender's acknowledged messages are in the history in the order it sent them."""
+    by_sender: dict[tuple[str, int], list[Sent]] = defaultdict(list)
+    for message in sent:
+        if message.acked:
+            by_sender[(message.agent.id, message.sender)].append(message)
+    for (agent_id, _), messages in by_sender.items():
+        position = {m.content: m.seq for m in states[agent_id].history if m.role == USER}
+        stored = [m for m in sorted(messages, key=lambda m: m.number) if m.text in position]
+        for earlier, later in pairwise(stored):
+            if position[earlier.text] > position[later.text]:
+                detail = f"{later.text} (sent after {earlier.text}) is stored before it"
+                _find(
+                    verdict, figures[later.scenario], "out of order", later.scenario, detail, "out_of_order"
+                )
+
+
+def _judge_telling(state: AgentState, scenario_of_run: dict[str, str], verdict: Verdict, figures) -> None:
+    """Each stored message of a run is in its stored events (WatchRun from 0) exactly once."""
+    for run_id, run in state.runs.items():
+        told = Counter(message.id for message in told_messages(run.events))
+        stored = [message.id for message in run.stored]
+        wrong = [i for i in stored if told[i] != 1]
+        phantom = set(told) - set(stored)
+        if wrong or phantom:
+            scenario = scenario_of_run.get(run_id, "unknown")
+            detail = (
+                f"run {run_id}: {len(stored)} messages stored, events told {sum(told.values())}; "
+                f"not told once: {len(wrong)}, told but not stored: {len(phantom)}"
+            )
+            _find(verdict, figures[scenario], "told wrong", scenario, detail, "told_wrong")
+
+
+def _judge_epochs(state: AgentState, scenario_of_run: dict[str, str], verdict: Verdict, figures) -> None:
+    for message, epoch, newer in stale_writes(state):
+        scenario = scenario_of_run.get(message.run_id, "unknown")
+        detail = f"message {message.seq} of run {message.run_id} written under epoch {epoch} after epoch {newer} began"
+        _find(verdict, figures[scenario], "stale epoch", scenario, detail, "stale_epoch_writes")
+
+
+def _judge_recovery(result: CampaignResult, verdict: Verdict, figures) -> None:
+    for record in result.scenarios:
+        figure = figures[record.name]
+        figure.update(
+            in_flight_at_fault=record.in_flight_at_fault,
+            serving_s=_rounded(record.serving_s),
+            all_serving_s=_rounded(record.all_serving_s),
+            load_recovered_s=_rounded(record.load_recovered_s),
+            notes={k: _rounded(v) if isinstance(v, float) else v for k, v in record.notes.items()},
+        )
+        for what, seconds in (("restarted", record.serving_s), ("all", record.all_serving_s)):
+            if seconds is None or seconds > SERVING_WITHIN_S:
+                detail = f"{what} SERVING after {seconds} s (limit {SERVING_WITHIN_S} s)"
+                verdict.findings.append(Finding("slow recovery", record.name, detail))
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def report(result: CampaignResult, verdict: Verdict, *, seconds: float, samples: int = 5) -> dict:
+    """The campaign as one JSON document: the plan, figures per scenario, findings by kind."""
+    by_kind: dict[str, list[Finding]] = defaultdict(list)
+    for finding in verdict.findings:
+        by_kind[finding.kind].append(finding)
+    return {
+        "plan": {k: v for k, v in vars(result.plan).items()},
+        "seconds": round(seconds, 1),
+        "messages": len(result.sent),
+        "epoch_column": verdict.epoch_column,
+        "never_finished_runs": result.never_finished,
+        "figures": verdict.figures,
+        "findings": {
+            kind: {
+                "count": len(found),
+                "by_scenario": dict(Counter(f.scenario for f in found)),
+                "samples": [f"[{f.scenario}] {f.detail}" for f in found[:samples]],
+            }
+            for kind, found in sorted(by_kind.items())
+        },
+    }
