@@ -200,8 +200,13 @@ class Campaign:
         process.kill()
         await asyncio.sleep(self.plan.down_s)  # the outage itself, not a wait for a condition
         restarted = time.monotonic()
-        await process.start()
-        record.serving_s = time.monotonic() - restarted
+        starting = asyncio.create_task(process.start())
+        # Timed with a fresh channel per probe: the supervisor's own wait reuses one channel, whose
+        # reconnect backoff (1 s, 1.6 s, 2.6 s, ...) after the first refused probe adds seconds.
+        record.serving_s = await seconds_until_all_serving(
+            (process,), restarted, within=self.plan.phase_budget_s
+        )
+        await starting
         return restarted
 
     async def kill_gateway(self, record: ScenarioRecord) -> float:

@@ -67,6 +67,8 @@ class Verdict:
     findings: list[Finding] = field(default_factory=list)
     figures: dict[str, dict] = field(default_factory=dict)
     epoch_column: bool = False
+    slow_runs: list[dict] = field(default_factory=list)
+    """What happened to the runs of the slow agent (the frozen gateway's), event by event."""
 
     def of(self, *kinds: str) -> list[Finding]:
         return [finding for finding in self.findings if finding.kind in kinds]
@@ -231,6 +233,8 @@ async def judge(result: CampaignResult, states: dict[str, AgentState]) -> Verdic
         _judge_telling(state, scenario_of_run, verdict, figures)
         _judge_epochs(state, scenario_of_run, verdict, figures)
     _judge_recovery(result, verdict, figures)
+    if result.slow_agent is not None:
+        verdict.slow_runs = [timeline(run) for run in states[result.slow_agent.id].runs.values()]
     for scenario, codes in result.codes.items():
         figures[scenario]["client_codes"] = dict(codes)
     for figure in figures.values():
@@ -253,6 +257,7 @@ def _empty_figures() -> dict:
         "missing_effects": {"block": 0, "passage": 0, "tool": 0},
         "tool_errors": 0,
         "told_wrong": 0,
+        "runs_started_again": 0,
         "stale_epoch_writes": 0,
         "client_codes": {},
     }
@@ -340,6 +345,8 @@ def _judge_order(sent: list[Sent], states: dict[str, AgentState], verdict: Verdi
 def _judge_telling(state: AgentState, scenario_of_run: dict[str, str], verdict: Verdict, figures) -> None:
     """Each stored message of a run is in its stored events (WatchRun from 0) exactly once."""
     for run_id, run in state.runs.items():
+        if sum(1 for event in run.events if event.HasField("started")) > 1:
+            figures[scenario_of_run.get(run_id, "unknown")]["runs_started_again"] += 1
         told = Counter(message.id for message in told_messages(run.events))
         stored = [message.id for message in run.stored]
         wrong = [i for i in stored if told[i] != 1]
@@ -376,6 +383,26 @@ def _judge_recovery(result: CampaignResult, verdict: Verdict, figures) -> None:
                 verdict.findings.append(Finding("slow recovery", record.name, detail))
 
 
+def timeline(run: RunObservation) -> dict:
+    """A run's stored events (seconds after its first, kind, epoch of a start, tool of a call) and
+    its stored messages (seq, step, role, tool): how it was executed, and how often."""
+    first = run.events[0].time.ToDatetime() if run.events else None
+
+    def event(e: gateway_pb2.RunEvent) -> list:
+        kind = e.WhichOneof("event")
+        detail = {"started": lambda: e.started.epoch, "tool_call": lambda: e.tool_call.name}.get(kind)
+        offset = round((e.time.ToDatetime() - first).total_seconds(), 2)
+        return [offset, kind, *([detail()] if detail else [])]
+
+    roles = {v: k.removeprefix("MESSAGE_ROLE_").lower() for k, v in common_pb2.MessageRole.items()}
+    return {
+        "run": run.run.id,
+        "status": gateway_pb2.RunStatus.Name(run.run.status),
+        "events": [event(e) for e in run.events],
+        "stored": [[m.seq, m.step, roles.get(m.role, m.role), m.name] for m in run.stored],
+    }
+
+
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
@@ -392,6 +419,7 @@ def report(result: CampaignResult, verdict: Verdict, *, seconds: float, samples:
         "epoch_column": verdict.epoch_column,
         "never_finished_runs": result.never_finished,
         "figures": verdict.figures,
+        "slow_runs": verdict.slow_runs,
         "findings": {
             kind: {
                 "count": len(found),

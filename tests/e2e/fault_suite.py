@@ -135,11 +135,16 @@ async def running_fault_suite(
 
 async def _start(suite: Suite, database: EmbeddedDatabase, gateway_env: Mapping[str, str]) -> FaultSuite:
     ports = suite.ports
+    # Memory first (its migration creates the vector extension), then the others two at a time:
+    # each process takes seconds to start on a busy machine.
     memory = await suite.start_replica("memory", port=ports.memory)
-    tools = await suite.start_replica("tools", port=ports.tools)
-    agent = await suite.start_replica("agent", port=ports.agent)
-    first = await suite.start_replica("gateway", port=ports.gateway, env=gateway_env)
-    second = await suite.start_replica("gateway", env=gateway_env)
+    tools, agent = await asyncio.gather(
+        suite.start_replica("tools", port=ports.tools), suite.start_replica("agent", port=ports.agent)
+    )
+    first, second = await asyncio.gather(
+        suite.start_replica("gateway", port=ports.gateway, env=gateway_env),
+        suite.start_replica("gateway", env=gateway_env),
+    )
     engine = create_engine(database.url, Settings(service="test", db_pool_size=1))
     try:
         key = (await KeyStore(engine).issue(TENANT)).key
