@@ -11,7 +11,9 @@ One program exists, ``effects``, made for the fault tests (issue 14): every user
 1. the prompt ends with a user message: call ``core_memory_append`` (the marker into a block),
    ``archival_memory_insert`` (the marker as a passage) and, when the program names one, a custom
    tool with ``{"marker": marker}``; fresh tool-call ids every time, as a real provider makes them;
-2. the prompt ends with tool results: answer ``done: <marker>`` and call nothing.
+2. the prompt ends with anything else (tool results; an answer a crashed try already stored):
+   answer ``done: <marker>`` and call nothing. A model that acted again on a message it had acted on
+   would hide the suite's own repeats behind the model's.
 
 A request without tools (the agent's summariser) gets a short summary. Set a program with
 ``POST /_admin/program`` and the JSON form of :class:`EffectsProgram` plus ``"model"``; scripted
@@ -64,7 +66,7 @@ class EffectsProgram:
         )
         if not body.get("tools"):
             return {"content": SUMMARY, "latency_ms": self._latency(marker, "summary")}
-        if messages and messages[-1].get("role") == "tool":
+        if not messages or messages[-1].get("role") != "user":
             return {"content": f"done: {marker}", "latency_ms": self._latency(marker, "final")}
         calls = [
             _call("core_memory_append", {"label": self.label, "content": marker}),

@@ -51,7 +51,7 @@ async def test_a_user_message_is_answered_with_three_calls_carrying_it_and_fresh
     assert len(ids) == 6, "a step asked again gets new call ids, as from a real provider"
 
 
-async def test_tool_results_are_answered_with_the_marker_and_no_calls(http):
+async def test_tool_results_or_a_stored_answer_are_answered_with_the_marker_and_no_calls(http):
     await http.post("/_admin/program", json={"model": "m", "tool": "fault_probe"})
     messages = [
         {"role": "user", "content": "a01s1n0002"},
@@ -59,9 +59,11 @@ async def test_tool_results_are_answered_with_the_marker_and_no_calls(http):
         {"role": "tool", "tool_call_id": "c1", "content": "ok"},
     ]
 
-    reply = await complete(http, "m", messages)
+    after_tools = await complete(http, "m", messages)
+    after_answer = await complete(http, "m", [*messages, {"role": "assistant", "content": "done"}])
 
-    assert reply["content"] == "done: a01s1n0002" and "tool_calls" not in reply
+    for reply in (after_tools, after_answer):
+        assert reply["content"] == "done: a01s1n0002" and "tool_calls" not in reply
 
 
 async def test_the_summariser_gets_a_summary_and_other_models_still_get_the_echo(http):
