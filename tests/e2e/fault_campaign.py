@@ -70,7 +70,14 @@ class FaultPlan:
     @classmethod
     def long(cls) -> FaultPlan:
         """The on-demand version: more agents, more senders, more load per scenario, two rounds."""
-        return cls(agents=20, senders_per_agent=3, acks_before_fault=8, rounds=2)
+        return cls(
+            agents=20,
+            senders_per_agent=3,
+            acks_before_fault=8,
+            rounds=2,
+            message_budget_s=120.0,
+            phase_budget_s=180.0,
+        )
 
     def gateway_env(self) -> dict[str, str]:
         return {"AGENTSUITE_LEASE_TTL_SECONDS": str(self.lease_ttl_s)}

@@ -26,16 +26,15 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.cli.supervisor import ServiceReplica, Suite, SuitePorts
 from services.common.db import create_engine
-from services.common.embedded_pg import EmbeddedPostgres
 from services.common.ports import free_port
 from services.common.settings import Settings
 from services.gateway.store.keys import KeyStore
 from services.tools.store.sealing import generate_key
 
 TENANT = "faults"
-_PG_CTL = (
+_EMBEDDED_PG = (
     "import sys; from pathlib import Path; from services.common.embedded_pg import EmbeddedPostgres; "
-    "EmbeddedPostgres(Path(sys.argv[1]))._pg_ctl(*sys.argv[2:])"
+    "print(getattr(EmbeddedPostgres(Path(sys.argv[1]), fast=True), sys.argv[2])(*sys.argv[3:]) or '')"
 )
 HEALTH_POLL_S = 0.05
 
@@ -68,32 +67,38 @@ class FaultSuite:
 
 @dataclass(frozen=True)
 class EmbeddedDatabase:
-    """The suite's PostgreSQL: stopped at once (``pg_ctl stop -m immediate``, as a crash) and started
-    again on the same port, so the services' ``DATABASE_URL`` stays right."""
+    """The suite's PostgreSQL (``EmbeddedPostgres`` with fsync off): stopped at once
+    (``pg_ctl stop -m immediate``, as a crash) and started again on the same port, so the services'
+    ``DATABASE_URL`` stays right.
 
-    server: EmbeddedPostgres
-    url: str
+    Every operation runs in a fresh interpreter. As root, the server's programs run as its own
+    user, and Python forks (rather than vforks) to switch users: a fork of a process whose gRPC
+    threads are busy can crash before it execs (it did, in this test). The fresh interpreter has no
+    such threads.
+    """
+
+    state_dir: Path
+    url: str = ""
+
+    @classmethod
+    def start(cls, state_dir: Path) -> EmbeddedDatabase:
+        return cls(state_dir, _embedded(state_dir, "ensure_running"))
+
+    def stop(self) -> None:
+        """Fast shutdown, at the end."""
+        _embedded(self.state_dir, "stop")
 
     def stop_immediately(self) -> None:
-        self._pg_ctl("stop", "-m", "immediate", "-w", "-t", "30")
+        # EmbeddedPostgres has no public crash-stop; the lead's item 12 (the port kept across
+        # restarts) may add one.
+        _embedded(self.state_dir, "_pg_ctl", "stop", "-m", "immediate", "-w", "-t", "30")
 
     def start_again(self) -> None:
         """Start the stopped server with the options it last ran with (``postmaster.opts``, which
         ``pg_ctl restart`` reuses when no server runs): the same port, even with the old
         connections in TIME_WAIT, where ``ensure_running`` would move to a new port."""
-        self._pg_ctl("restart", "-w", "-t", "60", "-l", str(self.server.data_dir / "server.log"))
-
-    def _pg_ctl(self, *args: str) -> None:
-        """``pg_ctl`` through a fresh interpreter. As root, pg_ctl runs as the server's user, and
-        Python forks (rather than vforks) to switch users: a fork of this process, whose gRPC
-        threads are busy, can crash before it execs. The fresh interpreter has no such threads.
-        EmbeddedPostgres has no public crash-stop; the lead's item 12 may add one."""
-        subprocess.run(
-            [sys.executable, "-c", _PG_CTL, str(self.server.state_dir), *args],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+        log = str(self.state_dir / "postgres" / "server.log")
+        _embedded(self.state_dir, "_pg_ctl", "restart", "-w", "-t", "60", "-l", log)
 
     async def port(self) -> int:
         connection = await asyncpg.connect(self.url, timeout=5)
@@ -105,32 +110,50 @@ class EmbeddedDatabase:
 
 @asynccontextmanager
 async def running_fault_suite(
-    *, llm_base_url: str, log_dir: Path, gateway_env: Mapping[str, str]
+    *,
+    llm_base_url: str,
+    log_dir: Path,
+    gateway_env: Mapping[str, str],
+    env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[FaultSuite]:
     """Start PostgreSQL, memory, tools, agent and two gateways (``gateway_env`` on both, e.g. a
-    short lease); stop everything, paused processes included, when the context ends."""
+    short lease; ``env`` on every service); stop everything, paused processes included, when the
+    context ends."""
     with tempfile.TemporaryDirectory(prefix="agentsuite-faults-") as state:
-        server = EmbeddedPostgres(Path(state), fast=True)
-        url = await asyncio.to_thread(server.ensure_running)
+        database = await asyncio.to_thread(EmbeddedDatabase.start, Path(state))
         try:
             suite = Suite(
-                url,
+                database.url,
                 _distinct_ports(),
                 env={
                     "AGENTSUITE_OPENAI_BASE_URL": llm_base_url,
                     "OPENAI_API_KEY": "sk-test-not-a-real-key",
                     "AGENTSUITE_SECRETS_KEY": generate_key(),
                     "AGENTSUITE_LOG_LEVEL": "INFO",
+                    **(env or {}),
                 },
                 log_dir=log_dir,
                 services=(),
             )
             try:
-                yield await _start(suite, EmbeddedDatabase(server, url), gateway_env)
+                yield await _start(suite, database, gateway_env)
             finally:
                 await asyncio.to_thread(suite.stop)
         finally:
-            await asyncio.to_thread(server.stop)
+            await asyncio.to_thread(database.stop)
+
+
+def _embedded(state_dir: Path, method: str, *args: str) -> str:
+    """Call ``EmbeddedPostgres(state_dir).<method>(*args)`` in a fresh interpreter; its result."""
+    done = subprocess.run(
+        [sys.executable, "-c", _EMBEDDED_PG, str(state_dir), method, *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"EmbeddedPostgres.{method}{args} failed: {done.stderr[-3000:]}")
+    return done.stdout.strip()
 
 
 async def _start(suite: Suite, database: EmbeddedDatabase, gateway_env: Mapping[str, str]) -> FaultSuite:
