@@ -318,11 +318,36 @@ async def _judge_message(sent: Sent, state: AgentState, verdict: Verdict, figure
 
 
 def _judge_reply(sent: Sent, run: RunObservation, verdict: Verdict, figure: dict) -> None:
-    told = Counter(message.id for message in sent.reply.messages)
-    stored = [message.id for message in run.stored]
-    if any(told[i] != 1 for i in stored) or set(told) - set(stored):
-        detail = f"{sent.text}: SendMessage told {dict(told)} of stored {stored} (run {run.run.id})"
+    wrong = mistold(run.stored, sent.reply.messages)
+    if wrong:
+        detail = f"{sent.text}: SendMessage {wrong} (run {run.run.id})"
         _find(verdict, figure, "told wrong", sent.scenario, detail, "told_wrong")
+
+
+def mistold(stored: list[common_pb2.Message], told: list[common_pb2.Message]) -> str:
+    """What is wrong with telling ``told`` for a run that stored ``stored`` ('' when each stored
+    message is told exactly once and nothing else is)."""
+    counts = Counter(message.id for message in told)
+    missing = [_describe(m) for m in stored if counts[m.id] == 0]
+    twice = [_describe(m) for m in stored if counts[m.id] > 1]
+    unstored = set(counts) - {m.id for m in stored}
+    if not (missing or twice or unstored):
+        return ""
+    problems = [f"told {len(set(counts) - unstored)} of the {len(stored)} stored messages"]
+    if missing:
+        problems.append(f"never told: {', '.join(missing)}")
+    if twice:
+        problems.append(f"told more than once: {', '.join(twice)}")
+    if unstored:
+        problems.append(f"told {len(unstored)} that are not stored")
+    return "; ".join(problems)
+
+
+def _describe(message: common_pb2.Message) -> str:
+    role = common_pb2.MessageRole.Name(message.role).removeprefix("MESSAGE_ROLE_").lower()
+    if message.name:
+        return f"{role} {message.name}"
+    return f"{role} with calls" if message.tool_calls else role
 
 
 def _judge_order(sent: list[Sent], states: dict[str, AgentState], verdict: Verdict, figures) -> None:
@@ -347,16 +372,10 @@ def _judge_telling(state: AgentState, scenario_of_run: dict[str, str], verdict: 
     for run_id, run in state.runs.items():
         if sum(1 for event in run.events if event.HasField("started")) > 1:
             figures[scenario_of_run.get(run_id, "unknown")]["runs_started_again"] += 1
-        told = Counter(message.id for message in told_messages(run.events))
-        stored = [message.id for message in run.stored]
-        wrong = [i for i in stored if told[i] != 1]
-        phantom = set(told) - set(stored)
-        if wrong or phantom:
+        wrong = mistold(run.stored, told_messages(run.events))
+        if wrong:
             scenario = scenario_of_run.get(run_id, "unknown")
-            detail = (
-                f"run {run_id}: {len(stored)} messages stored, events told {sum(told.values())}; "
-                f"not told once: {len(wrong)}, told but not stored: {len(phantom)}"
-            )
+            detail = f"run {run_id}: WatchRun from seq 0 {wrong}"
             _find(verdict, figures[scenario], "told wrong", scenario, detail, "told_wrong")
 
 
