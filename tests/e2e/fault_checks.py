@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import pairwise
+from typing import TypeVar
 
 import asyncpg
+import grpc
 
 from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_pb2
@@ -32,6 +35,10 @@ RETURN_OK = common_pb2.TOOL_RETURN_STATUS_OK
 EFFECTS = {"block": "core_memory_append", "passage": "archival_memory_insert", "tool": PROBE}
 """Each effect a message causes, by the tool that causes it."""
 READ_CONCURRENCY = 16
+READ_RETRYABLE = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED}
+)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -89,20 +96,34 @@ async def read_state(channel, auth, database_url: str, agents: list[LoadAgent]) 
 
 async def _read_agent(channel, auth, database_url, agent: LoadAgent, limit, epochs) -> AgentState:
     async with limit:
-        messages = await history(channel, auth, agent.id)
-        runs = await runs_oldest_first(channel, auth, agent.id)
-        block = await _block_value(channel, auth, agent.id)
-        passages = await _passage_texts(channel, auth, agent.id)
+        messages = await _again(lambda: history(channel, auth, agent.id))
+        runs = await _again(lambda: runs_oldest_first(channel, auth, agent.id))
+        block = await _again(lambda: _block_value(channel, auth, agent.id))
+        passages = await _again(lambda: _passage_texts(channel, auth, agent.id))
 
     async def observe(run: gateway_pb2.Run) -> RunObservation:
         async with limit:
-            events = await watch(channel, auth, run.id)
+            events = await _again(lambda: watch(channel, auth, run.id))
         stored = [m for m in messages if m.run_id == run.id]
         return RunObservation(run, stored, events, database_url)
 
     observed = await asyncio.gather(*(observe(run) for run in runs))
     mine = None if epochs is None else {m.id: epochs[m.id] for m in messages if m.id in epochs}
     return AgentState(agent, messages, {o.run.id: o for o in observed}, block, Counter(passages), mine)
+
+
+async def _again(read: Callable[[], Awaitable[T]], *, tries: int = 5) -> T:
+    """A read, tried again a few times on a transient answer: the load already recorded what
+    clients saw; the reading afterwards must not fail on a pooled connection the database restart
+    left broken (issue 14, item 4)."""
+    for attempt in range(tries):
+        try:
+            return await read()
+        except grpc.aio.AioRpcError as error:
+            if error.code() not in READ_RETRYABLE or attempt == tries - 1:
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 async def _block_value(channel, auth, agent_id: str) -> str:
