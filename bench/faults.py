@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import fake_llm, log, machine, parse_args_with_env
 from tests.e2e.fault_campaign import SCENARIOS, FaultPlan, run_campaign
-from tests.e2e.fault_checks import judge, read_state, report
+from tests.e2e.fault_checks import judge, report
+from tests.e2e.fault_state import read_state
 from tests.e2e.fault_suite import running_fault_suite
 
 

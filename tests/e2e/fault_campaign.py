@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from agentsuite.gateway.v1 import gateway_pb2
 from tests.e2e.fault_load import (
     CHANNEL_OPTIONS,
     Load,
@@ -30,7 +29,7 @@ from tests.e2e.fault_load import (
     set_program,
 )
 from tests.e2e.fault_suite import FaultSuite, seconds_until_all_serving
-from tests.e2e.run_checks import finished, get_run, runs_oldest_first
+from tests.e2e.run_checks import finished, runs_oldest_first
 
 SCENARIOS = (
     "kill gateway",
@@ -131,7 +130,7 @@ async def wait_until(condition: Callable[[], bool | Awaitable[bool]], *, within:
 
 
 class Campaign:
-    """Drives the scenarios of ``plan`` on ``suite`` under load from ``load``."""
+    """Plays the scenarios of ``plan`` on ``suite``, one after the other, under continuous load."""
 
     def __init__(
         self, suite: FaultSuite, plan: FaultPlan, llm_base_url: str, channels: list[grpc.aio.Channel]
@@ -148,16 +147,15 @@ class Campaign:
         )
         self.records: list[ScenarioRecord] = []
         self.slow_agent: LoadAgent | None = None
-        self._tool_id = ""
 
     async def prepare(self) -> list[LoadAgent]:
         """The custom tool, the agents under load, and the agent of the slow model."""
         channel, auth = self.channels[0], self.suite.auth
-        self._tool_id = await create_probe_tool(channel, auth)
+        tool_id = await create_probe_tool(channel, auth)
         model = f"faults-{uuid.uuid4().hex[:10]}"
         set_program(self.llm_base_url, model, latency_ms=self.plan.llm_latency_ms)
         agents = await asyncio.gather(
-            *(create_load_agent(channel, auth, i, model, self._tool_id) for i in range(self.plan.agents))
+            *(create_load_agent(channel, auth, i, model, tool_id) for i in range(self.plan.agents))
         )
         if "freeze gateway" in self.plan.scenarios:
             slow_model = f"faults-slow-{uuid.uuid4().hex[:10]}"
@@ -167,7 +165,7 @@ class Campaign:
                 latency_ms=self.plan.llm_latency_ms,
                 first_step_latency_ms=self.plan.slow_call_ms,
             )
-            self.slow_agent = await create_load_agent(channel, auth, 999, slow_model, self._tool_id)
+            self.slow_agent = await create_load_agent(channel, auth, 999, slow_model, tool_id)
         return list(agents)
 
     async def run(self) -> CampaignResult:
@@ -313,20 +311,21 @@ async def _agent_runs_finished(channel, auth, agent_id: str) -> bool:
     return bool(runs) and all(finished(run) for run in runs)
 
 
-async def wait_for_quiet(channel, auth, agents: list[LoadAgent], *, within: float) -> list[gateway_pb2.Run]:
-    """Wait until every run of ``agents`` has ended; returns the runs that never did."""
-    unfinished: list[gateway_pb2.Run] = []
+async def wait_for_quiet(channel, auth, agents: list[LoadAgent], *, within: float) -> list[str]:
+    """Wait until every run of ``agents`` has ended; returns the ids of those that never did."""
+    unfinished: list[str] = []
 
     async def quiet() -> bool:
         nonlocal unfinished
-        unfinished = []
-        for agent in agents:
-            runs = await runs_oldest_first(channel, auth, agent.id)
-            unfinished += [run for run in runs if not finished(run)]
+        try:
+            runs = [run for agent in agents for run in await runs_oldest_first(channel, auth, agent.id)]
+        except grpc.aio.AioRpcError:
+            return False
+        unfinished = [run.id for run in runs if not finished(run)]
         return not unfinished
 
     await wait_until(quiet, within=within)
-    return [await get_run(channel, auth, run.id) for run in unfinished]
+    return unfinished
 
 
 async def run_campaign(suite: FaultSuite, plan: FaultPlan, llm_base_url: str) -> CampaignResult:
@@ -336,8 +335,9 @@ async def run_campaign(suite: FaultSuite, plan: FaultPlan, llm_base_url: str) ->
     ]
     try:
         result = await Campaign(suite, plan, llm_base_url, channels).run()
-        stuck = await wait_for_quiet(channels[0], suite.auth, result.all_agents, within=plan.phase_budget_s)
-        result.never_finished = [run.id for run in stuck]
+        result.never_finished = await wait_for_quiet(
+            channels[0], suite.auth, result.all_agents, within=plan.phase_budget_s
+        )
         return result
     finally:
         for channel in channels:

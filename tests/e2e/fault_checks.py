@@ -1,32 +1,22 @@
-"""Reading the fault suite's state back after a campaign and judging it against issue 14's promises.
-
-Everything is read through the public API (memory's history, blocks and archive; each run's stored
-events from seq 0), except the fencing check, which needs the epoch each message was written under
-and so asks the test database directly.
+"""Judging the fault suite's state after a campaign against issue 14's promises.
 
 ``judge`` returns findings (one per broken promise, with the scenario it happened in) and figures
-per scenario: acknowledged, lost, duplicated, repeated effects, recovery seconds.
+per scenario: acknowledged, lost, duplicated, repeated effects, recovery seconds. ``report`` turns
+them into one JSON document.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from itertools import pairwise
-from typing import TypeVar
-
-import asyncpg
-import grpc
 
 from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_pb2
-from agentsuite.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
 from tests.e2e.fault_campaign import SERVING_WITHIN_S, CampaignResult
-from tests.e2e.fault_load import BLOCK, PROBE, LoadAgent, Sent
-from tests.e2e.run_checks import CALL_TIMEOUT_S, history, runs_oldest_first, watch
+from tests.e2e.fault_load import PROBE, Sent
+from tests.e2e.fault_state import AgentState, RunObservation
 
 TOOL = common_pb2.MESSAGE_ROLE_TOOL
 USER = common_pb2.MESSAGE_ROLE_USER
@@ -34,32 +24,6 @@ COMPLETED = gateway_pb2.RUN_STATUS_COMPLETED
 RETURN_OK = common_pb2.TOOL_RETURN_STATUS_OK
 EFFECTS = {"block": "core_memory_append", "passage": "archival_memory_insert", "tool": PROBE}
 """Each effect a message causes, by the tool that causes it."""
-READ_CONCURRENCY = 16
-READ_RETRYABLE = frozenset(
-    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED}
-)
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class RunObservation:
-    """One run as a client can see it afterwards: its stored messages and its stored events."""
-
-    run: gateway_pb2.Run
-    stored: list[common_pb2.Message]
-    events: list[gateway_pb2.RunEvent]
-    database_url: str
-
-
-@dataclass
-class AgentState:
-    agent: LoadAgent
-    history: list[common_pb2.Message]
-    runs: dict[str, RunObservation]
-    block: str
-    passages: Counter[str]
-    epochs: dict[str, tuple[int, datetime]] | None
-    """Message id -> (epoch it was written under, when); None while memory.messages has no epoch."""
 
 
 @dataclass(frozen=True)
@@ -79,101 +43,6 @@ class Verdict:
 
     def of(self, *kinds: str) -> list[Finding]:
         return [finding for finding in self.findings if finding.kind in kinds]
-
-
-# -- reading ---------------------------------------------------------------------------------------
-
-
-async def read_state(channel, auth, database_url: str, agents: list[LoadAgent]) -> dict[str, AgentState]:
-    """Every agent's history, runs with their stored events, block, archive and message epochs."""
-    limit = asyncio.Semaphore(READ_CONCURRENCY)
-    epochs = await message_epochs(database_url, [agent.id for agent in agents])
-    states = await asyncio.gather(
-        *(_read_agent(channel, auth, database_url, a, limit, epochs) for a in agents)
-    )
-    return {state.agent.id: state for state in states}
-
-
-async def _read_agent(channel, auth, database_url, agent: LoadAgent, limit, epochs) -> AgentState:
-    async with limit:
-        messages = await _again(lambda: history(channel, auth, agent.id))
-        runs = await _again(lambda: runs_oldest_first(channel, auth, agent.id))
-        block = await _again(lambda: _block_value(channel, auth, agent.id))
-        passages = await _again(lambda: _passage_texts(channel, auth, agent.id))
-
-    async def observe(run: gateway_pb2.Run) -> RunObservation:
-        async with limit:
-            events = await _again(lambda: watch(channel, auth, run.id))
-        stored = [m for m in messages if m.run_id == run.id]
-        return RunObservation(run, stored, events, database_url)
-
-    observed = await asyncio.gather(*(observe(run) for run in runs))
-    mine = None if epochs is None else {m.id: epochs[m.id] for m in messages if m.id in epochs}
-    return AgentState(agent, messages, {o.run.id: o for o in observed}, block, Counter(passages), mine)
-
-
-async def _again(read: Callable[[], Awaitable[T]], *, tries: int = 5) -> T:
-    """A read, tried again a few times on a transient answer: the load already recorded what
-    clients saw; the reading afterwards must not fail on a pooled connection the database restart
-    left broken (issue 14, item 4)."""
-    for attempt in range(tries):
-        try:
-            return await read()
-        except grpc.aio.AioRpcError as error:
-            if error.code() not in READ_RETRYABLE or attempt == tries - 1:
-                raise
-            await asyncio.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
-async def _block_value(channel, auth, agent_id: str) -> str:
-    memory = memory_service_pb2_grpc.MemoryServiceStub(channel)
-    request = memory_service_pb2.ListBlocksRequest(agent_id=agent_id, label=BLOCK)
-    (block,) = (await memory.ListBlocks(request, metadata=auth, timeout=CALL_TIMEOUT_S)).blocks
-    return block.value
-
-
-async def _passage_texts(channel, auth, agent_id: str) -> list[str]:
-    memory = memory_service_pb2_grpc.MemoryServiceStub(channel)
-    archives = await memory.ListArchives(
-        memory_service_pb2.ListArchivesRequest(agent_id=agent_id), metadata=auth, timeout=CALL_TIMEOUT_S
-    )
-    texts: list[str] = []
-    for archive in archives.archives:
-        token = ""
-        for _ in range(1000):
-            page = await memory.ListPassages(
-                memory_service_pb2.ListPassagesRequest(
-                    archive_id=archive.id, page_size=1000, page_token=token
-                ),
-                metadata=auth,
-                timeout=CALL_TIMEOUT_S,
-            )
-            texts += [passage.text for passage in page.passages]
-            token = page.next_page_token
-            if not token:
-                break
-    return texts
-
-
-async def message_epochs(database_url: str, agent_ids: list[str]) -> dict[str, tuple[int, datetime]] | None:
-    """The fencing epoch and time of every message of ``agent_ids``, read from memory.messages;
-    None while that table has no ``epoch`` column (the lead is adding it for issue 14)."""
-    connection = await asyncpg.connect(database_url, timeout=10)
-    try:
-        has_epoch = await connection.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM information_schema.columns"
-            " WHERE table_schema = 'memory' AND table_name = 'messages' AND column_name = 'epoch')"
-        )
-        if not has_epoch:
-            return None
-        rows = await connection.fetch(
-            "SELECT id::text, epoch, created_at FROM memory.messages WHERE agent_id = ANY($1::uuid[])",
-            agent_ids,
-        )
-    finally:
-        await connection.close()
-    return {row["id"]: (row["epoch"], row["created_at"]) for row in rows}
 
 
 # -- what the checks count ------------------------------------------------------------------------
@@ -290,8 +159,23 @@ def _find(verdict: Verdict, figure: dict, kind: str, scenario: str, detail: str,
 
 
 async def _judge_message(sent: Sent, state: AgentState, verdict: Verdict, figure: dict) -> str:
-    """Lost, duplicated, effects; returns the message's run id ('' when it was never stored)."""
+    """Delivery and effects of one message; returns its run id ('' when it was never stored)."""
     said = [m for m in state.history if m.role == USER and m.content == sent.text]
+    _judge_delivery(sent, said, verdict, figure)
+    run_id = sent.reply.run.id if sent.reply is not None else (said[0].run_id if said else "")
+    run = state.runs.get(run_id)
+    if run is None:
+        return run_id
+    if sent.reply is not None:
+        _judge_reply(sent, run, verdict, figure)
+    if sent.acked and run.run.status != COMPLETED:
+        figure["runs_not_completed"] += 1
+    await _judge_effects(sent, state, run, verdict, figure)
+    return run_id
+
+
+def _judge_delivery(sent: Sent, said: list[common_pb2.Message], verdict: Verdict, figure: dict) -> None:
+    """Acknowledged or not, and then stored once (lost: not at all; duplicated: more than once)."""
     scenario, text = sent.scenario, sent.text
     if sent.acked:
         figure["acknowledged"] += 1
@@ -302,40 +186,33 @@ async def _judge_message(sent: Sent, state: AgentState, verdict: Verdict, figure
     if sent.acked and not said:
         _find(verdict, figure, "lost", scenario, f"{text} was acknowledged and is not in the history", "lost")
     if len(said) > 1:
-        runs = [m.run_id for m in said]
-        _find(
-            verdict,
-            figure,
-            "duplicated",
-            scenario,
-            f"{text} is in the history {len(said)} times: {runs}",
-            "duplicated",
-        )
-    run_id = sent.reply.run.id if sent.reply is not None else (said[0].run_id if said else "")
-    run = state.runs.get(run_id)
-    if sent.reply is not None and run is not None:
-        _judge_reply(sent, run, verdict, figure)
+        detail = f"{text} is in the history {len(said)} times, runs {[m.run_id for m in said]}"
+        _find(verdict, figure, "duplicated", scenario, detail, "duplicated")
+
+
+async def _judge_effects(
+    sent: Sent, state: AgentState, run: RunObservation, verdict: Verdict, figure: dict
+) -> None:
+    """Each effect applied at most once; and once when the run completed and its stored result
+    says it was."""
+    text, completed = sent.text, run.run.status == COMPLETED
     counts = {
         "block": state.block.count(text),
         "passage": state.passages[text],
-        "tool": await count_tool_executions(run, tool=PROBE, marker=text) if run else 0,
+        "tool": await count_tool_executions(run, tool=PROBE, marker=text),
     }
-    completed = run is not None and run.run.status == COMPLETED
-    if sent.acked and not completed:
-        figure["runs_not_completed"] += 1
     for effect, count in counts.items():
-        results = [m for m in (run.stored if run else []) if m.role == TOOL and m.name == EFFECTS[effect]]
-        ok = any(_status(m) == "ok" for m in results)
+        results = [m for m in run.stored if m.role == TOOL and m.name == EFFECTS[effect]]
+        reported_ok = any(_status(m) == "ok" for m in results)
         figure["tool_errors"] += sum(1 for m in results if _status(m) != "ok")
         if count > 1:
-            detail = f"{text}: {EFFECTS[effect]} applied {count} times (run {run_id})"
-            verdict.findings.append(Finding(f"repeated {effect}", scenario, detail))
+            detail = f"{text}: {EFFECTS[effect]} applied {count} times (run {run.run.id})"
+            verdict.findings.append(Finding(f"repeated {effect}", sent.scenario, detail))
             figure["repeated_effects"][effect] += 1
-        elif completed and ok and count == 0:
-            detail = f"{text}: run {run_id} completed, {EFFECTS[effect]} reported ok, not applied"
-            verdict.findings.append(Finding(f"missing {effect}", scenario, detail))
+        elif completed and reported_ok and count == 0:
+            detail = f"{text}: run {run.run.id} completed, {EFFECTS[effect]} reported ok, not applied"
+            verdict.findings.append(Finding(f"missing {effect}", sent.scenario, detail))
             figure["missing_effects"][effect] += 1
-    return run_id
 
 
 def _judge_reply(sent: Sent, run: RunObservation, verdict: Verdict, figure: dict) -> None:

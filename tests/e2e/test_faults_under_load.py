@@ -25,7 +25,8 @@ import grpc
 import pytest
 
 from tests.e2e.fault_campaign import CampaignResult, FaultPlan, run_campaign
-from tests.e2e.fault_checks import Verdict, judge, read_state, report
+from tests.e2e.fault_checks import Verdict, judge, report
+from tests.e2e.fault_state import read_state
 from tests.e2e.fault_suite import running_fault_suite
 
 
