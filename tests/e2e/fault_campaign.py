@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import grpc
 
@@ -192,6 +193,10 @@ class Campaign:
         record.notes["warm_up_s"] = warmed
         record.in_flight_at_fault = self.load.in_flight()
         restarted = await FAULTS[name](self, record)
+        # Wall-clock time of the restart, to find it in the services' logs.
+        record.notes["restarted_at"] = datetime.fromtimestamp(
+            time.time() - (time.monotonic() - restarted), UTC
+        ).isoformat(timespec="milliseconds")
         record.all_serving_s = await seconds_until_all_serving(
             self.suite.processes, restarted, within=self.plan.phase_budget_s
         )
