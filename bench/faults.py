@@ -65,7 +65,9 @@ async def run(args: argparse.Namespace) -> dict:
                 llm_base_url=llm_url, log_dir=log_dir, gateway_env=plan.gateway_env(), env=args.env
             ) as suite:
                 log(f"faults: suite up after {time.monotonic() - started:.1f} s; logs in {log_dir}")
-                result = await run_campaign(suite, plan, llm_url)
+                result = await run_campaign(
+                    suite, plan, llm_url, progress=lambda line: log(f"faults: {line}")
+                )
                 log(f"faults: {len(result.sent)} messages; reading the state back")
                 async with grpc.aio.insecure_channel(suite.gateways[0].address) as channel:
                     states = await read_state(channel, suite.auth, suite.database.url, result.all_agents)

@@ -134,9 +134,15 @@ class Campaign:
     """Plays the scenarios of ``plan`` on ``suite``, one after the other, under continuous load."""
 
     def __init__(
-        self, suite: FaultSuite, plan: FaultPlan, llm_base_url: str, channels: list[grpc.aio.Channel]
+        self,
+        suite: FaultSuite,
+        plan: FaultPlan,
+        llm_base_url: str,
+        channels: list[grpc.aio.Channel],
+        progress: Callable[[str], None] = lambda _: None,
     ):
         self.suite = suite
+        self.progress = progress
         self.plan = plan
         self.llm_base_url = llm_base_url
         self.channels = channels
@@ -202,6 +208,10 @@ class Campaign:
         )
         recovered = await wait_until(self.load.acked_since(restarted), within=self.plan.phase_budget_s)
         record.load_recovered_s = None if recovered is None else time.monotonic() - restarted
+        self.progress(
+            f"{label}: {sum(1 for m in self.load.sent if m.scenario == label)} messages, restarted process "
+            f"SERVING after {_seconds(record.serving_s)}, load back after {_seconds(record.load_recovered_s)}"
+        )
         return record
 
     # -- the faults: each strikes, waits, restarts, and returns the monotonic time of its restart ---
@@ -333,13 +343,20 @@ async def wait_for_quiet(channel, auth, agents: list[LoadAgent], *, within: floa
     return unfinished
 
 
-async def run_campaign(suite: FaultSuite, plan: FaultPlan, llm_base_url: str) -> CampaignResult:
-    """Play ``plan`` on ``suite``: load, the faults in turn, then wait until every run has ended."""
+def _seconds(value: float | None) -> str:
+    return "never" if value is None else f"{value:.2f} s"
+
+
+async def run_campaign(
+    suite: FaultSuite, plan: FaultPlan, llm_base_url: str, progress: Callable[[str], None] = lambda _: None
+) -> CampaignResult:
+    """Play ``plan`` on ``suite``: load, the faults in turn, then wait until every run has ended;
+    ``progress`` hears a line per scenario."""
     channels = [
         grpc.aio.insecure_channel(gateway.address, options=CHANNEL_OPTIONS) for gateway in suite.gateways
     ]
     try:
-        result = await Campaign(suite, plan, llm_base_url, channels).run()
+        result = await Campaign(suite, plan, llm_base_url, channels, progress).run()
         result.never_finished = await wait_for_quiet(
             channels[0], suite.auth, result.all_agents, within=plan.phase_budget_s
         )
