@@ -41,6 +41,8 @@ def {PROBE}(marker: str) -> str:
     """
     return "probed " + marker
 '''
+FAILURE_PAUSE_S = 0.5
+"""A sender's pause after a message answered with a non-retryable code, before its next one."""
 CHANNEL_OPTIONS = (
     # A gateway started again on its port is found within a second, not after minutes of backoff.
     ("grpc.initial_reconnect_backoff_ms", 100),
@@ -145,8 +147,12 @@ class Load:
         number = 0
         while not self._stopping.is_set():
             number += 1
+            message = Sent(agent, sender, number, self.scenario)
             # Alternate the first gateway: every sender meets both, whichever one is down.
-            await self.deliver(Sent(agent, sender, number, self.scenario), first_gateway=sender + number)
+            await self.deliver(message, first_gateway=sender + number)
+            if message.failure:
+                # A client that was refused does not hammer the suite with new messages at once.
+                await asyncio.sleep(FAILURE_PAUSE_S)
 
     async def deliver(
         self, message: Sent, *, first_gateway: int = 0, attempt_timeout_s: float | None = None
