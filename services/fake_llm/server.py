@@ -50,6 +50,8 @@ from typing import Any
 
 from aiohttp import web
 
+from services.fake_llm.programs import Programs
+
 DEFAULT_EMBEDDING_DIMENSION = 8
 """Size of ``/v1/embeddings`` vectors when the request names no ``dimensions`` (small: tests read them)."""
 
@@ -203,6 +205,8 @@ class FakeLLMServer:
         self._active_streams = 0
         self._client_ports: set[int] = set()
         self._runner: web.AppRunner | None = None
+        self.programs = Programs()
+        """Replies computed from each request, per model (see ``programs.py``)."""
 
     @property
     def port(self) -> int:
@@ -232,6 +236,7 @@ class FakeLLMServer:
         app.router.add_post("/_admin/script", self._admin_script)
         app.router.add_delete("/_admin/script", self._admin_clear)
         app.router.add_get("/_admin/requests", self._admin_requests)
+        app.router.add_post("/_admin/program", self.programs.admin_set)
         app.router.add_get("/health", self._health)
         # No access log: formatting a line per request costs more than the fake answer itself. A short
         # shutdown timeout: tests stop the server while scripted latencies are still sleeping.
@@ -291,7 +296,10 @@ class FakeLLMServer:
         if peer:
             self._client_ports.add(peer[1])
         queue = self._scripts.get(model)
+        program = None if queue else self.programs.reply(model, body)
         reply = queue.popleft() if queue else _echo_reply(messages)
+        if program is not None:
+            reply = ScriptedReply.from_json(program)[0]
         latency = (self._latency_ms if reply.latency_ms is None else reply.latency_ms) / 1000
         await _sleep(reply.first_byte_delay_ms / 1000)
         if reply.error is not None:
