@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from itertools import pairwise
 
+import asyncpg
+
 from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_pb2
 from tests.e2e.fault_campaign import SERVING_WITHIN_S, CampaignResult
@@ -51,25 +53,49 @@ class Verdict:
 async def count_tool_executions(run: RunObservation, *, tool: str, marker: str) -> int:
     """How many times the custom ``tool`` executed for ``marker`` in ``run``.
 
-    For now this counts what a client can observe: the distinct tool-call ids of ``tool`` carrying
-    ``marker`` among the run's stored tool messages and its stored ``tool_call``/``tool_return``
-    events, less the calls known to have failed (an error result and no success). An execution
-    whose call, result and events were all lost with a crashed process is invisible here. The tools
-    service is getting an execution record (issue 14): wire this function to that record, so every
-    execution counts, told or not.
+    The tools service records every keyed execution (``tools.executions``, keyed by run, step and
+    call id, with how many times a claim to execute it was won): each call of ``tool`` carrying
+    ``marker`` that the run stored or told counts its recorded executions, and a call without a
+    record (none is expected) counts once if a client saw it succeed or not fail.
     """
     calls = {
-        e.tool_call.id
+        (m.step, c.id)
+        for m in run.stored
+        for c in m.tool_calls
+        if c.name == tool and marker in c.arguments_json
+    }
+    calls |= {
+        (e.step, e.tool_call.id)
         for e in run.events
         if e.HasField("tool_call") and e.tool_call.name == tool and marker in e.tool_call.arguments_json
     }
+    recorded = await _recorded_executions(
+        run.database_url, [f"{run.run.id}:{step}:{id_}" for step, id_ in calls]
+    )
     returns = [e.tool_return for e in run.events if e.HasField("tool_return") and e.tool_return.name == tool]
     stored = [m for m in run.stored if m.role == TOOL and m.name == tool]
-    succeeded = {r.tool_call_id for r in returns if r.status == RETURN_OK and marker in r.content}
-    succeeded |= {m.tool_call_id for m in stored if _status(m) == "ok" and marker in m.content}
     failed = {r.tool_call_id for r in returns if r.status != RETURN_OK}
     failed |= {m.tool_call_id for m in stored if _status(m) != "ok"}
-    return len(succeeded | (calls - failed))
+    count = 0
+    for step, call_id in calls:
+        key = f"{run.run.id}:{step}:{call_id}"
+        count += recorded[key] if key in recorded else int(call_id not in failed)
+    return count
+
+
+async def _recorded_executions(database_url: str, keys: list[str]) -> dict[str, int]:
+    """Executions the tools service recorded, by idempotency key."""
+    if not keys:
+        return {}
+    connection = await asyncpg.connect(database_url, timeout=10)
+    try:
+        rows = await connection.fetch(
+            "SELECT idempotency_key, attempts FROM tools.executions WHERE idempotency_key = ANY($1::text[])",
+            keys,
+        )
+    finally:
+        await connection.close()
+    return {row["idempotency_key"]: row["attempts"] for row in rows}
 
 
 def _status(message: common_pb2.Message) -> str:
