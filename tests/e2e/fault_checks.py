@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from itertools import pairwise
 
-import asyncpg
-
 from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_pb2
 from tests.e2e.fault_campaign import SERVING_WITHIN_S, CampaignResult
@@ -39,7 +37,6 @@ class Finding:
 class Verdict:
     findings: list[Finding] = field(default_factory=list)
     figures: dict[str, dict] = field(default_factory=dict)
-    epoch_column: bool = False
     slow_runs: list[dict] = field(default_factory=list)
     """What happened to the runs of the slow agent (the frozen gateway's), event by event."""
 
@@ -69,9 +66,7 @@ async def count_tool_executions(run: RunObservation, *, tool: str, marker: str) 
         for e in run.events
         if e.HasField("tool_call") and e.tool_call.name == tool and marker in e.tool_call.arguments_json
     }
-    recorded = await _recorded_executions(
-        run.database_url, [f"{run.run.id}:{step}:{id_}" for step, id_ in calls]
-    )
+    recorded = run.executions
     returns = [e.tool_return for e in run.events if e.HasField("tool_return") and e.tool_return.name == tool]
     stored = [m for m in run.stored if m.role == TOOL and m.name == tool]
     failed = {r.tool_call_id for r in returns if r.status != RETURN_OK}
@@ -81,21 +76,6 @@ async def count_tool_executions(run: RunObservation, *, tool: str, marker: str) 
         key = f"{run.run.id}:{step}:{call_id}"
         count += recorded[key] if key in recorded else int(call_id not in failed)
     return count
-
-
-async def _recorded_executions(database_url: str, keys: list[str]) -> dict[str, int]:
-    """Executions the tools service recorded, by idempotency key."""
-    if not keys:
-        return {}
-    connection = await asyncpg.connect(database_url, timeout=10)
-    try:
-        rows = await connection.fetch(
-            "SELECT idempotency_key, attempts FROM tools.executions WHERE idempotency_key = ANY($1::text[])",
-            keys,
-        )
-    finally:
-        await connection.close()
-    return {row["idempotency_key"]: row["attempts"] for row in rows}
 
 
 def _status(message: common_pb2.Message) -> str:
@@ -112,8 +92,6 @@ def told_messages(events: list[gateway_pb2.RunEvent]) -> list[common_pb2.Message
 def stale_writes(state: AgentState) -> list[tuple[common_pb2.Message, int, int]]:
     """Messages written under an epoch after a run of a newer epoch had started: (message, its
     epoch, the newer epoch)."""
-    if state.epochs is None:
-        return []
     takeovers = [
         (event.started.epoch, event.time.ToDatetime(tzinfo=UTC))
         for run in state.runs.values()
@@ -135,7 +113,7 @@ def stale_writes(state: AgentState) -> list[tuple[common_pb2.Message, int, int]]
 
 
 async def judge(result: CampaignResult, states: dict[str, AgentState]) -> Verdict:
-    verdict = Verdict(epoch_column=all(state.epochs is not None for state in states.values()))
+    verdict = Verdict()
     figures: dict[str, dict] = defaultdict(_empty_figures)
     scenario_of_run: dict[str, str] = {}
     for sent in result.sent:
@@ -153,8 +131,6 @@ async def judge(result: CampaignResult, states: dict[str, AgentState]) -> Verdic
         verdict.slow_runs = [timeline(run) for run in states[result.slow_agent.id].runs.values()]
     for scenario, codes in result.codes.items():
         figures[scenario]["client_codes"] = dict(codes)
-    for figure in figures.values():
-        figure["stale_epoch_writes"] = figure["stale_epoch_writes"] if verdict.epoch_column else None
     order = ["warm-up", *(record.name for record in result.scenarios)]
     verdict.figures = {name: figures[name] for name in order if name in figures}
     return verdict
@@ -359,7 +335,6 @@ def report(result: CampaignResult, verdict: Verdict, *, seconds: float, samples:
         "plan": {k: v for k, v in vars(result.plan).items()},
         "seconds": round(seconds, 1),
         "messages": len(result.sent),
-        "epoch_column": verdict.epoch_column,
         "never_finished_runs": result.never_finished,
         "figures": verdict.figures,
         "slow_runs": verdict.slow_runs,

@@ -36,7 +36,8 @@ class RunObservation:
     run: gateway_pb2.Run
     stored: list[common_pb2.Message]
     events: list[gateway_pb2.RunEvent]
-    database_url: str
+    executions: dict[str, int]
+    """The run's keyed custom-tool executions the tools service recorded: key -> times executed."""
 
 
 @dataclass
@@ -46,21 +47,20 @@ class AgentState:
     runs: dict[str, RunObservation]
     block: str
     passages: Counter[str]
-    epochs: dict[str, tuple[int, datetime]] | None
-    """Message id -> (epoch it was written under, when); None while memory.messages has no epoch."""
+    epochs: dict[str, tuple[int, datetime]]
+    """Message id -> (epoch it was written under, when)."""
 
 
 async def read_state(channel, auth, database_url: str, agents: list[LoadAgent]) -> dict[str, AgentState]:
     """Every agent's history, runs with their stored events, block, archive and message epochs."""
     limit = asyncio.Semaphore(READ_CONCURRENCY)
     epochs = await message_epochs(database_url, [agent.id for agent in agents])
-    states = await asyncio.gather(
-        *(_read_agent(channel, auth, database_url, a, limit, epochs) for a in agents)
-    )
+    executions = await tool_executions(database_url)
+    states = await asyncio.gather(*(_read_agent(channel, auth, a, limit, epochs, executions) for a in agents))
     return {state.agent.id: state for state in states}
 
 
-async def _read_agent(channel, auth, database_url, agent: LoadAgent, limit, epochs) -> AgentState:
+async def _read_agent(channel, auth, agent: LoadAgent, limit, epochs, executions) -> AgentState:
     async with limit:
         messages = await _again(lambda: history(channel, auth, agent.id))
         runs = await _again(lambda: runs_oldest_first(channel, auth, agent.id))
@@ -71,11 +71,13 @@ async def _read_agent(channel, auth, database_url, agent: LoadAgent, limit, epoc
         async with limit:
             events = await _again(lambda: watch(channel, auth, run.id))
         stored = [m for m in messages if m.run_id == run.id]
-        return RunObservation(run, stored, events, database_url)
+        prefix = f"{run.id}:"
+        mine = {key: count for key, count in executions.items() if key.startswith(prefix)}
+        return RunObservation(run, stored, events, mine)
 
     observed = await asyncio.gather(*(observe(run) for run in runs))
-    mine = None if epochs is None else {m.id: epochs[m.id] for m in messages if m.id in epochs}
-    return AgentState(agent, messages, {o.run.id: o for o in observed}, block, Counter(passages), mine)
+    written = {m.id: epochs[m.id] for m in messages if m.id in epochs}
+    return AgentState(agent, messages, {o.run.id: o for o in observed}, block, Counter(passages), written)
 
 
 async def _again(read: Callable[[], Awaitable[T]], *, tries: int = 5) -> T:
@@ -122,17 +124,21 @@ async def _passage_texts(channel, auth, agent_id: str) -> list[str]:
     return texts
 
 
-async def message_epochs(database_url: str, agent_ids: list[str]) -> dict[str, tuple[int, datetime]] | None:
-    """The fencing epoch and time of every message of ``agent_ids``, read from memory.messages;
-    None while that table has no ``epoch`` column (the lead is adding it for issue 14)."""
+async def tool_executions(database_url: str) -> dict[str, int]:
+    """Every keyed custom-tool execution the tools service recorded (the suite's database is the
+    campaign's own): idempotency key (run, step, call) -> times a try won the claim to execute."""
     connection = await asyncpg.connect(database_url, timeout=10)
     try:
-        has_epoch = await connection.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM information_schema.columns"
-            " WHERE table_schema = 'memory' AND table_name = 'messages' AND column_name = 'epoch')"
-        )
-        if not has_epoch:
-            return None
+        rows = await connection.fetch("SELECT idempotency_key, attempts FROM tools.executions")
+    finally:
+        await connection.close()
+    return {row["idempotency_key"]: row["attempts"] for row in rows}
+
+
+async def message_epochs(database_url: str, agent_ids: list[str]) -> dict[str, tuple[int, datetime]]:
+    """The fencing epoch and time of every message of ``agent_ids``, read from memory.messages."""
+    connection = await asyncpg.connect(database_url, timeout=10)
+    try:
         rows = await connection.fetch(
             "SELECT id::text, epoch, created_at FROM memory.messages WHERE agent_id = ANY($1::uuid[])",
             agent_ids,
