@@ -111,14 +111,14 @@ def _check_struct(struct: Message, path: str, found: list[FieldViolation]) -> No
 
 def _check_json_value(value: Message, path: str, found: list[FieldViolation], depth: int = 0) -> None:
     kind = value.WhichOneof("kind")
-    if kind == "string_value":
+    if depth >= MAX_DEPTH:  # as values.value_problem counts: the Struct's own values are level 1
+        found.append(FieldViolation(path, f"nested deeper than {MAX_DEPTH} levels"))
+    elif kind == "string_value":
         if has_nul(value.string_value):
             found.append(FieldViolation(path, "contains a NUL character"))
     elif kind == "number_value":
         if not math.isfinite(value.number_value):
             found.append(FieldViolation(path, "contains a number that is not finite"))
-    elif kind in ("struct_value", "list_value") and depth >= MAX_DEPTH:
-        found.append(FieldViolation(path, f"nested deeper than {MAX_DEPTH} levels"))
     elif kind == "struct_value":
         _check_json_fields(value.struct_value.fields, path, depth + 1, found)
     elif kind == "list_value":

@@ -25,6 +25,8 @@ from services.gateway.core.runs import Runs, Submission
 
 MAX_MESSAGES = 100
 MAX_MESSAGE_CHARS = 1_000_000
+MAX_NAME_CHARS = 200
+"""A message's sender name, as long as memory stores one."""
 MAX_KEY_CHARS = 256
 MAX_BROADCAST_TARGETS = 10_000
 DEFAULT_BROADCAST_CONCURRENCY = 64
@@ -388,6 +390,11 @@ def _validate_messages(messages, *, required: bool) -> None:
         )
         check.check(
             not has_nul(message.content), f"messages[{index}].content", "must not contain NUL characters"
+        )
+        check.check(
+            len(message.name) <= MAX_NAME_CHARS,
+            f"messages[{index}].name",
+            f"at most {MAX_NAME_CHARS} characters",
         )
         check.check(
             message.role
