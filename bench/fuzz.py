@@ -101,7 +101,7 @@ async def main(argv: list[str] | None = None) -> int:
                         "code": outcome.code.name,
                         "problems": outcome.problems(),
                         "status": outcome.text[:500],
-                        "request": data[:300].hex(),
+                        "request": data[:4096].hex(),
                     }
                     for outcome, data in fuzzer.failures[: args.show]
                 ],

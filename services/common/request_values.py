@@ -4,10 +4,12 @@ fields) stay with the handlers; these are the ones every field of a type shares.
 
 from __future__ import annotations
 
+import enum
 import math
+from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from services.common.errors import FieldViolation
@@ -23,8 +25,6 @@ MAX_VIOLATIONS = 10
 """Violations listed per request: a status travels in headers, which gRPC caps at a few KiB."""
 _MAX_KEY_IN_PATH = 40
 
-_FINITE_TYPES = (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT)
-
 
 def message_violations(message: Message) -> list[FieldViolation]:
     """The fields of ``message``, at any depth, that hold what no service can take: NUL characters
@@ -37,48 +37,101 @@ def message_violations(message: Message) -> list[FieldViolation]:
 
 
 def _check_message(message: Message, prefix: str, found: list[FieldViolation]) -> None:
-    special = _SPECIAL.get(message.DESCRIPTOR.full_name)
+    # Reading the fields that can hold something wrong one by one is several times faster than
+    # ListFields() with upb, and most requests are a few such fields.
+    special, plans = _plans_of(message.DESCRIPTOR)
     if special is not None:
         special(message, prefix.removesuffix("."), found)
         return
-    for field, value in message.ListFields():
+    for plan in plans:
         if len(found) >= MAX_VIOLATIONS:
             return
-        path = prefix + field.name
-        if _is_map(field):
-            value_field = field.message_type.fields_by_name["value"]
-            for key, item in value.items():
-                _check_value(field.message_type.fields_by_name["key"], key, f"{path} key", found)
-                _check_value(value_field, item, f"{path}[{_key_in_path(key)}]", found)
-        elif field.is_repeated:
-            for index, item in enumerate(value):
-                _check_value(field, item, f"{path}[{index}]", found)
-        else:
-            _check_value(field, value, path, found)
+        if plan.is_map:
+            for key, item in getattr(message, plan.name).items():
+                _check_value(plan.key, key, prefix + plan.name, " key", found)
+                _check_value(plan.value, item, prefix + plan.name, f"[{_key_in_path(key)}]", found)
+        elif plan.repeated:
+            for index, item in enumerate(getattr(message, plan.name)):
+                _check_value(plan, item, prefix + plan.name, f"[{index}]", found)
+        elif plan.kind is not _Kind.MESSAGE or message.HasField(plan.name):
+            _check_value(plan, getattr(message, plan.name), prefix + plan.name, "", found)
 
 
-def _check_value(field: FieldDescriptor, value: Any, path: str, found: list[FieldViolation]) -> None:
-    kind = field.type
-    if kind == FieldDescriptor.TYPE_STRING:
-        if has_nul(value):
-            found.append(FieldViolation(path, "must not contain NUL characters"))
-    elif kind == FieldDescriptor.TYPE_MESSAGE:
-        _check_message(value, path + ".", found)
-    elif kind == FieldDescriptor.TYPE_ENUM:
-        if field.enum_type.values_by_number.get(value) is None:
-            found.append(FieldViolation(path, f"{value} is not a value of {field.enum_type.name}"))
-    elif kind in _FINITE_TYPES and not math.isfinite(value):
-        found.append(FieldViolation(path, "must be a finite number"))
+class _Kind(enum.Enum):
+    STRING = 1
+    MESSAGE = 2
+    ENUM = 3
+    FLOAT = 4
+    OTHER = 5
 
 
-def _is_map(field: FieldDescriptor, _cache: dict = {}) -> bool:  # noqa: B006 - a cache on purpose
-    known = _cache.get(field)
-    if known is None:
-        message_type = field.message_type
-        known = _cache[field] = bool(
-            field.is_repeated and message_type is not None and message_type.GetOptions().map_entry
+@dataclass(frozen=True)
+class _Plan:
+    """What to check in one field, worked out once per field of the contract."""
+
+    name: str
+    kind: _Kind
+    repeated: bool
+    is_map: bool = False
+    enum_numbers: frozenset[int] = frozenset()
+    enum_name: str = ""
+    key: _Plan | None = None
+    value: _Plan | None = None
+
+
+_PLANS: dict[FieldDescriptor, _Plan] = {}
+_PLANS_BY_TYPE: dict[Descriptor, tuple[Any, tuple[_Plan, ...]]] = {}
+
+
+def _plan_of(field: FieldDescriptor) -> _Plan:
+    plan = _PLANS.get(field)
+    if plan is None:
+        plan = _PLANS[field] = _make_plan(field)
+    return plan
+
+
+def _make_plan(field: FieldDescriptor) -> _Plan:
+    kind = {
+        FieldDescriptor.TYPE_STRING: _Kind.STRING,
+        FieldDescriptor.TYPE_MESSAGE: _Kind.MESSAGE,
+        FieldDescriptor.TYPE_ENUM: _Kind.ENUM,
+        FieldDescriptor.TYPE_DOUBLE: _Kind.FLOAT,
+        FieldDescriptor.TYPE_FLOAT: _Kind.FLOAT,
+    }.get(field.type, _Kind.OTHER)
+    entry = field.message_type
+    if field.is_repeated and entry is not None and entry.GetOptions().map_entry:
+        key, value = entry.fields_by_name["key"], entry.fields_by_name["value"]
+        return _Plan(field.name, kind, True, True, key=_plan_of(key), value=_plan_of(value))
+    if kind is _Kind.ENUM:
+        numbers = frozenset(value.number for value in field.enum_type.values)
+        return _Plan(
+            field.name, kind, field.is_repeated, enum_numbers=numbers, enum_name=field.enum_type.name
         )
+    return _Plan(field.name, kind, field.is_repeated)
+
+
+def _plans_of(descriptor: Descriptor) -> tuple[Any, tuple[_Plan, ...]]:
+    """A well-known type's own check, or the plans of the fields that need one (no integers,
+    booleans or bytes: any value of those is fine)."""
+    known = _PLANS_BY_TYPE.get(descriptor)
+    if known is None:
+        plans = tuple(p for p in map(_plan_of, descriptor.fields) if p.kind is not _Kind.OTHER)
+        known = _PLANS_BY_TYPE[descriptor] = (_SPECIAL.get(descriptor.full_name), plans)
     return known
+
+
+def _check_value(plan: _Plan, value: Any, path: str, suffix: str, found: list[FieldViolation]) -> None:
+    kind = plan.kind
+    if kind is _Kind.STRING:
+        if has_nul(value):
+            found.append(FieldViolation(path + suffix, "must not contain NUL characters"))
+    elif kind is _Kind.MESSAGE:
+        _check_message(value, path + suffix + ".", found)
+    elif kind is _Kind.ENUM:
+        if value not in plan.enum_numbers:
+            found.append(FieldViolation(path + suffix, f"{value} is not a value of {plan.enum_name}"))
+    elif kind is _Kind.FLOAT and not math.isfinite(value):
+        found.append(FieldViolation(path + suffix, "must be a finite number"))
 
 
 def _key_in_path(key: Any) -> str:

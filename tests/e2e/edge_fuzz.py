@@ -72,7 +72,7 @@ TIME_EDGES = (
 NANO_EDGES = (0, 1, -1, 999_999_999, 1_000_000_000, -(2**31))
 MASK_PATHS = ("name", "value", "tags", "metadata", "model.temperature", "id", "label", "limit", "source_code")
 TAME_TIMES = (-62_135_596_800, 0, 253_402_300_799)
-TOKEN_KEYS = ("t", "id", "seq", "score", "before", "after", "offset", "name", "x")
+TOKEN_KEYS = ("t", "id", "seq", "score", "before", "after", "offset", "name", "label", "x")
 RANGES = {
     FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
     FieldDescriptor.TYPE_SINT32: (-(2**31), 2**31 - 1),
@@ -510,7 +510,7 @@ class Fuzzer:
         self.counts[outcome.code.name] += 1
         self.by_method.setdefault(method.name, Counter())[outcome.code.name] += 1
         if outcome.problems():
-            self.failures.append((outcome, b"".join(requests)[:2000]))
+            self.failures.append((outcome, b"".join(requests)[:65536]))
         return outcome
 
     @property

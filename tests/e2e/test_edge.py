@@ -438,3 +438,27 @@ async def test_a_tool_result_with_nul_characters_is_stored_and_the_run_completes
     assert result.content == "before\ufffdafter"
     prompt = running_suite.llm.requests(model)[1]["messages"][-1]
     assert json.dumps(prompt["content"]) == json.dumps("before\ufffdafter")
+
+
+# -- found by the fuzz test ------------------------------------------------------------------------
+
+
+async def test_list_blocks_pages_with_its_own_tokens_and_refuses_forged_ones(gateway, tenant):
+    blocks = tuple(agent_pb2.BlockSpec(label=label, value="v") for label in ("alpha", "beta", "gamma"))
+    agent = await create_agent(gateway, tenant, model_name(), blocks=blocks)
+    labels, token = [], ""
+    while True:
+        request = memory_service_pb2.ListBlocksRequest(agent_id=agent.id, page_size=1, page_token=token)
+        page = memory_service_pb2.ListBlocksResponse.FromString(
+            await raw_call(gateway, MEMORY + "ListBlocks", request, tenant)
+        )
+        labels += [block.label for block in page.blocks]
+        token = page.next_page_token
+        if not token:
+            break
+    assert labels == ["alpha", "beta", "gamma"]
+
+    for forged in ({"label": "alpha", "id": ""}, {"label": "alpha", "id": "x"}, {"label": 3, "id": agent.id}):
+        request = memory_service_pb2.ListBlocksRequest(agent_id=agent.id, page_token=encode_token(forged))
+        error = await raw_unary(gateway, MEMORY + "ListBlocks", request.SerializeToString(), tenant)
+        assert_refused(error, "page_token")
