@@ -462,3 +462,83 @@ async def test_list_blocks_pages_with_its_own_tokens_and_refuses_forged_ones(gat
         request = memory_service_pb2.ListBlocksRequest(agent_id=agent.id, page_token=encode_token(forged))
         error = await raw_unary(gateway, MEMORY + "ListBlocks", request.SerializeToString(), tenant)
         assert_refused(error, "page_token")
+
+
+async def test_passages_at_the_first_and_last_instants_a_timestamp_holds_read_back_as_stored(gateway, tenant):
+    agent = await create_agent(gateway, tenant, model_name())
+    archive_id = await archive_of(gateway, tenant, agent.id)
+    first, last = (
+        memory_pb2.PassageInput(text="the first instant"),
+        memory_pb2.PassageInput(text="the last one"),
+    )
+    first.create_time.seconds = -62_135_596_800  # 0001-01-01T00:00:00Z, which asyncpg stores as -infinity
+    last.create_time.seconds, last.create_time.nanos = 253_402_300_799, 999_999_000
+    insert = memory_service_pb2.InsertPassagesRequest(archive_id=archive_id, passages=[first, last])
+    await raw_call(gateway, MEMORY + "InsertPassages", insert, tenant)
+
+    listed = memory_service_pb2.ListPassagesResponse.FromString(
+        await raw_call(
+            gateway,
+            MEMORY + "ListPassages",
+            memory_service_pb2.ListPassagesRequest(archive_id=archive_id),
+            tenant,
+        )
+    )
+    found = memory_service_pb2.SearchPassagesResponse.FromString(
+        await raw_call(
+            gateway,
+            MEMORY + "SearchPassages",
+            memory_service_pb2.SearchPassagesRequest(agent_id=agent.id, query="instant"),
+            tenant,
+        )
+    )
+    exported = agent_service_pb2.ExportAgentResponse.FromString(
+        await raw_call(
+            gateway,
+            AGENTS + "ExportAgent",
+            agent_service_pb2.ExportAgentRequest(agent_id=agent.id, include_passages=True),
+            tenant,
+        )
+    )
+
+    times = {p.text: (p.create_time.seconds, p.create_time.nanos) for p in listed.passages}
+    assert times == {
+        "the first instant": (-62_135_596_800, 0),
+        "the last one": (253_402_300_799, 999_999_000),
+    }
+    assert {result.passage.text for result in found.results} >= {"the first instant"}
+    document = json.loads(exported.document_json)
+    assert sorted(p["create_time"][:4] for p in document["passages"]) == ["0001", "9999"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field_name"),
+    [
+        (
+            {"messages": [{"role": "user", "content": "hi", "create_time": "0001-01-01T00:00:00+14:00"}]},
+            "messages[0].create_time",
+        ),
+        (
+            {"passages": [{"text": "p", "create_time": "9999-12-31T23:59:59-12:00"}]},
+            "passages[0].create_time",
+        ),
+        (
+            {"tools": [{"name": "add", "source_code": "x", "timeout_seconds": 1e300}]},
+            "tools[0].timeout_seconds",
+        ),
+    ],
+)
+async def test_an_agent_document_with_times_or_numbers_no_timestamp_holds_is_invalid_argument(
+    gateway, tenant, change, field_name
+):
+    agent = await create_agent(gateway, tenant, model_name())
+    exported = agent_service_pb2.ExportAgentResponse.FromString(
+        await raw_call(
+            gateway, AGENTS + "ExportAgent", agent_service_pb2.ExportAgentRequest(agent_id=agent.id), tenant
+        )
+    )
+    document = json.loads(exported.document_json) | change
+    request = agent_service_pb2.ImportAgentRequest(document_json=json.dumps(document))
+    error = await raw_unary(gateway, AGENTS + "ImportAgent", request.SerializeToString(), tenant)
+    assert_refused(error)
+    assert any(field_name in violation for violation in violations(error)), violations(error)
