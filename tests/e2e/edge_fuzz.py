@@ -238,6 +238,92 @@ def json_texts() -> st.SearchStrategy[str]:
     )
 
 
+ODD_VALUES = (None, True, 0, -1, 2**31, 2**70, 1e300, float("nan"), "", "\x00", "user", "tool")
+ODD_TIMES = (
+    "2024-01-01T00:00:00+00:00",
+    "2024-01-01T00:00:00",
+    "0001-01-01T00:00:00+14:00",
+    "9999-12-31T23:59:59-12:00",
+)
+
+
+def _some(item: st.SearchStrategy) -> st.SearchStrategy[list]:
+    return st.lists(item, max_size=3)
+
+
+def _object(**fields: st.SearchStrategy) -> st.SearchStrategy[dict]:
+    """JSON objects with any of ``fields``."""
+    return st.fixed_dictionaries({}, optional=fields)
+
+
+def agent_documents() -> st.SearchStrategy[str]:
+    """Agent documents (``ImportAgent``) of the right shape holding anything in any field."""
+    value = st.one_of(PLAIN, st.sampled_from(ODD_VALUES + ODD_TIMES), json_values(1))
+    model = _object(
+        provider=st.sampled_from(["openai", "scripted", "x"]),
+        model=PLAIN,
+        context_window=value,
+        temperature=value,
+        max_output_tokens=value,
+    )
+    rule = _object(
+        tool_name=st.sampled_from(["add", "core_memory_append", "x"]),
+        kind=value,
+        children=_some(value),
+        max_calls=value,
+    )
+    agent = _object(
+        name=st.one_of(PLAIN, value),
+        system_prompt=value,
+        model=model,
+        tags=_some(value),
+        metadata=st.dictionaries(PLAIN, value, max_size=2),
+        max_steps=value,
+        tool_rules=_some(rule),
+    )
+    block = _object(
+        label=st.sampled_from(["human", "persona", "x y"]),
+        value=value,
+        limit=value,
+        read_only=value,
+        description=value,
+        metadata=value,
+    )
+    tool = _object(
+        name=st.sampled_from(["add", "f", "core_memory_append"]),
+        source_code=st.sampled_from([TOOL_SOURCE, "x"]),
+        json_schema=value,
+        timeout_seconds=value,
+        result_char_limit=value,
+        tags=_some(value),
+    )
+    call = _object(id=value, name=st.sampled_from(["add", "x"]), arguments=value)
+    message = _object(
+        role=st.one_of(st.sampled_from(["user", "assistant", "tool", "system"]), value),
+        content=value,
+        reasoning=value,
+        tool_calls=_some(call),
+        tool_call_id=value,
+        name=value,
+        step=value,
+        metadata=value,
+        create_time=value,
+    )
+    passage = _object(text=st.one_of(PLAIN, value), tags=_some(value), metadata=value, create_time=value)
+    document = st.fixed_dictionaries(
+        {"format": st.just("agentsuite.agent"), "version": st.sampled_from([1, 1, 2])},
+        optional={
+            "agent": agent,
+            "blocks": _some(block),
+            "tools": _some(tool),
+            "messages": _some(message),
+            "context": _object(summary=value, evicted_messages=value),
+            "passages": _some(passage),
+        },
+    )
+    return document.map(json.dumps)
+
+
 def string_field(candidate: FieldDescriptor, known: Known, tame: bool = False) -> st.SearchStrategy[str]:
     name = candidate.name
     if name == "id" or name.endswith(("_id", "_ids")):
@@ -246,6 +332,8 @@ def string_field(candidate: FieldDescriptor, known: Known, tame: bool = False) -
         return st.just("") if tame else page_tokens()
     if name == "source_code":
         return st.one_of(st.just(TOOL_SOURCE), texts(tame), st.just("def f(:\n"))
+    if name == "document_json":
+        return st.one_of(agent_documents(), agent_documents(), json_texts())
     if name.endswith("_json"):
         return json_texts()
     if name in ("tags", "tag"):
