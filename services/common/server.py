@@ -109,7 +109,9 @@ def failure_status(exc: BaseException, rpc: str) -> grpc.Status:
     if error is None:
         log.error("unexpected error in rpc", exc_info=exc, extra={"rpc": rpc})
         return internal_status()
-    if isinstance(error, errors.Unimplemented | errors.InvalidArgument | errors.NotFound):
+    if isinstance(
+        error, errors.Unimplemented | errors.InvalidArgument | errors.NotFound | errors.Unauthenticated
+    ):
         log.info("rpc refused", extra={"rpc": rpc, "error": error.message})
     else:
         log.warning("rpc failed", extra={"rpc": rpc, "error": error.message, "reason": error.reason})

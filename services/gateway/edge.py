@@ -92,6 +92,7 @@ class EdgeValidation(grpc.aio.ServerInterceptor):
             for service in services
             for method in service.methods
         }
+        self._checks: dict[str, RequestCheck] = {}
 
     async def intercept_service(
         self,
@@ -102,7 +103,10 @@ class EdgeValidation(grpc.aio.ServerInterceptor):
         descriptor = self._methods.get(details.method)
         if handler is None or descriptor is None:
             return handler
-        check = RequestCheck(descriptor, keep_bytes=handler.request_deserializer is None)
+        check = self._checks.get(details.method)
+        if check is None:  # the forwarder's handlers relay bytes, the conversation API's take messages
+            keep_bytes = handler.request_deserializer is None
+            check = self._checks[details.method] = RequestCheck(descriptor, keep_bytes=keep_bytes)
         if handler.unary_unary:
             inner_unary = handler.unary_unary
 
