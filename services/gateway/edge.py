@@ -130,14 +130,20 @@ class EdgeValidation(grpc.aio.ServerInterceptor):
             inner_client_stream = handler.stream_unary
 
             async def stream_unary(requests, context):
-                return await inner_client_stream(_checked(requests), context)
+                try:
+                    return await inner_client_stream(_checked(requests), context)
+                except InvalidArgument as exc:  # a handler that let the refusal through
+                    await _refuse(context, Refusal(exc))
 
             return handler._replace(request_deserializer=check, stream_unary=stream_unary)
         inner_bidi = handler.stream_stream
 
         async def stream_stream(requests, context):
-            async for response in inner_bidi(_checked(requests), context):
-                yield response
+            try:
+                async for response in inner_bidi(_checked(requests), context):
+                    yield response
+            except InvalidArgument as exc:  # a handler that let the refusal through
+                await _refuse(context, Refusal(exc))
 
         return handler._replace(request_deserializer=check, stream_stream=stream_stream)
 
@@ -150,7 +156,8 @@ async def _refuse(context: grpc.aio.ServicerContext, refusal: Refusal) -> None:
 
 
 async def _checked(requests: AsyncIterator) -> AsyncIterator:
-    """A client stream whose refused messages raise their error where the handler reads them."""
+    """A client stream whose refused messages raise their error where the handler reads them (our
+    handlers answer it as any domain error; the wrappers above answer it for any other)."""
     async for request in requests:
         if isinstance(request, Refusal):
             if request.error is None:

@@ -21,10 +21,10 @@ from services.agent.clients.tools import _content
 from services.common import errors
 from services.common.paging import decode_time_id_token, decode_token, encode_token
 from services.common.request_values import message_violations
-from services.common.status import to_status
+from services.common.status import from_rpc_error, to_status
 from services.gateway.auth import EdgeAuthentication
 from services.gateway.core.keys import ApiKeys
-from services.gateway.edge import INTERNAL_FIELDS, Refusal, RequestCheck
+from services.gateway.edge import INTERNAL_FIELDS, EdgeValidation, Refusal, RequestCheck
 
 SQL_ERROR = InterfaceError(
     "SELECT gateway.api_keys.tenant FROM gateway.api_keys WHERE key_hash = $1",
@@ -309,3 +309,76 @@ async def test_a_key_lookup_failing_for_no_known_reason_is_internal_with_a_gener
         error = await call_with_a_key(channel)
     assert error.code() == grpc.StatusCode.INTERNAL
     assert error.details() == "internal error"
+
+
+# --- the interceptor ------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def checked_server() -> AsyncIterator[tuple[grpc.aio.Channel, list]]:
+    """MemoryService.GetBlock relayed as bytes (as the forwarder does) and Converse taking messages,
+    behind EdgeValidation; yields a channel and what the handlers received."""
+    received: list = []
+
+    async def relay(request: bytes, context) -> bytes:
+        received.append(request)
+        return b""
+
+    async def converse(requests, context):
+        async for request in requests:
+            received.append(request)
+            yield gateway_service_pb2.ConverseResponse(pong=gateway_service_pb2.ConversePong(nonce=1))
+
+    memory = memory_service_pb2.DESCRIPTOR.services_by_name["MemoryService"]
+    conversation = gateway_service_pb2.DESCRIPTOR.services_by_name["ConversationService"]
+    server = grpc.aio.server(interceptors=[EdgeValidation([memory, conversation])])
+    relayed = grpc.unary_unary_rpc_method_handler(relay)
+    talk = grpc.stream_stream_rpc_method_handler(
+        converse,
+        request_deserializer=gateway_service_pb2.ConverseRequest.FromString,
+        response_serializer=gateway_service_pb2.ConverseResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(memory.full_name, {"GetBlock": relayed}),
+            grpc.method_handlers_generic_handler(conversation.full_name, {"Converse": talk}),
+        )
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield channel, received
+    finally:
+        await server.stop(None)
+
+
+async def test_a_relayed_request_passes_as_the_same_bytes_and_a_bad_one_never_reaches_the_handler():
+    good = memory_service_pb2.GetBlockRequest(block_id="b").SerializeToString()
+    async with checked_server() as (channel, received):
+        get_block = channel.unary_unary("/agentsuite.memory.v1.MemoryService/GetBlock")
+        await get_block(good, timeout=5)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await get_block(
+                memory_service_pb2.GetBlockRequest(block_id="b\x00").SerializeToString(), timeout=5
+            )
+    assert received == [good]
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert errors_of(refused.value) == ["block_id"]
+
+
+async def test_a_refused_message_in_a_client_stream_ends_the_call_with_invalid_argument():
+    ping = gateway_service_pb2.ConverseRequest(ping=gateway_service_pb2.ConversePing(nonce=1))
+    async with checked_server() as (channel, received):
+        call = channel.stream_stream("/agentsuite.gateway.v1.ConversationService/Converse")
+        responses = call(iter([ping.SerializeToString(), b"\xff\xff\xff"]), timeout=5)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            async for _ in responses:
+                pass
+    assert received == [ping]
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Error parsing" not in refused.value.details()
+
+
+def errors_of(error: grpc.aio.AioRpcError) -> list[str]:
+    return [violation.field for violation in from_rpc_error(error).violations]
