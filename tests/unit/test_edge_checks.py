@@ -25,6 +25,8 @@ from services.common.status import from_rpc_error, to_status
 from services.gateway.auth import EdgeAuthentication
 from services.gateway.core.keys import ApiKeys
 from services.gateway.edge import INTERNAL_FIELDS, EdgeValidation, Refusal, RequestCheck
+from services.tools.core.execution import Limits
+from services.tools.sandbox.process import _sigkill_meaning
 
 SQL_ERROR = InterfaceError(
     "SELECT gateway.api_keys.tenant FROM gateway.api_keys WHERE key_hash = $1",
@@ -382,3 +384,21 @@ async def test_a_refused_message_in_a_client_stream_ends_the_call_with_invalid_a
 
 def errors_of(error: grpc.aio.AioRpcError) -> list[str]:
     return [violation.field for violation in from_rpc_error(error).violations]
+
+
+# --- how a sandbox's SIGKILL is told ---------------------------------------------------------------
+
+
+def test_a_sigkill_is_blamed_on_the_cpu_limit_only_when_the_tool_could_have_used_its_cpu_seconds():
+    limits = Limits(
+        timeout_seconds=30,
+        cpu_seconds=4,
+        memory_bytes=1 << 28,
+        max_processes=8,
+        file_size_bytes=1 << 20,
+        output_bytes=4096,
+        result_chars=100,
+    )
+    assert "CPU time limit of 5s" in _sigkill_meaning(limits, seconds=60)
+    quick = _sigkill_meaning(limits, seconds=0.05)
+    assert "SIGKILL" in quick and "no limit of the sandbox" in quick
