@@ -30,7 +30,8 @@ class Wiring:
     registrations: Sequence[Registration]
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
-    """Server interceptors after the tracing one (the gateway's authentication)."""
+    """Server interceptors after the tracing one, outermost first (the gateway's authentication, then
+    its request checks)."""
 
 
 async def open_database(settings: Settings, *, schema: str, migrations: Path) -> AsyncEngine:

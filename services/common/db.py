@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from services.common.embedded_pg import EmbeddedPostgres
-from services.common.errors import AgentSuiteError, Conflict, DeadlineExceeded, Unavailable
+from services.common.errors import AgentSuiteError, Conflict, DeadlineExceeded, InvalidArgument, Unavailable
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,10 @@ def domain_error(exc: BaseException) -> AgentSuiteError | None:
 
     One place for every store, through SQLAlchemy or asyncpg alone: connection trouble is
     UNAVAILABLE (the caller may retry), a statement timeout is DEADLINE_EXCEEDED, a serialization
-    failure or deadlock is ABORTED.
+    failure or deadlock is ABORTED. A value the database cannot take (a data exception: out of
+    range, not valid for its type; or past a limit, such as an index row too large) came from a
+    request its API layer should have refused with a field violation: INVALID_ARGUMENT without
+    one, and a warning in the log so that check gets written.
     """
     if isinstance(exc, PoolTimeoutError):
         return Unavailable("the database connection pool is exhausted", reason="DB_POOL_EXHAUSTED")
@@ -138,4 +141,7 @@ def domain_error(exc: BaseException) -> AgentSuiteError | None:
         return Conflict("a concurrent database transaction won; retry", reason="DB_CONFLICT")
     if lost or sqlstate[:2] in {"08", "53", "57"}:
         return Unavailable("the database is unavailable", reason="DB_UNAVAILABLE")
+    if sqlstate[:2] in {"22", "54"}:
+        log.warning("the database refused a value of a request", extra={"sqlstate": sqlstate})
+        return InvalidArgument("a value in the request is not one the database can store")
     return None

@@ -74,8 +74,15 @@ def to_timestamp(moment: datetime | None) -> timestamp_pb2.Timestamp | None:
     if moment is None:
         return None
     stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(moment.astimezone(UTC))
+    stamp.FromDatetime(as_utc(moment))
     return stamp
+
+
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC. A naive one is the database's: asyncpg writes the first and last instants
+    a Timestamp can hold (``datetime.min`` and ``max``) as PostgreSQL's -infinity and infinity, and
+    reads those back as naive ``datetime.min`` and ``max``."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def require_id(value: str, field: str) -> str:

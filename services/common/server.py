@@ -97,17 +97,29 @@ def _trace_id(metadata: dict[str, str]) -> str:
     return trace_id_of(metadata.get(TRACEPARENT_KEY)) or new_trace_id()
 
 
+def failure_status(exc: BaseException, rpc: str) -> grpc.Status:
+    """The status that answers an RPC failing with ``exc``, logged once.
+
+    A domain error answers its own code; a driver error is translated first (a lost database
+    connection is UNAVAILABLE, a statement timeout DEADLINE_EXCEEDED). Anything else is a bug:
+    INTERNAL with a generic message, the traceback going to the log under the call's trace id, so no
+    SQL, parameter, class name or stack frame ever reaches a client.
+    """
+    error = exc if isinstance(exc, errors.AgentSuiteError) else domain_error(exc)
+    if error is None:
+        log.error("unexpected error in rpc", exc_info=exc, extra={"rpc": rpc})
+        return internal_status()
+    if isinstance(
+        error, errors.Unimplemented | errors.InvalidArgument | errors.NotFound | errors.Unauthenticated
+    ):
+        log.info("rpc refused", extra={"rpc": rpc, "error": error.message})
+    else:
+        log.warning("rpc failed", extra={"rpc": rpc, "error": error.message, "reason": error.reason})
+    return to_status(error)
+
+
 async def _abort(context: grpc.aio.ServicerContext, method: str, exc: BaseException) -> None:
-    if not isinstance(exc, errors.AgentSuiteError):
-        exc = domain_error(exc) or exc
-    if isinstance(exc, errors.AgentSuiteError):
-        if isinstance(exc, errors.Unimplemented | errors.InvalidArgument | errors.NotFound):
-            log.info("rpc refused", extra={"rpc": method, "error": exc.message})
-        else:
-            log.warning("rpc failed", extra={"rpc": method, "error": exc.message, "reason": exc.reason})
-        await context.abort_with_status(to_status(exc))
-    log.exception("unexpected error in rpc", extra={"rpc": method})
-    await context.abort_with_status(internal_status())
+    await context.abort_with_status(failure_status(exc, method))
 
 
 def rpc_handler(method: Callable) -> Callable:

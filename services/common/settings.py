@@ -130,6 +130,8 @@ class Settings:
     tools_file_size_mb: int = 16
     """Tools service: largest file a tool may write, RLIMIT_FSIZE, and the size of its private /tmp
     (``AGENTSUITE_TOOLS_FILE_SIZE_MB``)."""
+    tools_max_open_files: int = 256
+    """Tools service: file descriptors per sandboxed process, RLIMIT_NOFILE (``AGENTSUITE_TOOLS_MAX_OPEN_FILES``)."""
     tools_output_limit_bytes: int = 64 * 1024
     """Tools service: stdout and stderr kept per call, each (``AGENTSUITE_TOOLS_OUTPUT_LIMIT_BYTES``)."""
     tools_result_char_limit: int = 10_000
@@ -212,6 +214,7 @@ class Settings:
             tools_memory_mb=reader.integer("AGENTSUITE_TOOLS_MEMORY_MB", 512),
             tools_max_processes=reader.integer("AGENTSUITE_TOOLS_MAX_PROCESSES", 16),
             tools_file_size_mb=reader.integer("AGENTSUITE_TOOLS_FILE_SIZE_MB", 16),
+            tools_max_open_files=reader.integer("AGENTSUITE_TOOLS_MAX_OPEN_FILES", 256),
             tools_output_limit_bytes=reader.integer("AGENTSUITE_TOOLS_OUTPUT_LIMIT_BYTES", 64 * 1024),
             tools_result_char_limit=reader.integer("AGENTSUITE_TOOLS_RESULT_CHAR_LIMIT", 10_000),
             tools_warm_sandboxes=reader.integer("AGENTSUITE_TOOLS_WARM_SANDBOXES", 2),

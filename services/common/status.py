@@ -15,6 +15,12 @@ from grpc_status import rpc_status
 from services.common import errors
 
 ERROR_DOMAIN = "agentsuite"
+MAX_MESSAGE_BYTES = 500
+MAX_VIOLATIONS = 10
+MAX_FIELD_BYTES = 100
+MAX_DESCRIPTION_BYTES = 200
+"""A status travels in trailers, which a gRPC client accepts only up to 8 KiB: messages that echo a
+client's input (a 1 MB label) are cut so the answer always arrives, and the code with it."""
 
 CODES: dict[type[errors.AgentSuiteError], grpc.StatusCode] = {
     errors.NotFound: grpc.StatusCode.NOT_FOUND,
@@ -47,15 +53,19 @@ def to_status(error: errors.AgentSuiteError) -> grpc.Status:
     """The rich status (with ``google.rpc`` details) that answers an RPC failing with ``error``."""
     code = code_of(error)
     details: list[any_pb2.Any] = []
+    metadata = {key: _bounded(value, MAX_FIELD_BYTES) for key, value in error.metadata.items()}
     info = error_details_pb2.ErrorInfo(
-        reason=error.reason or code.name, domain=ERROR_DOMAIN, metadata=error.metadata
+        reason=error.reason or code.name, domain=ERROR_DOMAIN, metadata=metadata
     )
     details.append(_pack(info))
     if isinstance(error, errors.InvalidArgument) and error.violations:
         bad_request = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                for v in error.violations
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=_bounded(v.field, MAX_FIELD_BYTES),
+                    description=_bounded(v.description, MAX_DESCRIPTION_BYTES),
+                )
+                for v in error.violations[:MAX_VIOLATIONS]
             ]
         )
         details.append(_pack(bad_request))
@@ -63,12 +73,21 @@ def to_status(error: errors.AgentSuiteError) -> grpc.Status:
         details.append(
             _pack(
                 error_details_pb2.ResourceInfo(
-                    resource_type=error.resource_type, resource_name=error.resource_id
+                    resource_type=error.resource_type,
+                    resource_name=_bounded(error.resource_id, MAX_FIELD_BYTES),
                 )
             )
         )
-    status = status_pb2.Status(code=code.value[0], message=error.message, details=details)
+    message = _bounded(error.message, MAX_MESSAGE_BYTES)
+    status = status_pb2.Status(code=code.value[0], message=message, details=details)
     return rpc_status.to_status(status)
+
+
+def _bounded(text: str, max_bytes: int) -> str:
+    """``text``, cut to at most ``max_bytes`` of UTF-8 (marked with an ellipsis when cut)."""
+    if len(text) * 4 <= max_bytes or len(encoded := text.encode()) <= max_bytes:
+        return text
+    return encoded[: max_bytes - 3].decode(errors="ignore") + "…"
 
 
 def internal_status(message: str = "internal error") -> grpc.Status:

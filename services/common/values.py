@@ -1,6 +1,6 @@
 """What PostgreSQL and protobuf cannot hold, checked at the edge so it is INVALID_ARGUMENT and never
 INTERNAL: NUL characters in text, numbers that are not finite, integers past 32 bits, nesting past
-the protobuf parser's depth."""
+the protobuf parser's depth (``services.common.request_values`` applies them to whole requests)."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ import uuid
 from pathlib import Path
 
 from agentsuite.agent.v1 import agent_service_pb2
+from agentsuite.gateway.v1 import gateway_service_pb2
 from agentsuite.memory.v1 import memory_service_pb2
 from agentsuite.tools.v1 import tools_service_pb2
 from services.common.app import Wiring, main, open_database
@@ -24,6 +25,7 @@ from services.gateway.core.keys import ApiKeys
 from services.gateway.core.lanes import Lanes
 from services.gateway.core.runs import Runs
 from services.gateway.core.writer import EventWriter
+from services.gateway.edge import EdgeValidation
 from services.gateway.forwarder import Forwarder
 from services.gateway.store.keys import KeyStore
 from services.gateway.store.notifications import AGENT_WORK, KEY_REVOKED, RUN_CANCEL, RUN_EVENTS, Listener
@@ -110,7 +112,13 @@ async def wire(settings: Settings) -> Wiring:
     return Wiring(
         registrations,
         closers=closers,
-        interceptors=[EdgeAuthentication(keys, internal_token(settings.internal_token, settings.state_dir))],
+        interceptors=[
+            EdgeAuthentication(keys, internal_token(settings.internal_token, settings.state_dir)),
+            EdgeValidation(
+                [gateway_service_pb2.DESCRIPTOR.services_by_name["ConversationService"]]
+                + [service for service, _ in public]
+            ),
+        ],
     )
 
 

@@ -27,8 +27,7 @@ from services.common.call import (
     enter_call,
     parse_call_chain,
 )
-from services.common.errors import AgentSuiteError
-from services.common.status import to_status
+from services.common.server import failure_status
 from services.gateway.core.keys import ApiKeys
 
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -65,8 +64,8 @@ class EdgeAuthentication(grpc.aio.ServerInterceptor):
                 return
             try:
                 tenant = await keys.tenant_for(authorization)
-            except AgentSuiteError as exc:
-                await context.abort_with_status(to_status(exc))
+            except Exception as exc:  # the database down is UNAVAILABLE, never the driver's text
+                await context.abort_with_status(failure_status(exc, "authentication"))
             enter_call(CallScope(tenant=tenant))
 
         if handler.unary_unary:

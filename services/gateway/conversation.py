@@ -16,7 +16,7 @@ from services.common.call import current_call, enter_call, require_tenant
 from services.common.errors import AgentSuiteError, InvalidArgument, NotFound, ResourceExhausted, Validation
 from services.common.paging import decode_token, encode_token, page_size
 from services.common.protobuf import require_id
-from services.common.server import Registration, servicer
+from services.common.server import Registration, failure_status, servicer
 from services.common.status import code_of
 from services.common.values import has_nul
 from services.gateway.agent_client import AgentRuntimeClient
@@ -25,6 +25,8 @@ from services.gateway.core.runs import Runs, Submission
 
 MAX_MESSAGES = 100
 MAX_MESSAGE_CHARS = 1_000_000
+MAX_NAME_CHARS = 200
+"""A message's sender name, as long as memory stores one."""
 MAX_KEY_CHARS = 256
 MAX_BROADCAST_TARGETS = 10_000
 DEFAULT_BROADCAST_CONCURRENCY = 64
@@ -242,6 +244,7 @@ class _Conversation:
         self._outbox: asyncio.Queue = asyncio.Queue(CONVERSE_BUFFER)
         self._followers: set[asyncio.Task] = set()
         self._reading = True
+        self._failure: Exception | None = None
 
     def follow(self, events: AsyncIterator[gateway_pb2.RunEvent]) -> None:
         task = asyncio.create_task(self._forward(events))
@@ -255,14 +258,17 @@ class _Conversation:
                 kind = request.WhichOneof("request")
                 try:
                     await self._handle(kind, request)
-                except AgentSuiteError as exc:
+                except Exception as exc:
                     run_id = getattr(getattr(request, kind or "", None), "run_id", "")
-                    error = gateway_pb2.ErrorEvent(code=code_of(exc).value[0], message=exc.message)
+                    error = _error_event(exc)
                     await self._outbox.put(
                         gateway_service_pb2.ConverseResponse(
                             event=gateway_pb2.RunEvent(run_id=run_id, error=error)
                         )
                     )
+        except Exception as exc:  # a message refused at the edge: the conversation ends with it
+            self._failure = exc
+            self.close()
         finally:
             self._reading = False
             self._maybe_end()
@@ -306,6 +312,8 @@ class _Conversation:
         while True:
             response = await self._outbox.get()
             if response is None:
+                if self._failure is not None:
+                    raise self._failure
                 return
             yield response
 
@@ -320,10 +328,7 @@ class _Conversation:
     def _follower_done(self, task: asyncio.Task) -> None:
         self._followers.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
-            code = code_of(exc).value[0] if isinstance(exc, AgentSuiteError) else 13
-            message = exc.message if isinstance(exc, AgentSuiteError) else "internal error"
-            error = gateway_pb2.ErrorEvent(code=code, message=message)
+            error = _error_event(task.exception())
             with contextlib.suppress(asyncio.QueueFull):
                 self._outbox.put_nowait(
                     gateway_service_pb2.ConverseResponse(event=gateway_pb2.RunEvent(error=error))
@@ -335,6 +340,12 @@ class _Conversation:
         if not self._reading and not self._followers:
             with contextlib.suppress(asyncio.QueueFull):
                 self._outbox.put_nowait(None)
+
+
+def _error_event(exc: BaseException) -> gateway_pb2.ErrorEvent:
+    """A failure inside a conversation, told as an event with the code and message a call would get."""
+    status = failure_status(exc, "ConversationService.Converse")
+    return gateway_pb2.ErrorEvent(code=status.code.value[0], message=status.details)
 
 
 async def _collect(
@@ -379,6 +390,11 @@ def _validate_messages(messages, *, required: bool) -> None:
         )
         check.check(
             not has_nul(message.content), f"messages[{index}].content", "must not contain NUL characters"
+        )
+        check.check(
+            len(message.name) <= MAX_NAME_CHARS,
+            f"messages[{index}].name",
+            f"at most {MAX_NAME_CHARS} characters",
         )
         check.check(
             message.role

@@ -72,3 +72,30 @@ async def test_statements_run_on_asyncpg_directly_map_to_the_same_statuses(migra
     assert isinstance(domain_error(timed_out.value), DeadlineExceeded)
     assert isinstance(domain_error(broken.value), Unavailable)
     assert domain_error(asyncpg.UniqueViolationError("duplicate key")) is None  # a bug: INTERNAL
+
+
+@pytest.mark.parametrize(
+    ("expression", "argument"),
+    [
+        ("CAST(CAST({} AS text) AS uuid)", "not-a-uuid"),  # the server refuses it
+        ("CAST({} AS uuid)", "x"),  # the driver refuses it before sending
+        ("CAST(CAST({} AS text) AS int4)", "99999999999"),
+        ("CAST(CAST(CAST({} AS text) AS numeric) AS int8)", "1e30"),
+    ],
+)
+async def test_a_value_the_database_cannot_take_is_invalid_argument_through_either_driver_path(
+    migrated_engine, migrated_pool, expression, argument
+):
+    from services.common.db import domain_error
+    from services.common.errors import InvalidArgument
+
+    with pytest.raises(Exception) as direct:
+        await migrated_pool.fetchval("SELECT " + expression.format("$1"), argument)
+    with pytest.raises(Exception) as through_sqlalchemy:
+        async with migrated_engine.connect() as conn:
+            await conn.execute(text("SELECT " + expression.format(":value")), {"value": argument})
+
+    for raised in (direct.value, through_sqlalchemy.value):
+        error = domain_error(raised)
+        assert isinstance(error, InvalidArgument), repr(raised)
+        assert "SELECT" not in error.message and argument not in error.message

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from agentsuite.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
 from agentsuite.common.v1 import common_pb2
 from services.agent.api.convert import agent_spec, agent_to_proto, initial_block
@@ -12,8 +10,8 @@ from services.agent.core.lifecycle import AgentLifecycle
 from services.agent.core.transfer import AgentTransfer
 from services.agent.store.agents import AgentStore
 from services.common.call import require_tenant
-from services.common.errors import InvalidArgument, Validation
-from services.common.paging import decode_token, encode_token, page_size
+from services.common.errors import Validation
+from services.common.paging import decode_time_id_token, page_size, time_id_token
 from services.common.protobuf import require_id
 from services.common.server import servicer
 from services.common.values import has_nul
@@ -58,13 +56,7 @@ class AgentApi(agent_service_pb2_grpc.AgentServiceServicer):
         check.check(len(request.agent_ids) <= MAX_LISTED_IDS, "agent_ids", f"at most {MAX_LISTED_IDS} ids")
         check.raise_if_any()
         ids = tuple(require_id(agent_id, f"agent_ids[{i}]") for i, agent_id in enumerate(request.agent_ids))
-        position = decode_token(request.page_token)
-        after = None
-        if position is not None:
-            try:
-                after = (datetime.fromisoformat(position["t"]), require_id(position["id"], "page_token"))
-            except (KeyError, TypeError, ValueError):
-                raise InvalidArgument.field("page_token", "not a token this service issued") from None
+        after = decode_time_id_token(request.page_token)
         page = await self._store.list(
             tenant,
             limit=limit + 1,
@@ -77,7 +69,7 @@ class AgentApi(agent_service_pb2_grpc.AgentServiceServicer):
         token = ""
         if len(page) > limit:
             page = page[:limit]
-            token = encode_token({"t": page[-1].created_at.isoformat(), "id": page[-1].id})
+            token = time_id_token(page[-1].created_at, page[-1].id)
         return agent_service_pb2.ListAgentsResponse(
             agents=[agent_to_proto(a) for a in page], next_page_token=token
         )

@@ -118,7 +118,13 @@ def tool_definition(tool: tools_pb2.Tool) -> ToolDefinition:
 
 
 def _content(result: tools_pb2.ExecutionResult) -> str:
-    """What the model reads: the return value, or the error with the end of stderr."""
+    """What the model reads and memory stores: the return value, or the error with the end of
+    stderr; a NUL character (which PostgreSQL text cannot hold) becomes U+FFFD, so a tool's result is
+    stored whatever it holds."""
+    return _readable(result).replace("\x00", "\ufffd")
+
+
+def _readable(result: tools_pb2.ExecutionResult) -> str:
     if result.status == tools_pb2.EXECUTION_STATUS_OK:
         try:
             value = json.loads(result.result_json) if result.result_json else None

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from services.agent.core.agents import BUILTIN_TOOL_NAMES, AgentSpec, InitialBlock, ModelChoice
@@ -44,6 +44,8 @@ MAX_PASSAGE_CHARS = 100_000
 """Characters of one passage (memory's limit)."""
 MAX_PASSAGE_TAGS = 64
 MAX_PASSAGE_TAG = 200
+MAX_TIMEOUT = 86_400
+"""A tool's timeout in seconds: far past what the tools service allows, well inside a Duration."""
 MAX_VIOLATIONS = 50
 """Field violations reported for one document; a document broken everywhere says so once."""
 ENVELOPE_BYTES = 64 * 1024
@@ -409,9 +411,14 @@ class _Reader:
             schema = None
         timeout = value.get("timeout_seconds")
         if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not 0 < timeout <= MAX_TIMEOUT
         ):
-            self.bad(f"{path}.timeout_seconds", "must be a positive number or null")
+            self.bad(
+                f"{path}.timeout_seconds",
+                f"must be a positive number of seconds up to {MAX_TIMEOUT}, or null",
+            )
             timeout = None
         return FileTool(
             name=name,
@@ -543,10 +550,14 @@ class _Reader:
             return None
         try:
             moment = datetime.fromisoformat(value) if isinstance(value, str) else None
-        except ValueError:
+            if moment is not None and moment.tzinfo is not None:
+                moment = moment.astimezone(UTC)  # its zone may take it past the year 1 or 9999
+        except (ValueError, OverflowError):
             moment = None
         if moment is None or moment.tzinfo is None:
-            self.bad(f"{path}.{key}", "must be an ISO 8601 time with a time zone, or null")
+            self.bad(
+                f"{path}.{key}", "must be an ISO 8601 time with a time zone (years 1 to 9999 in UTC), or null"
+            )
             return None
         return moment
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 
 from agentsuite.common.v1 import common_pb2
 from agentsuite.memory.v1 import memory_pb2
 from services.common.errors import InvalidArgument, Validation
-from services.common.paging import decode_token, encode_token
+from services.common.paging import decode_token
 from services.common.protobuf import from_struct, to_struct, to_timestamp
 from services.memory.api.convert import time_range
 from services.memory.core.archival import (
@@ -122,21 +122,6 @@ def search_mode(value: int) -> SearchMode:
         return SearchMode(value)
     except ValueError:
         raise InvalidArgument.field("mode", f"unknown search mode {value}") from None
-
-
-def time_id_token(created_at: datetime, item_id: str) -> str:
-    """A keyset page token: the (time, id) of the last item of a page."""
-    return encode_token({"t": created_at.isoformat(), "id": item_id})
-
-
-def decode_time_id_token(token: str) -> tuple[datetime, str] | None:
-    position = decode_token(token)
-    if position is None:
-        return None
-    try:
-        return datetime.fromisoformat(position["t"]), str(position["id"])
-    except (KeyError, TypeError, ValueError):
-        raise InvalidArgument.field("page_token", "not a token this service issued") from None
 
 
 def decode_offset_token(token: str) -> int:

@@ -5,20 +5,18 @@ from __future__ import annotations
 from agentsuite.memory.v1 import memory_service_pb2
 from services.common.call import require_tenant
 from services.common.errors import InvalidArgument, Validation
-from services.common.paging import encode_token, page_size
+from services.common.paging import decode_time_id_token, encode_token, page_size, time_id_token
 from services.common.protobuf import idempotency_key, require_id
 from services.memory.api.archival_convert import (
     MAX_NAME,
     MAX_QUERY,
     archive_to_proto,
     decode_offset_token,
-    decode_time_id_token,
     new_passages,
     passage_filter,
     passage_to_proto,
     scored_to_proto,
     search_mode,
-    time_id_token,
 )
 from services.memory.core.archival import Fence
 from services.memory.core.archival_memory import ArchivalMemory

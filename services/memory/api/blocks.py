@@ -36,18 +36,15 @@ class BlockRpcs:
         tenant = require_tenant()
         agent_id = require_id(request.agent_id, "agent_id") if request.agent_id else ""
         limit = page_size(request.page_size)
-        position = decode_token(request.page_token) or {}
-        after = position.get("after", "")
-        if not isinstance(after, str):
-            raise InvalidArgument.field("page_token", "not a token this service issued")
         page = await self._blocks.list(
-            tenant, agent_id=agent_id, label=request.label, after=after, limit=limit + 1
+            tenant,
+            agent_id=agent_id,
+            label=request.label,
+            after=_label_and_id(request.page_token),
+            limit=limit + 1,
         )
-        token = (
-            encode_token({"after": f"{page[limit - 1].label}\0{page[limit - 1].id}"})
-            if len(page) > limit
-            else ""
-        )
+        last = page[limit - 1] if len(page) > limit else None
+        token = encode_token({"label": last.label, "id": last.id}) if last is not None else ""
         return memory_service_pb2.ListBlocksResponse(
             blocks=[block_to_proto(b) for b in page[:limit]], next_page_token=token
         )
@@ -140,3 +137,15 @@ class BlockRpcs:
             expected_version=request.expected_version,
         )
         return memory_service_pb2.RestoreBlockVersionResponse(block=block_to_proto(block))
+
+
+def _label_and_id(token: str) -> str:
+    """The position after the last block of the previous page ("label\\0id", as the store takes
+    it) from a ListBlocks page token; empty for the first page."""
+    position = decode_token(token)
+    if position is None:
+        return ""
+    label, block_id = position.get("label"), position.get("id")
+    if not isinstance(label, str) or not isinstance(block_id, str):
+        raise InvalidArgument.field("page_token", "not a token this service issued")
+    return f"{label}\0{require_id(block_id, 'page_token')}"

@@ -11,7 +11,7 @@ from google.protobuf.message import Message
 from agentsuite.common.v1 import common_pb2
 from agentsuite.memory.v1 import memory_pb2
 from services.common.errors import InvalidArgument, Validation
-from services.common.protobuf import from_struct, to_struct, to_timestamp, tool_calls_to_proto
+from services.common.protobuf import as_utc, from_struct, to_struct, to_timestamp, tool_calls_to_proto
 from services.memory.core.blocks import (
     DEFAULT_LIMIT,
     Append,
@@ -109,7 +109,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _set_time(stamp: timestamp_pb2.Timestamp, moment: datetime) -> None:
-    since = moment - _EPOCH  # exact, and right for any time zone or a time before 1970
+    since = as_utc(moment) - _EPOCH  # exact, and right for any time zone or a time before 1970
     stamp.seconds = since.days * 86_400 + since.seconds
     stamp.nanos = since.microseconds * 1_000
 

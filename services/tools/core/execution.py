@@ -28,6 +28,8 @@ class Limits:
     memory_bytes: int
     max_processes: int
     file_size_bytes: int
+    open_files: int = 256
+    """File descriptors per process, RLIMIT_NOFILE: without it a tool inherits the host's limit."""
     output_bytes: int
     """stdout and stderr kept, each; beyond it they are drained and dropped."""
     result_chars: int
@@ -67,6 +69,7 @@ class Job:
                     "memory_bytes": self.limits.memory_bytes,
                     "max_processes": self.limits.max_processes,
                     "file_size_bytes": self.limits.file_size_bytes,
+                    "open_files": self.limits.open_files,
                     "result_chars": self.limits.result_chars,
                 },
             }

@@ -26,7 +26,6 @@ _CHUNK = 64 * 1024
 _DRAIN_AFTER_EXIT_SECONDS = 0.5
 _SIGNAL_MEANING = {
     signal.SIGXCPU: "CPU time limit exceeded",
-    signal.SIGKILL: "killed (CPU time or memory limit exceeded)",
     signal.SIGXFSZ: "file size limit exceeded",
     signal.SIGSEGV: "crashed (segmentation fault; memory limit exceeded?)",
 }
@@ -265,6 +264,8 @@ def _outcome(result: _CappedStream, sandbox: SandboxProcess, limits: Limits, com
         except ValueError:
             name = f"signal {signum}"
         meaning = _SIGNAL_MEANING.get(signum, f"killed by {name}")
+        if signum == signal.SIGKILL:
+            meaning = _sigkill_meaning(limits, common["duration_seconds"])
         return ExecutionResult(
             status=ExecutionStatus.KILLED, error_type=name, error_message=meaning, **common
         )
@@ -273,6 +274,19 @@ def _outcome(result: _CappedStream, sandbox: SandboxProcess, limits: Limits, com
         error_type="NoResult",
         error_message=f"the tool's process exited with code {code} without returning a result",
         **common,
+    )
+
+
+def _sigkill_meaning(limits: Limits, seconds: float) -> str:
+    """Why a runner died of SIGKILL, as far as we can know: the sandbox's own SIGKILL is the hard
+    CPU limit (one second past the soft one, for a tool that ignored SIGXCPU), which a tool can
+    reach only after enough wall-clock time on every core; anything sooner came from elsewhere."""
+    hard_cpu = limits.cpu_seconds + 1
+    if seconds * (os.cpu_count() or 1) >= hard_cpu:
+        return f"killed by SIGKILL (the hard CPU time limit of {hard_cpu}s, or a signal from the tool itself)"
+    return (
+        "killed by SIGKILL before it could use its CPU time; no limit of the sandbox sends that: "
+        "the tool, a process it started or the kernel's out-of-memory killer did"
     )
 
 

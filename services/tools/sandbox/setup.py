@@ -28,6 +28,7 @@ def limits_from(settings: Settings) -> Limits:
         memory_bytes=settings.tools_memory_mb * MB,
         max_processes=max(2, settings.tools_max_processes),
         file_size_bytes=settings.tools_file_size_mb * MB,
+        open_files=max(16, settings.tools_max_open_files),
         output_bytes=settings.tools_output_limit_bytes,
         result_chars=settings.tools_result_char_limit,
     )

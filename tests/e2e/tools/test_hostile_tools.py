@@ -118,6 +118,44 @@ with open("/tmp/{name}", "wb") as f:
     assert name not in await asyncio.to_thread(os.listdir, "/tmp")
 
 
+async def test_opening_thousands_of_files_stops_at_the_open_file_limit(run):
+    result = await run(
+        tool(
+            """
+import os
+handles = []
+try:
+    while len(handles) < 20000:
+        handles.append(os.open("/dev/null", os.O_RDONLY))
+except OSError as exc:
+    return {"opened": len(handles), "error": exc.strerror}
+return {"opened": len(handles), "error": None}
+"""
+        )
+    )
+
+    assert result.status == tools_pb2.EXECUTION_STATUS_OK, result.error_message
+    outcome = json.loads(result.result_json)
+    assert outcome["error"] == "Too many open files"
+    assert outcome["opened"] < 256, "the sandbox's own open-file limit (256 by default) applies"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "os.killpg(0, signal.SIGKILL)",  # its whole process group, itself included
+        "os.kill(os.getpid(), signal.SIGKILL)",
+    ],
+)
+async def test_a_tool_killed_by_a_signal_it_sent_is_not_reported_as_past_a_limit(run, body):
+    result = await run(tool(f"import os, signal\n{body}\nimport time\ntime.sleep(5)"))
+
+    assert result.status == tools_pb2.EXECUTION_STATUS_KILLED
+    assert result.error_type == "SIGKILL"
+    assert "exceeded" not in result.error_message, "no limit was reached"
+    assert "SIGKILL" in result.error_message
+
+
 async def test_printing_gigabytes_is_capped_and_the_tool_killed(run):
     result = await run(tool("import sys\nwhile True:\n    sys.stdout.write('x' * 65536)"))
 
