@@ -49,7 +49,11 @@ class EmbeddedPostgres:
 
     state_dir: Path
     fast: bool = False
-    """Turn off fsync (tests and benchmarks only: a crash of the machine could lose data)."""
+    """Turn off fsync and synchronous commits (tests and benchmarks only: a crash of the machine,
+    or of PostgreSQL itself, can lose the last commits it acknowledged)."""
+    survives_crash: bool = False
+    """With ``fast``, keep synchronous commits: a crash of PostgreSQL itself (not of the machine)
+    then loses no acknowledged commit. For tests that crash the server on purpose."""
 
     @property
     def data_dir(self) -> Path:
@@ -183,7 +187,9 @@ class EmbeddedPostgres:
             "-c jit=off",
         ]
         if self.fast:
-            options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+            options += ["-c fsync=off", "-c full_page_writes=off"]
+            if not self.survives_crash:
+                options.append("-c synchronous_commit=off")
         self._pg_ctl(
             "start", "-w", "-t", "60", "-l", str(self.data_dir / "server.log"), "-o", " ".join(options)
         )

@@ -47,13 +47,25 @@ class Verdict:
 # -- what the checks count ------------------------------------------------------------------------
 
 
-async def count_tool_executions(run: RunObservation, *, tool: str, marker: str) -> int:
+@dataclass(frozen=True)
+class ToolExecutions:
+    """What happened to a run's calls of one custom tool for one marker."""
+
+    finished: int
+    """Executions that ran to their end (at most one per call: the record answers the others)."""
+    cut_off: int
+    """Executions cut off before their result was stored (sandbox killed with the caller) and
+    then executed again: the one repeat the README allows, for a tool whose effect outlives it."""
+
+
+def count_tool_executions(run: RunObservation, *, tool: str, marker: str) -> ToolExecutions:
     """How many times the custom ``tool`` executed for ``marker`` in ``run``.
 
-    The tools service records every keyed execution (``tools.executions``, keyed by run, step and
-    call id, with how many times a claim to execute it was won): each call of ``tool`` carrying
-    ``marker`` that the run stored or told counts its recorded executions, and a call without a
-    record (none is expected) counts once if a client saw it succeed or not fail.
+    The tools service records every keyed call (``tools.executions``, keyed by run, step and call
+    id): how many tries won the claim to execute it and whether one finished. Each call of ``tool``
+    carrying ``marker`` that the run stored or told counts from that record; a call without a record
+    (none is expected) counts as finished once if a client saw it succeed or not fail. Two calls of
+    one step (the model asked again) count twice.
     """
     calls = {
         (m.step, c.id)
@@ -66,16 +78,20 @@ async def count_tool_executions(run: RunObservation, *, tool: str, marker: str) 
         for e in run.events
         if e.HasField("tool_call") and e.tool_call.name == tool and marker in e.tool_call.arguments_json
     }
-    recorded = run.executions
     returns = [e.tool_return for e in run.events if e.HasField("tool_return") and e.tool_return.name == tool]
     stored = [m for m in run.stored if m.role == TOOL and m.name == tool]
     failed = {r.tool_call_id for r in returns if r.status != RETURN_OK}
     failed |= {m.tool_call_id for m in stored if _status(m) != "ok"}
-    count = 0
+    finished = cut_off = 0
     for step, call_id in calls:
-        key = f"{run.run.id}:{step}:{call_id}"
-        count += recorded[key] if key in recorded else int(call_id not in failed)
-    return count
+        record = run.executions.get(f"{run.run.id}:{step}:{call_id}")
+        if record is None:
+            finished += int(call_id not in failed)
+            continue
+        attempts, done = record
+        finished += int(done)
+        cut_off += attempts - int(done)
+    return ToolExecutions(finished, cut_off)
 
 
 def _status(message: common_pb2.Message) -> str:
@@ -148,6 +164,7 @@ def _empty_figures() -> dict:
         "repeated_effects": {"block": 0, "passage": 0, "tool": 0},
         "missing_effects": {"block": 0, "passage": 0, "tool": 0},
         "tool_errors": 0,
+        "tool_cut_off": 0,
         "told_wrong": 0,
         "runs_started_again": 0,
         "stale_epoch_writes": 0,
@@ -198,11 +215,13 @@ async def _judge_effects(
     """Each effect applied at most once; and once when the run completed and its stored result
     says it was."""
     text, completed = sent.text, run.run.status == COMPLETED
+    executions = count_tool_executions(run, tool=PROBE, marker=text)
     counts = {
         "block": state.block.count(text),
         "passage": state.passages[text],
-        "tool": await count_tool_executions(run, tool=PROBE, marker=text),
+        "tool": executions.finished,
     }
+    figure["tool_cut_off"] += executions.cut_off
     for effect, count in counts.items():
         results = [m for m in run.stored if m.role == TOOL and m.name == EFFECTS[effect]]
         reported_ok = any(_status(m) == "ok" for m in results)

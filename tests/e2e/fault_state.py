@@ -36,8 +36,9 @@ class RunObservation:
     run: gateway_pb2.Run
     stored: list[common_pb2.Message]
     events: list[gateway_pb2.RunEvent]
-    executions: dict[str, int]
-    """The run's keyed custom-tool executions the tools service recorded: key -> times executed."""
+    executions: dict[str, tuple[int, bool]]
+    """The run's keyed custom-tool calls as the tools service recorded them: key -> (tries that won
+    the claim to execute, whether one finished and stored its result)."""
 
 
 @dataclass
@@ -124,15 +125,18 @@ async def _passage_texts(channel, auth, agent_id: str) -> list[str]:
     return texts
 
 
-async def tool_executions(database_url: str) -> dict[str, int]:
-    """Every keyed custom-tool execution the tools service recorded (the suite's database is the
-    campaign's own): idempotency key (run, step, call) -> times a try won the claim to execute."""
+async def tool_executions(database_url: str) -> dict[str, tuple[int, bool]]:
+    """Every keyed custom-tool call the tools service recorded (the suite's database is the
+    campaign's own): idempotency key (run, step, call) -> (tries that won the claim to execute,
+    whether one finished). A try that did not finish was cut off (its sandbox killed)."""
     connection = await asyncpg.connect(database_url, timeout=10)
     try:
-        rows = await connection.fetch("SELECT idempotency_key, attempts FROM tools.executions")
+        rows = await connection.fetch(
+            "SELECT idempotency_key, attempts, result IS NOT NULL AS finished FROM tools.executions"
+        )
     finally:
         await connection.close()
-    return {row["idempotency_key"]: row["attempts"] for row in rows}
+    return {row["idempotency_key"]: (row["attempts"], row["finished"]) for row in rows}
 
 
 async def message_epochs(database_url: str, agent_ids: list[str]) -> dict[str, tuple[int, datetime]]:

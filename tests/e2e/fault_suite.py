@@ -34,7 +34,7 @@ from services.tools.store.sealing import generate_key
 TENANT = "faults"
 _EMBEDDED_PG = (
     "import sys; from pathlib import Path; from services.common.embedded_pg import EmbeddedPostgres; "
-    "print(getattr(EmbeddedPostgres(Path(sys.argv[1]), fast=True), sys.argv[2])(*sys.argv[3:]) or '')"
+    "print(getattr(EmbeddedPostgres(Path(sys.argv[1]), fast=True, survives_crash=True), sys.argv[2])(*sys.argv[3:]) or '')"
 )
 HEALTH_POLL_S = 0.05
 
@@ -67,7 +67,8 @@ class FaultSuite:
 
 @dataclass(frozen=True)
 class EmbeddedDatabase:
-    """The suite's PostgreSQL (``EmbeddedPostgres`` with fsync off): stopped at once
+    """The suite's PostgreSQL (``EmbeddedPostgres`` with fsync off but synchronous commits, so a
+    crash of PostgreSQL loses no commit it acknowledged, as in production): stopped at once
     (``pg_ctl stop -m immediate``, as a crash) and started again on the same port, so the services'
     ``DATABASE_URL`` stays right.
 
