@@ -490,6 +490,7 @@ def varint(value: int) -> bytes:
 
 
 def delimited(number: int, payload: bytes) -> bytes:
+    """A length-delimited field (string, bytes or message) as protobuf encodes it."""
     return varint(number << 3 | 2) + varint(len(payload)) + payload
 
 

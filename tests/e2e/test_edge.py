@@ -22,6 +22,7 @@ from agentsuite.memory.v1 import memory_pb2, memory_service_pb2
 from agentsuite.tools.v1 import tools_pb2, tools_service_pb2
 from services.common.paging import encode_token
 from tests.e2e.e2e_client import create_agent
+from tests.e2e.edge_fuzz import delimited as field
 from tests.e2e.run_checks import CALL_TIMEOUT_S, conversation, model_name, send
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -30,20 +31,6 @@ AGENTS = "/agentsuite.agent.v1.AgentService/"
 MEMORY = "/agentsuite.memory.v1.MemoryService/"
 TOOLS = "/agentsuite.tools.v1.ToolService/"
 LEAKS = ("Traceback", "<class", "Error parsing", "[SQL", "sqlalchemy", "asyncpg", "DecodeError")
-
-
-def varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def field(number: int, payload: bytes) -> bytes:
-    """A length-delimited field (string, bytes or message) as protobuf encodes it."""
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
 
 
 def nested_struct(depth: int) -> bytes:

@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 
 from services.agent.core.agents import Agent, ModelChoice
-from services.agent.core.builtin_tools import BlockEdit, BuiltinTools, Found
+from services.agent.core.builtin_tools import BlockEdit, BuiltinTools, CallSite, Found
 from services.agent.core.events import (
     ApprovalRequested,
     AssistantMessage,
@@ -769,3 +769,15 @@ async def test_a_run_executed_again_tells_the_messages_an_earlier_try_stored(wor
     ]
     assert [e.call.id for e in again if isinstance(e, ToolCallEvent)] == ["call_0"]
     assert [e.call.id for e in again if isinstance(e, ToolReturnEvent)] == ["call_0"]
+
+
+def test_an_effect_key_fits_the_key_limit_whatever_call_id_the_provider_made():
+    site = CallSite(agent_id="a", archive_id="", run_id=str(uuid.uuid4()), epoch=1, step=12)
+
+    plain = replace(site, call_id="call_abc").effect_key
+    long_one = replace(site, call_id="x" * 5000).effect_key
+    with_nul = replace(site, call_id="call\x00id").effect_key
+
+    assert plain == f"{site.run_id}:12:call_abc"
+    assert len(long_one) <= 200 and long_one == replace(site, call_id="x" * 5000).effect_key
+    assert "\x00" not in with_nul and len(with_nul) <= 200

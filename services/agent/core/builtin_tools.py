@@ -6,6 +6,7 @@ as a tool error the model can act on.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from typing import Any, Protocol
 from services.agent.core.tools import ToolDefinition
 
 MAX_SEARCH_RESULTS = 20
+MAX_CALL_ID_IN_KEY = 100
+"""Longest tool-call id used as it is in an effect key (keys hold at most 200 characters)."""
 RESULT_PREVIEW_CHARS = 1_000
 
 # ---------------------------------------------------------------------------------------------------
@@ -128,8 +131,12 @@ class CallSite:
     @property
     def effect_key(self) -> str:
         """The key of this call's effects: a step executed again (a retry, a takeover) repeats its
-        calls with the same keys, and an effect applied before is not applied again."""
-        return f"{self.run_id}:{self.step}:{self.call_id}"
+        calls with the same keys, and an effect applied before is not applied again. A call id
+        the provider made too long for a key (or with a NUL) is hashed."""
+        call = self.call_id
+        if len(call) > MAX_CALL_ID_IN_KEY or "\x00" in call:
+            call = "sha256:" + hashlib.sha256(call.encode("utf-8", "surrogatepass")).hexdigest()
+        return f"{self.run_id}:{self.step}:{call}"
 
 
 class ToolFailure(Exception):
