@@ -242,7 +242,8 @@ async def assert_answered_once_across_a_crash(
 ) -> None:
     """Send a message through ``gateway``; once the model is asked, SIGKILL the ``crashing`` service
     and start it again ``down_seconds`` later. The run must complete with the input and ``answer``,
-    each once: in the reply, in memory's history and in the run's stored events."""
+    each once: in the reply, in memory's history and in the run's stored events, which also tell
+    readers that the step was tried again (``retried``)."""
     async with grpc.aio.insecure_channel(gateway.address) as channel:
         agent = await create_agent(channel, tenant, model)
         sending = asyncio.create_task(send(channel, tenant, agent.id, "are you there?"))
@@ -256,4 +257,7 @@ async def assert_answered_once_across_a_crash(
         assert reply.run.status == COMPLETED
         assert [m.content for m in reply.messages] == expected
         assert [m.content for m in await history(channel, tenant, agent.id)] == expected
-        assert [m.content for m in told_messages(await watch(channel, tenant, reply.run.id))] == expected
+        events = await watch(channel, tenant, reply.run.id)
+        assert [m.content for m in told_messages(events)] == expected
+        retried = [e.retried for e in events if e.HasField("retried")]
+        assert retried and retried[0].attempt == 1, "readers are told to drop the failed try's deltas"
