@@ -1,5 +1,6 @@
 """``python -m services.tools``: run the tools service."""
 
+import asyncio
 from pathlib import Path
 
 from services.common.app import Wiring, main, open_database
@@ -16,9 +17,13 @@ from services.tools.store.tools import ToolStore
 
 async def wire(settings: Settings) -> Wiring:
     box = SecretBox(load_key(settings.secrets_key, settings.state_dir))
-    engine = await open_database(settings, schema=SCHEMA, migrations=Path(__file__).parent / "migrations")
+    # The database (migrations) and the sandbox (finding the interpreter's files, a probe sandbox)
+    # are made ready at once: a restarted tools service serves again sooner.
+    engine, (sandboxes, unavailable) = await asyncio.gather(
+        open_database(settings, schema=SCHEMA, migrations=Path(__file__).parent / "migrations"),
+        open_sandboxes(settings),
+    )
     tools, secrets = ToolStore(engine), SecretStore(engine, box)
-    sandboxes, unavailable = await open_sandboxes(settings)
     if sandboxes is not None:
         sandboxes.start()
     executor = ToolExecutor(

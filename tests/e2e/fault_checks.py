@@ -189,7 +189,7 @@ async def _judge_message(sent: Sent, state: AgentState, verdict: Verdict, figure
         _judge_reply(sent, run, verdict, figure)
     if sent.acked and run.run.status != COMPLETED:
         figure["runs_not_completed"] += 1
-    await _judge_effects(sent, state, run, verdict, figure)
+    _judge_effects(sent, state, run, verdict, figure)
     return run_id
 
 
@@ -209,7 +209,7 @@ def _judge_delivery(sent: Sent, said: list[common_pb2.Message], verdict: Verdict
         _find(verdict, figure, "duplicated", scenario, detail, "duplicated")
 
 
-async def _judge_effects(
+def _judge_effects(
     sent: Sent, state: AgentState, run: RunObservation, verdict: Verdict, figure: dict
 ) -> None:
     """Each effect applied at most once; and once when the run completed and its stored result

@@ -32,7 +32,8 @@ class GatewayMessaging:
 
     @classmethod
     def connect(cls, settings: Settings, store: AgentStore, token: str) -> GatewayMessaging:
-        # Not retried by the channel: a message is not idempotent without a key (see send_and_wait).
+        # Not retried by the channel: each message carries its call's effect key as its idempotency
+        # key, and a step executed again sends it again with that key (builtin_tools.CallSite).
         return cls(create_channel(settings.gateway_addr, settings), settings, store, token)
 
     def __init__(self, channel: grpc.aio.Channel, settings: Settings, store: AgentStore, token: str):
