@@ -9,6 +9,7 @@ several things at once.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -342,7 +343,7 @@ class RunStore:
 
     async def list(
         self, tenant: str, *, agent_id: str, statuses: Sequence[int], before: int | None, limit: int
-    ) -> list[RunRow]:
+    ) -> builtins.list[RunRow]:
         """Newest first, optionally of one agent and some statuses, before a ``lane_seq``."""
         conditions = ["r.tenant = $1"]
         params: list = [tenant]
@@ -362,7 +363,9 @@ class RunStore:
         )
         return [_row(record) for record in await self._pool.fetch(query, *params)]
 
-    async def events_after(self, run_id: str, after: int, limit: int = 500) -> list[tuple[int, bytes]]:
+    async def events_after(
+        self, run_id: str, after: int, limit: int = 500
+    ) -> builtins.list[tuple[int, bytes]]:
         records = await self._pool.fetch(_EVENTS_AFTER, run_id, after, limit)
         return [(record["seq"], record["event"]) for record in records]
 
@@ -423,7 +426,7 @@ class LeaseStore:
         """Give the lease up; True when the agent has runs waiting (someone must take it again)."""
         return bool(await self._pool.fetchval(_RELEASE, tenant, agent_id, self.holder, epoch))
 
-    async def orphaned(self, *, grace_seconds: float, limit: int = 500) -> list[tuple[str, str]]:
+    async def orphaned(self, *, grace_seconds: float, limit: int = 500) -> builtins.list[tuple[str, str]]:
         """Agents with unfinished runs and no live lease (their gateway died, or none took them)."""
         records = await self._pool.fetch(_ORPHANED, grace_seconds, limit)
         return [(record["tenant"], record["agent_id"]) for record in records]
