@@ -18,9 +18,6 @@
 -- counters (archives.passage_count and archive_tags: never a scan of passages). Of the messages,
 -- only those newer than :known_seq (the newest one the caller keeps, see RecentMessages) are read;
 -- known_id says whether the caller's copy of that message is still the stored one.
---
--- Message roles are numbers of agentsuite.common.v1.MessageRole (4 = tool), pinned by
--- tests/unit/test_proto_numbers.py.
 
 -- fragment: context_columns
 (SELECT coalesce(json_agg(json_build_object(
