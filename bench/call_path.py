@@ -70,7 +70,7 @@ async def measure(warmup: int, listed: bool) -> dict:
                 while time.monotonic() < deadline and not all(
                     (Path(out) / f"{pid}.json").exists() for pid in pids.values()
                 ):
-                    await asyncio.sleep(0.1)
+                    await asyncio.sleep(0.1)  # noqa: ASYNC110 (files other processes write)
                 functions = {
                     name: [tuple(f) for f in json.loads((Path(out) / f"{pid}.json").read_text())]
                     for name, pid in pids.items()
