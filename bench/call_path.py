@@ -66,11 +66,7 @@ async def measure(warmup: int, listed: bool) -> dict:
                 await asyncio.sleep(0.5)
                 for pid in pids.values():
                     os.kill(pid, signal.SIGUSR2)
-                deadline = time.monotonic() + 10
-                while time.monotonic() < deadline and not all(
-                    (Path(out) / f"{pid}.json").exists() for pid in pids.values()
-                ):
-                    await asyncio.sleep(0.1)  # noqa: ASYNC110 (files other processes write)
+                await asyncio.to_thread(_wait_for, [Path(out) / f"{pid}.json" for pid in pids.values()])
                 functions = {
                     name: [tuple(f) for f in json.loads((Path(out) / f"{pid}.json").read_text())]
                     for name, pid in pids.items()
@@ -87,6 +83,13 @@ async def measure(warmup: int, listed: bool) -> dict:
         "functions": sum(s["functions"] for s in result["services"].values()),
     }
     return result
+
+
+def _wait_for(paths: list[Path], timeout: float = 10.0) -> None:
+    """Until every file exists (each service writes its own when it stops recording)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not all(path.exists() for path in paths):
+        time.sleep(0.1)
 
 
 def main() -> None:
