@@ -16,14 +16,14 @@ from services.common.db import open_pool
 from services.common.secret_file import internal_token
 from services.common.server import Registration
 from services.common.settings import Settings, SettingsError
-from services.gateway.agent_client import AgentRuntimeClient
 from services.gateway.auth import EdgeAuthentication
+from services.gateway.clients.agent import AgentRuntimeClient
 from services.gateway.conversation import ConversationApi, registration
 from services.gateway.core.executor import RunExecutor
 from services.gateway.core.hub import RunHubs
 from services.gateway.core.keys import ApiKeys
 from services.gateway.core.lanes import Lanes
-from services.gateway.core.runs import Runs
+from services.gateway.core.runs import Runs, RunWatchers
 from services.gateway.core.writer import EventWriter
 from services.gateway.edge import EdgeValidation
 from services.gateway.forwarder import Forwarder
@@ -50,32 +50,36 @@ async def wire(settings: Settings) -> Wiring:
     pool = await open_pool(engine, settings)
     store = RunStore(pool)
     holder = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+    # A run's readers wait on its watchers until its hub opens here (or news comes from the
+    # replica executing it); the lanes hand each run they claim to the executor.
+    watchers = RunWatchers()
+    hubs = RunHubs(on_open=watchers.wake)
+    executor = RunExecutor(
+        agents, store, EventWriter(store), hubs, run_timeout_seconds=settings.run_timeout_seconds
+    )
     lanes = Lanes(
         store,
         LeaseStore(pool, holder, settings.lease_ttl_seconds),
+        executor,
         ttl_seconds=settings.lease_ttl_seconds,
         linger_seconds=min(settings.lane_linger_seconds, settings.lease_ttl_seconds / 2),
         sweep_seconds=max(0.2, settings.lease_ttl_seconds / 3),
-    )
-    hubs = RunHubs()
-    executor = RunExecutor(
-        agents, store, EventWriter(store), hubs, run_timeout_seconds=settings.run_timeout_seconds
     )
     runs = Runs(
         store,
         lanes,
         hubs,
+        watchers,
         executor,
         agents,
         max_queued=settings.max_queued_runs,
         heartbeat_seconds=settings.heartbeat_seconds,
         max_call_depth=settings.max_call_depth,
     )
-    hubs.on_open = runs.watchers.wake
 
     def on_reconnect() -> None:
         keys.notifications_restored()
-        runs.watchers.wake_all()
+        watchers.wake_all()
 
     listener = Listener(
         engine,
@@ -89,7 +93,7 @@ async def wire(settings: Settings) -> Wiring:
         on_lost=keys.notifications_lost,
     )
     await listener.start()
-    lanes.start(executor)
+    lanes.start()
 
     forwarder = Forwarder(settings.default_deadline_seconds)
     registrations = [registration(ConversationApi(runs, agents))]

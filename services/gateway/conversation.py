@@ -19,7 +19,7 @@ from services.common.protobuf import require_id
 from services.common.server import Registration, failure_status, servicer
 from services.common.status import code_of
 from services.common.values import has_nul
-from services.gateway.agent_client import AgentRuntimeClient
+from services.gateway.clients.agent import AgentRuntimeClient
 from services.gateway.core.events import is_finished, run_of
 from services.gateway.core.runs import Runs, Submission
 

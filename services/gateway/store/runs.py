@@ -8,99 +8,26 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import asyncpg
 
-from agentsuite.gateway.v1 import gateway_pb2
 from services.common.sql_file import SqlFile, Statement
+from services.gateway.core.model import Acceptance, FinishRow, RunRow, StartOffer, StoredBatch
+from services.gateway.core.statuses import RunStatus
+from services.gateway.store.notifications import AGENT_WORK, RUN_CANCEL, RUN_EVENTS
 
 SQL = SqlFile(Path(__file__).parent / "sql" / "runs.sql")
-
-QUEUED = gateway_pb2.RUN_STATUS_QUEUED
-RUNNING = gateway_pb2.RUN_STATUS_RUNNING
-AWAITING_APPROVAL = gateway_pb2.RUN_STATUS_AWAITING_APPROVAL
-
-
-@dataclass(frozen=True)
-class RunRow:
-    """A run as stored."""
-
-    id: str
-    tenant: str
-    agent_id: str
-    status: int
-    idempotency_key: str | None
-    step_request: bytes
-    deltas: bool
-    call_chain: str
-    parent_run_id: str | None
-    epoch: int
-    cancel_requested: bool
-    stop_reason: int
-    stop_detail: str
-    result: bytes | None
-    lane_seq: int
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    last_seq: int
 
 
 def _row(record: asyncpg.Record) -> RunRow:
     return RunRow(**{name: record[name] for name in RunRow.__dataclass_fields__})
 
 
-@dataclass(frozen=True)
-class StartOffer:
-    """This gateway offers to start a run at once: its lane of the agent is idle and holds the lease
-    under ``epoch``, or (``epoch`` None) it has no lane of the agent and takes the lease if free."""
-
-    holder: str
-    epoch: int | None
-    ttl_seconds: float
-
-
-@dataclass(frozen=True)
-class Acceptance:
-    """What acceptance found: the new run, or why there is none."""
-
-    accepted_id: str | None
-    existing_id: str | None
-    """The run an earlier request with the same idempotency key created."""
-    ahead: int
-    """Runs of the agent queued or running before this one."""
-    queued: int
-    running_id: str | None
-    """The agent's running run (or its oldest queued one), for a rejection."""
-    interrupted: tuple[str, ...]
-    lease_epoch: int | None = None
-    """The epoch of the lease the offer held or took, when it was taken up."""
-    started: RunRow | None = None
-    """The run, when it was recorded as already claimed under ``lease_epoch``."""
-
-
-@dataclass(frozen=True)
-class FinishRow:
-    run_id: str
-    epoch: int
-    status: int
-    stop_reason: int
-    stop_detail: str
-    result: bytes
-    finished_at: datetime
-
-
-@dataclass(frozen=True)
-class StoredBatch:
-    stored: frozenset[str]
-    """Runs whose events were stored (their epoch still current)."""
-    finished: frozenset[str]
-
-
 class RunStore:
+    """Implements ``services.gateway.core.ports.RunRepository`` over asyncpg."""
+
     def __init__(self, pool: asyncpg.Pool):
         self._pool = pool
 
@@ -152,7 +79,7 @@ class RunStore:
                 id=run_id,
                 tenant=tenant,
                 agent_id=agent_id,
-                status=RUNNING,
+                status=RunStatus.RUNNING,
                 idempotency_key=idempotency_key,
                 step_request=step_request,
                 deltas=deltas,
@@ -277,12 +204,22 @@ class RunStore:
         """Mark a running run to be cancelled by whichever gateway executes it."""
         return await _fetchrow(self._pool, SQL["request_cancel"], tenant=tenant, run_id=run_id) is not None
 
-    async def notify(self, channel: str, payload: str) -> None:
-        await _fetchrow(self._pool, SQL["notify"], channel=channel, payload=payload)
+    async def tell_run_events(self, run_id: str) -> None:
+        """Tell every replica's readers of the run that it has new stored events."""
+        await _fetchrow(self._pool, SQL["notify"], channel=RUN_EVENTS, payload=run_id)
+
+    async def tell_agent_work(self, tenant: str, agent_id: str) -> None:
+        """Tell the replica holding the agent's lease that it has a new queued run."""
+        await _fetchrow(self._pool, SQL["notify"], channel=AGENT_WORK, payload=f"{tenant}/{agent_id}")
+
+    async def tell_cancel(self, run_id: str) -> None:
+        """Tell the replica executing the run to cancel it."""
+        await _fetchrow(self._pool, SQL["notify"], channel=RUN_CANCEL, payload=run_id)
 
 
 class LeaseStore:
-    """One row per agent: which gateway may run it, under which epoch, until when."""
+    """One row per agent: which gateway may run it, under which epoch, until when. Implements
+    ``services.gateway.core.ports.LeaseRepository`` over asyncpg."""
 
     def __init__(self, pool: asyncpg.Pool, holder: str, ttl_seconds: float):
         self._pool = pool
