@@ -16,17 +16,17 @@ from services.common.db import open_pool
 from services.common.secret_file import internal_token
 from services.common.server import Registration
 from services.common.settings import Settings, SettingsError
-from services.gateway.auth import EdgeAuthentication
+from services.gateway.api.auth import EdgeAuthentication
+from services.gateway.api.conversation import ConversationApi, registration
+from services.gateway.api.edge import EdgeValidation
+from services.gateway.api.forwarder import Forwarder
 from services.gateway.clients.agent import AgentRuntimeClient
-from services.gateway.conversation import ConversationApi, registration
 from services.gateway.core.executor import RunExecutor
 from services.gateway.core.hub import RunHubs
 from services.gateway.core.keys import ApiKeys
 from services.gateway.core.lanes import Lanes
 from services.gateway.core.runs import Runs, RunWatchers
 from services.gateway.core.writer import EventWriter
-from services.gateway.edge import EdgeValidation
-from services.gateway.forwarder import Forwarder
 from services.gateway.store.keys import KeyStore
 from services.gateway.store.notifications import AGENT_WORK, KEY_REVOKED, RUN_CANCEL, RUN_EVENTS, Listener
 from services.gateway.store.runs import LeaseStore, RunStore
