@@ -10,7 +10,6 @@ from agentsuite.gateway.v1 import gateway_service_pb2
 from agentsuite.memory.v1 import memory_service_pb2
 from agentsuite.tools.v1 import tools_service_pb2
 from services.common.app import Wiring, main, open_database
-from services.common.call import distrust_call_metadata
 from services.common.channels import create_channel
 from services.common.db import open_pool
 from services.common.secret_file import internal_token
@@ -38,7 +37,6 @@ async def wire(settings: Settings) -> Wiring:
         raise SettingsError("lease TTL and heartbeat must be positive, and at least one run may queue")
     engine = await open_database(settings, schema=SCHEMA, migrations=Path(__file__).parent / "migrations")
     keys = ApiKeys(KeyStore(engine))
-    distrust_call_metadata()
     public = [
         (agent_service_pb2.DESCRIPTOR.services_by_name["AgentService"], settings.agent_addr),
         (memory_service_pb2.DESCRIPTOR.services_by_name["MemoryService"], settings.memory_addr),
