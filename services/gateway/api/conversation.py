@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 from google.protobuf import duration_pb2
 
 from agentsuite.agent.v1 import agent_service_pb2
-from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_pb2, gateway_service_pb2, gateway_service_pb2_grpc
 from services.common.call import current_call, enter_call, require_tenant
 from services.common.errors import AgentSuiteError, InvalidArgument, NotFound, ResourceExhausted, Validation
+from services.common.message_input import check_input_messages
 from services.common.paging import decode_token, encode_token, page_size
 from services.common.protobuf import require_id
 from services.common.server import Registration, failure_status, servicer
@@ -23,9 +23,6 @@ from services.gateway.clients.agent import AgentRuntimeClient
 from services.gateway.core.events import is_finished, run_of
 from services.gateway.core.runs import Runs, Submission
 
-MAX_MESSAGES = 100
-MAX_MESSAGE_CHARS = 1_000_000
-MAX_NAME_CHARS = 200
 """A message's sender name, as long as memory stores one."""
 MAX_KEY_CHARS = 256
 MAX_BROADCAST_TARGETS = 10_000
@@ -377,35 +374,7 @@ def _submission(request, *, deltas: bool) -> Submission:
 
 def _validate_messages(messages, *, required: bool) -> None:
     check = Validation()
-    if required:
-        check.check(0 < len(messages) <= MAX_MESSAGES, "messages", f"between 1 and {MAX_MESSAGES} messages")
-    else:
-        check.check(len(messages) <= MAX_MESSAGES, "messages", f"at most {MAX_MESSAGES} messages")
-    for index, message in enumerate(messages):
-        check.check(bool(message.content.strip()), f"messages[{index}].content", "must not be empty")
-        check.check(
-            len(message.content) <= MAX_MESSAGE_CHARS,
-            f"messages[{index}].content",
-            f"at most {MAX_MESSAGE_CHARS} characters",
-        )
-        check.check(
-            not has_nul(message.content), f"messages[{index}].content", "must not contain NUL characters"
-        )
-        check.check(
-            len(message.name) <= MAX_NAME_CHARS,
-            f"messages[{index}].name",
-            f"at most {MAX_NAME_CHARS} characters",
-        )
-        check.check(
-            message.role
-            in (
-                common_pb2.MESSAGE_ROLE_UNSPECIFIED,
-                common_pb2.MESSAGE_ROLE_USER,
-                common_pb2.MESSAGE_ROLE_SYSTEM,
-            ),
-            f"messages[{index}].role",
-            "must be USER or SYSTEM (unspecified means USER)",
-        )
+    check_input_messages(check, messages, "messages", required=required, unspecified_role=True)
     check.raise_if_any()
 
 

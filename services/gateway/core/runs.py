@@ -12,6 +12,7 @@ from datetime import UTC
 from agentsuite.agent.v1 import agent_service_pb2
 from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_pb2
+from services.common.approvals import check_decisions
 from services.common.call import current_call
 from services.common.errors import (
     Conflict,
@@ -199,16 +200,10 @@ class Runs:
             raise FailedPrecondition(
                 f"no run of agent {submission.agent_id} awaits approval", reason="NO_RUN_AWAITING_APPROVAL"
             )
-        pending = {call.id for call in run_of(row).pending_approvals}
-        decided = [approval.tool_call_id for approval in submission.approvals]
-        unknown = [call_id for call_id in decided if call_id not in pending]
-        missing = sorted(pending - set(decided))
-        if unknown or missing or len(decided) != len(set(decided)):
-            raise InvalidArgument(
-                f"approvals must decide each pending call of run {row.id} once: "
-                f"pending {sorted(pending)}, unknown {unknown}, missing {missing}",
-                violations=[],
-            )
+        check_decisions(
+            (call.id for call in run_of(row).pending_approvals),
+            [approval.tool_call_id for approval in submission.approvals],
+        )
         request = agent_service_pb2.StepRequest.FromString(row.step_request)
         del request.approvals[:]
         request.approvals.extend(submission.approvals)
