@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from types import TracebackType
@@ -159,14 +160,11 @@ class Conversation:
             await call.write(request)
         except grpc.RpcError as exc:
             raise error_from_rpc(exc) from None
-        except grpc.aio.UsageError:
-            # The stream already ended; reading it raises why.
-            await call.wait_for_connection()
-            raise error_from_rpc(await _failure(call)) from None
+        except asyncio.InvalidStateError:  # the stream ended before: say why, as a read would
+            raise error_from_rpc(await _ended(call)) from None
 
 
-async def _failure(call: grpc.aio.StreamStreamCall) -> grpc.RpcError:
-    code = await call.code()
+async def _ended(call: grpc.aio.StreamStreamCall) -> grpc.aio.AioRpcError:
     return grpc.aio.AioRpcError(
-        code, await call.initial_metadata(), await call.trailing_metadata(), await call.details()
+        await call.code(), await call.initial_metadata(), await call.trailing_metadata(), await call.details()
     )
