@@ -118,7 +118,7 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> errors.AgentSuiteError:
     if cls is errors.NotFound:
         return errors.NotFound(resource_type, resource_id, message)
     if cls is errors.InvalidArgument:
-        return errors.InvalidArgument(message, violations=violations)
+        return errors.InvalidArgument(violations or [errors.FieldViolation("request", message)])
     if cls is None:
         return errors.AgentSuiteError(message, reason=reason or code.name, metadata=metadata)
     return cls(message, reason=reason, metadata=metadata)

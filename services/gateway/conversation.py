@@ -86,7 +86,7 @@ class ConversationApi(gateway_service_pb2_grpc.ConversationServiceServicer):
         before = None
         if position is not None:
             if not isinstance(position.get("before"), int):
-                raise InvalidArgument.field("page_token", "not a token this service issued")
+                raise InvalidArgument.field("page_token", "is not a token this service issued")
             before = position["before"]
         agent_id = require_id(request.agent_id, "agent_id") if request.agent_id else ""
         rows = await self._runs.list(
@@ -142,7 +142,9 @@ class ConversationApi(gateway_service_pb2_grpc.ConversationServiceServicer):
         check = Validation()
         check.check(request.max_concurrency >= 0, "max_concurrency", "must not be negative")
         check.check(
-            bool(request.selector.agent_ids or request.selector.tags), "selector", "name agent ids or tags"
+            bool(request.selector.agent_ids or request.selector.tags),
+            "selector",
+            "must name agent ids or tags",
         )
         check.raise_if_any()
         targets, unknown = await self._targets(tenant, request.selector)
@@ -306,7 +308,7 @@ class _Conversation:
         elif kind == "open":
             raise InvalidArgument.field("open", "the conversation is already open")
         else:
-            raise InvalidArgument.field("request", "empty message")
+            raise InvalidArgument.field("request", "must set one of open, send, cancel, approval or ping")
 
     async def responses(self) -> AsyncIterator[gateway_service_pb2.ConverseResponse]:
         while True:
@@ -378,15 +380,17 @@ def _submission(request, *, deltas: bool) -> Submission:
 def _validate_messages(messages, *, required: bool) -> None:
     check = Validation()
     if required:
-        check.check(0 < len(messages) <= MAX_MESSAGES, "messages", f"between 1 and {MAX_MESSAGES} messages")
+        check.check(
+            0 < len(messages) <= MAX_MESSAGES, "messages", f"must hold between 1 and {MAX_MESSAGES} messages"
+        )
     else:
-        check.check(len(messages) <= MAX_MESSAGES, "messages", f"at most {MAX_MESSAGES} messages")
+        check.check(len(messages) <= MAX_MESSAGES, "messages", f"must hold at most {MAX_MESSAGES} messages")
     for index, message in enumerate(messages):
         check.check(bool(message.content.strip()), f"messages[{index}].content", "must not be empty")
         check.check(
             len(message.content) <= MAX_MESSAGE_CHARS,
             f"messages[{index}].content",
-            f"at most {MAX_MESSAGE_CHARS} characters",
+            f"must be at most {MAX_MESSAGE_CHARS} characters",
         )
         check.check(
             not has_nul(message.content), f"messages[{index}].content", "must not contain NUL characters"
@@ -394,7 +398,7 @@ def _validate_messages(messages, *, required: bool) -> None:
         check.check(
             len(message.name) <= MAX_NAME_CHARS,
             f"messages[{index}].name",
-            f"at most {MAX_NAME_CHARS} characters",
+            f"must be at most {MAX_NAME_CHARS} characters",
         )
         check.check(
             message.role
@@ -411,10 +415,12 @@ def _validate_messages(messages, *, required: bool) -> None:
 
 def _validate_options(busy_policy: int, max_steps: int, idempotency_key: str) -> None:
     check = Validation()
-    check.check(busy_policy in _VALID_POLICIES, "busy_policy", "unknown busy policy")
+    check.check(busy_policy in _VALID_POLICIES, "busy_policy", "must be a BusyPolicy value")
     check.check(max_steps >= 0, "max_steps", "must not be negative")
     check.check(
-        len(idempotency_key) <= MAX_KEY_CHARS, "idempotency_key", f"at most {MAX_KEY_CHARS} characters"
+        len(idempotency_key) <= MAX_KEY_CHARS,
+        "idempotency_key",
+        f"must be at most {MAX_KEY_CHARS} characters",
     )
     check.check(not has_nul(idempotency_key), "idempotency_key", "must not contain NUL characters")
     check.raise_if_any()

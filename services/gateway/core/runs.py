@@ -202,10 +202,10 @@ class Runs:
         unknown = [call_id for call_id in decided if call_id not in pending]
         missing = sorted(pending - set(decided))
         if unknown or missing or len(decided) != len(set(decided)):
-            raise InvalidArgument(
-                f"approvals must decide each pending call of run {row.id} once: "
+            raise InvalidArgument.field(
+                "approvals",
+                f"must decide each pending call of run {row.id} once: "
                 f"pending {sorted(pending)}, unknown {unknown}, missing {missing}",
-                violations=[],
             )
         request = agent_service_pb2.StepRequest.FromString(row.step_request)
         del request.approvals[:]
