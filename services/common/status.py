@@ -90,6 +90,15 @@ def _bounded(text: str, max_bytes: int) -> str:
     return encoded[: max_bytes - 3].decode(errors="ignore") + "…"
 
 
+def details_of(status: grpc.Status) -> list[any_pb2.Any]:
+    """The ``google.rpc`` details a status carries (ErrorInfo, BadRequest, ResourceInfo), for an
+    error told inside a stream rather than as the call's status."""
+    for key, value in status.trailing_metadata:
+        if key == rpc_status.GRPC_DETAILS_METADATA_KEY:
+            return list(status_pb2.Status.FromString(value).details)
+    return []
+
+
 def internal_status(message: str = "internal error") -> grpc.Status:
     return rpc_status.to_status(status_pb2.Status(code=code_pb2.INTERNAL, message=message))
 

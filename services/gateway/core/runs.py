@@ -180,7 +180,7 @@ class Runs:
                 f"agent {submission.agent_id} already has {acceptance.queued} runs queued "
                 f"(at most {self._max_queued}); retry later",
                 reason="AGENT_QUEUE_FULL",
-                metadata={"agent_id": submission.agent_id},
+                metadata={"run_id": acceptance.running_id or "", "agent_id": submission.agent_id},
             )
         for interrupted in acceptance.interrupted:
             await self._cancel_running(interrupted)
