@@ -259,6 +259,14 @@ async def test_the_contract_comments_hold_for_roles_status_filters_and_persisted
             metadata=tenant,
         )
     )
+    unspecified_role_filter = await refused(
+        memory_service_pb2_grpc.MemoryServiceStub(gateway).ListMessages(
+            memory_service_pb2.ListMessagesRequest(
+                agent_id=agent.id, roles=[USER, common_pb2.MESSAGE_ROLE_UNSPECIFIED]
+            ),
+            metadata=tenant,
+        )
+    )
 
     stored = await history(gateway, tenant, agent.id)
     assert [(m.role, m.content) for m in stored] == [
@@ -276,6 +284,7 @@ async def test_the_contract_comments_hold_for_roles_status_filters_and_persisted
     assert assistant_role.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert unspecified_filter.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert [v.field for v in bad_request(unspecified_filter).field_violations] == ["statuses[0]"]
+    assert [v.field for v in bad_request(unspecified_role_filter).field_violations] == ["roles[1]"]
 
 
 # -- one phrasing for every error message ----------------------------------------------------------
