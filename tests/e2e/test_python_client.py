@@ -11,6 +11,7 @@ import pytest
 
 from agentsuite.client import (
     Busy,
+    DeadlineExceeded,
     InvalidArgument,
     NotFound,
     OutOfRange,
@@ -269,3 +270,36 @@ async def test_the_sync_client_offers_the_same_methods_blocking(running_suite):
 
     assert "hi" in text and names == ["sync"]
     assert kinds[-1] is events.RunFinished
+
+
+async def test_a_refused_send_in_a_conversation_is_a_run_error_with_its_send_id(client, running_suite):
+    model = model_name()
+    agent = await client.agents.create("refusing", model=fake_model(model))
+    running_suite.llm.script(model, [slow_reply("z" * 120)])
+
+    async with client.converse(agent.id, timeout=30) as conversation:
+        long_send = await conversation.send("long")
+        async for event in conversation:
+            if isinstance(event, events.RunStarted):
+                break
+        refused = [event async for event in conversation.turn("now", busy_policy="reject")]
+        async for event in conversation:
+            if isinstance(event, events.RunFinished) and event.send_id == long_send:
+                break
+
+    (error,) = refused
+    assert isinstance(error, events.RunError) and error.send_id != long_send
+    assert isinstance(error.error, Busy) and error.error.run_id == event.run_id
+
+
+async def test_a_send_past_its_deadline_names_the_run_to_wait_for(client, running_suite):
+    model = model_name()
+    agent = await client.agents.create("slow", model=fake_model(model))
+    running_suite.llm.script(model, [slow_reply("w" * 90)])
+
+    with pytest.raises(DeadlineExceeded) as late:
+        await client.messages.send(agent.id, "take your time", timeout=0.5)
+
+    assert late.value.reason == "RUN_NOT_FINISHED"
+    finished = await client.runs.wait(late.value.run_id)
+    assert finished.status == types.RunStatus.Value("RUN_STATUS_COMPLETED")
