@@ -130,10 +130,16 @@ class Conversation:
             raise error_from_rpc(exc) from None
 
     async def turn(self, messages: Sendable, **send_options) -> AsyncIterator[Event]:
-        """Send ``messages`` and yield the events of that send until its run finishes (or the
-        send is refused: a ``RunError`` ends it too). Events of other sends on this stream are
-        skipped, so use ``turn`` when one send at a time is in flight."""
+        """Send ``messages`` (with ``send``'s options) and yield the events of that send until its
+        run stops; see ``events_of``."""
         send_id = await self.send(messages, **send_options)
+        async for event in self.events_of(send_id):
+            yield event
+
+    async def events_of(self, send_id: str) -> AsyncIterator[Event]:
+        """The events of one send (or approval) until its run stops, or until its refusal (a
+        ``RunError`` with no run). Events of other sends on this stream are skipped, so read this
+        way when one send at a time is in flight."""
         async for event in self.events():
             if event.send_id != send_id:
                 continue

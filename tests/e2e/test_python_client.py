@@ -303,3 +303,38 @@ async def test_a_send_past_its_deadline_names_the_run_to_wait_for(client, runnin
     assert late.value.reason == "RUN_NOT_FINISHED"
     finished = await client.runs.wait(late.value.run_id)
     assert finished.status == types.RunStatus.Value("RUN_STATUS_COMPLETED")
+
+
+APPROVED_TOOL = '''
+def open_gate(gate: str) -> str:
+    """Open a harbour gate.
+
+    Args:
+        gate: which gate.
+    """
+    return f"gate {gate} is open"
+'''
+
+
+async def test_a_tool_call_waits_for_approval_then_runs_once_approved(client, running_suite):
+    model = model_name()
+    tool = await client.tools.create(APPROVED_TOOL, requires_approval=True)
+    agent = await client.agents.create("gatekeeper", model=fake_model(model), tool_ids=[tool.id])
+    gate = {"tool_calls": [{"id": "call_1", "name": "open_gate", "arguments": {"gate": "north"}}]}
+    running_suite.llm.script(model, [gate, {"content": "North is open."}, gate, {"content": "Denied."}])
+
+    waiting = await client.messages.send(agent.id, "open the north gate")
+    assert waiting.run.status == types.RunStatus.Value("RUN_STATUS_AWAITING_APPROVAL")
+    (pending,) = waiting.run.pending_approvals
+    approved = await client.runs.approve(agent.id, {pending.id: True})
+    assert approved.run.id == waiting.run.id and approved.text == "North is open."
+
+    async with client.converse(agent.id, timeout=30) as conversation:
+        asked = [event async for event in conversation.turn("open it again")]
+        (request,) = [e for e in asked if isinstance(e, events.ApprovalRequested)]
+        denial = await conversation.approve(asked[-1].run_id, {request.call.id: False}, reason="closed today")
+        decided = [event async for event in conversation.events_of(denial)]
+
+    returned = next(e for e in decided if isinstance(e, events.ToolReturned))
+    assert returned.result.status == types.ToolReturnStatus.Value("TOOL_RETURN_STATUS_DENIED")
+    assert isinstance(decided[-1], events.RunFinished) and decided[-1].run.id == asked[-1].run_id

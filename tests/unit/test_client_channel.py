@@ -193,3 +193,17 @@ async def test_mutual_tls_connects_with_the_ca_and_a_client_certificate(pki):
                 await client.agents.get("a-1", timeout=5)
     finally:
         await server.stop(None)
+
+
+async def test_wait_ready_raises_unavailable_when_nothing_answers():
+    from services.common.ports import free_port
+
+    async with connect(f"127.0.0.1:{free_port()}") as client:
+        with pytest.raises(Unavailable):
+            await client.wait_ready(timeout=0.5)
+
+
+async def test_wait_ready_returns_once_the_gateway_answers(flaky):
+    _, address = flaky
+    async with connect(address) as client:
+        await client.wait_ready(timeout=5)
