@@ -338,3 +338,24 @@ async def test_a_tool_call_waits_for_approval_then_runs_once_approved(client, ru
     returned = next(e for e in decided if isinstance(e, events.ToolReturned))
     assert returned.result.status == types.ToolReturnStatus.Value("TOOL_RETURN_STATUS_DENIED")
     assert isinstance(decided[-1], events.RunFinished) and decided[-1].run.id == asked[-1].run_id
+
+
+async def test_broadcast_yields_one_result_per_agent_then_the_summary(client):
+    first = await client.agents.create("fleet-1", tags=["fleet"])
+    second = await client.agents.create("fleet-2", tags=["fleet"])
+    missing = str(uuid.uuid4())
+
+    streamed = [
+        item async for item in client.messages.broadcast("roll call", tags=["fleet"], agent_ids=[missing])
+    ]
+
+    *results, summary = streamed
+    assert isinstance(summary, types.BroadcastSummary)
+    assert (summary.total, summary.succeeded, summary.failed) == (3, 2, 1)
+    by_agent = {result.agent_id: result for result in results}
+    assert (
+        by_agent[first.id].run.status
+        == by_agent[second.id].run.status
+        == types.RunStatus.Value("RUN_STATUS_COMPLETED")
+    )
+    assert by_agent[missing].error_code == 5  # NOT_FOUND
