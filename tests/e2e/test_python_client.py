@@ -321,7 +321,9 @@ async def test_a_tool_call_waits_for_approval_then_runs_once_approved(client, ru
     tool = await client.tools.create(APPROVED_TOOL, requires_approval=True)
     agent = await client.agents.create("gatekeeper", model=fake_model(model), tool_ids=[tool.id])
     gate = {"tool_calls": [{"id": "call_1", "name": "open_gate", "arguments": {"gate": "north"}}]}
-    running_suite.llm.script(model, [gate, {"content": "North is open."}, gate, {"content": "Denied."}])
+    running_suite.llm.script(
+        model, [gate, {"content": "North is open."}, gate, {"content": "Denied."}, gate, {"content": "Open."}]
+    )
 
     waiting = await client.messages.send(agent.id, "open the north gate")
     assert waiting.run.status == types.RunStatus.Value("RUN_STATUS_AWAITING_APPROVAL")
@@ -338,6 +340,14 @@ async def test_a_tool_call_waits_for_approval_then_runs_once_approved(client, ru
     returned = next(e for e in decided if isinstance(e, events.ToolReturned))
     assert returned.result.status == types.ToolReturnStatus.Value("TOOL_RETURN_STATUS_DENIED")
     assert isinstance(decided[-1], events.RunFinished) and decided[-1].run.id == asked[-1].run_id
+
+    third = await client.messages.send(agent.id, "and once more")
+    (pending,) = third.run.pending_approvals
+    streamed = [event async for event in client.runs.approve_stream(agent.id, {pending.id: True})]
+    assert [e.result.content for e in streamed if isinstance(e, events.ToolReturned)] == [
+        "gate north is open"
+    ]
+    assert isinstance(streamed[-1], events.RunFinished) and streamed[-1].run.id == third.run.id
 
 
 async def test_broadcast_yields_one_result_per_agent_then_the_summary(client):
