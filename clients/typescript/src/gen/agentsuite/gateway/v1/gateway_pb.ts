@@ -8,15 +8,15 @@ import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2"
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { ApprovalRequest, InputMessage, Message as Message$1, StopReason, TagMatch, TextDelta, ToolCall, ToolReturn, Usage } from "../../common/v1/common_pb.js";
 import { file_agentsuite_common_v1_common } from "../../common/v1/common_pb.js";
-import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Any, Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_any, file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file agentsuite/gateway/v1/gateway.proto.
  */
 export const file_agentsuite_gateway_v1_gateway: GenFile = /*@__PURE__*/
-  fileDesc("CiNhZ2VudHN1aXRlL2dhdGV3YXkvdjEvZ2F0ZXdheS5wcm90bxIVYWdlbnRzdWl0ZS5nYXRld2F5LnYxIo8ECgNSdW4SCgoCaWQYASABKAkSEAoIYWdlbnRfaWQYAiABKAkSMAoGc3RhdHVzGAMgASgOMiAuYWdlbnRzdWl0ZS5nYXRld2F5LnYxLlJ1blN0YXR1cxI1CgtzdG9wX3JlYXNvbhgEIAEoDjIgLmFnZW50c3VpdGUuY29tbW9uLnYxLlN0b3BSZWFzb24SEwoLc3RvcF9kZXRhaWwYBSABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAYgASgJEjEKBWlucHV0GAcgAygLMiIuYWdlbnRzdWl0ZS5jb21tb24udjEuSW5wdXRNZXNzYWdlEioKBXVzYWdlGAggASgLMhsuYWdlbnRzdWl0ZS5jb21tb24udjEuVXNhZ2USLwoLY3JlYXRlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnN0YXJ0X3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaF90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgMIAEoAxIVCg1wYXJlbnRfcnVuX2lkGA0gASgJEjkKEXBlbmRpbmdfYXBwcm92YWxzGA4gAygLMh4uYWdlbnRzdWl0ZS5jb21tb24udjEuVG9vbENhbGwi+gYKCFJ1bkV2ZW50Eg4KBnJ1bl9pZBgBIAEoCRILCgNzZXEYAiABKAMSDAoEc3RlcBgDIAEoBRIoCgR0aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCgZxdWV1ZWQYCiABKAsyIC5hZ2VudHN1aXRlLmdhdGV3YXkudjEuUnVuUXVldWVkSAASNAoHc3RhcnRlZBgLIAEoCzIhLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5SdW5TdGFydGVkSAASOgoPcmVhc29uaW5nX2RlbHRhGAwgASgLMh8uYWdlbnRzdWl0ZS5jb21tb24udjEuVGV4dERlbHRhSAASOgoPYXNzaXN0YW50X2RlbHRhGA0gASgLMh8uYWdlbnRzdWl0ZS5jb21tb24udjEuVGV4dERlbHRhSAASOgoRYXNzaXN0YW50X21lc3NhZ2UYDiABKAsyHS5hZ2VudHN1aXRlLmNvbW1vbi52MS5NZXNzYWdlSAASMwoJdG9vbF9jYWxsGA8gASgLMh4uYWdlbnRzdWl0ZS5jb21tb24udjEuVG9vbENhbGxIABI3Cgt0b29sX3JldHVybhgQIAEoCzIgLmFnZW50c3VpdGUuY29tbW9uLnYxLlRvb2xSZXR1cm5IABJBChBhcHByb3ZhbF9yZXF1ZXN0GBEgASgLMiUuYWdlbnRzdWl0ZS5jb21tb24udjEuQXBwcm92YWxSZXF1ZXN0SAASLAoFdXNhZ2UYEiABKAsyGy5hZ2VudHN1aXRlLmNvbW1vbi52MS5Vc2FnZUgAEjYKCGZpbmlzaGVkGBMgASgLMiIuYWdlbnRzdWl0ZS5nYXRld2F5LnYxLlJ1bkZpbmlzaGVkSAASMgoFZXJyb3IYFCABKAsyIS5hZ2VudHN1aXRlLmdhdGV3YXkudjEuRXJyb3JFdmVudEgAEjUKCWhlYXJ0YmVhdBgVIAEoCzIgLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5IZWFydGJlYXRIABI6ChFtZXNzYWdlX3BlcnNpc3RlZBgWIAEoCzIdLmFnZW50c3VpdGUuY29tbW9uLnYxLk1lc3NhZ2VIABI0CgdyZXRyaWVkGBcgASgLMiEuYWdlbnRzdWl0ZS5nYXRld2F5LnYxLlJ1blJldHJpZWRIAEIHCgVldmVudCIdCglSdW5RdWV1ZWQSEAoIcG9zaXRpb24YASABKAUiGwoKUnVuU3RhcnRlZBINCgVlcG9jaBgBIAEoAyItCgpSdW5SZXRyaWVkEg8KB2F0dGVtcHQYASABKAUSDgoGcmVhc29uGAIgASgJIjYKC1J1bkZpbmlzaGVkEicKA3J1bhgBIAEoCzIaLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5SdW4iKwoKRXJyb3JFdmVudBIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkiCwoJSGVhcnRiZWF0ImMKDUFnZW50U2VsZWN0b3ISEQoJYWdlbnRfaWRzGAEgAygJEgwKBHRhZ3MYAiADKAkSMQoJdGFnX21hdGNoGAMgASgOMh4uYWdlbnRzdWl0ZS5jb21tb24udjEuVGFnTWF0Y2giqAEKD0Jyb2FkY2FzdFJlc3VsdBIQCghhZ2VudF9pZBgBIAEoCRInCgNydW4YAiABKAsyGi5hZ2VudHN1aXRlLmdhdGV3YXkudjEuUnVuEi8KCG1lc3NhZ2VzGAMgAygLMh0uYWdlbnRzdWl0ZS5jb21tb24udjEuTWVzc2FnZRISCgplcnJvcl9jb2RlGAQgASgFEhUKDWVycm9yX21lc3NhZ2UYBSABKAkicAoQQnJvYWRjYXN0U3VtbWFyeRINCgV0b3RhbBgBIAEoBRIRCglzdWNjZWVkZWQYAiABKAUSDgoGZmFpbGVkGAMgASgFEioKB2VsYXBzZWQYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24qwwEKCVJ1blN0YXR1cxIaChZSVU5fU1RBVFVTX1VOU1BFQ0lGSUVEEAASFQoRUlVOX1NUQVRVU19RVUVVRUQQARIWChJSVU5fU1RBVFVTX1JVTk5JTkcQAhIYChRSVU5fU1RBVFVTX0NPTVBMRVRFRBADEhUKEVJVTl9TVEFUVVNfRkFJTEVEEAQSGAoUUlVOX1NUQVRVU19DQU5DRUxMRUQQBRIgChxSVU5fU1RBVFVTX0FXQUlUSU5HX0FQUFJPVkFMEAYqdQoKQnVzeVBvbGljeRIbChdCVVNZX1BPTElDWV9VTlNQRUNJRklFRBAAEhcKE0JVU1lfUE9MSUNZX0VOUVVFVUUQARIWChJCVVNZX1BPTElDWV9SRUpFQ1QQAhIZChVCVVNZX1BPTElDWV9JTlRFUlJVUFQQA2IGcHJvdG8z", [file_agentsuite_common_v1_common, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("CiNhZ2VudHN1aXRlL2dhdGV3YXkvdjEvZ2F0ZXdheS5wcm90bxIVYWdlbnRzdWl0ZS5nYXRld2F5LnYxIo8ECgNSdW4SCgoCaWQYASABKAkSEAoIYWdlbnRfaWQYAiABKAkSMAoGc3RhdHVzGAMgASgOMiAuYWdlbnRzdWl0ZS5nYXRld2F5LnYxLlJ1blN0YXR1cxI1CgtzdG9wX3JlYXNvbhgEIAEoDjIgLmFnZW50c3VpdGUuY29tbW9uLnYxLlN0b3BSZWFzb24SEwoLc3RvcF9kZXRhaWwYBSABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAYgASgJEjEKBWlucHV0GAcgAygLMiIuYWdlbnRzdWl0ZS5jb21tb24udjEuSW5wdXRNZXNzYWdlEioKBXVzYWdlGAggASgLMhsuYWdlbnRzdWl0ZS5jb21tb24udjEuVXNhZ2USLwoLY3JlYXRlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnN0YXJ0X3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaF90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgMIAEoAxIVCg1wYXJlbnRfcnVuX2lkGA0gASgJEjkKEXBlbmRpbmdfYXBwcm92YWxzGA4gAygLMh4uYWdlbnRzdWl0ZS5jb21tb24udjEuVG9vbENhbGwi+gYKCFJ1bkV2ZW50Eg4KBnJ1bl9pZBgBIAEoCRILCgNzZXEYAiABKAMSDAoEc3RlcBgDIAEoBRIoCgR0aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCgZxdWV1ZWQYCiABKAsyIC5hZ2VudHN1aXRlLmdhdGV3YXkudjEuUnVuUXVldWVkSAASNAoHc3RhcnRlZBgLIAEoCzIhLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5SdW5TdGFydGVkSAASOgoPcmVhc29uaW5nX2RlbHRhGAwgASgLMh8uYWdlbnRzdWl0ZS5jb21tb24udjEuVGV4dERlbHRhSAASOgoPYXNzaXN0YW50X2RlbHRhGA0gASgLMh8uYWdlbnRzdWl0ZS5jb21tb24udjEuVGV4dERlbHRhSAASOgoRYXNzaXN0YW50X21lc3NhZ2UYDiABKAsyHS5hZ2VudHN1aXRlLmNvbW1vbi52MS5NZXNzYWdlSAASMwoJdG9vbF9jYWxsGA8gASgLMh4uYWdlbnRzdWl0ZS5jb21tb24udjEuVG9vbENhbGxIABI3Cgt0b29sX3JldHVybhgQIAEoCzIgLmFnZW50c3VpdGUuY29tbW9uLnYxLlRvb2xSZXR1cm5IABJBChBhcHByb3ZhbF9yZXF1ZXN0GBEgASgLMiUuYWdlbnRzdWl0ZS5jb21tb24udjEuQXBwcm92YWxSZXF1ZXN0SAASLAoFdXNhZ2UYEiABKAsyGy5hZ2VudHN1aXRlLmNvbW1vbi52MS5Vc2FnZUgAEjYKCGZpbmlzaGVkGBMgASgLMiIuYWdlbnRzdWl0ZS5nYXRld2F5LnYxLlJ1bkZpbmlzaGVkSAASMgoFZXJyb3IYFCABKAsyIS5hZ2VudHN1aXRlLmdhdGV3YXkudjEuRXJyb3JFdmVudEgAEjUKCWhlYXJ0YmVhdBgVIAEoCzIgLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5IZWFydGJlYXRIABI6ChFtZXNzYWdlX3BlcnNpc3RlZBgWIAEoCzIdLmFnZW50c3VpdGUuY29tbW9uLnYxLk1lc3NhZ2VIABI0CgdyZXRyaWVkGBcgASgLMiEuYWdlbnRzdWl0ZS5nYXRld2F5LnYxLlJ1blJldHJpZWRIAEIHCgVldmVudCIdCglSdW5RdWV1ZWQSEAoIcG9zaXRpb24YASABKAUiGwoKUnVuU3RhcnRlZBINCgVlcG9jaBgBIAEoAyItCgpSdW5SZXRyaWVkEg8KB2F0dGVtcHQYASABKAUSDgoGcmVhc29uGAIgASgJIjYKC1J1bkZpbmlzaGVkEicKA3J1bhgBIAEoCzIaLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5SdW4iUgoKRXJyb3JFdmVudBIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkSJQoHZGV0YWlscxgDIAMoCzIULmdvb2dsZS5wcm90b2J1Zi5BbnkiCwoJSGVhcnRiZWF0ImMKDUFnZW50U2VsZWN0b3ISEQoJYWdlbnRfaWRzGAEgAygJEgwKBHRhZ3MYAiADKAkSMQoJdGFnX21hdGNoGAMgASgOMh4uYWdlbnRzdWl0ZS5jb21tb24udjEuVGFnTWF0Y2gi1QEKD0Jyb2FkY2FzdFJlc3VsdBIQCghhZ2VudF9pZBgBIAEoCRInCgNydW4YAiABKAsyGi5hZ2VudHN1aXRlLmdhdGV3YXkudjEuUnVuEi8KCG1lc3NhZ2VzGAMgAygLMh0uYWdlbnRzdWl0ZS5jb21tb24udjEuTWVzc2FnZRISCgplcnJvcl9jb2RlGAQgASgFEhUKDWVycm9yX21lc3NhZ2UYBSABKAkSKwoNZXJyb3JfZGV0YWlscxgGIAMoCzIULmdvb2dsZS5wcm90b2J1Zi5BbnkicAoQQnJvYWRjYXN0U3VtbWFyeRINCgV0b3RhbBgBIAEoBRIRCglzdWNjZWVkZWQYAiABKAUSDgoGZmFpbGVkGAMgASgFEioKB2VsYXBzZWQYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24qwwEKCVJ1blN0YXR1cxIaChZSVU5fU1RBVFVTX1VOU1BFQ0lGSUVEEAASFQoRUlVOX1NUQVRVU19RVUVVRUQQARIWChJSVU5fU1RBVFVTX1JVTk5JTkcQAhIYChRSVU5fU1RBVFVTX0NPTVBMRVRFRBADEhUKEVJVTl9TVEFUVVNfRkFJTEVEEAQSGAoUUlVOX1NUQVRVU19DQU5DRUxMRUQQBRIgChxSVU5fU1RBVFVTX0FXQUlUSU5HX0FQUFJPVkFMEAYqdQoKQnVzeVBvbGljeRIbChdCVVNZX1BPTElDWV9VTlNQRUNJRklFRBAAEhcKE0JVU1lfUE9MSUNZX0VOUVVFVUUQARIWChJCVVNZX1BPTElDWV9SRUpFQ1QQAhIZChVCVVNZX1BPTElDWV9JTlRFUlJVUFQQA2IGcHJvdG8z", [file_agentsuite_common_v1_common, file_google_protobuf_any, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * One execution of an agent on some input, from acceptance to its end.
@@ -255,8 +255,10 @@ export type RunEvent = Message<"agentsuite.gateway.v1.RunEvent"> & {
     case: "finished";
   } | {
     /**
-     * An error outside the agent loop (e.g. backend unavailable); a finished
-     * event follows.
+     * An error outside the agent loop. In a run's stream (a backend that
+     * stayed unavailable) a finished event follows; in Converse it also
+     * reports a send, approval or cancel that was refused, with no run
+     * (run_id empty for a send) and no finished event.
      *
      * @generated from field: agentsuite.gateway.v1.ErrorEvent error = 20;
      */
@@ -272,7 +274,10 @@ export type RunEvent = Message<"agentsuite.gateway.v1.RunEvent"> & {
     case: "heartbeat";
   } | {
     /**
-     * A message appended to the agent's memory, with its sequence number.
+     * A message appended to the agent's memory, with its sequence number:
+     * the run's input and the tool results. The assistant's messages are
+     * appended too but arrive as assistant_message (also with their seq),
+     * each message exactly once.
      *
      * @generated from field: agentsuite.common.v1.Message message_persisted = 22;
      */
@@ -410,6 +415,16 @@ export type ErrorEvent = Message<"agentsuite.gateway.v1.ErrorEvent"> & {
    * @generated from field: string message = 2;
    */
   message: string;
+
+  /**
+   * The google.rpc details a call failing with this error carries in its
+   * google.rpc.Status: google.rpc.ErrorInfo (reason, metadata such as the
+   * running run's "run_id"), google.rpc.BadRequest (field violations),
+   * google.rpc.ResourceInfo (what was not found).
+   *
+   * @generated from field: repeated google.protobuf.Any details = 3;
+   */
+  details: Any[];
 };
 
 /**
@@ -510,6 +525,14 @@ export type BroadcastResult = Message<"agentsuite.gateway.v1.BroadcastResult"> &
    * @generated from field: string error_message = 5;
    */
   errorMessage: string;
+
+  /**
+   * The google.rpc details of the failure, as in ErrorEvent.details; empty
+   * on success.
+   *
+   * @generated from field: repeated google.protobuf.Any error_details = 6;
+   */
+  errorDetails: Any[];
 };
 
 /**
@@ -568,7 +591,8 @@ export const BroadcastSummarySchema: GenMessage<BroadcastSummary> = /*@__PURE__*
  */
 export enum RunStatus {
   /**
-   * Not set; in a filter, matches nothing.
+   * Not set; never a run's status. In a ListRuns filter it is
+   * INVALID_ARGUMENT.
    *
    * @generated from enum value: RUN_STATUS_UNSPECIFIED = 0;
    */
@@ -645,8 +669,9 @@ export enum BusyPolicy {
   ENQUEUE = 1,
 
   /**
-   * Refuse with ABORTED, the running run's id in google.rpc.ErrorInfo
-   * metadata "run_id".
+   * Refuse with ABORTED (google.rpc.ErrorInfo reason AGENT_BUSY), the
+   * running run's id in ErrorInfo metadata "run_id" (in Converse, in the
+   * error event's details).
    *
    * @generated from enum value: BUSY_POLICY_REJECT = 2;
    */

@@ -24,7 +24,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file agentsuite/gateway/v1/gateway_service.proto.
  */
 export const file_agentsuite_gateway_v1_gateway_service: GenFile = /*@__PURE__*/
-  fileDesc("CithZ2VudHN1aXRlL2dhdGV3YXkvdjEvZ2F0ZXdheV9zZXJ2aWNlLnByb3RvEhVhZ2VudHN1aXRlLmdhdGV3YXkudjEi9wEKElNlbmRNZXNzYWdlUmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRI0CghtZXNzYWdlcxgCIAMoCzIiLmFnZW50c3VpdGUuY29tbW9uLnYxLklucHV0TWVzc2FnZRIXCg9pZGVtcG90ZW5jeV9rZXkYAyABKAkSNgoLYnVzeV9wb2xpY3kYBCABKA4yIS5hZ2VudHN1aXRlLmdhdGV3YXkudjEuQnVzeVBvbGljeRIRCgltYXhfc3RlcHMYBSABKAUSNQoJYXBwcm92YWxzGAYgAygLMiIuYWdlbnRzdWl0ZS5jb21tb24udjEuVG9vbEFwcHJvdmFsIpsBChNTZW5kTWVzc2FnZVJlc3BvbnNlEicKA3J1bhgBIAEoCzIaLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5SdW4SLwoIbWVzc2FnZXMYAiADKAsyHS5hZ2VudHN1aXRlLmNvbW1vbi52MS5NZXNzYWdlEioKBXVzYWdlGAMgASgLMhsuYWdlbnRzdWl0ZS5jb21tb24udjEuVXNhZ2Ui+QEKFFN0cmVhbU1lc3NhZ2VSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEjQKCG1lc3NhZ2VzGAIgAygLMiIuYWdlbnRzdWl0ZS5jb21tb24udjEuSW5wdXRNZXNzYWdlEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCRI2CgtidXN5X3BvbGljeRgEIAEoDjIhLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5CdXN5UG9saWN5EhEKCW1heF9zdGVwcxgFIAEoBRI1CglhcHByb3ZhbHMYBiADKAsyIi5hZ2VudHN1aXRlLmNvbW1vbi52MS5Ub29sQXBwcm92YWwiRwoVU3RyZWFtTWVzc2FnZVJlc3BvbnNlEi4KBWV2ZW50GAEgASgLMh8uYWdlbnRzdWl0ZS5nYXRld2F5LnYxLlJ1bkV2ZW50IrECCg9Db252ZXJzZVJlcXVlc3QSMwoEb3BlbhgBIAEoCzIjLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5Db252ZXJzZU9wZW5IABIzCgRzZW5kGAIgASgLMiMuYWdlbnRzdWl0ZS5nYXRld2F5LnYxLkNvbnZlcnNlU2VuZEgAEjcKBmNhbmNlbBgDIAEoCzIlLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5Db252ZXJzZUNhbmNlbEgAEjsKCGFwcHJvdmFsGAQgASgLMicuYWdlbnRzdWl0ZS5nYXRld2F5LnYxLkNvbnZlcnNlQXBwcm92YWxIABIzCgRwaW5nGAUgASgLMiMuYWdlbnRzdWl0ZS5nYXRld2F5LnYxLkNvbnZlcnNlUGluZ0gAQgkKB3JlcXVlc3QiUQoMQ29udmVyc2VPcGVuEhAKCGFnZW50X2lkGAEgASgJEhUKDXJlc3VtZV9ydW5faWQYAiABKAkSGAoQcmVzdW1lX2FmdGVyX3NlcRgDIAEoAyKoAQoMQ29udmVyc2VTZW5kEjQKCG1lc3NhZ2VzGAEgAygLMiIuYWdlbnRzdWl0ZS5jb21tb24udjEuSW5wdXRNZXNzYWdlEhcKD2lkZW1wb3RlbmN5X2tleRgCIAEoCRI2CgtidXN5X3BvbGljeRgDIAEoDjIhLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5CdXN5UG9saWN5EhEKCW1heF9zdGVwcxgEIAEoBSIgCg5Db252ZXJzZUNhbmNlbBIOCgZydW5faWQYASABKAkiWQoQQ29udmVyc2VBcHByb3ZhbBIOCgZydW5faWQYASABKAkSNQoJYXBwcm92YWxzGAIgAygLMiIuYWdlbnRzdWl0ZS5jb21tb24udjEuVG9vbEFwcHJvdmFsIh0KDENvbnZlcnNlUGluZxINCgVub25jZRgBIAEoAyKFAQoQQ29udmVyc2VSZXNwb25zZRIwCgVldmVudBgBIAEoCzIfLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5SdW5FdmVudEgAEjMKBHBvbmcYAiABKAsyIy5hZ2VudHN1aXRlLmdhdGV3YXkudjEuQ29udmVyc2VQb25nSABCCgoIcmVzcG9uc2UiHQoMQ29udmVyc2VQb25nEg0KBW5vbmNlGAEgASgDIuoBChBCcm9hZGNhc3RSZXF1ZXN0EjYKCHNlbGVjdG9yGAEgASgLMiQuYWdlbnRzdWl0ZS5nYXRld2F5LnYxLkFnZW50U2VsZWN0b3ISNAoIbWVzc2FnZXMYAiADKAsyIi5hZ2VudHN1aXRlLmNvbW1vbi52MS5JbnB1dE1lc3NhZ2USFwoPbWF4X2NvbmN1cnJlbmN5GAMgASgFEjYKC2J1c3lfcG9saWN5GAQgASgOMiEuYWdlbnRzdWl0ZS5nYXRld2F5LnYxLkJ1c3lQb2xpY3kSFwoPaWRlbXBvdGVuY3lfa2V5GAUgASgJIpUBChFCcm9hZGNhc3RSZXNwb25zZRI4CgZyZXN1bHQYASABKAsyJi5hZ2VudHN1aXRlLmdhdGV3YXkudjEuQnJvYWRjYXN0UmVzdWx0SAASOgoHc3VtbWFyeRgCIAEoCzInLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5Ccm9hZGNhc3RTdW1tYXJ5SABCCgoIcmVzcG9uc2Ui9QEKEENyZWF0ZVJ1blJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSNAoIbWVzc2FnZXMYAiADKAsyIi5hZ2VudHN1aXRlLmNvbW1vbi52MS5JbnB1dE1lc3NhZ2USFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJEjYKC2J1c3lfcG9saWN5GAQgASgOMiEuYWdlbnRzdWl0ZS5nYXRld2F5LnYxLkJ1c3lQb2xpY3kSEQoJbWF4X3N0ZXBzGAUgASgFEjUKCWFwcHJvdmFscxgGIAMoCzIiLmFnZW50c3VpdGUuY29tbW9uLnYxLlRvb2xBcHByb3ZhbCI8ChFDcmVhdGVSdW5SZXNwb25zZRInCgNydW4YASABKAsyGi5hZ2VudHN1aXRlLmdhdGV3YXkudjEuUnVuIh8KDUdldFJ1blJlcXVlc3QSDgoGcnVuX2lkGAEgASgJIjkKDkdldFJ1blJlc3BvbnNlEicKA3J1bhgBIAEoCzIaLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5SdW4ifgoPTGlzdFJ1bnNSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEjIKCHN0YXR1c2VzGAIgAygOMiAuYWdlbnRzdWl0ZS5nYXRld2F5LnYxLlJ1blN0YXR1cxIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJVChBMaXN0UnVuc1Jlc3BvbnNlEigKBHJ1bnMYASADKAsyGi5hZ2VudHN1aXRlLmdhdGV3YXkudjEuUnVuEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIiChBDYW5jZWxSdW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCSI8ChFDYW5jZWxSdW5SZXNwb25zZRInCgNydW4YASABKAsyGi5hZ2VudHN1aXRlLmdhdGV3YXkudjEuUnVuIjQKD1dhdGNoUnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkSEQoJYWZ0ZXJfc2VxGAIgASgDIkIKEFdhdGNoUnVuUmVzcG9uc2USLgoFZXZlbnQYASABKAsyHy5hZ2VudHN1aXRlLmdhdGV3YXkudjEuUnVuRXZlbnQy/wYKE0NvbnZlcnNhdGlvblNlcnZpY2USZAoLU2VuZE1lc3NhZ2USKS5hZ2VudHN1aXRlLmdhdGV3YXkudjEuU2VuZE1lc3NhZ2VSZXF1ZXN0GiouYWdlbnRzdWl0ZS5nYXRld2F5LnYxLlNlbmRNZXNzYWdlUmVzcG9uc2USbAoNU3RyZWFtTWVzc2FnZRIrLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5TdHJlYW1NZXNzYWdlUmVxdWVzdBosLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5TdHJlYW1NZXNzYWdlUmVzcG9uc2UwARJfCghDb252ZXJzZRImLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5Db252ZXJzZVJlcXVlc3QaJy5hZ2VudHN1aXRlLmdhdGV3YXkudjEuQ29udmVyc2VSZXNwb25zZSgBMAESYAoJQnJvYWRjYXN0EicuYWdlbnRzdWl0ZS5nYXRld2F5LnYxLkJyb2FkY2FzdFJlcXVlc3QaKC5hZ2VudHN1aXRlLmdhdGV3YXkudjEuQnJvYWRjYXN0UmVzcG9uc2UwARJeCglDcmVhdGVSdW4SJy5hZ2VudHN1aXRlLmdhdGV3YXkudjEuQ3JlYXRlUnVuUmVxdWVzdBooLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5DcmVhdGVSdW5SZXNwb25zZRJVCgZHZXRSdW4SJC5hZ2VudHN1aXRlLmdhdGV3YXkudjEuR2V0UnVuUmVxdWVzdBolLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5HZXRSdW5SZXNwb25zZRJbCghMaXN0UnVucxImLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5MaXN0UnVuc1JlcXVlc3QaJy5hZ2VudHN1aXRlLmdhdGV3YXkudjEuTGlzdFJ1bnNSZXNwb25zZRJeCglDYW5jZWxSdW4SJy5hZ2VudHN1aXRlLmdhdGV3YXkudjEuQ2FuY2VsUnVuUmVxdWVzdBooLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5DYW5jZWxSdW5SZXNwb25zZRJdCghXYXRjaFJ1bhImLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5XYXRjaFJ1blJlcXVlc3QaJy5hZ2VudHN1aXRlLmdhdGV3YXkudjEuV2F0Y2hSdW5SZXNwb25zZTABYgZwcm90bzM", [file_agentsuite_common_v1_common, file_agentsuite_gateway_v1_gateway]);
+  fileDesc("CithZ2VudHN1aXRlL2dhdGV3YXkvdjEvZ2F0ZXdheV9zZXJ2aWNlLnByb3RvEhVhZ2VudHN1aXRlLmdhdGV3YXkudjEi9wEKElNlbmRNZXNzYWdlUmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRI0CghtZXNzYWdlcxgCIAMoCzIiLmFnZW50c3VpdGUuY29tbW9uLnYxLklucHV0TWVzc2FnZRIXCg9pZGVtcG90ZW5jeV9rZXkYAyABKAkSNgoLYnVzeV9wb2xpY3kYBCABKA4yIS5hZ2VudHN1aXRlLmdhdGV3YXkudjEuQnVzeVBvbGljeRIRCgltYXhfc3RlcHMYBSABKAUSNQoJYXBwcm92YWxzGAYgAygLMiIuYWdlbnRzdWl0ZS5jb21tb24udjEuVG9vbEFwcHJvdmFsIpsBChNTZW5kTWVzc2FnZVJlc3BvbnNlEicKA3J1bhgBIAEoCzIaLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5SdW4SLwoIbWVzc2FnZXMYAiADKAsyHS5hZ2VudHN1aXRlLmNvbW1vbi52MS5NZXNzYWdlEioKBXVzYWdlGAMgASgLMhsuYWdlbnRzdWl0ZS5jb21tb24udjEuVXNhZ2Ui+QEKFFN0cmVhbU1lc3NhZ2VSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEjQKCG1lc3NhZ2VzGAIgAygLMiIuYWdlbnRzdWl0ZS5jb21tb24udjEuSW5wdXRNZXNzYWdlEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCRI2CgtidXN5X3BvbGljeRgEIAEoDjIhLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5CdXN5UG9saWN5EhEKCW1heF9zdGVwcxgFIAEoBRI1CglhcHByb3ZhbHMYBiADKAsyIi5hZ2VudHN1aXRlLmNvbW1vbi52MS5Ub29sQXBwcm92YWwiRwoVU3RyZWFtTWVzc2FnZVJlc3BvbnNlEi4KBWV2ZW50GAEgASgLMh8uYWdlbnRzdWl0ZS5nYXRld2F5LnYxLlJ1bkV2ZW50IrECCg9Db252ZXJzZVJlcXVlc3QSMwoEb3BlbhgBIAEoCzIjLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5Db252ZXJzZU9wZW5IABIzCgRzZW5kGAIgASgLMiMuYWdlbnRzdWl0ZS5nYXRld2F5LnYxLkNvbnZlcnNlU2VuZEgAEjcKBmNhbmNlbBgDIAEoCzIlLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5Db252ZXJzZUNhbmNlbEgAEjsKCGFwcHJvdmFsGAQgASgLMicuYWdlbnRzdWl0ZS5nYXRld2F5LnYxLkNvbnZlcnNlQXBwcm92YWxIABIzCgRwaW5nGAUgASgLMiMuYWdlbnRzdWl0ZS5nYXRld2F5LnYxLkNvbnZlcnNlUGluZ0gAQgkKB3JlcXVlc3QiUQoMQ29udmVyc2VPcGVuEhAKCGFnZW50X2lkGAEgASgJEhUKDXJlc3VtZV9ydW5faWQYAiABKAkSGAoQcmVzdW1lX2FmdGVyX3NlcRgDIAEoAyK5AQoMQ29udmVyc2VTZW5kEjQKCG1lc3NhZ2VzGAEgAygLMiIuYWdlbnRzdWl0ZS5jb21tb24udjEuSW5wdXRNZXNzYWdlEhcKD2lkZW1wb3RlbmN5X2tleRgCIAEoCRI2CgtidXN5X3BvbGljeRgDIAEoDjIhLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5CdXN5UG9saWN5EhEKCW1heF9zdGVwcxgEIAEoBRIPCgdzZW5kX2lkGAUgASgJIiAKDkNvbnZlcnNlQ2FuY2VsEg4KBnJ1bl9pZBgBIAEoCSJqChBDb252ZXJzZUFwcHJvdmFsEg4KBnJ1bl9pZBgBIAEoCRI1CglhcHByb3ZhbHMYAiADKAsyIi5hZ2VudHN1aXRlLmNvbW1vbi52MS5Ub29sQXBwcm92YWwSDwoHc2VuZF9pZBgDIAEoCSIdCgxDb252ZXJzZVBpbmcSDQoFbm9uY2UYASABKAMilgEKEENvbnZlcnNlUmVzcG9uc2USMAoFZXZlbnQYASABKAsyHy5hZ2VudHN1aXRlLmdhdGV3YXkudjEuUnVuRXZlbnRIABIzCgRwb25nGAIgASgLMiMuYWdlbnRzdWl0ZS5nYXRld2F5LnYxLkNvbnZlcnNlUG9uZ0gAEg8KB3NlbmRfaWQYAyABKAlCCgoIcmVzcG9uc2UiHQoMQ29udmVyc2VQb25nEg0KBW5vbmNlGAEgASgDIuoBChBCcm9hZGNhc3RSZXF1ZXN0EjYKCHNlbGVjdG9yGAEgASgLMiQuYWdlbnRzdWl0ZS5nYXRld2F5LnYxLkFnZW50U2VsZWN0b3ISNAoIbWVzc2FnZXMYAiADKAsyIi5hZ2VudHN1aXRlLmNvbW1vbi52MS5JbnB1dE1lc3NhZ2USFwoPbWF4X2NvbmN1cnJlbmN5GAMgASgFEjYKC2J1c3lfcG9saWN5GAQgASgOMiEuYWdlbnRzdWl0ZS5nYXRld2F5LnYxLkJ1c3lQb2xpY3kSFwoPaWRlbXBvdGVuY3lfa2V5GAUgASgJIpUBChFCcm9hZGNhc3RSZXNwb25zZRI4CgZyZXN1bHQYASABKAsyJi5hZ2VudHN1aXRlLmdhdGV3YXkudjEuQnJvYWRjYXN0UmVzdWx0SAASOgoHc3VtbWFyeRgCIAEoCzInLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5Ccm9hZGNhc3RTdW1tYXJ5SABCCgoIcmVzcG9uc2Ui9QEKEENyZWF0ZVJ1blJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSNAoIbWVzc2FnZXMYAiADKAsyIi5hZ2VudHN1aXRlLmNvbW1vbi52MS5JbnB1dE1lc3NhZ2USFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJEjYKC2J1c3lfcG9saWN5GAQgASgOMiEuYWdlbnRzdWl0ZS5nYXRld2F5LnYxLkJ1c3lQb2xpY3kSEQoJbWF4X3N0ZXBzGAUgASgFEjUKCWFwcHJvdmFscxgGIAMoCzIiLmFnZW50c3VpdGUuY29tbW9uLnYxLlRvb2xBcHByb3ZhbCI8ChFDcmVhdGVSdW5SZXNwb25zZRInCgNydW4YASABKAsyGi5hZ2VudHN1aXRlLmdhdGV3YXkudjEuUnVuIh8KDUdldFJ1blJlcXVlc3QSDgoGcnVuX2lkGAEgASgJIjkKDkdldFJ1blJlc3BvbnNlEicKA3J1bhgBIAEoCzIaLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5SdW4ifgoPTGlzdFJ1bnNSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEjIKCHN0YXR1c2VzGAIgAygOMiAuYWdlbnRzdWl0ZS5nYXRld2F5LnYxLlJ1blN0YXR1cxIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJVChBMaXN0UnVuc1Jlc3BvbnNlEigKBHJ1bnMYASADKAsyGi5hZ2VudHN1aXRlLmdhdGV3YXkudjEuUnVuEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIiChBDYW5jZWxSdW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCSI8ChFDYW5jZWxSdW5SZXNwb25zZRInCgNydW4YASABKAsyGi5hZ2VudHN1aXRlLmdhdGV3YXkudjEuUnVuIjQKD1dhdGNoUnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkSEQoJYWZ0ZXJfc2VxGAIgASgDIkIKEFdhdGNoUnVuUmVzcG9uc2USLgoFZXZlbnQYASABKAsyHy5hZ2VudHN1aXRlLmdhdGV3YXkudjEuUnVuRXZlbnQy/wYKE0NvbnZlcnNhdGlvblNlcnZpY2USZAoLU2VuZE1lc3NhZ2USKS5hZ2VudHN1aXRlLmdhdGV3YXkudjEuU2VuZE1lc3NhZ2VSZXF1ZXN0GiouYWdlbnRzdWl0ZS5nYXRld2F5LnYxLlNlbmRNZXNzYWdlUmVzcG9uc2USbAoNU3RyZWFtTWVzc2FnZRIrLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5TdHJlYW1NZXNzYWdlUmVxdWVzdBosLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5TdHJlYW1NZXNzYWdlUmVzcG9uc2UwARJfCghDb252ZXJzZRImLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5Db252ZXJzZVJlcXVlc3QaJy5hZ2VudHN1aXRlLmdhdGV3YXkudjEuQ29udmVyc2VSZXNwb25zZSgBMAESYAoJQnJvYWRjYXN0EicuYWdlbnRzdWl0ZS5nYXRld2F5LnYxLkJyb2FkY2FzdFJlcXVlc3QaKC5hZ2VudHN1aXRlLmdhdGV3YXkudjEuQnJvYWRjYXN0UmVzcG9uc2UwARJeCglDcmVhdGVSdW4SJy5hZ2VudHN1aXRlLmdhdGV3YXkudjEuQ3JlYXRlUnVuUmVxdWVzdBooLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5DcmVhdGVSdW5SZXNwb25zZRJVCgZHZXRSdW4SJC5hZ2VudHN1aXRlLmdhdGV3YXkudjEuR2V0UnVuUmVxdWVzdBolLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5HZXRSdW5SZXNwb25zZRJbCghMaXN0UnVucxImLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5MaXN0UnVuc1JlcXVlc3QaJy5hZ2VudHN1aXRlLmdhdGV3YXkudjEuTGlzdFJ1bnNSZXNwb25zZRJeCglDYW5jZWxSdW4SJy5hZ2VudHN1aXRlLmdhdGV3YXkudjEuQ2FuY2VsUnVuUmVxdWVzdBooLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5DYW5jZWxSdW5SZXNwb25zZRJdCghXYXRjaFJ1bhImLmFnZW50c3VpdGUuZ2F0ZXdheS52MS5XYXRjaFJ1blJlcXVlc3QaJy5hZ2VudHN1aXRlLmdhdGV3YXkudjEuV2F0Y2hSdW5SZXNwb25zZTABYgZwcm90bzM", [file_agentsuite_common_v1_common, file_agentsuite_gateway_v1_gateway]);
 
 /**
  * Request of ConversationService.SendMessage.
@@ -329,6 +329,16 @@ export type ConverseSend = Message<"agentsuite.gateway.v1.ConverseSend"> & {
    * @generated from field: int32 max_steps = 4;
    */
   maxSteps: number;
+
+  /**
+   * Client-chosen id of this send (at most 256 characters), echoed in
+   * ConverseResponse.send_id of every event and error the send causes, so a
+   * client with several sends in flight tells them apart. Empty: no echo.
+   * Not a deduplication key (see idempotency_key).
+   *
+   * @generated from field: string send_id = 5;
+   */
+  sendId: string;
 };
 
 /**
@@ -379,6 +389,14 @@ export type ConverseApproval = Message<"agentsuite.gateway.v1.ConverseApproval">
    * @generated from field: repeated agentsuite.common.v1.ToolApproval approvals = 2;
    */
   approvals: ToolApproval[];
+
+  /**
+   * Client-chosen id of this approval (at most 256 characters), echoed in
+   * ConverseResponse.send_id of every event and error it causes.
+   *
+   * @generated from field: string send_id = 3;
+   */
+  sendId: string;
 };
 
 /**
@@ -437,6 +455,14 @@ export type ConverseResponse = Message<"agentsuite.gateway.v1.ConverseResponse">
     value: ConversePong;
     case: "pong";
   } | { case: undefined; value?: undefined };
+
+  /**
+   * The send_id of the ConverseSend or ConverseApproval whose run (or
+   * refusal) this response belongs to; empty for a run resumed by open.
+   *
+   * @generated from field: string send_id = 3;
+   */
+  sendId: string;
 };
 
 /**
@@ -849,10 +875,15 @@ export const ConversationService: GenService<{
    * A run that stops for an error is returned with status FAILED, not as an
    * RPC error. Errors: NOT_FOUND (agent), INVALID_ARGUMENT (no messages,
    * message too long, bad role), ABORTED (agent busy with BUSY_POLICY_REJECT;
-   * google.rpc.ErrorInfo holds the running run's id), RESOURCE_EXHAUSTED
-   * (agent queue full), FAILED_PRECONDITION (approvals with no run awaiting
-   * approval, or an agent-to-agent call cycle), DEADLINE_EXCEEDED (the run
-   * keeps going; poll it with GetRun).
+   * google.rpc.ErrorInfo reason AGENT_BUSY, metadata "run_id" the running
+   * run), RESOURCE_EXHAUSTED (agent queue full; ErrorInfo reason
+   * AGENT_QUEUE_FULL, metadata "run_id" the running run),
+   * FAILED_PRECONDITION (approvals with no run awaiting approval, or an
+   * agent-to-agent call cycle), DEADLINE_EXCEEDED (the run keeps going:
+   * ErrorInfo reason RUN_NOT_FINISHED, metadata "run_id" names it, to poll
+   * with GetRun or follow with WatchRun; the gateway answers a little before
+   * the deadline so that this status, not the client's own timer, ends the
+   * call).
    *
    * @generated from rpc agentsuite.gateway.v1.ConversationService.SendMessage
    */
@@ -879,9 +910,14 @@ export const ConversationService: GenService<{
    * A bidirectional conversation with one agent: the client opens it (open
    * must come first), then sends messages, cancels, approvals and pings; the
    * server streams the events of the runs started on this stream (or resumed
-   * by open) and answers pings. Per-send failures (busy, queue full) arrive
-   * as error events, not as the end of the stream. Errors: INVALID_ARGUMENT
-   * (first request not open), NOT_FOUND (agent or resumed run).
+   * by open) and answers pings. Per-send failures (invalid send, busy, queue
+   * full) arrive as error events carrying the google.rpc details a unary call
+   * would (ErrorInfo with the running run's id for a busy agent, BadRequest),
+   * not as the end of the stream; every response caused by a send or an
+   * approval echoes its send_id. Errors that end the stream: INVALID_ARGUMENT
+   * (first request not open, a request that does not pass the edge checks),
+   * NOT_FOUND (agent or resumed run), OUT_OF_RANGE (resume_after_seq beyond
+   * the resumed run's last event).
    *
    * @generated from rpc agentsuite.gateway.v1.ConversationService.Converse
    */
@@ -894,8 +930,10 @@ export const ConversationService: GenService<{
    * Sends the same messages to many agents, each through its own lane with
    * at most max_concurrency runs at once; streams one result per agent in
    * completion order, then a summary. A failing agent is reported in its
-   * result and never fails the broadcast. Errors: INVALID_ARGUMENT (empty
-   * selector or messages), RESOURCE_EXHAUSTED (too many targets).
+   * result (with the details of its error) and never fails the broadcast.
+   * An unknown agent id is a failed result, not an error. Errors:
+   * INVALID_ARGUMENT (empty selector or messages), RESOURCE_EXHAUSTED (more
+   * than 10,000 targets).
    *
    * @generated from rpc agentsuite.gateway.v1.ConversationService.Broadcast
    */
@@ -906,8 +944,9 @@ export const ConversationService: GenService<{
   },
   /**
    * Accepts a run in the background and returns at once (status QUEUED or
-   * RUNNING); poll it with GetRun or follow it with WatchRun. Errors: as
-   * SendMessage, except DEADLINE_EXCEEDED.
+   * RUNNING; a retry with the same idempotency key returns the run as it is
+   * now, possibly finished); poll it with GetRun or follow it with WatchRun.
+   * Errors: as SendMessage, except DEADLINE_EXCEEDED.
    *
    * @generated from rpc agentsuite.gateway.v1.ConversationService.CreateRun
    */
@@ -928,7 +967,8 @@ export const ConversationService: GenService<{
   },
   /**
    * Lists runs, newest first, optionally of one agent and some statuses.
-   * Errors: INVALID_ARGUMENT (bad page token).
+   * Errors: INVALID_ARGUMENT (bad page token or size, a status that is
+   * RUN_STATUS_UNSPECIFIED or unknown).
    *
    * @generated from rpc agentsuite.gateway.v1.ConversationService.ListRuns
    */
