@@ -23,4 +23,4 @@ export * from "./gen/agentsuite/tools/v1/tools_pb.js";
 export * from "./gen/agentsuite/tools/v1/tools_service_pb.js";
 export * from "./gen/google/rpc/error_details_pb.js";
 export { Code, ConnectError } from "@connectrpc/connect";
-export { create } from "@bufbuild/protobuf";
+export { create, type MessageInitShape } from "@bufbuild/protobuf";
