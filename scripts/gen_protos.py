@@ -24,7 +24,7 @@ from pathlib import Path
 from grpc_tools import protoc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import gen_typescript  # noqa: E402
+import gen_typescript
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = REPO_ROOT / "protos"
@@ -69,7 +69,9 @@ def _read_tree(package_dir: Path, suffixes: tuple[str, ...] = GENERATED_SUFFIXES
     }
 
 
-def _write_tree(package_dir: Path, fresh: dict[str, bytes], suffixes: tuple[str, ...] = GENERATED_SUFFIXES) -> None:
+def _write_tree(
+    package_dir: Path, fresh: dict[str, bytes], suffixes: tuple[str, ...] = GENERATED_SUFFIXES
+) -> None:
     current = _read_tree(package_dir, suffixes)
     for stale in sorted(current.keys() - fresh.keys()):
         (package_dir / stale).unlink()
@@ -103,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         trees = [
             (REPO_ROOT / PACKAGE, generate(Path(tmp)), GENERATED_SUFFIXES),
-            (gen_typescript.GENERATED_DIR, gen_typescript.generate(Path(tmp) / "ts"), gen_typescript.SUFFIXES),
+            (
+                gen_typescript.GENERATED_DIR,
+                gen_typescript.generate(Path(tmp) / "ts"),
+                gen_typescript.SUFFIXES,
+            ),
         ]
     status = 0
     for directory, fresh, suffixes in trees:

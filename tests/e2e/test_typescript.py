@@ -72,10 +72,16 @@ def scripted(running_suite, replies: list[dict]) -> str:
 
 
 def tool_call(name: str, **arguments) -> dict:
-    return {"tool_calls": [{"id": f"call_{uuid.uuid4().hex[:8]}", "name": name, "arguments": json.dumps(arguments)}]}
+    return {
+        "tool_calls": [
+            {"id": f"call_{uuid.uuid4().hex[:8]}", "name": name, "arguments": json.dumps(arguments)}
+        ]
+    }
 
 
-async def test_the_typescript_client_converses_reads_memory_and_decodes_error_details(compiled, running_suite):
+async def test_the_typescript_client_converses_reads_memory_and_decodes_error_details(
+    compiled, running_suite
+):
     await run("node", "--test", "clients/typescript/dist-test/", env=await node_env(running_suite))
 
 
@@ -83,11 +89,15 @@ async def test_the_typescript_examples_run_against_the_suite(compiled, running_s
     haiku = "Grey waves fold and break / salt wind carries gull voices / the tide keeps its time"
     story = "The keeper lit the lamp every night, and every night the sea answered with light."
     models = {
-        "chat": scripted(running_suite, [{"content": "Hello! How can I help?"}, {"content": "Fine, thanks."}]),
+        "chat": scripted(
+            running_suite, [{"content": "Hello! How can I help?"}, {"content": "Fine, thanks."}]
+        ),
         "agents_talk": scripted(
             running_suite,
             [
-                tool_call("send_message_to_agents_matching_tags", tags=["poet"], message="A haiku on the sea"),
+                tool_call(
+                    "send_message_to_agents_matching_tags", tags=["poet"], message="A haiku on the sea"
+                ),
                 {"content": haiku},
                 {"content": f"Our poet offers: {haiku}"},
             ],
@@ -101,7 +111,9 @@ async def test_the_typescript_examples_run_against_the_suite(compiled, running_s
     stdin = {"chat": "hello\nhow are you?\n"}
 
     async def example(name: str) -> str:
-        env = await node_env(running_suite, AGENTSUITE_EXAMPLE_MODEL=models[name], WEATHER_API_TOKEN="s3cret-9876")
+        env = await node_env(
+            running_suite, AGENTSUITE_EXAMPLE_MODEL=models[name], WEATHER_API_TOKEN="s3cret-9876"
+        )
         return await run("node", str(EXAMPLES / f"{name}.js"), env=env, stdin=stdin.get(name, ""))
 
     chat, agents_talk, custom_tool, resume = await asyncio.gather(*(example(name) for name in models))
