@@ -10,6 +10,7 @@ import { AgentService } from "./gen/agentsuite/agent/v1/agent_service_pb.js";
 import { ConversationService } from "./gen/agentsuite/gateway/v1/gateway_service_pb.js";
 import { MemoryService } from "./gen/agentsuite/memory/v1/memory_service_pb.js";
 import { ToolService } from "./gen/agentsuite/tools/v1/tools_service_pb.js";
+import { DEFAULT_RETRY_POLICY, retryUnavailable, type RetryPolicy } from "./retry.js";
 
 /** How to reach the gateway. */
 export interface ConnectOptions {
@@ -28,6 +29,11 @@ export interface ConnectOptions {
   tls?: boolean | { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
   /** Interval of HTTP/2 keepalive pings, in milliseconds (default 20 000, as the services use). */
   keepaliveMs?: number;
+  /**
+   * Retries of the unary calls that are safe to repeat, on UNAVAILABLE (see retry.ts); `false`
+   * turns them off. Default: 4 attempts, backoff from 100 ms to 2 s, within the call's deadline.
+   */
+  retry?: RetryPolicy | false;
 }
 
 /** Typed clients of the four public services, on one connection. */
@@ -61,7 +67,11 @@ export function connect(address: string, options: ConnectOptions): AgentsuiteCli
   const grpc = createGrpcTransport({
     baseUrl,
     sessionManager: session,
-    interceptors: [bearer(options.apiKey), asAgentsuiteErrors],
+    interceptors: [
+      bearer(options.apiKey),
+      asAgentsuiteErrors,
+      ...(options.retry === false ? [] : [retryUnavailable(options.retry ?? DEFAULT_RETRY_POLICY)]),
+    ],
   });
   const transport = withUnaryDeadline(grpc, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   const client = <S extends DescService>(service: S) => createClient(service, transport);

@@ -37,7 +37,10 @@ export interface ConversationOptions {
 
 /** Options of one send. */
 export interface SendOptions {
-  /** Makes the send safe to repeat, also on another stream: the same key, the same run. */
+  /**
+   * Makes the send safe to repeat, also on another stream after a reconnect: the same key, the
+   * same run. A fresh UUID by default (Turn.idempotencyKey tells it).
+   */
   idempotencyKey?: string;
   /** What to do when the agent is already running; unspecified means enqueue. */
   busyPolicy?: BusyPolicy;
@@ -72,6 +75,8 @@ export class Turn implements AsyncIterable<RunEvent> {
   constructor(
     /** The send_id the gateway echoes for this turn ("" for a resumed run). */
     readonly sendId: string,
+    /** The send's idempotency key: send again with it to get this same run ("" when none). */
+    readonly idempotencyKey = "",
     runId?: string,
   ) {
     this.runId = runId;
@@ -147,7 +152,7 @@ export class Conversation {
     const { resumeRunId = "", resumeAfterSeq = 0n, signal } = options;
     this.requests.push({ request: { case: "open", value: { agentId, resumeRunId, resumeAfterSeq } } });
     if (resumeRunId) {
-      this.resumed = new Turn("", resumeRunId);
+      this.resumed = new Turn("", "", resumeRunId);
       this.byRunId.set(resumeRunId, this.resumed);
     }
     this.finished = this.read(client.converse(this.requests, { signal }));
@@ -155,9 +160,9 @@ export class Conversation {
 
   /** Send messages to the agent, starting a run (or queueing one behind the agent's runs). */
   send(input: Input | Input[], options: SendOptions = {}): Turn {
-    const { idempotencyKey = "", busyPolicy, maxSteps = 0, sendId = randomUUID() } = options;
+    const { idempotencyKey = randomUUID(), busyPolicy, maxSteps = 0, sendId = randomUUID() } = options;
     const messages = (Array.isArray(input) ? input : [input]).map(inputMessage);
-    const turn = this.track(sendId);
+    const turn = this.track(new Turn(sendId, idempotencyKey));
     this.requests.push({
       request: { case: "send", value: { messages, idempotencyKey, busyPolicy, maxSteps, sendId } },
     });
@@ -166,7 +171,7 @@ export class Conversation {
 
   /** Decide on the pending tool calls of a run awaiting approval; the run goes on in this turn. */
   approve(runId: string, approvals: MessageInitShape<typeof ToolApprovalSchema>[], sendId = randomUUID()): Turn {
-    const turn = this.track(sendId);
+    const turn = this.track(new Turn(sendId));
     this.requests.push({ request: { case: "approval", value: { runId, approvals, sendId } } });
     return turn;
   }
@@ -190,9 +195,8 @@ export class Conversation {
     await this.finished;
   }
 
-  private track(sendId: string): Turn {
-    const turn = new Turn(sendId);
-    this.bySendId.set(sendId, turn);
+  private track(turn: Turn): Turn {
+    this.bySendId.set(turn.sendId, turn);
     this.unassigned.push(turn);
     return turn;
   }

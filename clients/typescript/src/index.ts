@@ -11,6 +11,7 @@ export {
   type TurnResult,
 } from "./conversation.js";
 export { AgentsuiteError, codeName, unpackDetail, type FieldViolation } from "./errors.js";
+export { DEFAULT_RETRY_POLICY, retryUnavailable, type RetryPolicy } from "./retry.js";
 
 export * from "./gen/agentsuite/agent/v1/agent_pb.js";
 export * from "./gen/agentsuite/agent/v1/agent_service_pb.js";
