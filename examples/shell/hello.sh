@@ -11,7 +11,7 @@
 # Buf Schema Registry).
 set -euo pipefail
 
-ADDRESS=${1:-${AGENTSUITE_ADDRESS:-127.0.0.1:50051}}
+ADDRESS=${1:-${AGENTSUITE_GATEWAY_ADDR:-127.0.0.1:50051}}
 KEY=${AGENTSUITE_API_KEY:?set AGENTSUITE_API_KEY (make up prints one)}
 BUF=${BUF:-buf}
 GOOGLE_RPC_PROTOS=${GOOGLE_RPC_PROTOS:-buf.build/googleapis/googleapis}

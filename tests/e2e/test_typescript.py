@@ -41,7 +41,7 @@ async def node_env(running_suite, **extra: str) -> dict[str, str]:
     key = await running_suite.new_key(f"ts-{uuid.uuid4().hex[:12]}")
     return {
         **os.environ,
-        "AGENTSUITE_ADDRESS": running_suite.address,
+        "AGENTSUITE_GATEWAY_ADDR": running_suite.address,
         "AGENTSUITE_API_KEY": key,
         "AGENTSUITE_FAKE_LLM_URL": running_suite.llm.base_url,
         **extra,

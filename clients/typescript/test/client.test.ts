@@ -1,5 +1,5 @@
 // The TypeScript client against the running suite (tests/e2e/test_typescript.py starts it and
-// sets AGENTSUITE_ADDRESS, AGENTSUITE_API_KEY and AGENTSUITE_FAKE_LLM_URL).
+// sets AGENTSUITE_GATEWAY_ADDR, AGENTSUITE_API_KEY and AGENTSUITE_FAKE_LLM_URL).
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
 
@@ -15,7 +15,7 @@ import {
 
 import { required, scriptedModel } from "./fake_llm.js";
 
-const client = connect(required("AGENTSUITE_ADDRESS"), { apiKey: required("AGENTSUITE_API_KEY") });
+const client = connect(required("AGENTSUITE_GATEWAY_ADDR"), { apiKey: required("AGENTSUITE_API_KEY") });
 after(() => client.close());
 
 async function newAgent(model: string) {

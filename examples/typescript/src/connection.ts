@@ -6,11 +6,11 @@ import { join } from "node:path";
 import { connect, type AgentsuiteClient, type MessageInitShape, type ModelConfigSchema } from "@agentsuite/client";
 
 /**
- * A client of the gateway at AGENTSUITE_ADDRESS (default 127.0.0.1:50051) with the key in
+ * A client of the gateway at AGENTSUITE_GATEWAY_ADDR (default 127.0.0.1:50051) with the key in
  * AGENTSUITE_API_KEY, or else the one `make up` keeps in its state directory.
  */
 export function exampleClient(): AgentsuiteClient {
-  const address = process.env.AGENTSUITE_ADDRESS ?? "127.0.0.1:50051";
+  const address = process.env.AGENTSUITE_GATEWAY_ADDR ?? "127.0.0.1:50051";
   return connect(address, { apiKey: process.env.AGENTSUITE_API_KEY ?? keyOfMakeUp() });
 }
 
