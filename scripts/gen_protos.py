@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             (REPO_ROOT / PACKAGE, generate(Path(tmp)), GENERATED_SUFFIXES),
             (
                 gen_typescript.GENERATED_DIR,
-                gen_typescript.generate(Path(tmp) / "ts"),
+                _read_tree(gen_typescript.generate(Path(tmp) / "ts"), gen_typescript.SUFFIXES),
                 gen_typescript.SUFFIXES,
             ),
         ]

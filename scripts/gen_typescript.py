@@ -24,8 +24,8 @@ SUFFIXES = (".ts",)
 GOOGLE_RPC_PROTOS = ("status.proto", "error_details.proto")
 
 
-def generate(out_root: Path) -> dict[str, bytes]:
-    """Generate into out_root; return {path relative to the generated directory: content}."""
+def generate(out_root: Path) -> Path:
+    """Generate into out_root; return the directory that holds the generated files."""
     if not BUF.exists():
         raise SystemExit("node_modules/.bin/buf not found; `make setup` installs it")
     rpc_module = out_root / "google-rpc"
@@ -34,12 +34,7 @@ def generate(out_root: Path) -> dict[str, bytes]:
         shutil.copy(Path(error_details_pb2.__file__).with_name(name), rpc_module / "google" / "rpc" / name)
     for source in ([], [str(rpc_module)]):
         _buf_generate(*source, "-o", str(out_root))
-    generated = out_root / OUT
-    return {
-        p.relative_to(generated).as_posix(): p.read_bytes()
-        for p in sorted(generated.rglob("*"))
-        if p.is_file() and p.suffix in SUFFIXES
-    }
+    return out_root / OUT
 
 
 def _buf_generate(*args: str) -> None:
