@@ -176,7 +176,7 @@ def _check_struct(struct: Message, path: str, found: list[FieldViolation]) -> No
 def _check_json_value(value: Message, path: str, found: list[FieldViolation], depth: int = 0) -> None:
     kind = value.WhichOneof("kind")
     if depth >= MAX_DEPTH:  # as values.value_problem counts: the Struct's own values are level 1
-        found.append(FieldViolation(path, f"nested deeper than {MAX_DEPTH} levels"))
+        found.append(FieldViolation(path, f"is nested deeper than {MAX_DEPTH} levels"))
     elif kind == "string_value":
         if has_nul(value.string_value):
             found.append(FieldViolation(path, "contains a NUL character"))

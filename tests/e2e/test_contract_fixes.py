@@ -259,6 +259,14 @@ async def test_the_contract_comments_hold_for_roles_status_filters_and_persisted
             metadata=tenant,
         )
     )
+    unspecified_role_filter = await refused(
+        memory_service_pb2_grpc.MemoryServiceStub(gateway).ListMessages(
+            memory_service_pb2.ListMessagesRequest(
+                agent_id=agent.id, roles=[USER, common_pb2.MESSAGE_ROLE_UNSPECIFIED]
+            ),
+            metadata=tenant,
+        )
+    )
 
     stored = await history(gateway, tenant, agent.id)
     assert [(m.role, m.content) for m in stored] == [
@@ -276,6 +284,7 @@ async def test_the_contract_comments_hold_for_roles_status_filters_and_persisted
     assert assistant_role.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert unspecified_filter.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert [v.field for v in bad_request(unspecified_filter).field_violations] == ["statuses[0]"]
+    assert [v.field for v in bad_request(unspecified_role_filter).field_violations] == ["roles[1]"]
 
 
 # -- one phrasing for every error message ----------------------------------------------------------
@@ -315,6 +324,42 @@ async def test_every_bad_request_reads_field_colon_what_is_wrong_in_every_servic
         for violation in violations:
             assert ONE_VIOLATION.fullmatch(f"{violation.field}: {violation.description}"), violation
             assert not violation.description.endswith("."), violation
+
+
+async def test_every_other_error_message_is_one_lowercase_statement_naming_its_subject(
+    running_suite, gateway, tenant
+):
+    """The same phrasing for the other codes: the subject first, what is wrong after, in one
+    lowercase statement without a final period or a prefix such as "refused:"."""
+    agent = await create_agent(gateway, tenant, model_name())
+    runs = conversation(gateway)
+    missing = "00000000-0000-4000-8000-000000000000"
+    calls = [
+        runs.GetRun(gateway_service_pb2.GetRunRequest(run_id=missing), metadata=tenant),  # NOT_FOUND
+        runs.SendMessage(  # FAILED_PRECONDITION: nothing awaits approval
+            gateway_service_pb2.SendMessageRequest(
+                agent_id=agent.id, approvals=[common_pb2.ToolApproval(tool_call_id="c", approve=True)]
+            ),
+            metadata=tenant,
+        ),
+        runs.GetRun(gateway_service_pb2.GetRunRequest(run_id=missing)),  # UNAUTHENTICATED
+        memory_service_pb2_grpc.MemoryServiceStub(gateway).GetBlock(
+            memory_service_pb2.GetBlockRequest(block_id=missing), metadata=tenant
+        ),
+    ]
+    codes = []
+    for call in calls:
+        error = await refused(call)
+        codes.append(error.code())
+        message = error.details()
+        assert re.fullmatch(r"[a-z][^\n]*[^.]", message), message
+        assert not message.startswith(("refused", "invalid request", "error")), message
+    assert codes == [
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.NOT_FOUND,
+    ]
 
 
 # -- reflection --------------------------------------------------------------------------------------

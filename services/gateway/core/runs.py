@@ -230,14 +230,14 @@ class Runs:
     def _check_chain(self, agent_id: str, chain: tuple[str, ...]) -> None:
         if agent_id in chain:
             raise FailedPrecondition(
-                f"refused: agent {agent_id} is already waiting in this conversation "
+                f"agent {agent_id} is already waiting in this conversation "
                 f"({' -> '.join((*chain, agent_id))}); waiting on it would deadlock",
                 reason="CALL_CYCLE",
                 metadata={"agent_id": agent_id},
             )
         if len(chain) >= self._max_call_depth:
             raise FailedPrecondition(
-                f"refused: the agent-to-agent call chain is at its limit of {self._max_call_depth}",
+                f"the agent-to-agent call chain is at its limit of {self._max_call_depth}",
                 reason="CALL_DEPTH",
             )
 

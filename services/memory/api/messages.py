@@ -39,7 +39,7 @@ class MessageRpcs:
             after_seq=after,
             before_seq=before,
             descending=request.descending,
-            roles=[role(value, "roles") for value in request.roles],
+            roles=[role(value, f"roles[{index}]") for index, value in enumerate(request.roles)],
         )
         more = len(page) > limit
         page = page[:limit]
@@ -71,7 +71,7 @@ class MessageRpcs:
             agent_id=agent_id,
             query=request.query,
             limit=limit + 1,
-            roles=[role(value, "roles") for value in request.roles],
+            roles=[role(value, f"roles[{index}]") for index, value in enumerate(request.roles)],
             start=start,
             end=end,
             after=after,
@@ -90,6 +90,6 @@ class MessageRpcs:
         count = await self._messages.count(
             tenant=require_tenant(),
             agent_id=require_id(request.agent_id, "agent_id"),
-            roles=[role(value, "roles") for value in request.roles],
+            roles=[role(value, f"roles[{index}]") for index, value in enumerate(request.roles)],
         )
         return memory_service_pb2.CountMessagesResponse(count=count)
