@@ -523,8 +523,9 @@ export type AgentEvent = Message$1<"agentsuite.common.v1.AgentEvent"> & {
     case: "stop";
   } | {
     /**
-     * A message appended to memory during the step (including the user
-     * input), with its sequence number.
+     * A message appended to memory during the step, with its sequence
+     * number: the run's input and the tool results. Assistant messages are
+     * appended too but arrive as assistant_message.
      *
      * @generated from field: agentsuite.common.v1.Message message_persisted = 18;
      */
@@ -548,7 +549,8 @@ export const AgentEventSchema: GenMessage<AgentEvent> = /*@__PURE__*/
 export enum MessageRole {
   /**
    * Not set. In an InputMessage it means MESSAGE_ROLE_USER; where a role is
-   * required (a MessageInput appended to memory) it is INVALID_ARGUMENT.
+   * required (a MessageInput appended to memory) and in a roles filter
+   * (ListMessages, SearchMessages, CountMessages) it is INVALID_ARGUMENT.
    *
    * @generated from enum value: MESSAGE_ROLE_UNSPECIFIED = 0;
    */

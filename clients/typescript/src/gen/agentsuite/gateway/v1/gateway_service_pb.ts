@@ -91,7 +91,8 @@ export const SendMessageRequestSchema: GenMessage<SendMessageRequest> = /*@__PUR
  */
 export type SendMessageResponse = Message<"agentsuite.gateway.v1.SendMessageResponse"> & {
   /**
-   * The run in its final state (or its state at the deadline).
+   * The run in its final state (past the deadline the call fails with
+   * DEADLINE_EXCEEDED instead, naming the run).
    *
    * @generated from field: agentsuite.gateway.v1.Run run = 1;
    */
