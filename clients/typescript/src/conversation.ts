@@ -56,7 +56,7 @@ export interface TurnResult {
   run: Run;
   /** The assistant messages of the run, in order (each step's complete message). */
   messages: Message[];
-  /** Their contents joined by blank lines: the reply. */
+  /** Their non-empty contents joined by blank lines: the reply. */
   text: string;
 }
 
@@ -87,12 +87,12 @@ export class Turn implements AsyncIterable<RunEvent> {
     this.done.catch(() => undefined); // a refusal nobody awaits is not an unhandled rejection
   }
 
-  /** The run's events as they arrive, ending with the finished event. */
+  /** The run's events as they arrive, ending with the finished event (one reader). */
   [Symbol.asyncIterator](): AsyncIterator<RunEvent> {
     return this.events[Symbol.asyncIterator]();
   }
 
-  /** Take one event of this turn; true when it ended the turn. */
+  /** Take one event of this turn (the Conversation routes them); true when it ended the turn. */
   receive(event: RunEvent): boolean {
     const first = this.received++ === 0;
     this.runId ||= event.runId || undefined;
@@ -107,7 +107,10 @@ export class Turn implements AsyncIterable<RunEvent> {
     if (kind === "assistantMessage") this.messages.push(value);
     if (kind !== "finished") return false;
     this.events.end();
-    const text = this.messages.map((message) => message.content).join("\n\n");
+    const text = this.messages
+      .map((message) => message.content)
+      .filter(Boolean)
+      .join("\n\n");
     this.resolve({ run: value.run!, messages: this.messages, text });
     return true;
   }
