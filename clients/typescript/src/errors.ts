@@ -5,8 +5,7 @@
 // ErrorInfo (a stable reason and facts such as a busy agent's running "run_id"), BadRequest (one
 // violation per bad field), ResourceInfo (what was not found) and RetryInfo (when to try again).
 // An error event inside a Converse stream carries the same details as google.protobuf.Any.
-import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
-import { anyUnpack, type Any } from "@bufbuild/protobuf/wkt";
+import type { Any } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 
 import type { ErrorEvent } from "./gen/agentsuite/gateway/v1/gateway_pb.js";
@@ -88,21 +87,20 @@ export class AgentsuiteError extends ConnectError {
     return new AgentsuiteError(code, rawMessage, details, cause ?? error, metadata);
   }
 
-  /** The error an ErrorEvent of a stream reports, with its details. */
-  static fromEvent(event: ErrorEvent): AgentsuiteError {
+  /**
+   * The error an ErrorEvent of a stream reports, with its details; for a BroadcastResult, pass
+   * `{ code: result.errorCode, message: result.errorMessage, details: result.errorDetails }`.
+   */
+  static fromEvent(event: Pick<ErrorEvent, "code" | "message"> & { details: Any[] }): AgentsuiteError {
     // An Any holds the detail's binary encoding: what the trailer's Status holds too.
     const details = event.details.map((any) => ({ type: typeName(any), value: any.value }));
     return new AgentsuiteError(event.code as Code, event.message, details);
   }
 }
 
-/** Decode one google.protobuf.Any detail as `schema`, or undefined when it holds another type. */
-export function unpackDetail<Desc extends DescMessage>(any: Any, schema: Desc): MessageShape<Desc> | undefined {
-  return anyUnpack(any, schema);
-}
-
 /** "INVALID_ARGUMENT" for Code.InvalidArgument: the name every gRPC library uses. */
 export function codeName(code: Code): string {
+  if (code === Code.Canceled) return "CANCELLED"; // Connect spells it the American way
   return (Code[code] ?? "UNKNOWN").replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 }
 

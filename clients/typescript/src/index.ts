@@ -10,7 +10,7 @@ export {
   type SendOptions,
   type TurnResult,
 } from "./conversation.js";
-export { AgentsuiteError, codeName, unpackDetail, type FieldViolation } from "./errors.js";
+export { AgentsuiteError, codeName, type FieldViolation } from "./errors.js";
 export { DEFAULT_RETRY_POLICY, retryUnavailable, type RetryPolicy } from "./retry.js";
 
 export * from "./gen/agentsuite/agent/v1/agent_pb.js";
