@@ -39,6 +39,7 @@ test("a conversation streams the reply's deltas then the finished run, and memor
     if (event.event.case === "assistantDelta") streamed += event.event.value.text;
   }
   const { run, text } = await turn.done;
+  await conversation.ping(); // answered: the stream is alive end to end
   await conversation.close();
 
   assert.deepEqual(kinds.slice(0, 2), ["queued", "started"]);
@@ -87,6 +88,26 @@ test("a send refused while the agent is busy fails its own turn with the running
   assert.equal(refusal.runId, first.runId);
   assert.equal((await first.done).run.status, RunStatus.COMPLETED);
   await conversation.close();
+});
+
+test("a conversation opened on a run replays its step-level events after the seq given", async () => {
+  const model = await scriptedModel([{ content: "Once upon a time." }]);
+  const agent = await newAgent(model);
+  const first = client.converse(agent.id);
+  const turn = first.send("a story");
+  const seqs: bigint[] = [];
+  for await (const event of turn) if (event.event.case !== "assistantDelta") seqs.push(event.seq);
+  await first.close();
+
+  const again = client.converse(agent.id, { resumeRunId: turn.runId!, resumeAfterSeq: 2n });
+  const replayed: bigint[] = [];
+  for await (const event of again.resumed!) replayed.push(event.seq);
+  const { run, text } = await again.resumed!.done;
+  await again.close();
+
+  assert.deepEqual(replayed, seqs.slice(2));
+  assert.equal(run.id, turn.runId);
+  assert.equal(text, "Once upon a time.");
 });
 
 test("a bad request is INVALID_ARGUMENT with its google.rpc.BadRequest field violations decoded", async () => {
