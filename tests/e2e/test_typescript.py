@@ -111,10 +111,9 @@ async def test_the_typescript_examples_run_against_the_suite(compiled, running_s
     stdin = {"chat": "hello\nhow are you?\n"}
 
     async def example(name: str) -> str:
-        env = await node_env(
-            running_suite, AGENTSUITE_EXAMPLE_MODEL=models[name], WEATHER_API_TOKEN="s3cret-9876"
-        )
-        return await run("node", str(EXAMPLES / f"{name}.js"), env=env, stdin=stdin.get(name, ""))
+        env = await node_env(running_suite, WEATHER_API_TOKEN="s3cret-9876")
+        command = ("node", str(EXAMPLES / f"{name}.js"), "--model", models[name])
+        return await run(*command, env=env, stdin=stdin.get(name, ""))
 
     chat, agents_talk, custom_tool, resume = await asyncio.gather(*(example(name) for name in models))
 

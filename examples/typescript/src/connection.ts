@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 
 import { connect, type AgentsuiteClient, type MessageInitShape, type ModelConfigSchema } from "@agentsuite/client";
 
@@ -15,12 +16,14 @@ export function exampleClient(): AgentsuiteClient {
 }
 
 /**
- * The model of the examples' agents: AGENTSUITE_EXAMPLE_MODEL on the suite's OpenAI-compatible
- * provider when set, otherwise the suite's default (the offline scripted model without an LLM).
+ * The model of the examples' agents, from the command line as the Python examples take it:
+ * `--model NAME [--provider NAME]` (the provider defaults to "openai", the suite's
+ * OpenAI-compatible one); without --model, the suite's default (the offline scripted model when
+ * the suite has no LLM).
  */
 export function exampleModel(): MessageInitShape<typeof ModelConfigSchema> | undefined {
-  const model = process.env.AGENTSUITE_EXAMPLE_MODEL;
-  return model ? { provider: "openai", model } : undefined;
+  const { values } = parseArgs({ options: { model: { type: "string" }, provider: { type: "string" } } });
+  return values.model ? { provider: values.provider ?? "openai", model: values.model } : undefined;
 }
 
 function keyOfMakeUp(): string {
