@@ -233,8 +233,9 @@ export class Conversation {
     const turn =
       (sendId && this.bySendId.get(sendId)) ||
       (runId && this.byRunId.get(runId)) ||
-      // A gateway that echoes no send_id (older than the field): a new run belongs to the oldest
-      // send still waiting for its run, which holds while one send at a time is in flight.
+      // A response without a send_id (a send refused for its over-long send_id, or a gateway
+      // older than the field): it belongs to the oldest send not yet answered, which holds
+      // while one send at a time is in flight.
       (!sendId ? this.unassigned[0] : undefined);
     if (turn && runId && !turn.runId) {
       turn.runId = runId;
