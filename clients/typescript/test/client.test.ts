@@ -27,7 +27,7 @@ async function newAgent(model: string) {
 }
 
 test("a conversation streams the reply's deltas then the finished run, and memory holds both messages", async () => {
-  const model = await scriptedModel([{ content: "one two three four five six", chunk_size: 4, chunk_delay_ms: 5 }]);
+  const model = await scriptedModel([{ content: "one two three four five six", chunk_size: 4, chunk_delay_ms: 20 }]);
   const agent = await newAgent(model);
 
   const conversation = client.converse(agent.id);
@@ -68,7 +68,8 @@ test("a conversation streams the reply's deltas then the finished run, and memor
 });
 
 test("a send refused while the agent is busy fails its own turn with the running run's id", async () => {
-  const model = await scriptedModel([{ content: "slow ".repeat(20), chunk_size: 5, chunk_delay_ms: 50 }]);
+  // 3 s of streaming: the first run still runs when the second send arrives, even on a loaded machine.
+  const model = await scriptedModel([{ content: "slow ".repeat(30), chunk_size: 5, chunk_delay_ms: 100 }]);
   const agent = await newAgent(model);
   const conversation = client.converse(agent.id);
 
