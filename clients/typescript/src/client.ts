@@ -17,7 +17,8 @@ export interface ConnectOptions {
   /** The API key, sent as `authorization: Bearer <key>` on every call. */
   apiKey: string;
   /**
-   * Deadline of every unary call that names none, in milliseconds (default 30 000). Streams
+   * Deadline of every unary call that names none, in milliseconds (default 30 000; SendMessage
+   * 300 000, ExportAgent and ImportAgent 600 000, as in the Python client). Streams
    * (StreamMessage, Converse, WatchRun, Broadcast) get none by default: they last as long as
    * their runs; give one per call with `{ timeoutMs }`.
    */
@@ -112,11 +113,20 @@ async function* rethrowing<T>(messages: AsyncIterable<T>): AsyncIterable<T> {
   }
 }
 
-/** A unary call without a deadline of its own gets `timeoutMs`; streams are left alone. */
+/** Unary calls that last longer by nature: a whole run, a whole agent document (as in Python). */
+const LONG_CALL_TIMEOUT_MS: Record<string, number> = {
+  SendMessage: 300_000,
+  ExportAgent: 600_000,
+  ImportAgent: 600_000,
+};
+
+/** A unary call without a deadline of its own gets its default; streams are left alone. */
 function withUnaryDeadline(transport: Transport, timeoutMs: number): Transport {
   return {
-    unary: (method, signal, timeout, header, input, contextValues) =>
-      transport.unary(method, signal, timeout ?? timeoutMs, header, input, contextValues),
+    unary: (method, signal, timeout, header, input, contextValues) => {
+      const deadline = timeout ?? LONG_CALL_TIMEOUT_MS[method.name] ?? timeoutMs;
+      return transport.unary(method, signal, deadline, header, input, contextValues);
+    },
     stream: (method, signal, timeout, header, input, contextValues) =>
       transport.stream(method, signal, timeout, header, input, contextValues),
   };

@@ -40,10 +40,10 @@ await client.tools.setSecret({
 try {
   const { secrets } = await client.tools.listSecrets({ agentId: agent!.id });
   console.log(`secrets of the agent (names only): ${secrets.map((secret) => secret.name).join(", ")}`);
-  const reply = await client.conversations.sendMessage(
-    { agentId: agent!.id, messages: [{ content: "What is the weather in Paris?" }] },
-    { timeoutMs: 120_000 },
-  );
+  const reply = await client.conversations.sendMessage({
+    agentId: agent!.id,
+    messages: [{ content: "What is the weather in Paris?" }],
+  });
   for (const message of reply.messages) {
     for (const call of message.toolCalls) console.log(`the agent calls ${call.name}(${call.argumentsJson})`);
     if (message.name === "weather_report") console.log(`the tool returns: ${message.content}`);
