@@ -6,10 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
-import grpc
-
+from agentsuite.client import Client, connect
 from services.cli.main import api_key_file
-from services.common.server import grpc_options
 from services.common.settings import Settings
 
 
@@ -34,9 +32,15 @@ def missing_key(settings: Settings) -> str:
     )
 
 
-def gateway_channel(settings: Settings, args: argparse.Namespace) -> grpc.aio.Channel:
-    """A channel to the gateway that accepts messages as large as the suite sends (agent documents)."""
-    return grpc.aio.insecure_channel(args.endpoint or settings.gateway_addr, options=grpc_options(settings))
+def gateway_client(settings: Settings, args: argparse.Namespace, key: str) -> Client:
+    """A client of the gateway (``agentsuite.client``) that accepts messages as large as the suite
+    sends (agent documents)."""
+    return connect(
+        args.endpoint or settings.gateway_addr,
+        api_key=key,
+        max_message_bytes=settings.max_message_bytes,
+        keepalive_seconds=settings.keepalive_time_ms / 1000,
+    )
 
 
 def _stored_key(settings: Settings) -> str | None:

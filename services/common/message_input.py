@@ -27,9 +27,11 @@ def check_input_messages(
     number (at least one when ``required``), empty or oversized content, NUL characters, long names,
     and roles other than USER or SYSTEM (or unspecified, meaning USER, when ``unspecified_role``)."""
     if required:
-        check.check(0 < len(messages) <= MAX_MESSAGES, field, f"between 1 and {MAX_MESSAGES} messages")
+        check.check(
+            0 < len(messages) <= MAX_MESSAGES, field, f"must hold between 1 and {MAX_MESSAGES} messages"
+        )
     else:
-        check.check(len(messages) <= MAX_MESSAGES, field, f"at most {MAX_MESSAGES} messages")
+        check.check(len(messages) <= MAX_MESSAGES, field, f"must hold at most {MAX_MESSAGES} messages")
     roles = {common_pb2.MESSAGE_ROLE_USER, common_pb2.MESSAGE_ROLE_SYSTEM}
     if unspecified_role:
         roles.add(common_pb2.MESSAGE_ROLE_UNSPECIFIED)
@@ -39,11 +41,13 @@ def check_input_messages(
         check.check(
             len(message.content) <= MAX_MESSAGE_CHARS,
             f"{where}.content",
-            f"at most {MAX_MESSAGE_CHARS} characters",
+            f"must be at most {MAX_MESSAGE_CHARS} characters",
         )
         check.check(not has_nul(message.content), f"{where}.content", "must not contain NUL characters")
         check.check(
-            len(message.name) <= MAX_NAME_CHARS, f"{where}.name", f"at most {MAX_NAME_CHARS} characters"
+            len(message.name) <= MAX_NAME_CHARS,
+            f"{where}.name",
+            f"must be at most {MAX_NAME_CHARS} characters",
         )
         check.check(
             message.role in roles,
