@@ -1,12 +1,18 @@
-"""The README's promise: `agentsuite up` brings the suite up on the embedded PostgreSQL, a message
-sent from `agentsuite chat` gets a reply, and Ctrl-C stops everything cleanly."""
+"""The README's promise: `agentsuite up` brings the suite up on the embedded PostgreSQL, the chat
+command it prints works when pasted into a new terminal at the repository's root, and Ctrl-C stops
+everything cleanly."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
+import subprocess
+from pathlib import Path
 
-from cli_process import new_state_dir, postgres_running_in, read_until, run_cli, start_up, suite_env
+from cli_process import new_state_dir, postgres_running_in, read_until, start_up, suite_env
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def test_up_then_chat_gets_a_reply_and_ctrl_c_stops_everything():
@@ -20,9 +26,19 @@ def test_up_then_chat_gets_a_reply_and_ctrl_c_stops_everything():
         assert oct(key_file.stat().st_mode & 0o777) == "0o600"
         assert key_file.read_text().strip() in output
 
-        chat = run_cli("chat", "-m", "hello from the test", env=env)
+        printed = output.split("Chat from another terminal")[1].splitlines()[1].strip()
+        # A new terminal: none of the suite's settings in its environment, no virtualenv activated.
+        fresh = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTSUITE_", "VIRTUAL_ENV"))}
+        chat = subprocess.run(
+            ["bash", "-c", f"{printed} -m 'hello from the test'"],
+            cwd=REPOSITORY,
+            env=fresh,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
-        assert chat.returncode == 0, chat.stderr
+        assert chat.returncode == 0, (printed, chat.stderr)
         assert "offline scripted model" in chat.stdout
         assert 'You said: "hello from the test"' in chat.stdout
     finally:
