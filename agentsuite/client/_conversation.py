@@ -294,6 +294,27 @@ class Runs:
         )
         return await self._messages._send(request, timeout)
 
+    async def approve_stream(
+        self,
+        agent_id: str,
+        decisions: Approvals,
+        *,
+        reason: str = "",
+        idempotency_key: str | None = None,
+        timeout: Timeout = DEFAULT,
+    ) -> AsyncIterator[Event]:
+        """Like ``approve``, yielding the continued run's events as they happen (ending with
+        ``RunFinished``) instead of waiting for its end."""
+        request = gateway_service_pb2.StreamMessageRequest(
+            agent_id=agent_id,
+            approvals=tool_approvals(decisions, reason),
+            idempotency_key=idempotency_key or new_key(),
+        )
+        async for response in self._call.stream(
+            self._stub.StreamMessage, request, timeout, RUN_STREAM_TIMEOUT
+        ):
+            yield event_from_proto(response.event)
+
 
 def _roles(roles: Iterable[str | int]) -> list[int]:
     return [enum_value(common_pb2.MessageRole, role, "MESSAGE_ROLE_") for role in roles]

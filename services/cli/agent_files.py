@@ -84,7 +84,9 @@ def parse_block(text: str) -> agent_pb2.BlockSpec:
     """``label=value`` (``--block``)."""
     label, sep, value = text.partition("=")
     if not sep or not label.strip():
-        raise CliError(f"--block {text!r}: write it as LABEL=TEXT, e.g. --block human='Ana, a nurse'", ExitCode.USAGE)
+        raise CliError(
+            f"--block {text!r}: write it as LABEL=TEXT, e.g. --block human='Ana, a nurse'", ExitCode.USAGE
+        )
     return agent_pb2.BlockSpec(label=label.strip(), value=value)
 
 
@@ -108,7 +110,9 @@ def draft_from(data: Any, *, where: str, template: bool = False) -> AgentDraft:
     if unknown:
         raise CliError(f"{where}: unknown key {unknown[0]!r}; known: {', '.join(KEYS)}", ExitCode.USAGE)
     if template and data.get("name"):
-        raise CliError(f"{where}: a template has no name (the agent's name is given when creating it)", ExitCode.USAGE)
+        raise CliError(
+            f"{where}: a template has no name (the agent's name is given when creating it)", ExitCode.USAGE
+        )
 
     def strings(key: str) -> tuple[str, ...]:
         value = data.get(key) or []
@@ -125,7 +129,9 @@ def draft_from(data: Any, *, where: str, template: bool = False) -> AgentDraft:
     if isinstance(blocks, dict):  # the short form, label: value
         blocks = [{"label": label, "value": value} for label, value in blocks.items()]
     if not isinstance(blocks, list):
-        raise CliError(f"{where}: blocks is a list of blocks (or a mapping of label to value)", ExitCode.USAGE)
+        raise CliError(
+            f"{where}: blocks is a list of blocks (or a mapping of label to value)", ExitCode.USAGE
+        )
     metadata = data.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise CliError(f"{where}: metadata is a mapping", ExitCode.USAGE)

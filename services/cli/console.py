@@ -119,6 +119,15 @@ class Output:
         self._stdout.write(value if value.endswith("\n") else value + "\n")
         self._stdout.flush()
 
+    def stream(self, text: str, *, style: str | None = None) -> None:
+        """Text as it arrives (a streamed reply), on the current line."""
+        self.out.print(text, end="", style=style, markup=False, highlight=False, soft_wrap=True)
+        self._stdout.flush()
+
+    def line(self, text: str, *, style: str | None = None) -> None:
+        """One line of a conversation (a tool call, its result, a note in it)."""
+        self.out.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+
     # -- messages (stderr) -----------------------------------------------------------------
 
     def note(self, message: str) -> None:

@@ -78,22 +78,25 @@ class Target:
             return CliError(f"the suite is unavailable: {error.message}", ExitCode.UNAVAILABLE)
         if isinstance(error, Unauthenticated):
             return CliError(
-                f"the gateway at {self.endpoint} refused the API key from {self.key_source} "
-                f"({error.message}): the key is unknown or was revoked.\n"
-                "Use another key (--key, AGENTSUITE_API_KEY), make one with `agentsuite keys create "
-                f"--tenant NAME`, or restart `agentsuite up`, which writes a working key to {self.key_file}.",
+                f"the gateway at {self.endpoint} refused the API key from {self.key_source}: "
+                f"{error.message}.\nUse another key (--key, AGENTSUITE_API_KEY), make one with `agentsuite "
+                "keys create --tenant NAME`, or restart `agentsuite up`, which writes a working key to "
+                f"{self.key_file}.",
                 ExitCode.UNAUTHENTICATED,
             )
         if isinstance(error, NotFound):
             return CliError(error.message, ExitCode.NOT_FOUND)
         if isinstance(error, InvalidArgument):
+            details = [f"{v.field}: {v.description}" for v in error.field_violations]
             return CliError(
-                error.message,
-                ExitCode.USAGE,
-                details=tuple(f"{v.field}: {v.description}" for v in error.field_violations),
+                error.message, ExitCode.USAGE, details=tuple(d for d in details if d not in error.message)
             )
         if isinstance(error, DeadlineExceeded):
-            hint = f" (the run {error.run_id} goes on: `agentsuite runs watch {error.run_id}`)" if error.run_id else ""
+            hint = (
+                f" (the run {error.run_id} goes on: `agentsuite runs watch {error.run_id}`)"
+                if error.run_id
+                else ""
+            )
             return CliError(f"no answer in time: {error.message}{hint}", ExitCode.UNAVAILABLE)
         return CliError(f"{error.message} ({error.code.name.lower()})", ExitCode.ERROR)
 

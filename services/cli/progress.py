@@ -54,13 +54,21 @@ class Bar:
 
 
 @contextmanager
-def progress_bar(output: Output, description: str, *, total: float | None, unit: str = "items") -> Iterator[Bar]:
+def progress_bar(
+    output: Output, description: str, *, total: float | None, unit: str = "items"
+) -> Iterator[Bar]:
     """A bar on stderr while the block runs; a bar that draws nothing when no person watches."""
     if not output.interactive:
         yield Bar(None, None)
         return
     columns = (
-        [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeRemainingColumn()]
+        [
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            RateColumn(),
+            TimeRemainingColumn(),
+        ]
         if total
         else [SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()]
     )

@@ -33,7 +33,7 @@ async def agent(client: Client, ref: str) -> Agent:
     if found:
         raise _several("agents", ref, (a.id for a in found))
     names = [a.name async for a in _first(client.agents.list(page_size=LISTED))]
-    raise _missing("agent", ref, names, "agentsuite agents list")
+    raise missing("agent", ref, names, "agentsuite agents list")
 
 
 async def agent_or_none(client: Client, ref: str) -> Agent | None:
@@ -56,7 +56,7 @@ async def tool(client: Client, ref: str) -> Tool:
     if found:
         raise _several("tools", ref, (t.id for t in found))
     names = [t.name async for t in _first(client.tools.list(page_size=LISTED))]
-    raise _missing("tool", ref, names, "agentsuite tools list")
+    raise missing("tool", ref, names, "agentsuite tools list")
 
 
 async def archive(client: Client, ref: str) -> Archive:
@@ -69,7 +69,7 @@ async def archive(client: Client, ref: str) -> Archive:
         return found[0]
     if found:
         raise _several("archives", ref, (a.id for a in found))
-    raise _missing("archive", ref, [a.name for a in every], "agentsuite archives list")
+    raise missing("archive", ref, [a.name for a in every], "agentsuite archives list")
 
 
 async def block(client: Client, agent_ref: str, label_or_id: str) -> Block:
@@ -81,7 +81,12 @@ async def block(client: Client, agent_ref: str, label_or_id: str) -> Block:
     for found in blocks:
         if found.label == label_or_id:
             return found
-    raise _missing(f"block of agent {owner.name!r} labelled", label_or_id, [b.label for b in blocks], f"agentsuite blocks list {owner.name}")
+    raise missing(
+        f"block of agent {owner.name!r} labelled",
+        label_or_id,
+        [b.label for b in blocks],
+        f"agentsuite blocks list {owner.name}",
+    )
 
 
 async def _first(items, limit: int = LISTED):
@@ -93,7 +98,7 @@ async def _first(items, limit: int = LISTED):
             return
 
 
-def _missing(kind: str, ref: str, names: Iterable[str], listing: str) -> CliError:
+def missing(kind: str, ref: str, names: Iterable[str], listing: str) -> CliError:
     close = difflib.get_close_matches(ref, sorted(set(names)), n=3)
     hint = f"; did you mean {' or '.join(repr(n) for n in close)}?" if close else f" (`{listing}` lists them)"
     return CliError(f"no {kind} {ref!r}{hint}", ExitCode.NOT_FOUND)
@@ -101,3 +106,13 @@ def _missing(kind: str, ref: str, names: Iterable[str], listing: str) -> CliErro
 
 def _several(kinds: str, ref: str, ids: Iterable[str]) -> CliError:
     return CliError(f"several {kinds} are named {ref!r}; give the id: {', '.join(ids)}", ExitCode.USAGE)
+
+
+async def agent_names(client: Client, agent_ids: Iterable[str]) -> dict[str, str]:
+    """The names of the agents ``agent_ids`` (ids of agents that are gone are left out)."""
+    wanted = sorted({agent_id for agent_id in agent_ids if agent_id})
+    names: dict[str, str] = {}
+    for start in range(0, len(wanted), 100):
+        async for found in client.agents.list(agent_ids=wanted[start : start + 100]):
+            names[found.id] = found.name
+    return names

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shlex
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
 
+from services.cli.context import api_key_file
 from services.cli.keys import gateway_database
-from services.cli.main import api_key_file, install_stop_handlers, write_secret
 from services.cli.suite_lock import SuiteLock, SuiteRunning
 from services.cli.supervisor import BACKEND_HOST, SERVICES, Suite, SuitePorts
 from services.common.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError
@@ -190,6 +192,21 @@ def _agentsuite_executable() -> list[str]:
         return [str(script.relative_to(Path.cwd()))]
     except ValueError:
         return [str(script)]
+
+
+def install_stop_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+
+
+def write_secret(path: Path, value: str) -> None:
+    """Write ``value`` to ``path`` readable by the owner only (mode 0600 from the first byte)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(value + "\n")
+    path.chmod(0o600)
 
 
 def _ports(settings: Settings) -> SuitePorts:
