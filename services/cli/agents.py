@@ -68,7 +68,7 @@ def add_commands(commands) -> None:
     group = noun(commands, "agents", "create, list, show, update, delete, export and import agents")
 
     create = command(group, "create", "create an agent (from a template unless --from-file)", _create)
-    create.add_argument("name")
+    create.add_argument("name", nargs="?", help="the agent's name (default: the file's name)")
     _add_agent_options(create)
     source = create.add_mutually_exclusive_group()
     source.add_argument("--from-file", type=Path, help="an agent file (YAML or JSON; see docs/cli.md)")
@@ -130,7 +130,13 @@ async def _create(context: Context, args: argparse.Namespace) -> None:
     else:
         draft = load_template(args.template or DEFAULT_TEMPLATE)
     draft = _with_flags(draft, args)
-    agent = await create_agent(context.gateway, args.name, draft)
+    name = args.name or draft.name
+    if not name:
+        raise CliError(
+            "name the agent: agentsuite agents create NAME (or a name: in the --from-file file)",
+            ExitCode.USAGE,
+        )
+    agent = await create_agent(context.gateway, name, draft)
     context.output.note(f"created agent {agent.name} ({agent.id})")
     await _print_agent(context, agent)
 

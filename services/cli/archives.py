@@ -94,10 +94,8 @@ async def _create(context: Context, args: argparse.Namespace) -> None:
     archive = await client.archives.create(
         args.name, embedder=args.embedder, dimension=args.dimension, agent_id=agent_id
     )
-    context.output.note(
-        f"archive {archive.name}: embedder {archive.embedder}, {archive.dimension} dimensions"
-    )
-    context.output.result(archive.id, archive)
+    names = await resolve.agent_names(client, archive.agent_ids)
+    context.output.record(archive, list_columns(names))
 
 
 async def _delete(context: Context, args: argparse.Namespace) -> None:

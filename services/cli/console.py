@@ -8,7 +8,6 @@ Tables and progress bars are rich's. JSON is the contract's own JSON mapping of 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,8 +21,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-PIPE_WIDTH = 200
-"""Width of tables written to a pipe or a file (rich would assume 80 columns and wrap)."""
+PIPE_WIDTH = 10_000
+"""Width of output to a pipe or a file: no cell is cut or wrapped for a script to miss (rich would
+assume 80 columns)."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +181,4 @@ def one_line(value: str, limit: int = 80) -> str:
 
 
 def _width(stream) -> int | None:
-    if stream.isatty() or os.environ.get("COLUMNS"):
-        return None  # the terminal's (or COLUMNS)
-    return PIPE_WIDTH
+    return None if stream.isatty() else PIPE_WIDTH  # a terminal's own width

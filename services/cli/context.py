@@ -103,8 +103,8 @@ class Target:
 
 @dataclass
 class Context:
-    """Everything a command needs; ``client`` is connected only for commands that talk to the
-    gateway."""
+    """Everything a command needs. The client connects when a command first uses it, so bad
+    arguments are reported before anything is asked of the gateway."""
 
     settings: Settings
     output: Output
@@ -113,5 +113,10 @@ class Context:
 
     @property
     def gateway(self) -> Client:
-        assert self.client is not None, "this command was not registered as talking to the gateway"
+        if self.client is None:
+            self.client = self.target.connect()
         return self.client
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.close()

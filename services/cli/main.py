@@ -75,15 +75,13 @@ async def run(args: argparse.Namespace, settings: Settings, output: Output) -> i
     target = Target.of(settings, args)
     context = Context(settings, output, target)
     try:
-        if not args.needs_gateway:
-            return await args.handler(context, args) or ExitCode.OK
-        async with target.connect() as client:
-            context.client = client
-            return await args.handler(context, args) or ExitCode.OK
+        return await args.handler(context, args) or ExitCode.OK
     except AgentSuiteError as exc:
         failure = target.explain(exc)
     except CliError as exc:
         failure = exc
+    finally:
+        await context.close()
     output.error(failure.message)
     for detail in failure.details:
         output.err.print(f"  {detail}", markup=False)

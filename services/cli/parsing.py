@@ -44,8 +44,8 @@ def command(
     group, name: str, help: str, handler: Handler, *, gateway: bool = True, json: bool = True, **kwargs
 ) -> argparse.ArgumentParser:
     """A leaf command run by ``handler(context, args)``; ``gateway``: it talks to the gateway
-    (the client is connected before it runs)."""
+    (and takes the options saying where and with which key)."""
     parents = ([GATEWAY] if gateway else []) + ([JSON] if json else [])
     parser = group.add_parser(name, help=help, description=help, parents=parents, **kwargs)
-    parser.set_defaults(handler=handler, needs_gateway=gateway)
+    parser.set_defaults(handler=handler)
     return parser

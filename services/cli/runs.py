@@ -114,15 +114,22 @@ async def _watch(context: Context, args: argparse.Namespace) -> int:
     run = await client.runs.get(args.run)
     names = await resolve.agent_names(client, [run.agent_id])
     printer = RunPrinter(context.output, agent_name=names.get(run.agent_id, "agent"), usage=True)
-    finished = None
-    async for event in client.runs.watch(run.id, after_seq=args.after_seq):
-        if context.output.json_mode:
-            context.output.json_line({"type": type(event).__name__, **_event_data(event)})
-        else:
-            await printer.show(event)
-        if isinstance(event, RunFinished):
-            finished = event.run
-    finished = finished or await client.runs.get(run.id)
+    after = args.after_seq
+    while True:
+        stop = None
+        async for event in client.runs.watch(run.id, after_seq=after):
+            if context.output.json_mode:
+                context.output.json_line({"type": type(event).__name__, **_event_data(event)})
+            else:
+                await printer.show(event)
+            if isinstance(event, RunFinished):
+                stop = event
+        finished = await client.runs.get(run.id)
+        # A run that stopped for approval goes on under its id once approved: its stream ends at
+        # that stop, and what followed comes from a watch after it.
+        if stop is None or finished.last_seq <= stop.seq:
+            break
+        after = stop.seq
     if not context.output.json_mode:
         context.output.note(f"run {run.id}: {status_name(finished)} (last seq {finished.last_seq})")
     return (
