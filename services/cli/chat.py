@@ -44,7 +44,7 @@ HELP = """commands:
   /memory          the agent's core memory blocks
   /agent           the agent's settings
   /quit            leave (or Ctrl-D, or Ctrl-C on an empty line)
-keys: Enter sends · Alt-Enter (Esc Enter) or Ctrl-J starts a new line · a paste stays one message
+keys: Enter sends · Alt-Enter (Esc Enter) starts a new line · a paste stays one message
       Ctrl-C while the agent answers cancels the run"""
 
 

@@ -2,7 +2,7 @@
 stays one message: terminals wrap it in bracketed-paste marks, which prompt_toolkit inserts as text
 instead of submitting at each newline), and Ctrl-C handled as a key, not a signal.
 
-Enter sends; Alt-Enter (Esc then Enter) or Ctrl-J starts a new line. Ctrl-C clears a line being
+Enter sends; Alt-Enter (Esc then Enter) starts a new line. Ctrl-C clears a line being
 typed, and on an empty line leaves; so does Ctrl-D.
 """
 
@@ -23,8 +23,9 @@ class Leave(Exception):
 def _bindings() -> KeyBindings:
     keys = KeyBindings()
 
+    # Not Ctrl-J: what is typed ahead while a reply streams reaches the editor with the Enter
+    # turned into Ctrl-J by the terminal, and must still send.
     @keys.add(Keys.Escape, Keys.Enter)
-    @keys.add(Keys.ControlJ)
     def _(event) -> None:
         event.current_buffer.insert_text("\n")
 

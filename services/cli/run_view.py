@@ -104,8 +104,9 @@ class RunPrinter:
         self.pending = []
 
     async def show(self, event: Event) -> None:
-        if event.run_id:
+        if event.run_id and event.run_id != self.run_id:
             self.run_id = event.run_id
+            self._numbers, self._calls = {}, {}  # calls are numbered per run
         if event.step_level:
             self.last_seq = max(self.last_seq, event.seq)
         out = self._output

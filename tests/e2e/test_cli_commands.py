@@ -192,7 +192,10 @@ async def test_keys_version_and_the_messages_a_user_gets(cli, running_suite, tmp
     assert created.returncode == 0 and "shown once" in created.stderr
     listed = (await keys.run("keys", "list", "--tenant", tenant, gateway=False)).stdout
     assert listed.splitlines()[0].split()[:3] == ["ID", "TENANT", "PREFIX"] and issued["id"] in listed
-    assert [k["name"] for k in await keys.json("keys", "list", "--tenant", tenant, gateway=False)] == ["ci", ""]
+    assert [k["name"] for k in await keys.json("keys", "list", "--tenant", tenant, gateway=False)] == [
+        "ci",
+        "",
+    ]
 
     other = Cli(cli.endpoint, issued["key"], cli.env)
     assert await other.json("agents", "list") == []
