@@ -109,6 +109,9 @@ def connect(
     Calls that are safe to repeat are retried on ``UNAVAILABLE`` by the channel itself (see
     ``agentsuite.client._channel.IDEMPOTENT_METHODS``); sends carry a generated idempotency key so
     that a retry never runs twice.
+
+    Call it inside the event loop that will use the client (a ``grpc.aio`` channel belongs to
+    one loop); blocking code uses ``connect_sync``.
     """
     address = address or os.environ.get("AGENTSUITE_GATEWAY_ADDR") or DEFAULT_ADDRESS
     api_key = api_key if api_key is not None else os.environ.get("AGENTSUITE_API_KEY")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from types import TracebackType
@@ -129,10 +130,16 @@ class Conversation:
             raise error_from_rpc(exc) from None
 
     async def turn(self, messages: Sendable, **send_options) -> AsyncIterator[Event]:
-        """Send ``messages`` and yield the events of that send until its run finishes (or the
-        send is refused: a ``RunError`` ends it too). Events of other sends on this stream are
-        skipped, so use ``turn`` when one send at a time is in flight."""
+        """Send ``messages`` (with ``send``'s options) and yield the events of that send until its
+        run stops; see ``events_of``."""
         send_id = await self.send(messages, **send_options)
+        async for event in self.events_of(send_id):
+            yield event
+
+    async def events_of(self, send_id: str) -> AsyncIterator[Event]:
+        """The events of one send (or approval) until its run stops, or until its refusal (a
+        ``RunError`` with no run). Events of other sends on this stream are skipped, so read this
+        way when one send at a time is in flight."""
         async for event in self.events():
             if event.send_id != send_id:
                 continue
@@ -159,14 +166,11 @@ class Conversation:
             await call.write(request)
         except grpc.RpcError as exc:
             raise error_from_rpc(exc) from None
-        except grpc.aio.UsageError:
-            # The stream already ended; reading it raises why.
-            await call.wait_for_connection()
-            raise error_from_rpc(await _failure(call)) from None
+        except asyncio.InvalidStateError:  # the stream ended before: say why, as a read would
+            raise error_from_rpc(await _ended(call)) from None
 
 
-async def _failure(call: grpc.aio.StreamStreamCall) -> grpc.RpcError:
-    code = await call.code()
+async def _ended(call: grpc.aio.StreamStreamCall) -> grpc.aio.AioRpcError:
     return grpc.aio.AioRpcError(
-        code, await call.initial_metadata(), await call.trailing_metadata(), await call.details()
+        await call.code(), await call.initial_metadata(), await call.trailing_metadata(), await call.details()
     )
