@@ -132,6 +132,13 @@ def draft_from(data: Any, *, where: str, template: bool = False) -> AgentDraft:
         raise CliError(
             f"{where}: blocks is a list of blocks (or a mapping of label to value)", ExitCode.USAGE
         )
+    # YAML's "|" keeps a final newline: a block's value is the text without it.
+    blocks = [
+        {**block, "value": block["value"].rstrip("\n")}
+        if isinstance(block, dict) and isinstance(block.get("value"), str)
+        else block
+        for block in blocks
+    ]
     metadata = data.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise CliError(f"{where}: metadata is a mapping", ExitCode.USAGE)
