@@ -70,6 +70,9 @@ def add_commands(commands) -> None:
     create = command(group, "create", "create an agent (from a template unless --from-file)", _create)
     create.add_argument("name", nargs="?", help="the agent's name (default: the file's name)")
     _add_agent_options(create)
+    create.add_argument(
+        "--block", action="append", default=[], help="a core memory block, LABEL=TEXT (repeatable)"
+    )
     source = create.add_mutually_exclusive_group()
     source.add_argument("--from-file", type=Path, help="an agent file (YAML or JSON; see docs/cli.md)")
     source.add_argument("--template", help=f"a template name or file (default: {DEFAULT_TEMPLATE})")
@@ -118,10 +121,6 @@ def _add_agent_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--description")
     parser.add_argument("--tag", action="append", default=None, help="a tag (repeatable; replaces the tags)")
     parser.add_argument("--max-steps", type=int, help="most steps per run (0: the default, 50)")
-    if parser.prog.endswith("create"):
-        parser.add_argument(
-            "--block", action="append", default=[], help="a core memory block, LABEL=TEXT (repeatable)"
-        )
 
 
 async def _create(context: Context, args: argparse.Namespace) -> None:

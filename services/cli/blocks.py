@@ -16,7 +16,7 @@ from pathlib import Path
 from agentsuite.client.errors import Aborted
 from agentsuite.client.types import AppendEdit, Block, BlockEdit, ReplaceEdit
 from services.cli import resolve
-from services.cli.console import Column, Output, one_line, when
+from services.cli.console import Column, Output, as_data, one_line, when
 from services.cli.context import Context
 from services.cli.exits import CliError, ExitCode
 from services.cli.parsing import command, noun
@@ -160,7 +160,7 @@ def edit_in_editor(block: Block) -> str:
 def report_change(output: Output, before: Block, after: Block) -> None:
     """What an edit did: the version and the changed lines."""
     if output.json_mode:
-        output.json_line(after)
+        output.json(as_data(after))
         return
     output.out.print(f"{after.label}: version {before.version} → {after.version}", markup=False)
     for line in diff_lines(before.value, after.value):

@@ -25,6 +25,7 @@ from agentsuite.client.events import (
 from agentsuite.client.types import Run, StopReason, ToolCall, ToolReturnStatus, Usage
 from services.cli.blocks import diff_lines
 from services.cli.console import Output, one_line
+from services.cli.messages import model_of
 
 MEMORY_EDITS = ("core_memory_append", "core_memory_replace", "core_memory_insert", "core_memory_rewrite")
 
@@ -91,7 +92,6 @@ class RunPrinter:
         self.usage: Usage | None = None
         self.model = ""
         self.run_id = ""
-        self.last_seq = 0
         self.pending: list[ToolCall] = []
         self._numbers: dict[str, int] = {}
         self._calls: dict[str, ToolCall] = {}
@@ -107,8 +107,6 @@ class RunPrinter:
         if event.run_id and event.run_id != self.run_id:
             self.run_id = event.run_id
             self._numbers, self._calls = {}, {}  # calls are numbered per run
-        if event.step_level:
-            self.last_seq = max(self.last_seq, event.seq)
         out = self._output
         match event:
             case AssistantDelta(text=text):
@@ -119,8 +117,7 @@ class RunPrinter:
                 self._open("reasoning")
                 out.stream(text, style="dim italic")
             case AssistantMessage(message=message):
-                if "model" in message.metadata.fields:
-                    self.model = message.metadata.fields["model"].string_value
+                self.model = model_of(message) or self.model
                 if message.content and not self._streamed:
                     self._open("assistant")
                     out.stream(message.content)
