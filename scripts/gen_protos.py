@@ -1,13 +1,15 @@
-"""Regenerate the Python code of the protobuf contracts.
+"""Regenerate the Python and TypeScript code of the protobuf contracts.
 
-    python scripts/gen_protos.py           # rewrite agentsuite/ from protos/
-    python scripts/gen_protos.py --check   # exit 1 if agentsuite/ is stale
+    python scripts/gen_protos.py           # rewrite agentsuite/ and clients/typescript/src/gen/
+    python scripts/gen_protos.py --check   # exit 1 if either is stale
 
-Runs grpc_tools.protoc on every file under protos/ and writes messages
+Python: runs grpc_tools.protoc on every file under protos/ and writes messages
 (`*_pb2.py`), type stubs (`*_pb2.pyi`) and gRPC stubs (`*_pb2_grpc.py`) into
 the `agentsuite` package at the repository root, so that modules import as
-`agentsuite.<svc>.v1.<svc>_pb2`. The output depends only on protos/ and the
-grpcio-tools version, so the committed tree can be proven current.
+`agentsuite.<svc>.v1.<svc>_pb2`. TypeScript: see scripts/gen_typescript.py.
+The output depends only on protos/ and pinned tool versions (grpcio-tools,
+googleapis-common-protos, buf and protoc-gen-es), so the committed trees can be
+proven current.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ import tempfile
 from pathlib import Path
 
 from grpc_tools import protoc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gen_typescript
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = REPO_ROOT / "protos"
@@ -56,22 +61,24 @@ def generate(out_root: Path) -> dict[str, bytes]:
     return _read_tree(package_dir)
 
 
-def _read_tree(package_dir: Path) -> dict[str, bytes]:
+def _read_tree(package_dir: Path, suffixes: tuple[str, ...] = GENERATED_SUFFIXES) -> dict[str, bytes]:
     if not package_dir.is_dir():
         return {}
     return {
         p.relative_to(package_dir).as_posix(): p.read_bytes()
         for p in sorted(package_dir.rglob("*"))
-        if p.is_file() and p.suffix in GENERATED_SUFFIXES and not _hand_written(package_dir, p)
+        if p.is_file() and p.suffix in suffixes and not _hand_written(package_dir, p)
     }
 
 
 def _hand_written(package_dir: Path, path: Path) -> bool:
-    return path.relative_to(package_dir).parts[0] in HAND_WRITTEN
+    return package_dir.name == PACKAGE and path.relative_to(package_dir).parts[0] in HAND_WRITTEN
 
 
-def _write_tree(package_dir: Path, fresh: dict[str, bytes]) -> None:
-    current = _read_tree(package_dir)
+def _write_tree(
+    package_dir: Path, fresh: dict[str, bytes], suffixes: tuple[str, ...] = GENERATED_SUFFIXES
+) -> None:
+    current = _read_tree(package_dir, suffixes)
     for stale in sorted(current.keys() - fresh.keys()):
         (package_dir / stale).unlink()
     for rel, content in fresh.items():
@@ -83,15 +90,15 @@ def _write_tree(package_dir: Path, fresh: dict[str, bytes]) -> None:
     for directory in sorted((p for p in package_dir.rglob("*") if p.is_dir()), reverse=True):
         if _hand_written(package_dir, directory):
             continue
-        if directory.name != "__pycache__" and not any(
-            p.suffix in GENERATED_SUFFIXES for p in directory.rglob("*")
-        ):
+        if directory.name != "__pycache__" and not any(p.suffix in suffixes for p in directory.rglob("*")):
             shutil.rmtree(directory)
 
 
-def differing_files(package_dir: Path, fresh: dict[str, bytes]) -> list[str]:
+def differing_files(
+    package_dir: Path, fresh: dict[str, bytes], suffixes: tuple[str, ...] = GENERATED_SUFFIXES
+) -> list[str]:
     """Paths (relative to the package) that are missing, stale or extra."""
-    current = _read_tree(package_dir)
+    current = _read_tree(package_dir, suffixes)
     return sorted(rel for rel in current.keys() | fresh.keys() if current.get(rel) != fresh.get(rel))
 
 
@@ -103,21 +110,29 @@ def main(argv: list[str] | None = None) -> int:
         help="generate into a temporary directory and exit 1 if the committed code differs",
     )
     args = parser.parse_args(argv)
-    package_dir = REPO_ROOT / PACKAGE
     with tempfile.TemporaryDirectory() as tmp:
-        fresh = generate(Path(tmp))
-    if args.check:
-        stale = differing_files(package_dir, fresh)
-        if stale:
-            print("Generated code is stale; run `python scripts/gen_protos.py`. Differing files:")
+        trees = [
+            (REPO_ROOT / PACKAGE, generate(Path(tmp)), GENERATED_SUFFIXES),
+            (
+                gen_typescript.GENERATED_DIR,
+                _read_tree(gen_typescript.generate(Path(tmp) / "ts"), gen_typescript.SUFFIXES),
+                gen_typescript.SUFFIXES,
+            ),
+        ]
+    status = 0
+    for directory, fresh, suffixes in trees:
+        shown = directory.relative_to(REPO_ROOT).as_posix()
+        if not args.check:
+            _write_tree(directory, fresh, suffixes)
+            print(f"Wrote {len(fresh)} files to {shown}/.")
+        elif stale := differing_files(directory, fresh, suffixes):
+            print(f"Generated code is stale; run `make protos`. Differing files in {shown}/:")
             for rel in stale:
-                print(f"  {PACKAGE}/{rel}")
-            return 1
-        print(f"{PACKAGE}/ is up to date ({len(fresh)} files).")
-        return 0
-    _write_tree(package_dir, fresh)
-    print(f"Wrote {len(fresh)} files to {PACKAGE}/.")
-    return 0
+                print(f"  {shown}/{rel}")
+            status = 1
+        else:
+            print(f"{shown}/ is up to date ({len(fresh)} files).")
+    return status
 
 
 if __name__ == "__main__":

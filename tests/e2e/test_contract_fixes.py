@@ -154,13 +154,13 @@ async def test_busy_refusals_name_the_running_run_in_create_run_broadcast_and_a_
 async def test_send_message_past_its_deadline_names_the_run_that_goes_on(running_suite, gateway, tenant):
     model = model_name()
     agent = await create_agent(gateway, tenant, model)
-    running_suite.llm.script(model, [{"content": "late but done", "latency_ms": 2500}])
+    running_suite.llm.script(model, [{"content": "late but done", "latency_ms": 5000}])
 
     late = await refused(
         conversation(gateway).SendMessage(
             gateway_service_pb2.SendMessageRequest(agent_id=agent.id, messages=[user("take your time")]),
             metadata=tenant,
-            timeout=1.5,
+            timeout=3,  # the gateway answers 0.3 s before it
         )
     )
 

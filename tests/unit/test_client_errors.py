@@ -142,3 +142,20 @@ def test_an_unknown_code_number_in_an_event_is_unknown():
     error = errors.error_from_status(99, "from the future")
 
     assert type(error) is errors.Unknown and error.message == "from the future"
+
+
+def test_every_kind_of_run_event_has_its_own_typed_event():
+    oneof = gateway_pb2.RunEvent.DESCRIPTOR.oneofs_by_name["event"]
+    typed = {}
+    for field in oneof.fields:
+        event = gateway_pb2.RunEvent(run_id="r", seq=3, step=1)
+        getattr(event, field.name).SetInParent()
+        typed[field.name] = events.event_from_proto(event, send_id="s")
+        assert (typed[field.name].run_id, typed[field.name].seq, typed[field.name].send_id) == ("r", 3, "s")
+        assert typed[field.name].raw is event
+
+    classes = [type(event) for event in typed.values()]
+    assert events.Event not in classes, typed  # a kind new in the contract needs its class here
+    assert len(set(classes)) == len(classes)
+    live_only = {name for name, event in typed.items() if not event.step_level}
+    assert live_only == {"reasoning_delta", "assistant_delta", "heartbeat"}
