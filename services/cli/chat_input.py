@@ -9,11 +9,11 @@ typed, and on an empty line leaves; so does Ctrl-D.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from prompt_toolkit import PromptSession
-from prompt_toolkit.history import FileHistory, History, InMemoryHistory
-from prompt_toolkit.key_binding import KeyBindings
-from prompt_toolkit.keys import Keys
+if TYPE_CHECKING:  # prompt_toolkit is imported when a chat starts, not by every command
+    from prompt_toolkit.history import History
+    from prompt_toolkit.key_binding import KeyBindings
 
 
 class Leave(Exception):
@@ -21,6 +21,9 @@ class Leave(Exception):
 
 
 def _bindings() -> KeyBindings:
+    from prompt_toolkit.key_binding import KeyBindings
+    from prompt_toolkit.keys import Keys
+
     keys = KeyBindings()
 
     # Not Ctrl-J: what is typed ahead while a reply streams reaches the editor with the Enter
@@ -46,6 +49,8 @@ def _bindings() -> KeyBindings:
 
 
 def _history(path: Path | None) -> History:
+    from prompt_toolkit.history import FileHistory, InMemoryHistory
+
     if path is None:
         return InMemoryHistory()
     try:
@@ -60,6 +65,8 @@ class LineReader:
     """Reads the person's messages and answers."""
 
     def __init__(self, history_file: Path | None):
+        from prompt_toolkit import PromptSession
+
         self._session: PromptSession[str] = PromptSession(
             history=_history(history_file), key_bindings=_bindings(), multiline=False
         )
