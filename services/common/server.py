@@ -40,6 +40,7 @@ from services.common.db import domain_error
 from services.common.settings import Settings
 from services.common.status import internal_status, to_status
 from services.common.telemetry import traces_recorded
+from services.common.tls import server_credentials
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +253,11 @@ class ServiceHost:
             [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
             self.server,
         )
-        self.port = self.server.add_insecure_port(self.settings.listen_address)
+        credentials = server_credentials(self.settings)
+        if credentials is None:
+            self.port = self.server.add_insecure_port(self.settings.listen_address)
+        else:
+            self.port = self.server.add_secure_port(self.settings.listen_address, credentials)
         if self.port == 0:
             raise errors.Unavailable(f"cannot listen on {self.settings.listen_address}")
         await self.server.start()
