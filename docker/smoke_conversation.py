@@ -44,7 +44,8 @@ async def converse(gateway: str, api_key: str, llm_admin: str) -> dict:
             {"content": "2 + 3 = 5."},
         ],
     }
-    httpx.post(f"{llm_admin}/_admin/script", json=script).raise_for_status()
+    async with httpx.AsyncClient() as http:
+        (await http.post(f"{llm_admin}/_admin/script", json=script)).raise_for_status()
     async with grpc.aio.insecure_channel(gateway) as channel:
         tool = (
             await tools_service_pb2_grpc.ToolServiceStub(channel).CreateTool(
@@ -78,7 +79,9 @@ async def converse(gateway: str, api_key: str, llm_admin: str) -> dict:
         )
         elapsed_ms = (time.perf_counter() - started) * 1000
     tool_results = [m for m in response.messages if m.role == common_pb2.MESSAGE_ROLE_TOOL]
-    replies = [m.content for m in response.messages if m.role == common_pb2.MESSAGE_ROLE_ASSISTANT and m.content]
+    replies = [
+        m.content for m in response.messages if m.role == common_pb2.MESSAGE_ROLE_ASSISTANT and m.content
+    ]
     return {
         "agent_id": agent.id,
         "tool_results": [(m.name, m.content) for m in tool_results],
