@@ -90,11 +90,13 @@ fi
 say "podman build -f docker/Dockerfile"
 # The build reaches Debian and PyPI through the host's network; pip trusts the host's CA bundle
 # (a proxy's CA, where there is one), mounted for the build only.
-printf '[global]\ncert = /etc/pip-host-ca.crt\n' >"$work/pip.conf"
+# (At a fixed path: the build's volumes are part of its layer cache key.)
+pip_conf=/tmp/agentsuite-smoke-pip.conf
+printf '[global]\ncert = /etc/pip-host-ca.crt\n' >"$pip_conf"
 t0=$(now)
 podman build --format docker --network host \
   --volume /etc/ssl/certs/ca-certificates.crt:/etc/pip-host-ca.crt:ro \
-  --volume "$work/pip.conf:/etc/pip.conf:ro" \
+  --volume "$pip_conf:/etc/pip.conf:ro" \
   --build-arg BASE_IMAGE="$base" \
   --build-arg REVISION="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
   -f docker/Dockerfile -t "$image" . >"$work/build.log" 2>&1 || { tail -30 "$work/build.log"; exit 1; }

@@ -100,6 +100,10 @@ def test_backends_accept_calls_only_from_the_suites_own_callers():
         assert ({names} if names else expressions["app.kubernetes.io/name"]) == allowed
         part_of = selector.get("matchLabels", {}).get("app.kubernetes.io/part-of")
         assert part_of == "agentsuite" or expressions["app.kubernetes.io/part-of"] == {"agentsuite"}
+    for name, deployment in objects_of("prod", "Deployment").items():  # the labels the policies select
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert labels["app.kubernetes.io/part-of"] == "agentsuite"
+        assert labels["app.kubernetes.io/name"] == name
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
