@@ -55,11 +55,13 @@ export CONTAINERS_CONF="$work/containers.conf"
 cleanup() {
   if [ "${SMOKE_KEEP:-0}" != 1 ]; then
     podman pod rm --force --time 15 "$pod" >/dev/null 2>&1 || true
+    for service in memory tools agent gateway; do podman volume rm --force "smoke-$service-state" >/dev/null 2>&1; done
     rm -rf "$work"
   fi
 }
 trap cleanup EXIT
 podman pod rm --force "$pod" >/dev/null 2>&1 || true
+for service in memory tools agent gateway; do podman volume rm --force "smoke-$service-state" >/dev/null 2>&1; done
 
 # Without systemd podman cannot schedule the image's health checks itself (it says so on every
 # run); this script runs them with `podman healthcheck run` instead.
@@ -110,7 +112,6 @@ podman pod create --name "$pod" --network none >/dev/null
 pg=/opt/agentsuite/venv/lib/python3.11/site-packages/pgserver/pginstall/bin
 password=smoke-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 common=(--pod "$pod" --read-only --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges)
-state=(--tmpfs /var/lib/agentsuite:uid=10001,gid=10001,mode=0700)
 podman run -d --name smoke-postgres "${common[@]}" --no-healthcheck \
   -v "$PWD/docker/postgres:/docker-entrypoint-initdb.d:ro,Z" "$image" sh -c "
     $pg/initdb -D /tmp/pgdata -U postgres --auth=trust >/dev/null &&
@@ -155,7 +156,10 @@ startup_json="{"
 for service in memory tools agent gateway; do
   say "$service"
   # shellcheck disable=SC2086  # extra options are words on purpose
-  quiet_podman run -d --name "smoke-$service" "${common[@]}" "${state[@]}" "${env_common[@]}" \
+  # The state directory on a named volume, as in compose: podman fills a new one from the image,
+  # owner (10001) and mode (0700) included.
+  quiet_podman run -d --name "smoke-$service" "${common[@]}" -v "smoke-$service-state:/var/lib/agentsuite" \
+    "${env_common[@]}" \
     -e "AGENTSUITE_PORT=${port[$service]}" ${extra[$service]} "$image" python -m "services.$service" >/dev/null
   serving=""
   for _ in $(seq 240); do
