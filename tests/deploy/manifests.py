@@ -19,6 +19,7 @@ DOCKER = ROOT / "docker"
 OVERLAYS = {
     "dev": DOCKER / "k8s" / "overlays" / "dev",
     "prod": DOCKER / "k8s" / "overlays" / "prod",
+    "prod-tls": DOCKER / "k8s" / "overlays" / "prod-tls",
     "mesh": DOCKER / "k8s" / "mesh",
 }
 KUBERNETES_VERSIONS = ("1.29.0", "1.37.0")
@@ -108,6 +109,23 @@ def kubernetes_containers(overlay: str) -> Iterator[OurContainer]:
                 env,
                 container,
             )
+
+
+PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
+
+
+def probe_question(container: OurContainer, probe: str) -> tuple[int, str]:
+    """The port a probe asks and the health service name it asks about: a native gRPC probe, or an
+    exec probe of ``python -m services.healthcheck [ADDRESS] [SERVICE]`` (the container's own port
+    when ADDRESS is empty, as the TLS component uses it)."""
+    spec = container.spec[probe]
+    if "grpc" in spec:
+        return spec["grpc"]["port"], spec["grpc"].get("service", "")
+    command = spec["exec"]["command"]
+    assert command[:3] == ["python", "-m", "services.healthcheck"], (container.where, command)
+    address, service = [*command[3:], "", ""][:2]
+    assert address == "", (container.where, "an exec probe checks its own container's port")
+    return int(container.env["AGENTSUITE_PORT"]), service
 
 
 def all_containers() -> list[OurContainer]:

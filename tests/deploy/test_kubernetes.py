@@ -4,6 +4,8 @@ the newest schemas, strictly: no unknown fields), and the objects say what docs/
 from __future__ import annotations
 
 import copy
+import json
+from functools import cache
 
 import kubernetes_validate
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from tests.deploy.manifests import (
     KUBERNETES_VERSIONS,
     OVERLAYS,
+    PROBES,
     kubernetes_containers,
     kustomize_build,
     objects_of,
@@ -21,11 +24,17 @@ ISTIO_KINDS = {"DestinationRule", "PeerAuthentication"}
 
 
 def schema_errors(obj: dict, version: str) -> list[str]:
+    return list(_schema_errors(json.dumps(obj, sort_keys=True), version))
+
+
+@cache
+def _schema_errors(obj_json: str, version: str) -> tuple[str, ...]:
+    """Overlays share most objects: each distinct one is validated once per version."""
     try:
-        kubernetes_validate.validate(obj, version, strict=True)
+        kubernetes_validate.validate(json.loads(obj_json), version, strict=True)
     except kubernetes_validate.ValidationError as error:
-        return [str(error)]
-    return []
+        return (str(error),)
+    return ()
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -159,3 +168,24 @@ def test_the_mesh_requires_mutual_tls_and_hashes_gateway_calls_on_the_agent_id()
     assert rule["spec"]["trafficPolicy"]["loadBalancer"]["consistentHash"] == {"httpHeaderName": "x-agent-id"}
     namespace = objects_of("mesh", "Namespace")["agentsuite"]
     assert namespace["metadata"]["labels"]["istio-injection"] == "enabled"
+
+
+def test_with_the_tls_component_backends_require_client_certificates_and_probes_speak_tls():
+    for container in kubernetes_containers("prod-tls"):
+        if container.service is None:
+            continue
+        assert container.env["AGENTSUITE_TLS_CERT_FILE"] == "/etc/agentsuite/tls/tls.crt"
+        assert container.env["AGENTSUITE_TLS_CA_FILE"] == "/etc/agentsuite/tls/ca.crt"
+        required = container.env["AGENTSUITE_TLS_REQUIRE_CLIENT_CERT"]
+        assert required == ("false" if container.service == "gateway" else "true"), container.where
+        for probe in PROBES:  # the kubelet's gRPC probe cannot speak TLS
+            assert "grpc" not in container.spec[probe], (container.where, probe)
+        mounts = {m["name"]: m for m in container.spec["volumeMounts"]}
+        assert mounts["tls"]["readOnly"] is True
+    volumes = {
+        name: {v["name"]: v for v in d["spec"]["template"]["spec"]["volumes"]}
+        for name, d in objects_of("prod-tls", "Deployment").items()
+    }
+    assert {name: v["tls"]["secret"]["secretName"] for name, v in volumes.items()} == {
+        name: f"agentsuite-tls-{name}" for name in ("gateway", "agent", "memory", "tools")
+    }

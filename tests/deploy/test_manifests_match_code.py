@@ -9,7 +9,16 @@ import re
 import pytest
 
 from services.common.settings import DEFAULT_PORTS
-from tests.deploy.manifests import OVERLAYS, ROOT, all_containers, compose, kubernetes_containers, objects_of
+from tests.deploy.manifests import (
+    OVERLAYS,
+    PROBES,
+    ROOT,
+    all_containers,
+    compose,
+    kubernetes_containers,
+    objects_of,
+    probe_question,
+)
 
 SETTINGS_SOURCE = (ROOT / "services" / "common" / "settings.py").read_text()
 STANDARD_VARIABLES = re.compile(r"^(OTEL_[A-Z_]+|PATH|HOME|TZ)$")
@@ -41,8 +50,8 @@ def test_ports_are_the_services_well_known_ports():
             continue
         spec = container.spec
         assert [p["containerPort"] for p in spec["ports"]] == [DEFAULT_PORTS[container.service]]
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert spec[probe]["grpc"]["port"] == DEFAULT_PORTS[container.service], container.where
+        for probe in PROBES:
+            assert probe_question(container, probe)[0] == DEFAULT_PORTS[container.service], container.where
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -90,6 +99,6 @@ def test_probes_ask_about_names_the_health_service_knows(overlay):
     for container in kubernetes_containers(overlay):
         if container.service is None:
             continue
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            name = container.spec[probe]["grpc"].get("service", "")
+        for probe in PROBES:
+            _, name = probe_question(container, probe)
             assert name in registered_health_names(container.service), (container.where, probe, name)

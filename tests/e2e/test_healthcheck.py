@@ -14,7 +14,7 @@ from services.common.ports import free_port
 from services.common.server import ServiceHost
 from services.common.settings import Settings
 from services.healthcheck import NOT_SERVING, SERVING, USAGE
-from tests.deploy.manifests import kubernetes_containers
+from tests.deploy.manifests import PROBES, kubernetes_containers, probe_question
 
 PLAIN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("AGENTSUITE_")}
 
@@ -38,8 +38,8 @@ async def test_every_probe_of_the_kubernetes_manifests_is_answered_serving(runni
         if container.service is None:
             continue
         address = running_suite.backend_address(container.service)
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            name = container.spec[probe]["grpc"].get("service", "")
+        for probe in PROBES:
+            _, name = probe_question(container, probe)
             code, stderr = await healthcheck(address, name)
             assert code == SERVING, (container.where, probe, name, stderr)
             asked += 1
