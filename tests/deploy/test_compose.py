@@ -82,3 +82,15 @@ def test_only_the_tools_service_gets_the_sandbox_profile_which_adds_exactly_the_
     assert not {"ptrace", "setns", "bpf", "keyctl", "add_key", "init_module"} & set(allowed)
     clone3 = next(rule for rule in profile["syscalls"] if rule["names"] == ["clone3"])
     assert clone3["action"] == "SCMP_ACT_ERRNO" and clone3["errnoRet"] == 38  # ENOSYS: glibc uses clone
+
+
+def test_containers_get_time_to_drain_and_finish_calls_before_they_are_killed():
+    """As for Kubernetes (test_kubernetes.py): drain + grace, and the gateway's lanes a grace more."""
+    for container in compose_containers():
+        if container.service is None:
+            continue
+        drain = float(container.env["AGENTSUITE_DRAIN_SECONDS"])
+        grace = float(container.env["AGENTSUITE_GRACE_SECONDS"])
+        needed = drain + grace * (2 if container.service == "gateway" else 1)
+        allowed = float(container.spec["stop_grace_period"].removesuffix("s"))
+        assert needed < allowed <= needed + 10, container.where
