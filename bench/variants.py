@@ -169,26 +169,46 @@ async def measure(args, variants: list[Variant], shared_pids: dict[str, int]) ->
                 variant.results.setdefault(level, []).append(result)
 
 
+RATIOS = ("messages_per_s", "p50_ms", "suite_cpu_ms_per_message")
+
+
 def summary(variants: list[Variant], levels: list[int]) -> dict:
-    """Medians over rounds per level and variant, and second/first ratios."""
+    """Medians over rounds per level and variant; second/first as the ratio of those medians and
+    as the median of each round's ratio (the two windows of a round ran back to back, so a busy
+    machine weighs on both: the more robust figure when the machine is shared)."""
     document = {}
     for level in levels:
         medians = {variant.name: _medians(variant.results[level]) for variant in variants}
         first, second = (medians[variant.name] for variant in variants)
+        pairs = list(zip(*(variant.results[level] for variant in variants), strict=True))
         document[str(level)] = {
             **medians,
-            "ratio": {
-                key: round(second[key] / first[key], 3) if first[key] else None
-                for key in ("messages_per_s", "p50_ms", "suite_cpu_ms_per_message")
+            "ratio_of_medians": {
+                key: round(second[key] / first[key], 3) if first[key] else None for key in RATIOS
+            },
+            "median_of_round_ratios": {
+                key: _median_ratio([(_value(a, key), _value(b, key)) for a, b in pairs]) for key in RATIOS
             },
         }
     return document
 
 
+def _median_ratio(pairs: list[tuple[float, float]]) -> float | None:
+    ratios = [b / a for a, b in pairs if a]
+    return round(statistics.median(ratios), 3) if ratios else None
+
+
+def _value(result: dict, key: str) -> float:
+    return cpu_ms_per_message(result) if key == "suite_cpu_ms_per_message" else (result[key] or 0.0)
+
+
+def cpu_ms_per_message(result: dict) -> float:
+    """CPU of the suite's processes (services, PostgreSQL, PgBouncer) per message answered."""
+    cores = sum(result["server_cpu_cores"].values())
+    return cores * 1000 / result["messages_per_s"] if result["messages_per_s"] else 0.0
+
+
 def _medians(results: list[dict]) -> dict:
-    def cpu_ms_per_message(result: dict) -> float:
-        cores = sum(result["server_cpu_cores"].values())
-        return cores * 1000 / result["messages_per_s"] if result["messages_per_s"] else 0.0
 
     return {
         "messages_per_s": round(statistics.median(r["messages_per_s"] for r in results), 1),
