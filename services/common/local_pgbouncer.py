@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -66,11 +67,18 @@ def config_text(upstream_url: str, *, port: int, directory: Path, pool_size: int
     )
 
 
+@dataclass(frozen=True)
+class RunningPgBouncer:
+    url: str
+    """The upstream database through PgBouncer (same user, password and database name)."""
+    pid: int
+
+
 @contextmanager
 def running_pgbouncer(
     upstream_url: str, *, pool_size: int = 20, max_clients: int = 1000, log_file: Path | None = None
-) -> Iterator[str]:
-    """Run PgBouncer (transaction mode) in front of ``upstream_url``; yields the URL through it."""
+) -> Iterator[RunningPgBouncer]:
+    """Run PgBouncer (transaction mode) in front of ``upstream_url`` until the context ends."""
     binary = pgbouncer_binary()
     if binary is None:
         raise RuntimeError("pgbouncer is not installed (as root: apt-get install pgbouncer; make setup does)")
@@ -94,7 +102,8 @@ def running_pgbouncer(
         log.close()
         try:
             _wait_listening(process, port, log_file or directory / "pgbouncer.log")
-            yield upstream.set(port=port, host="127.0.0.1").render_as_string(hide_password=False)
+            url = upstream.set(port=port, host="127.0.0.1").render_as_string(hide_password=False)
+            yield RunningPgBouncer(url, process.pid)
         finally:
             process.terminate()
             try:
@@ -131,8 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("database_url")
     parser.add_argument("--pool-size", type=int, default=20, help="server connections per database and user")
     args = parser.parse_args(argv)
-    with running_pgbouncer(args.database_url, pool_size=args.pool_size) as url:
-        print(url, flush=True)
+    with running_pgbouncer(args.database_url, pool_size=args.pool_size) as bouncer:
+        print(bouncer.url, flush=True)
         try:
             while True:
                 time.sleep(3600)

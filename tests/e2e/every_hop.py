@@ -13,17 +13,7 @@ from agentsuite.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from agentsuite.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
 from agentsuite.tools.v1 import tools_pb2, tools_service_pb2, tools_service_pb2_grpc
 from tests.e2e.e2e_client import create_agent, user
-
-ADD_SOURCE = '''
-def add(a: int, b: int) -> int:
-    """Add two numbers.
-
-    Args:
-        a: The first number.
-        b: The second number.
-    """
-    return a + b
-'''
+from tests.e2e.test_agent_loop import ADD_SOURCE
 
 
 def _call(name: str, arguments: dict, call_id: str) -> dict:

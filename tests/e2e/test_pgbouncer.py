@@ -35,14 +35,14 @@ def connected_ports(pid: int) -> list[int]:
 async def test_the_suite_works_behind_pgbouncer_in_transaction_mode(database_url, fake_llm, tmp_path):
     with running_pgbouncer(
         database_url, pool_size=SERVER_CONNECTIONS, log_file=tmp_path / "pgbouncer.log"
-    ) as pooled_url:
+    ) as bouncer:
         env = {"AGENTSUITE_DATABASE_DIRECT_URL": database_url}
-        async with own_suite(pooled_url, fake_llm.base_url, tmp_path / "logs", env=env) as suite:
+        async with own_suite(bouncer.url, fake_llm.base_url, tmp_path / "logs", env=env) as suite:
             auth = (("authorization", f"Bearer {await new_key(database_url, f't-{uuid.uuid4().hex[:8]}')}"),)
             async with grpc.aio.insecure_channel(suite.gateway_address) as channel:
                 await converse_across_every_hop(channel, auth, fake_llm)
 
-            bouncer, postgres = make_url(pooled_url).port, make_url(database_url).port
+            bouncer, postgres = make_url(bouncer.url).port, make_url(database_url).port
             ports = {name: connected_ports(process.pid) for name, process in suite.processes.items()}
             for name in ("gateway", "agent", "memory", "tools"):
                 assert bouncer in ports[name], f"{name} does not use PgBouncer"
