@@ -202,18 +202,23 @@ def _value(result: dict, key: str) -> float:
     return cpu_ms_per_message(result) if key == "suite_cpu_ms_per_message" else (result[key] or 0.0)
 
 
-def cpu_ms_per_message(result: dict) -> float:
-    """CPU of the suite's processes (services, PostgreSQL, PgBouncer) per message answered."""
-    cores = sum(result["server_cpu_cores"].values())
+def cpu_ms_per_message(result: dict, process: str | None = None) -> float:
+    """CPU of the suite's processes (services, PostgreSQL, PgBouncer), or of one, per message answered."""
+    used = result["server_cpu_cores"]
+    cores = sum(used.values()) if process is None else used.get(process, 0.0)
     return cores * 1000 / result["messages_per_s"] if result["messages_per_s"] else 0.0
 
 
 def _medians(results: list[dict]) -> dict:
-
+    processes = sorted({name for r in results for name in r["server_cpu_cores"]})
     return {
         "messages_per_s": round(statistics.median(r["messages_per_s"] for r in results), 1),
         "p50_ms": round(statistics.median(r["p50_ms"] or 0.0 for r in results), 2),
         "suite_cpu_ms_per_message": round(statistics.median(cpu_ms_per_message(r) for r in results), 2),
+        "cpu_ms_per_message_by_process": {
+            name: round(statistics.median(cpu_ms_per_message(r, name) for r in results), 2)
+            for name in processes
+        },
         "rounds_messages_per_s": [r["messages_per_s"] for r in results],
         "errors": sum(r["errors"] for r in results),
         "error_samples": sorted({sample for r in results for sample in r["error_samples"]})[:3],
