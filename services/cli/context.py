@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agentsuite.client import Client, connect
+from agentsuite.client import TLS, Client, connect
 from agentsuite.client.errors import (
     AgentSuiteError,
     DeadlineExceeded,
@@ -41,6 +41,8 @@ class Target:
     key: str | None
     key_source: str
     key_file: Path
+    settings: Settings | None = None
+    """TLS files, message size and keepalive of the channel (the defaults when None)."""
 
     @classmethod
     def of(cls, settings: Settings, args: argparse.Namespace) -> Target:
@@ -49,14 +51,14 @@ class Target:
         key_file = api_key_file(settings)
         endpoint = getattr(args, "endpoint", None) or settings.gateway_addr
         if getattr(args, "key", None):
-            return cls(endpoint, args.key, "--key", key_file)
+            return cls(endpoint, args.key, "--key", key_file, settings)
         if os.environ.get("AGENTSUITE_API_KEY"):
-            return cls(endpoint, os.environ["AGENTSUITE_API_KEY"], "AGENTSUITE_API_KEY", key_file)
+            return cls(endpoint, os.environ["AGENTSUITE_API_KEY"], "AGENTSUITE_API_KEY", key_file, settings)
         try:
             stored = key_file.read_text().strip() or None
         except OSError:
             stored = None
-        return cls(endpoint, stored, f"the key file {key_file}", key_file)
+        return cls(endpoint, stored, f"the key file {key_file}", key_file, settings)
 
     def connect(self) -> Client:
         if not self.key:
@@ -65,7 +67,21 @@ class Target:
                 f"which writes one to {self.key_file} (none there now)",
                 ExitCode.UNAUTHENTICATED,
             )
-        return connect(self.endpoint, api_key=self.key)
+        settings = self.settings or Settings(service="cli")
+        tls = None
+        if settings.tls_ca_file is not None:
+            # AGENTSUITE_TLS_CA_FILE verifies the gateway; a certificate and key make it mutual TLS.
+            tls = TLS(
+                ca_file=settings.tls_ca_file, cert_file=settings.tls_cert_file, key_file=settings.tls_key_file
+            )
+        return connect(
+            self.endpoint,
+            api_key=self.key,
+            tls=tls or False,
+            # An agent document is one message of up to the suite's size limit.
+            max_message_bytes=settings.max_message_bytes,
+            keepalive_seconds=settings.keepalive_time_ms / 1000,
+        )
 
     def explain(self, error: AgentSuiteError) -> CliError:
         """The client's error as a person should read it, with its exit status."""
