@@ -39,6 +39,7 @@ from services.common.reflection import enable_reflection
 from services.common.settings import Settings
 from services.common.status import internal_status, to_status
 from services.common.telemetry import traces_recorded
+from services.common.tls import server_credentials
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +249,11 @@ class ServiceHost:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         names = [r.full_name for r in self._registrations]
         enable_reflection(self.server, [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name])
-        self.port = self.server.add_insecure_port(self.settings.listen_address)
+        credentials = server_credentials(self.settings)
+        if credentials is None:
+            self.port = self.server.add_insecure_port(self.settings.listen_address)
+        else:
+            self.port = self.server.add_secure_port(self.settings.listen_address, credentials)
         if self.port == 0:
             raise errors.Unavailable(f"cannot listen on {self.settings.listen_address}")
         await self.server.start()

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agentsuite.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
 from services.common.app import Wiring, main, open_database
-from services.common.db import open_pool
+from services.common.db import direct_engine, open_pool
 from services.common.server import Registration
 from services.common.settings import Settings
 from services.common.stored_cache import StoredMessageCache
@@ -38,17 +38,18 @@ async def wire(settings: Settings) -> Wiring:
     # The statements of every step (append, context read) run on asyncpg alone; the rest on
     # SQLAlchemy's engine.
     pool = await open_pool(engine, settings)
+    index_engine = direct_engine(settings, engine)  # index builds take a session lock and SET
     indexer = ArchiveIndexer(
-        ArchiveIndexStore(engine, maintenance_work_mem=settings.archive_index_build_memory),
+        ArchiveIndexStore(index_engine, maintenance_work_mem=settings.archive_index_build_memory),
         IndexPolicy(
             min_rows=settings.archive_index_min_rows, settle_seconds=settings.archive_index_settle_seconds
         ),
     )
     indexer.start()
-    return Wiring(
-        registrations(engine, pool, embedders),
-        closers=[engine.dispose, pool.close, embedders.aclose, indexer.stop],
-    )
+    closers = [engine.dispose, pool.close, embedders.aclose, indexer.stop]
+    if index_engine is not engine:
+        closers.append(index_engine.dispose)
+    return Wiring(registrations(engine, pool, embedders), closers=closers)
 
 
 def registrations(engine: AsyncEngine, pool: asyncpg.Pool, embedders: EmbedderRegistry) -> list[Registration]:

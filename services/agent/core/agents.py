@@ -55,8 +55,12 @@ class ModelCatalog:
     default_provider: str
     default_model: str
 
-    def complete(self, choice: ModelChoice) -> ModelChoice:
-        """``choice`` with its empty provider, model and context window set to the defaults."""
+    def resolve(self, choice: ModelChoice) -> ModelChoice:
+        """The provider and model a run of an agent with ``choice`` calls.
+
+        An agent keeps an empty provider or model as empty: it follows the suite's default as
+        configured when each run starts, so an agent made while the offline model was the default
+        uses the real provider once one is configured. Naming them pins them."""
         return replace(
             choice,
             provider=choice.provider or self.default_provider,
@@ -66,7 +70,7 @@ class ModelCatalog:
 
     def check(self, choice: ModelChoice, check: Validation, *, field: str = "agent.model.provider") -> None:
         check.check(
-            choice.provider in self.providers,
+            not choice.provider or choice.provider in self.providers,
             field,
             f"unknown provider {choice.provider!r}; known: {', '.join(self.providers)}",
         )

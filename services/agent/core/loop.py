@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import replace
 from typing import TypeVar
 
-from services.agent.core.agents import Agent, AgentDirectory
+from services.agent.core.agents import Agent, AgentDirectory, ModelCatalog
 from services.agent.core.builtin_tools import BUILTIN_TOOLS
 from services.agent.core.context_window import ContextBudget
 from services.agent.core.events import (
@@ -77,6 +77,7 @@ class AgentLoop:
         agents: AgentDirectory,
         memory: Memory,
         providers: ProviderRegistry,
+        models: ModelCatalog,
         tools: ToolExecutor,
         custom: CustomTools,
     ):
@@ -84,6 +85,7 @@ class AgentLoop:
         self._memory = memory
         self._keeper = ContextKeeper(memory)
         self._providers = providers
+        self._models = models
         self._tools = tools
         self._custom = custom
         # Every step sends the whole context again; each stored message is converted once.
@@ -131,6 +133,8 @@ class AgentLoop:
             yield Stopped(run.step, stop.reason, stop.detail)
 
     async def _start(self, request: RunRequest, agent: Agent) -> RunState:
+        # Resolved at every run: an agent that names no model follows the suite's current default.
+        agent = replace(agent, model=self._models.resolve(agent.model))
         custom = await self._custom.definitions(agent.tool_ids) if agent.tool_ids else []
         return RunState(
             request=request,
@@ -262,6 +266,7 @@ class AgentLoop:
             reasoning=completion.reasoning,
             tool_calls=completion.tool_calls,
             step=step,
+            metadata={"model": f"{agent.model.provider}/{agent.model.model}"},
         )
         # The reply is stored before any of its calls runs. A step executed again (a retry, a
         # takeover) then finds the calls in memory and carries them out with the same ids, so the

@@ -24,14 +24,19 @@ export const file_agentsuite_agent_v1_agent: GenFile = /*@__PURE__*/
 export type ModelConfig = Message<"agentsuite.agent.v1.ModelConfig"> & {
   /**
    * Name of a provider configured on the agent service, e.g. "openai" or
-   * "scripted". An unknown provider is INVALID_ARGUMENT.
+   * "scripted". An unknown provider is INVALID_ARGUMENT. Empty: the agent
+   * follows the suite's default provider, resolved when each run starts (so
+   * it uses a real provider once one is configured); a name pins it.
    *
    * @generated from field: string provider = 1;
    */
   provider: string;
 
   /**
-   * Model name passed to the provider, e.g. "gpt-4o-mini".
+   * Model name passed to the provider, e.g. "gpt-4o-mini". Empty: the
+   * suite's default model (AGENTSUITE_MODEL), resolved when each run starts.
+   * Each assistant message records the model that wrote it in its metadata
+   * ("model": "<provider>/<model>").
    *
    * @generated from field: string model = 2;
    */
