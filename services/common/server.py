@@ -28,7 +28,6 @@ from services.common.call import (
     TENANT_KEY,
     TRACEPARENT_KEY,
     CallScope,
-    call_metadata_trusted,
     current_call,
     enter_call,
     new_trace_id,
@@ -76,13 +75,13 @@ def _server_options(settings: Settings) -> list[tuple[str, int]]:
 def _scope_of(context: grpc.aio.ServicerContext) -> CallScope:
     metadata = {key: value for key, value in (context.invocation_metadata() or ())}
     remaining = context.time_remaining()
-    if call_metadata_trusted():
+    edge = current_call()
+    if edge.authenticated:  # at the gateway these come from authentication, never from a client
+        tenant, chain, parent_run_id = edge.tenant, edge.call_chain, edge.parent_run_id
+    else:  # a backend: only the suite's own services reach it, and they say who the call is for
         tenant = metadata.get(TENANT_KEY)
         chain = parse_call_chain(metadata.get(CALL_CHAIN_KEY, ""))
         parent_run_id = None  # only the gateway records runs
-    else:  # at the edge these come from authentication (already in the scope), never from a client
-        edge = current_call()
-        tenant, chain, parent_run_id = edge.tenant, edge.call_chain, edge.parent_run_id
     return CallScope(
         tenant=tenant or None,
         deadline=None if remaining is None else time.monotonic() + remaining,

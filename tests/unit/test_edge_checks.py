@@ -23,9 +23,9 @@ from services.common.paging import decode_time_id_token, decode_token, encode_to
 from services.common.protobuf import from_struct
 from services.common.request_values import NO_KIND, message_violations
 from services.common.status import from_rpc_error, to_status
-from services.gateway.auth import EdgeAuthentication
+from services.gateway.api.auth import EdgeAuthentication
+from services.gateway.api.edge import INTERNAL_FIELDS, EdgeValidation, Refusal, RequestCheck
 from services.gateway.core.keys import ApiKeys
-from services.gateway.edge import INTERNAL_FIELDS, EdgeValidation, Refusal, RequestCheck
 from services.tools.core.execution import Limits
 from services.tools.sandbox.process import _sigkill_meaning
 

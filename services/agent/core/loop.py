@@ -37,7 +37,7 @@ from services.agent.core.events import (
 )
 from services.agent.core.history import HistoryMessage, Memory, unanswered_calls
 from services.agent.core.prompt import chat_message, chat_messages
-from services.agent.core.run_state import Decision, RunRequest, RunState, RunStop
+from services.agent.core.run_state import RunRequest, RunState, RunStop
 from services.agent.core.summarising import ContextKeeper
 from services.agent.core.tool_calls import ToolExecutor
 from services.agent.core.tool_rules import RunRules
@@ -54,6 +54,7 @@ from services.agent.llm import (
 )
 from services.agent.llm import ReasoningDelta as LLMReasoningDelta
 from services.agent.llm import TextDelta as LLMTextDelta
+from services.common.approvals import check_decisions
 from services.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument
 from services.common.stored_cache import StoredMessageCache
 
@@ -181,8 +182,8 @@ class AgentLoop:
             async for event in self._answer(run, calls):
                 yield event
             return
+        check_decisions((call.id for call in calls), [d.tool_call_id for d in request.approvals])
         decisions = {d.tool_call_id: d for d in request.approvals}
-        _check_decisions(decisions, calls)
         checked = [run.toolbox.check(call) for call in calls]
         outcomes: dict[int, ToolOutcome] = {}
         approved = []
@@ -479,19 +480,6 @@ def _tool_messages(
         for index, item in enumerate(checked)
         if index in outcomes
     ]
-
-
-def _check_decisions(decisions: dict[str, Decision], calls: Sequence) -> None:
-    waiting = {call.id for call in calls}
-    unknown = sorted(set(decisions) - waiting)
-    missing = sorted(waiting - set(decisions))
-    if unknown or missing:
-        problems = []
-        if unknown:
-            problems.append(f"no call awaits approval with id {', '.join(unknown)}")
-        if missing:
-            problems.append(f"decide every waiting call; missing: {', '.join(missing)}")
-        raise InvalidArgument.field("approvals", "; ".join(problems))
 
 
 def _awaiting(calls: Sequence) -> str:

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from google.protobuf import duration_pb2
 
 from agentsuite.agent.v1 import agent_service_pb2
-from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_pb2, gateway_service_pb2, gateway_service_pb2_grpc
 from services.common.call import current_call, enter_call, require_tenant
 from services.common.errors import (
@@ -22,18 +21,16 @@ from services.common.errors import (
     ResourceExhausted,
     Validation,
 )
+from services.common.message_input import check_input_messages
 from services.common.paging import decode_token, encode_token, page_size
 from services.common.protobuf import require_id
 from services.common.server import Registration, failure_status, servicer
 from services.common.status import details_of, to_status
 from services.common.values import has_nul
-from services.gateway.agent_client import AgentRuntimeClient
+from services.gateway.clients.agent import AgentRuntimeClient
 from services.gateway.core.events import is_finished, run_of
 from services.gateway.core.runs import Runs, Submission
 
-MAX_MESSAGES = 100
-MAX_MESSAGE_CHARS = 1_000_000
-MAX_NAME_CHARS = 200
 """A message's sender name, as long as memory stores one."""
 MAX_KEY_CHARS = 256
 MAX_BROADCAST_TARGETS = 10_000
@@ -423,37 +420,7 @@ def _submission(request, *, deltas: bool) -> Submission:
 
 def _validate_messages(messages, *, required: bool) -> None:
     check = Validation()
-    if required:
-        check.check(
-            0 < len(messages) <= MAX_MESSAGES, "messages", f"must hold between 1 and {MAX_MESSAGES} messages"
-        )
-    else:
-        check.check(len(messages) <= MAX_MESSAGES, "messages", f"must hold at most {MAX_MESSAGES} messages")
-    for index, message in enumerate(messages):
-        check.check(bool(message.content.strip()), f"messages[{index}].content", "must not be empty")
-        check.check(
-            len(message.content) <= MAX_MESSAGE_CHARS,
-            f"messages[{index}].content",
-            f"must be at most {MAX_MESSAGE_CHARS} characters",
-        )
-        check.check(
-            not has_nul(message.content), f"messages[{index}].content", "must not contain NUL characters"
-        )
-        check.check(
-            len(message.name) <= MAX_NAME_CHARS,
-            f"messages[{index}].name",
-            f"must be at most {MAX_NAME_CHARS} characters",
-        )
-        check.check(
-            message.role
-            in (
-                common_pb2.MESSAGE_ROLE_UNSPECIFIED,
-                common_pb2.MESSAGE_ROLE_USER,
-                common_pb2.MESSAGE_ROLE_SYSTEM,
-            ),
-            f"messages[{index}].role",
-            "must be USER or SYSTEM (unspecified means USER)",
-        )
+    check_input_messages(check, messages, "messages", required=required, unspecified_role=True)
     check.raise_if_any()
 
 

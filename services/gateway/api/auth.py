@@ -56,6 +56,7 @@ class EdgeAuthentication(grpc.aio.ServerInterceptor):
                 tenant=metadata.get(TENANT_KEY),
                 call_chain=parse_call_chain(metadata.get(CALL_CHAIN_KEY, "")),
                 parent_run_id=metadata.get(PARENT_RUN_KEY) or None,
+                authenticated=True,
             )
 
         async def authenticate(context: grpc.aio.ServicerContext) -> None:
@@ -66,7 +67,7 @@ class EdgeAuthentication(grpc.aio.ServerInterceptor):
                 tenant = await keys.tenant_for(authorization)
             except Exception as exc:  # the database down is UNAVAILABLE, never the driver's text
                 await context.abort_with_status(failure_status(exc, "authentication"))
-            enter_call(CallScope(tenant=tenant))
+            enter_call(CallScope(tenant=tenant, authenticated=True))
 
         if handler.unary_unary:
             inner_unary = handler.unary_unary
