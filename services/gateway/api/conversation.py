@@ -12,7 +12,7 @@ import math
 from agentsuite.gateway.v1 import gateway_pb2, gateway_service_pb2, gateway_service_pb2_grpc
 from services.common.call import current_call, require_tenant
 from services.common.errors import DeadlineExceeded, InvalidArgument, NotFound, Validation
-from services.common.paging import decode_token, encode_token, page_size
+from services.common.paging import PageToken, page_size, whole
 from services.common.protobuf import require_id
 from services.common.server import Registration, servicer
 from services.gateway.api.broadcast import Broadcaster
@@ -23,6 +23,7 @@ from services.gateway.clients.agent import AgentRuntimeClient
 from services.gateway.core.events import run_of
 from services.gateway.core.runs import Runs
 
+RUNS_PAGE = PageToken("runs", before=whole)
 DEADLINE_MARGIN = (0.1, 0.1, 0.5)
 """How long before its deadline SendMessage answers DEADLINE_EXCEEDED itself (naming the run), so
 that answer, not the client's own timer, ends the call: a tenth of the time left, from 0.1 to 0.5 s."""
@@ -80,20 +81,14 @@ class ConversationApi(gateway_service_pb2_grpc.ConversationServiceServicer):
                 "must be a RunStatus other than UNSPECIFIED",
             )
         check.raise_if_any()
-        position = decode_token(request.page_token)
-        before = None
-        if position is not None:
-            if not isinstance(position.get("before"), int):
-                raise InvalidArgument.field("page_token", "is not a token this service issued")
-            before = position["before"]
+        position = RUNS_PAGE.read(request.page_token)
+        before = position["before"] if position is not None else None
         agent_id = require_id(request.agent_id, "agent_id") if request.agent_id else ""
         rows = await self._runs.list(
             tenant, agent_id=agent_id, statuses=list(request.statuses), before=before, limit=limit + 1
         )
-        response = gateway_service_pb2.ListRunsResponse(runs=[run_of(row) for row in rows[:limit]])
-        if len(rows) > limit:
-            response.next_page_token = encode_token({"before": rows[limit - 1].lane_seq})
-        return response
+        page, token = RUNS_PAGE.page(rows, limit, lambda row: {"before": row.lane_seq})
+        return gateway_service_pb2.ListRunsResponse(runs=[run_of(row) for row in page], next_page_token=token)
 
     async def CancelRun(self, request: gateway_service_pb2.CancelRunRequest, context):
         tenant = require_tenant()
