@@ -61,7 +61,7 @@ def create_channel(
 ) -> grpc.aio.Channel:
     """One long-lived channel to ``target``; share it, it multiplexes every call."""
     interceptors = []
-    if settings.tracing and traces_recorded():
+    if settings.telemetry.tracing and traces_recorded():
         from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
         interceptors.extend(aio_client_interceptors())
@@ -109,7 +109,7 @@ class ServiceClient:
 
     def __init__(self, channel: grpc.aio.Channel, settings: Settings):
         self._channel = channel
-        self._default_timeout = settings.default_deadline_seconds
+        self._default_timeout = settings.rpc.default_deadline_seconds
 
     def _timeout(self, scope: CallScope, timeout: float | None) -> float:
         remaining = scope.remaining(self._default_timeout)

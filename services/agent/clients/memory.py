@@ -24,7 +24,7 @@ def memory_channel(settings: Settings) -> grpc.aio.Channel:
     are the writes made safe to repeat: appends by their idempotency key, set-up and removal by
     being idempotent, the boundary by setting the same place."""
     return create_channel(
-        settings.memory_addr,
+        settings.addresses.memory,
         settings,
         idempotent={
             "agentsuite.memory.v1.MemoryRuntime": [
