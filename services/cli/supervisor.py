@@ -61,6 +61,8 @@ class Suite:
     host: str = "127.0.0.1"
     env: Mapping[str, str] = field(default_factory=dict)
     """Extra environment for every service (provider settings, log level, ...)."""
+    metrics_ports: Mapping[str, int] = field(default_factory=dict)
+    """The Prometheus port of each service that serves one (``AGENTSUITE_METRICS_PORT``)."""
     log_dir: Path | None = None
     """Where each service's stderr goes (``<service>.log``); inherited when None."""
     services: tuple[str, ...] = SERVICES
@@ -98,6 +100,8 @@ class Suite:
             AGENTSUITE_HOST=self.host if service == "gateway" else BACKEND_HOST,
             AGENTSUITE_PORT=str(self.ports.of(service)),
         )
+        if service in self.metrics_ports:
+            env["AGENTSUITE_METRICS_PORT"] = str(self.metrics_ports[service])
         for name in SERVICES:
             host = self.host if name == "gateway" else BACKEND_HOST
             env[f"AGENTSUITE_{name.upper()}_ADDR"] = f"{_connectable(host)}:{self.ports.of(name)}"

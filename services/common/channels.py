@@ -7,8 +7,11 @@ client names; nothing else retries the same call (tenacity is for the database a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any
 
 import grpc
@@ -21,6 +24,7 @@ from services.common.call import (
     CallScope,
     current_call,
 )
+from services.common.metrics import record_rpc_client
 from services.common.server import grpc_options
 from services.common.settings import Settings
 from services.common.status import from_rpc_error
@@ -79,6 +83,31 @@ def outgoing_metadata(scope: CallScope) -> tuple[tuple[str, str], ...]:
     return tuple(metadata)
 
 
+@contextlib.contextmanager
+def measured_call(path: str) -> Iterator[None]:
+    """Record ``rpc.client.duration`` of the call to ``path`` (``/package.Service/Method``) made in
+    the block, with the status it ended with."""
+    service, _, method = path.strip("/").partition("/")
+    started = time.perf_counter()
+    code = 0
+    try:
+        yield
+    except grpc.aio.AioRpcError as exc:
+        code = exc.code().value[0]
+        raise
+    except asyncio.CancelledError:
+        code = grpc.StatusCode.CANCELLED.value[0]
+        raise
+    finally:
+        record_rpc_client(service, method, code, time.perf_counter() - started)
+
+
+def path_of(rpc) -> str:
+    """The ``/package.Service/Method`` a grpc.aio multi-callable calls."""
+    method = getattr(rpc, "_method", b"")
+    return method.decode() if isinstance(method, bytes) else str(method)
+
+
 class ServiceClient:
     """Base of the per-service client wrappers: every call gets the remaining deadline and the
     current call's metadata, and a failure comes back as the domain error it stands for."""
@@ -94,9 +123,10 @@ class ServiceClient:
     async def _unary(self, rpc: grpc.aio.UnaryUnaryMultiCallable, request, *, timeout: float | None = None):
         scope = current_call()
         try:
-            return await rpc(
-                request, timeout=self._timeout(scope, timeout), metadata=outgoing_metadata(scope)
-            )
+            with measured_call(path_of(rpc)):
+                return await rpc(
+                    request, timeout=self._timeout(scope, timeout), metadata=outgoing_metadata(scope)
+                )
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
 
@@ -106,8 +136,9 @@ class ServiceClient:
         scope = current_call()
         call = rpc(request, timeout=self._timeout(scope, timeout), metadata=outgoing_metadata(scope))
         try:
-            async for response in call:
-                yield response
+            with measured_call(path_of(rpc)):
+                async for response in call:
+                    yield response
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
         finally:

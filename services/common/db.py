@@ -18,6 +18,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
+from services.common import db_telemetry
 from services.common.embedded_pg import EmbeddedPostgres
 from services.common.errors import AgentSuiteError, Conflict, DeadlineExceeded, InvalidArgument, Unavailable
 from services.common.settings import Settings
@@ -50,14 +51,17 @@ def async_url(url: str) -> str:
 
 def create_engine(url: str, settings: Settings) -> AsyncEngine:
     """A pooled engine whose connections carry the statement timeout and the service's name."""
-    return create_async_engine(
+    engine = create_async_engine(
         async_url(url),
         pool_size=settings.db_pool_size,
         max_overflow=0,
         pool_pre_ping=False,
         pool_recycle=1800,
         connect_args={"server_settings": _server_settings(settings)},
+        **db_telemetry.engine_arguments(),
     )
+    db_telemetry.instrument_engine(engine)
+    return engine
 
 
 def plain_dsn(engine: AsyncEngine) -> str:
@@ -74,14 +78,23 @@ async def open_pool(engine: AsyncEngine, settings: Settings) -> asyncpg.Pool:
     they return (asyncpg would send ``RESET ALL``, one more round trip each time), so what runs here
     must leave no session state behind: no ``SET``, ``LISTEN``, advisory locks or open transactions.
     """
-    return await asyncpg.create_pool(
+    pool = await db_telemetry.pool_class()(
         plain_dsn(engine),
         min_size=1,
         max_size=settings.db_pool_size,
+        max_queries=50_000,
         max_inactive_connection_lifetime=1800,
         server_settings=_server_settings(settings),
         reset=_leave_as_is,
+        connect=None,
+        setup=None,
+        init=None,
+        loop=None,
+        record_class=asyncpg.Record,
+        **db_telemetry.pool_arguments(),
     )
+    db_telemetry.observe_asyncpg_pool(pool)
+    return pool
 
 
 async def _leave_as_is(_connection: asyncpg.Connection) -> None:

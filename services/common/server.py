@@ -27,6 +27,7 @@ from services.common.call import (
     CALL_CHAIN_KEY,
     REQUEST_ID_KEY,
     TENANT_KEY,
+    TRACE_ID_KEY,
     TRACEPARENT_KEY,
     CallScope,
     call_metadata_trusted,
@@ -37,9 +38,10 @@ from services.common.call import (
     trace_id_of,
 )
 from services.common.db import domain_error
+from services.common.metrics import record_rpc_server
 from services.common.settings import Settings
 from services.common.status import internal_status, to_status
-from services.common.telemetry import traces_recorded
+from services.common.telemetry import current_trace_id, traces_recorded
 
 log = logging.getLogger(__name__)
 
@@ -118,45 +120,93 @@ def failure_status(exc: BaseException, rpc: str) -> grpc.Status:
     return to_status(error)
 
 
-async def _abort(context: grpc.aio.ServicerContext, method: str, exc: BaseException) -> None:
-    await context.abort_with_status(failure_status(exc, method))
+def _answer(exc: BaseException, method: str) -> grpc.Status:
+    """``failure_status``, with the trace id kept beside its details at the edge."""
+    status = failure_status(exc, method)
+    if call_metadata_trusted():
+        return status
+    return _Status(status.code, status.details, (*status.trailing_metadata, *_trace_metadata()))
 
 
-def rpc_handler(method: Callable) -> Callable:
-    """Wrap one servicer method: set the call scope, turn domain errors into rich statuses.
+@dataclass(frozen=True)
+class _Status(grpc.Status):
+    code: grpc.StatusCode
+    details: str
+    trailing_metadata: tuple
+
+
+def rpc_handler(method: Callable, rpc: str = "") -> Callable:
+    """Wrap one servicer method: set the call scope, turn domain errors into rich statuses, measure
+    it (``rpc.server.duration`` of ``rpc``, ``/package.Service/Method``) and, at the edge, tell the
+    caller its trace id.
 
     Works for unary handlers (coroutines) and streaming handlers (async generators).
     """
     name = method.__qualname__
+    service, _, method_name = rpc.strip("/").partition("/")
     if inspect.isasyncgenfunction(method):
 
         @functools.wraps(method)
         async def stream_wrapper(self, request, context) -> AsyncIterator:
             # grpc.aio serves each RPC in a task of its own, so the scope ends with the task; no
             # reset, which could run in another context when a cancelled stream is finalised.
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
             enter_call(_scope_of(context))
             try:
+                if not call_metadata_trusted():
+                    await context.send_initial_metadata(_trace_metadata())
                 async with contextlib.aclosing(method(self, request, context)) as responses:
                     async for response in responses:
                         yield response
-            except (asyncio.CancelledError, grpc.aio.AbortError):
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except grpc.aio.AbortError:
+                code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
             except Exception as exc:
-                await _abort(context, name, exc)
+                status = _answer(exc, name)
+                code = status.code
+                await context.abort_with_status(status)
+            finally:
+                record_rpc_server(service, method_name, _number(code), time.perf_counter() - started)
 
         return stream_wrapper
 
     @functools.wraps(method)
     async def unary_wrapper(self, request, context):
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
         enter_call(_scope_of(context))
+        if not call_metadata_trusted():
+            context.set_trailing_metadata(_trace_metadata())
         try:
             return await method(self, request, context)
-        except (asyncio.CancelledError, grpc.aio.AbortError):
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        except grpc.aio.AbortError:
+            code = context.code() or grpc.StatusCode.UNKNOWN
             raise
         except Exception as exc:
-            await _abort(context, name, exc)
+            status = _answer(exc, name)
+            code = status.code
+            await context.abort_with_status(status)
+        finally:
+            record_rpc_server(service, method_name, _number(code), time.perf_counter() - started)
 
     return unary_wrapper
+
+
+def _number(code) -> int:
+    """The number of a status code (grpc.aio reports an aborted call's code as an int or an enum)."""
+    return code if isinstance(code, int) else code.value[0]
+
+
+def _trace_metadata() -> tuple[tuple[str, str], ...]:
+    trace_id = current_trace_id()
+    return ((TRACE_ID_KEY, trace_id),) if trace_id else ()
 
 
 def servicer(cls: type) -> type:
@@ -175,11 +225,19 @@ def servicer(cls: type) -> type:
             defined = not any(member is vars(generated).get(name) for generated in contract)
             is_handler = inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member)
             if defined and is_handler:
-                setattr(cls, name, rpc_handler(member))
+                setattr(cls, name, rpc_handler(member, _path(base, name)))
             else:
                 rpc = f"{base.__name__.removesuffix('Servicer')}.{name}"
-                setattr(cls, name, rpc_handler(_unimplemented(rpc, _server_streaming(base, name))))
+                unimplemented = _unimplemented(rpc, _server_streaming(base, name))
+                setattr(cls, name, rpc_handler(unimplemented, _path(base, name)))
     return cls
+
+
+def _path(base: type, name: str) -> str:
+    """``/package.Service/Method`` of RPC ``name`` of a generated ``*Servicer``."""
+    messages = sys.modules[base.__module__.removesuffix("_grpc")]
+    service = messages.DESCRIPTOR.services_by_name[base.__name__.removesuffix("Servicer")]
+    return f"/{service.full_name}/{name}"
 
 
 def _server_streaming(base: type, name: str) -> bool:

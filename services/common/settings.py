@@ -64,6 +64,8 @@ class Settings:
     """Python logging level (``AGENTSUITE_LOG_LEVEL``)."""
     tracing: bool = True
     """Create OpenTelemetry spans and put trace ids in logs (``AGENTSUITE_TRACING``)."""
+    metrics_port: int | None = None
+    """Serve the metrics for Prometheus on this port (``AGENTSUITE_METRICS_PORT``); unset = off."""
     max_message_bytes: int = 64 * 1024 * 1024
     """Largest gRPC message accepted or sent (``AGENTSUITE_MAX_MESSAGE_BYTES``); an exported agent
     document is one message, so this also caps its size."""
@@ -186,6 +188,7 @@ class Settings:
             db_statement_timeout_ms=reader.integer("AGENTSUITE_DB_STATEMENT_TIMEOUT_MS", 30_000),
             log_level=reader.text("AGENTSUITE_LOG_LEVEL", "INFO").upper(),
             tracing=reader.boolean("AGENTSUITE_TRACING", True),
+            metrics_port=reader.integer("AGENTSUITE_METRICS_PORT", 0) or None,
             max_message_bytes=reader.integer("AGENTSUITE_MAX_MESSAGE_BYTES", 64 * 1024 * 1024),
             keepalive_time_ms=reader.integer("AGENTSUITE_KEEPALIVE_TIME_MS", 20_000),
             drain_seconds=reader.number("AGENTSUITE_DRAIN_SECONDS", 0.0),

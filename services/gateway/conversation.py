@@ -18,6 +18,7 @@ from services.common.paging import decode_token, encode_token, page_size
 from services.common.protobuf import require_id
 from services.common.server import Registration, failure_status, servicer
 from services.common.status import code_of
+from services.common.tracing import new_trace
 from services.common.values import has_nul
 from services.gateway.agent_client import AgentRuntimeClient
 from services.gateway.core.events import is_finished, run_of
@@ -257,7 +258,8 @@ class _Conversation:
             async for request in requests:
                 kind = request.WhichOneof("request")
                 try:
-                    await self._handle(kind, request)
+                    with new_trace(f"Converse {kind}", skip=kind == "ping"):  # a trace per message
+                        await self._handle(kind, request)
                 except Exception as exc:
                     run_id = getattr(getattr(request, kind or "", None), "run_id", "")
                     error = _error_event(exc)

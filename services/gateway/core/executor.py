@@ -18,6 +18,7 @@ from datetime import UTC
 from agentsuite.agent.v1 import agent_service_pb2
 from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_pb2
+from services.common import metrics
 from services.common.call import CallScope, enter_call, parse_call_chain
 from services.common.errors import AgentSuiteError, Unavailable
 from services.common.status import code_of
@@ -25,6 +26,7 @@ from services.gateway.agent_client import AgentRuntimeClient
 from services.gateway.core.events import STATUS_BY_STOP, Numbering, is_live_only, now, result_of, run_of
 from services.gateway.core.hub import RunHub, RunHubs
 from services.gateway.core.lanes import Lane, StopReason
+from services.gateway.core.run_observation import RunObservation
 from services.gateway.core.writer import EventWriter, LeaseLost
 from services.gateway.store.runs import FinishRow, RunRow, RunStore
 
@@ -110,6 +112,7 @@ class RunExecutor:
         hub = self._hubs.open(row.id, row.last_seq)
         delay = STREAMED_STORE_DELAY_SECONDS if row.deltas else RESULT_STORE_DELAY_SECONDS
         relay = _Relay(hub, self._writer, row.id, lane, delay)
+        observed = RunObservation(row)
         try:
             relay.add(numbering.event(started=gateway_pb2.RunStarted(epoch=lane.epoch)))
             if row.cancel_requested or self._cancelled.pop(row.id, None) is not None:
@@ -137,10 +140,13 @@ class RunExecutor:
                 finished_at=run.finish_time.ToDatetime().replace(tzinfo=UTC),
             )
             await relay.finish(finished, finish)
+            observed.finished(run)
         except LeaseLost:
+            metrics.record_lease_lost()
             lane.stop_reason = StopReason.LEASE_LOST
             log.warning("a run's lease passed to another gateway", extra={"run_id": row.id})
         finally:
+            observed.close()
             relay.cancel()
             self._hubs.close(hub)
 

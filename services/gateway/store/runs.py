@@ -16,6 +16,7 @@ from datetime import datetime
 import asyncpg
 
 from agentsuite.gateway.v1 import gateway_pb2
+from services.common import metrics
 
 QUEUED = gateway_pb2.RUN_STATUS_QUEUED
 RUNNING = gateway_pb2.RUN_STATUS_RUNNING
@@ -182,12 +183,13 @@ RETURNING id::text
 """
 
 _ACQUIRE = """
+WITH before AS (SELECT holder FROM gateway.agent_leases WHERE tenant = $1 AND agent_id = $2)
 INSERT INTO gateway.agent_leases AS l (tenant, agent_id, holder, epoch, expires_at)
 VALUES ($1, $2, $3, 1, now() + make_interval(secs => $4))
 ON CONFLICT (tenant, agent_id) DO UPDATE
 SET holder = $3, epoch = l.epoch + 1, expires_at = now() + make_interval(secs => $4)
 WHERE l.holder IS NULL OR l.holder = $3 OR l.expires_at <= now()
-RETURNING epoch
+RETURNING epoch, coalesce((SELECT holder <> $3 FROM before), false) AS took_over
 """
 
 _RENEW = """
@@ -405,7 +407,11 @@ class LeaseStore:
 
     async def acquire(self, tenant: str, agent_id: str) -> int | None:
         """The new epoch when the lease was free, expired or ours; None while another holds it."""
-        return await self._pool.fetchval(_ACQUIRE, tenant, agent_id, self.holder, self.ttl_seconds)
+        record = await self._pool.fetchrow(_ACQUIRE, tenant, agent_id, self.holder, self.ttl_seconds)
+        if record is None:
+            return None
+        metrics.record_lease_acquired(takeover=record["took_over"])
+        return record["epoch"]
 
     async def renew(self, held: Sequence[tuple[str, str, int]]) -> set[tuple[str, str]]:
         """Extend the leases still held; returns the (tenant, agent) pairs renewed."""
