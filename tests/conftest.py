@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.db import create_engine, open_pool
@@ -61,3 +63,16 @@ async def migrated_pool(migrated_engine: AsyncEngine) -> AsyncIterator[asyncpg.P
     pool = await open_pool(migrated_engine, Settings(service="test", db_pool_size=5))
     yield pool
     await pool.close()
+
+
+@pytest.fixture
+async def fresh_database(database_url: str) -> AsyncIterator[str]:
+    """URL of a new, empty database on the test server (nothing migrated), dropped afterwards."""
+    name = f"fresh_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(database_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 import grpc
 
 from services.cli.main import api_key_file
+from services.common.channels import dial
 from services.common.server import grpc_options
 from services.common.settings import Settings
 
@@ -35,8 +36,10 @@ def missing_key(settings: Settings) -> str:
 
 
 def gateway_channel(settings: Settings, args: argparse.Namespace) -> grpc.aio.Channel:
-    """A channel to the gateway that accepts messages as large as the suite sends (agent documents)."""
-    return grpc.aio.insecure_channel(args.endpoint or settings.gateway_addr, options=grpc_options(settings))
+    """A channel to the gateway that accepts messages as large as the suite sends (agent documents);
+    TLS with ``AGENTSUITE_TLS_CA_FILE`` (and a client certificate with ``AGENTSUITE_TLS_CERT_FILE``
+    and ``AGENTSUITE_TLS_KEY_FILE``)."""
+    return dial(args.endpoint or settings.gateway_addr, settings, options=grpc_options(settings))
 
 
 def _stored_key(settings: Settings) -> str | None:

@@ -23,8 +23,9 @@ import grpc
 import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.channels import dial
 from services.common.ports import free_port, listens_on
-from services.common.settings import DEFAULT_PORTS
+from services.common.settings import DEFAULT_PORTS, Settings, SettingsError
 
 SERVICES = ("memory", "tools", "agent", "gateway")
 """Start order: the backends first, the public gateway last."""
@@ -61,8 +62,8 @@ class Suite:
     host: str = "127.0.0.1"
     env: Mapping[str, str] = field(default_factory=dict)
     """Extra environment for every service (provider settings, log level, ...)."""
-    metrics_ports: Mapping[str, int] = field(default_factory=dict)
-    """The Prometheus port of each service that serves one (``AGENTSUITE_METRICS_PORT``)."""
+    service_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Extra environment of one service, over ``env`` (``{"memory": {...}}``: its own certificate)."""
     log_dir: Path | None = None
     """Where each service's stderr goes (``<service>.log``); inherited when None."""
     services: tuple[str, ...] = SERVICES
@@ -84,7 +85,7 @@ class Suite:
         they stay on loopback. Only the agent service gets the LLM provider's key, and only the tools
         service the key of tool secrets.
         """
-        env = {**os.environ, **self.env}
+        env = {**os.environ, **self.env, **self.service_env.get(service, {})}
         if service != "agent":
             for secret in LLM_SECRETS:
                 env.pop(secret, None)
@@ -100,8 +101,6 @@ class Suite:
             AGENTSUITE_HOST=self.host if service == "gateway" else BACKEND_HOST,
             AGENTSUITE_PORT=str(self.ports.of(service)),
         )
-        if service in self.metrics_ports:
-            env["AGENTSUITE_METRICS_PORT"] = str(self.metrics_ports[service])
         for name in SERVICES:
             host = self.host if name == "gateway" else BACKEND_HOST
             env[f"AGENTSUITE_{name.upper()}_ADDR"] = f"{_connectable(host)}:{self.ports.of(name)}"
@@ -140,6 +139,7 @@ class Suite:
                 self.processes[service].pid,
                 lambda s=service: self._check_alive(s),
                 deadline,
+                self.environment(service),
             )
 
     async def start(self, timeout: float = 90.0) -> None:
@@ -212,14 +212,20 @@ def _terminate(process: subprocess.Popen, timeout: float) -> None:
 
 
 async def _wait_serving(
-    name: str, address: str, pid: int, check_alive: Callable[[], None], deadline: float
+    name: str,
+    address: str,
+    pid: int,
+    check_alive: Callable[[], None],
+    deadline: float,
+    env: Mapping[str, str],
 ) -> None:
     """Poll the gRPC health of ``address`` until SERVING; ``check_alive`` raises when the process ended.
 
     The answer must come from process ``pid``: when another process holds the port, ours cannot
-    bind and exits, and the one that answered is someone else's (another suite's, say).
+    bind and exits, and the one that answered is someone else's (another suite's, say). The check
+    dials as the service itself would (its TLS settings from ``env``).
     """
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with dial(address, _dialling_settings(env)) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
             check_alive()
@@ -237,6 +243,15 @@ async def _wait_serving(
         raise RuntimeError(
             f"{address} answers, but not from our {name} (pid {pid}): another process holds it"
         )
+
+
+def _dialling_settings(env: Mapping[str, str]) -> Settings:
+    """A service's settings for dialling it; plain ones when they are malformed (the service then
+    exits at start-up and says why, which ``check_alive`` reports)."""
+    try:
+        return Settings.from_env("supervisor", env)
+    except SettingsError:
+        return Settings(service="supervisor")
 
 
 @dataclass(eq=False)
@@ -285,7 +300,12 @@ class ServiceReplica:
         self.process = self.suite._spawn(self.service, self.environment(), self.name)
         try:
             await _wait_serving(
-                self.name, self.address, self.pid, self._check_alive, time.monotonic() + timeout
+                self.name,
+                self.address,
+                self.pid,
+                self._check_alive,
+                time.monotonic() + timeout,
+                self.environment(),
             )
         except BaseException:
             self.kill()

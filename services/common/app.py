@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.common.db import create_engine, resolve_database_url, wait_for_database
+from services.common.db import create_engine, direct_engine, resolve_database_url, wait_for_database
 from services.common.event_loop import run_event_loop
 from services.common.metrics import configure_metrics, shutdown_metrics
 from services.common.migrations import upgrade
@@ -36,11 +36,20 @@ class Wiring:
 
 
 async def open_database(settings: Settings, *, schema: str, migrations: Path) -> AsyncEngine:
-    """Connect (starting the embedded server when no URL is set) and migrate ``schema`` to head."""
+    """Connect (starting the embedded server when no URL is set) and migrate ``schema`` to head
+    over the direct URL (a no-op wait on a lock when another replica or the one-shot
+    ``python -m services.migrate`` migrates it)."""
     url = await asyncio.to_thread(resolve_database_url, settings)
-    engine = create_engine(url, settings)
+    engine = create_engine(url, settings, through_pooler=settings.db_transaction_pooler)
     await wait_for_database(engine)
-    await upgrade(engine, schema=schema, script_location=migrations)
+    migrator = direct_engine(settings, engine, pool_size=1)
+    try:
+        if migrator is not engine:
+            await wait_for_database(migrator)
+        await upgrade(migrator, schema=schema, script_location=migrations)
+    finally:
+        if migrator is not engine:
+            await migrator.dispose()
     return engine
 
 

@@ -3,6 +3,12 @@ deadlines and metadata taken from the call being served.
 
 Transport retries live in the channel's service config and cover only the idempotent methods a
 client names; nothing else retries the same call (tenacity is for the database and the LLM).
+
+Every channel resolves all the addresses of its target (``host:port`` is ``dns:///host:port``) and
+balances calls over them with ``round_robin``: behind a headless Kubernetes Service a name resolves
+to every pod, and one HTTP/2 connection would otherwise pin all calls to one of them. A loopback or
+IP address resolves to itself, so nothing changes there. With ``AGENTSUITE_TLS_CA_FILE`` channels
+use TLS (``services.common.tls``).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from services.common.server import grpc_options
 from services.common.settings import Settings
 from services.common.status import from_rpc_error
 from services.common.telemetry import traces_recorded
+from services.common.tls import channel_credentials
 
 RETRY_POLICY = {
     "maxAttempts": 4,
@@ -40,13 +47,14 @@ RETRY_POLICY = {
 
 
 def service_config(idempotent: Mapping[str, Iterable[str]]) -> str:
-    """A gRPC service config that retries ``UNAVAILABLE`` for the given ``{service: [methods]}``."""
+    """A gRPC service config that balances calls over every resolved address and retries
+    ``UNAVAILABLE`` for the given ``{service: [methods]}``."""
     names = [
         {"service": service, "method": method}
         for service, methods in idempotent.items()
         for method in methods
     ]
-    config: dict[str, Any] = {"methodConfig": []}
+    config: dict[str, Any] = {"loadBalancingConfig": [{"round_robin": {}}], "methodConfig": []}
     if names:
         config["methodConfig"].append({"name": names, "retryPolicy": RETRY_POLICY})
     return json.dumps(config)
@@ -66,7 +74,23 @@ def create_channel(
         ("grpc.enable_retries", 1),
         ("grpc.service_config", service_config(idempotent or {})),
     ]
-    return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
+    return dial(target, settings, options=options, interceptors=interceptors)
+
+
+def dial(
+    target: str,
+    settings: Settings,
+    *,
+    options: Iterable[tuple[str, Any]] = (),
+    interceptors: Iterable[grpc.aio.ClientInterceptor] = (),
+) -> grpc.aio.Channel:
+    """A channel to ``target``, with TLS when the settings name a CA (the one place that decides)."""
+    credentials = channel_credentials(settings)
+    if credentials is None:
+        return grpc.aio.insecure_channel(target, options=list(options), interceptors=list(interceptors))
+    return grpc.aio.secure_channel(
+        target, credentials, options=list(options), interceptors=list(interceptors)
+    )
 
 
 def outgoing_metadata(scope: CallScope) -> tuple[tuple[str, str], ...]:

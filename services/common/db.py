@@ -2,6 +2,14 @@
 
 ``DATABASE_URL`` names an external server; when it is unset the embedded server under the state
 directory is started (or joined) instead. Both take the same code path from here on.
+
+``DATABASE_URL`` may go through PgBouncer in transaction pooling mode (``db_transaction_pooler``):
+then one client connection runs its transactions on whichever server connection is free, so
+nothing may rely on the session. Statements there are unnamed prepared statements (asyncpg sends
+Parse, Describe and Flush, then Bind, Execute and Sync: no ReadyForQuery in between, so PgBouncer
+keeps the same server connection for both halves) and connections ask for no session settings at
+start-up. What needs a session (LISTEN, advisory locks, migrations, ``SET`` outside a transaction)
+uses the direct URL (``direct_dsn``, ``direct_engine``).
 """
 
 from __future__ import annotations
@@ -49,19 +57,48 @@ def async_url(url: str) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), ""))
 
 
-def create_engine(url: str, settings: Settings) -> AsyncEngine:
-    """A pooled engine whose connections carry the statement timeout and the service's name."""
+def create_engine(
+    url: str, settings: Settings, *, through_pooler: bool = False, pool_size: int | None = None
+) -> AsyncEngine:
+    """A pooled engine whose connections carry the statement timeout and the service's name;
+    ``through_pooler``: ``url`` is a transaction pooler's (see the module's doc)."""
+    connect_args: dict[str, Any] = {"server_settings": _server_settings(settings, through_pooler)}
+    if through_pooler:
+        connect_args.update(
+            statement_cache_size=0,  # asyncpg's own cache of named statements
+            prepared_statement_cache_size=0,  # SQLAlchemy's
+            prepared_statement_name_func=_unnamed,
+        )
     engine = create_async_engine(
         async_url(url),
-        pool_size=settings.db_pool_size,
+        pool_size=settings.db_pool_size if pool_size is None else pool_size,
         max_overflow=0,
         pool_pre_ping=False,
         pool_recycle=1800,
-        connect_args={"server_settings": _server_settings(settings)},
+        connect_args=connect_args,
         **db_telemetry.engine_arguments(),
     )
     db_telemetry.instrument_engine(engine)
     return engine
+
+
+def _unnamed() -> str:
+    """SQLAlchemy's name for a statement it prepares: the unnamed one, which lives only until the
+    next Parse on its server connection, so no name can collide or leak behind a pooler."""
+    return ""
+
+
+def direct_dsn(settings: Settings, engine: AsyncEngine) -> str:
+    """The URL for what needs a session: ``AGENTSUITE_DATABASE_DIRECT_URL``, else ``engine``'s."""
+    return settings.database_direct_url or plain_dsn(engine)
+
+
+def direct_engine(settings: Settings, engine: AsyncEngine, *, pool_size: int = 2) -> AsyncEngine:
+    """An engine for what needs a session: ``engine`` itself when there is no separate direct URL,
+    else a small engine of its own on that URL (the caller disposes it)."""
+    if not settings.database_direct_url or settings.database_direct_url == settings.database_url:
+        return engine
+    return create_engine(settings.database_direct_url, settings, pool_size=pool_size)
 
 
 def plain_dsn(engine: AsyncEngine) -> str:
@@ -77,14 +114,18 @@ async def open_pool(engine: AsyncEngine, settings: Settings) -> asyncpg.Pool:
     0.1-0.4 ms of wall time; asyncpg alone costs a fraction of that. Connections are not reset when
     they return (asyncpg would send ``RESET ALL``, one more round trip each time), so what runs here
     must leave no session state behind: no ``SET``, ``LISTEN``, advisory locks or open transactions.
+    ``engine`` is the one on ``DATABASE_URL``: behind a transaction pooler, the pool's statements
+    are unnamed too (one more round trip per statement: PgBouncer 1.18 keeps no prepared statement).
     """
+    through_pooler = settings.db_transaction_pooler
     pool = await db_telemetry.pool_class()(
         plain_dsn(engine),
         min_size=1,
         max_size=settings.db_pool_size,
         max_queries=50_000,
         max_inactive_connection_lifetime=1800,
-        server_settings=_server_settings(settings),
+        server_settings=_server_settings(settings, through_pooler),
+        statement_cache_size=0 if through_pooler else 100,
         reset=_leave_as_is,
         connect=None,
         setup=None,
@@ -101,7 +142,9 @@ async def _leave_as_is(_connection: asyncpg.Connection) -> None:
     return None
 
 
-def _server_settings(settings: Settings) -> dict[str, Any]:
+def _server_settings(settings: Settings, through_pooler: bool) -> dict[str, Any]:
+    if through_pooler:  # PgBouncer refuses other start-up parameters; the role sets them instead
+        return {"application_name": f"agentsuite-{settings.service}"}
     return {
         "application_name": f"agentsuite-{settings.service}",
         "statement_timeout": str(settings.db_statement_timeout_ms),

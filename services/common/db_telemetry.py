@@ -126,9 +126,18 @@ def pool_class() -> type[asyncpg.Pool]:
     return MeasuredPool if observed() else asyncpg.Pool
 
 
+_pools: dict[str, int] = {}
+
+
+def _pool_name(kind: str) -> str:
+    """``asyncpg``, then ``asyncpg-2``...: each pool of a process under a name of its own."""
+    _pools[kind] = _pools.get(kind, 0) + 1
+    return kind if _pools[kind] == 1 else f"{kind}-{_pools[kind]}"
+
+
 def observe_asyncpg_pool(pool: asyncpg.Pool) -> None:
     metrics.observe_pool(
-        "asyncpg",
+        _pool_name("asyncpg"),
         used=lambda: pool.get_size() - pool.get_idle_size(),
         idle=pool.get_idle_size,
         most=pool.get_max_size(),
@@ -175,7 +184,7 @@ def instrument_engine(engine: AsyncEngine) -> None:
             _finish(context.connection.info, context.original_exception)
 
     metrics.observe_pool(
-        "sqlalchemy",
+        _pool_name("sqlalchemy"),
         used=_reader(pool, "checkedout"),
         idle=_reader(pool, "checkedin"),
         most=getattr(pool, "size", lambda: 0)(),

@@ -42,6 +42,7 @@ from services.common.metrics import record_rpc_server
 from services.common.settings import Settings
 from services.common.status import internal_status, to_status
 from services.common.telemetry import current_trace_id, traces_recorded
+from services.common.tls import server_credentials
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +311,11 @@ class ServiceHost:
             [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
             self.server,
         )
-        self.port = self.server.add_insecure_port(self.settings.listen_address)
+        credentials = server_credentials(self.settings)
+        if credentials is None:
+            self.port = self.server.add_insecure_port(self.settings.listen_address)
+        else:
+            self.port = self.server.add_secure_port(self.settings.listen_address, credentials)
         if self.port == 0:
             raise errors.Unavailable(f"cannot listen on {self.settings.listen_address}")
         await self.server.start()

@@ -51,7 +51,18 @@ class Settings:
     tools_addr: str = "127.0.0.1:50054"
     """Where the tools service listens (``AGENTSUITE_TOOLS_ADDR``)."""
     database_url: str | None = field(default=None, repr=False)
-    """PostgreSQL URL (``DATABASE_URL``); unset means the embedded server under ``state_dir``."""
+    """PostgreSQL URL (``DATABASE_URL``); unset means the embedded server under ``state_dir``. It may
+    name a transaction-pooling PgBouncer (see ``database_direct_url``)."""
+    database_direct_url: str | None = field(default=None, repr=False)
+    """A direct PostgreSQL URL, never through a transaction pooler, for what needs a session: the
+    gateway's LISTEN, advisory locks, migrations, index builds (``AGENTSUITE_DATABASE_DIRECT_URL``);
+    unset = ``DATABASE_URL``."""
+    db_transaction_pooler: bool = False
+    """``DATABASE_URL`` goes through a transaction-pooling proxy such as PgBouncer
+    (``AGENTSUITE_DB_TRANSACTION_POOLER``; by default on exactly when ``AGENTSUITE_DATABASE_DIRECT_URL``
+    names another URL). Then statements on it use unnamed prepared statements only (none has to
+    survive its transaction) and connections send no session settings at start-up (PgBouncer refuses
+    them): the statement timeout comes from the database role (docs/deployment.md, PgBouncer)."""
     state_dir: Path = field(default_factory=default_state_dir)
     """Embedded database, API key file (``AGENTSUITE_STATE_DIR``)."""
     db_pool_size: int = 20
@@ -59,7 +70,21 @@ class Settings:
     A fixed pool: connections opened past it and closed after one use would cost PostgreSQL a
     process start and an authentication each."""
     db_statement_timeout_ms: int = 30_000
-    """Server-side limit for any one statement (``AGENTSUITE_DB_STATEMENT_TIMEOUT_MS``)."""
+    """Server-side limit for any one statement (``AGENTSUITE_DB_STATEMENT_TIMEOUT_MS``); behind a
+    transaction pooler, set it on the database role instead."""
+    tls_cert_file: Path | None = None
+    """PEM certificate chain this service serves with and presents as its client certificate on
+    outgoing calls (``AGENTSUITE_TLS_CERT_FILE``); with the key, the service listens with TLS only."""
+    tls_key_file: Path | None = None
+    """PEM private key of that certificate (``AGENTSUITE_TLS_KEY_FILE``)."""
+    tls_ca_file: Path | None = None
+    """PEM CA bundle (``AGENTSUITE_TLS_CA_FILE``): set, every outgoing channel (to the backends, the
+    gateway; the CLI's) uses TLS and verifies the server with it; with ``tls_require_client_cert`` it
+    also verifies callers. Unset, outgoing channels are plaintext."""
+    tls_require_client_cert: bool = False
+    """Refuse callers without a client certificate signed by ``tls_ca_file``
+    (``AGENTSUITE_TLS_REQUIRE_CLIENT_CERT``): mutual TLS; true on backends in production, usually
+    false on the gateway (clients authenticate with API keys)."""
     log_level: str = "INFO"
     """Python logging level (``AGENTSUITE_LOG_LEVEL``)."""
     tracing: bool = True
@@ -183,9 +208,20 @@ class Settings:
             memory_addr=reader.text("AGENTSUITE_MEMORY_ADDR", "127.0.0.1:50053"),
             tools_addr=reader.text("AGENTSUITE_TOOLS_ADDR", "127.0.0.1:50054"),
             database_url=reader.optional("DATABASE_URL"),
+            database_direct_url=reader.optional("AGENTSUITE_DATABASE_DIRECT_URL"),
+            db_transaction_pooler=reader.boolean(
+                "AGENTSUITE_DB_TRANSACTION_POOLER",
+                _names_another(
+                    reader.optional("AGENTSUITE_DATABASE_DIRECT_URL"), reader.optional("DATABASE_URL")
+                ),
+            ),
             state_dir=Path(reader.text("AGENTSUITE_STATE_DIR", str(default_state_dir()))),
             db_pool_size=reader.integer("AGENTSUITE_DB_POOL_SIZE", 20),
             db_statement_timeout_ms=reader.integer("AGENTSUITE_DB_STATEMENT_TIMEOUT_MS", 30_000),
+            tls_cert_file=reader.path("AGENTSUITE_TLS_CERT_FILE"),
+            tls_key_file=reader.path("AGENTSUITE_TLS_KEY_FILE"),
+            tls_ca_file=reader.path("AGENTSUITE_TLS_CA_FILE"),
+            tls_require_client_cert=reader.boolean("AGENTSUITE_TLS_REQUIRE_CLIENT_CERT", False),
             log_level=reader.text("AGENTSUITE_LOG_LEVEL", "INFO").upper(),
             tracing=reader.boolean("AGENTSUITE_TRACING", True),
             metrics_port=reader.integer("AGENTSUITE_METRICS_PORT", 0) or None,
@@ -232,14 +268,34 @@ class Settings:
             archive_index_build_memory=reader.text("AGENTSUITE_ARCHIVE_INDEX_BUILD_MEMORY", "1GB"),
             archive_index_settle_seconds=reader.number("AGENTSUITE_ARCHIVE_INDEX_SETTLE_SECONDS", 2.0),
         )
+        if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
+            reader.problem(
+                "AGENTSUITE_TLS_CERT_FILE and AGENTSUITE_TLS_KEY_FILE go together: set both or neither"
+            )
+        if settings.tls_require_client_cert and (
+            settings.tls_ca_file is None or settings.tls_cert_file is None
+        ):
+            reader.problem(
+                "AGENTSUITE_TLS_REQUIRE_CLIENT_CERT needs AGENTSUITE_TLS_CA_FILE (to verify callers) and "
+                "AGENTSUITE_TLS_CERT_FILE/KEY_FILE (to serve TLS)"
+            )
         reader.raise_if_bad()
         return settings
+
+    @property
+    def serves_tls(self) -> bool:
+        """The service listens with TLS (a certificate and key are configured)."""
+        return self.tls_cert_file is not None
 
     @property
     def listen_address(self) -> str:
         """``host:port`` in the form grpc's ``add_insecure_port`` expects."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
+
+
+def _names_another(direct_url: str | None, url: str | None) -> bool:
+    return direct_url is not None and direct_url != url
 
 
 class _Reader:
@@ -289,6 +345,19 @@ class _Reader:
             return False
         self._problems.append(f"{name}={raw!r} is not a boolean (use 1/0, true/false)")
         return default
+
+    def path(self, name: str) -> Path | None:
+        """A file that must exist and be readable."""
+        raw = self.optional(name)
+        if raw is None:
+            return None
+        path = Path(raw)
+        if not os.access(path, os.R_OK) or not path.is_file():
+            self._problems.append(f"{name}={raw!r} is not a readable file")
+        return path
+
+    def problem(self, message: str) -> None:
+        self._problems.append(message)
 
     def raise_if_bad(self) -> None:
         if self._problems:

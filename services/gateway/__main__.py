@@ -12,7 +12,7 @@ from agentsuite.tools.v1 import tools_service_pb2
 from services.common.app import Wiring, main, open_database
 from services.common.call import distrust_call_metadata
 from services.common.channels import create_channel
-from services.common.db import open_pool
+from services.common.db import direct_dsn, open_pool
 from services.common.secret_file import internal_token
 from services.common.server import Registration
 from services.common.settings import Settings, SettingsError
@@ -78,7 +78,7 @@ async def wire(settings: Settings) -> Wiring:
         runs.watchers.wake_all()
 
     listener = Listener(
-        engine,
+        direct_dsn(settings, engine),
         {
             RUN_EVENTS: runs.on_events_notification,
             AGENT_WORK: lanes.on_work_notification,

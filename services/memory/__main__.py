@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from services.common.app import Wiring, main, open_database
-from services.common.db import open_pool
+from services.common.db import direct_engine, open_pool
 from services.common.settings import Settings
 from services.memory.api import MemoryStores, registrations
 from services.memory.archive_indexer import ArchiveIndexer
@@ -18,14 +18,18 @@ async def wire(settings: Settings) -> Wiring:
     embedders = build_embedders(settings)
     pool = await open_pool(engine, settings)
     stores = MemoryStores.over(engine, pool, embedders)
+    index_engine = direct_engine(settings, engine)  # index builds take a session lock and SET
     indexer = ArchiveIndexer(
-        ArchiveIndexStore(engine, maintenance_work_mem=settings.archive_index_build_memory),
+        ArchiveIndexStore(index_engine, maintenance_work_mem=settings.archive_index_build_memory),
         IndexPolicy(
             min_rows=settings.archive_index_min_rows, settle_seconds=settings.archive_index_settle_seconds
         ),
     )
     indexer.start()
-    return Wiring(registrations(stores), closers=[engine.dispose, pool.close, embedders.aclose, indexer.stop])
+    closers = [engine.dispose, pool.close, embedders.aclose, indexer.stop]
+    if index_engine is not engine:
+        closers.append(index_engine.dispose)
+    return Wiring(registrations(stores), closers=closers)
 
 
 if __name__ == "__main__":

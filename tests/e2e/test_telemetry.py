@@ -82,7 +82,7 @@ async def observed(database_url, fake_llm, tmp_path_factory) -> AsyncIterator[Ob
         suite = Suite(
             database_url=database_url,
             ports=SuitePorts(gateway=free_port(), agent=free_port(), memory=free_port(), tools=free_port()),
-            metrics_ports=metrics_ports,
+            service_env={s: {"AGENTSUITE_METRICS_PORT": str(port)} for s, port in metrics_ports.items()},
             env={
                 "AGENTSUITE_OPENAI_BASE_URL": fake_llm.base_url,
                 "OPENAI_API_KEY": "sk-test-not-a-real-key",

@@ -11,9 +11,7 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from services.common.db import create_engine
 from services.common.errors import Unauthenticated
-from services.common.settings import Settings
 from services.gateway.core.keys import ApiKeys, key_hash
 from services.gateway.store.keys import KeyStore
 from services.gateway.store.notifications import KEY_REVOKED, Listener
@@ -158,11 +156,8 @@ async def listening_keys(store, migrated_engine, proxy):
     counting = CountingStore(store)
     keys = ApiKeys(counting, ttl=60)
     through_proxy = migrated_engine.url.set(drivername="postgresql", port=proxy.port)
-    listener_engine = create_engine(
-        through_proxy.render_as_string(hide_password=False), Settings(service="test", db_pool_size=1)
-    )
     listener = Listener(
-        listener_engine,
+        through_proxy.render_as_string(hide_password=False),
         {KEY_REVOKED: keys.on_revoked},
         on_reconnect=keys.notifications_restored,
         on_lost=keys.notifications_lost,
@@ -173,7 +168,6 @@ async def listening_keys(store, migrated_engine, proxy):
         yield keys, counting
     finally:
         await listener.close()
-        await listener_engine.dispose()
 
 
 async def test_a_cached_key_stops_working_within_the_bound_once_revoked(store, tenant, listening_keys):

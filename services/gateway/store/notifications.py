@@ -1,7 +1,8 @@
 """PostgreSQL LISTEN/NOTIFY between gateway replicas: new events of a run, work for an agent whose
 lease this replica may hold, cancellations of runs it may execute, and revoked API keys.
 
-One dedicated connection per gateway process listens. A lost connection is re-opened with backoff;
+One dedicated connection per gateway process listens, on the direct URL (LISTEN needs a session of
+its own: never through a transaction pooler). A lost connection is re-opened with backoff;
 ``on_lost`` is told at once, and ``on_reconnect`` once listening again, since notifications sent
 meanwhile are gone (a woken watcher re-reads the database, so nothing is missed, only delayed; the
 key cache is off in between). A connection can also die without closing (a partition, a hung
@@ -16,9 +17,6 @@ import logging
 from collections.abc import Callable
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from services.common.db import plain_dsn
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +36,14 @@ Handler = Callable[[str], None]
 class Listener:
     def __init__(
         self,
-        engine: AsyncEngine,
+        dsn: str,
         handlers: dict[str, Handler],
         *,
         on_reconnect: Callable[[], None],
         on_lost: Callable[[], None],
         probe_seconds: float = 1.0,
     ):
-        self._dsn = plain_dsn(engine)
+        self._dsn = dsn
         self._handlers = handlers
         self._on_reconnect = on_reconnect
         self._on_lost = on_lost
