@@ -76,7 +76,9 @@ def resource(service: str):
     """What every span and metric of this process says about its origin."""
     from opentelemetry.sdk.resources import Resource
 
-    return Resource.create({"service.name": f"agentsuite-{service}", "service.namespace": "agentsuite"})
+    # No service.namespace: the collector's Prometheus exporter makes the job label from it and
+    # the name, and dashboards select services by job="agentsuite-<service>".
+    return Resource.create({"service.name": f"agentsuite-{service}"})
 
 
 def configure_tracing(service: str, enabled: bool) -> None:
