@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> None:
 
     add_archival_commands(commands)
     add_agents_commands(commands)
+    from services.cli.top import add_commands as add_top_commands
+
+    add_top_commands(commands)
 
     args = parser.parse_args(argv)
     try:
@@ -65,6 +68,10 @@ def main(argv: list[str] | None = None) -> None:
         from services.cli.archival import run_archival
 
         sys.exit(asyncio.run(run_archival(settings, args)))
+    if args.command == "top":
+        from services.cli.top import run_top
+
+        sys.exit(_until_interrupted(run_top(args)))
     if args.command == "agents":
         from services.cli.agents import run_agents
 
@@ -72,6 +79,14 @@ def main(argv: list[str] | None = None) -> None:
     from services.cli.keys import run_keys
 
     sys.exit(asyncio.run(run_keys(settings, args)))
+
+
+def _until_interrupted(command) -> int:
+    """Run ``command`` until it ends, or until Ctrl-C (then exit 0, without a traceback)."""
+    try:
+        return asyncio.run(command)
+    except KeyboardInterrupt:
+        return 0
 
 
 def _with_state_dir(settings: Settings, state_dir: Path) -> Settings:

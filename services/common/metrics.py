@@ -26,6 +26,17 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 log = logging.getLogger(__name__)
 
+DEFAULT_METRICS_PORTS = {"gateway": 9464, "agent": 9465, "memory": 9466, "tools": 9467}
+"""Where ``agentsuite up`` serves each service's metrics, and where ``agentsuite top`` looks."""
+
+
+def metrics_ports_env() -> dict[str, dict[str, str]]:
+    """Each service's ``AGENTSUITE_METRICS_PORT`` as ``agentsuite up`` sets it."""
+    return {
+        service: {"AGENTSUITE_METRICS_PORT": str(port)} for service, port in DEFAULT_METRICS_PORTS.items()
+    }
+
+
 DURATION_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75,
     1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,

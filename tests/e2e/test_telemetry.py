@@ -10,6 +10,9 @@ says the same.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -304,3 +307,49 @@ async def test_after_n_messages_the_counters_say_n_here_and_on_prometheus(observ
         "messages appended": 2 * messages,  # each message and its reply
     }
     assert scraped == after
+
+
+async def test_top_shows_traffic_latency_and_the_model_from_the_metrics(observed, gateway):
+    endpoints = [
+        arg for port in observed.metrics_ports.values() for arg in ("--metrics", f"127.0.0.1:{port}")
+    ]
+    command = [sys.executable, "-m", "services.cli.main", "top", "--once", *endpoints]
+
+    shown = await asyncio.to_thread(
+        subprocess.run,
+        command,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "160"},
+    )
+
+    assert shown.returncode == 0, shown.stderr
+    for expected in (
+        "messages/s",
+        "gateway",
+        "SendMessage",
+        "agent",
+        "Step",
+        "memory",
+        "tools",
+        "model counted-",
+    ):
+        assert expected in shown.stdout
+
+
+def test_top_says_when_no_service_answers():
+    command = [
+        sys.executable,
+        "-m",
+        "services.cli.main",
+        "top",
+        "--once",
+        "--metrics",
+        f"127.0.0.1:{free_port()}",
+    ]
+
+    shown = subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    assert shown.returncode == 1
+    assert "no service answered" in shown.stdout
