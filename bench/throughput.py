@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import shutil
+import statistics
 import sys
 import uuid
 from pathlib import Path
@@ -30,7 +31,10 @@ from agentsuite.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from bench import echo
 from bench.harness import RunningSuite, log, machine, parse_args_with_env, running_suite
 from bench.load import CpuMeter, closed_loop, paired
+from services.cli.supervisor import SERVICES
 from services.common.call import TENANT_KEY
+from services.common.ports import free_port
+from tests.e2e.otlp_receiver import OtlpSink
 
 MESSAGE = "hello there, how are you today?"
 PROFILED = ("gateway", "agent", "memory")
@@ -221,6 +225,90 @@ async def run(args) -> dict:
     return document
 
 
+def telemetry_variants(sink: str) -> dict[str, tuple[dict[str, str], dict[str, dict[str, str]]]]:
+    """(environment, per-service environment) of each telemetry setting compared by ``--compare``."""
+    traces = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink, "OTEL_METRICS_EXPORTER": "none"}
+    return {
+        "off": ({}, {}),
+        "metrics": ({}, {name: {"AGENTSUITE_METRICS_PORT": str(free_port())} for name in SERVICES}),
+        "traces_100pct": ({**traces, "OTEL_TRACES_SAMPLER": "parentbased_always_on"}, {}),
+        "traces_10pct": (
+            {**traces, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"},
+            {},
+        ),
+    }
+
+
+async def compare_telemetry(args) -> dict:
+    """Each telemetry setting on a fresh suite, the settings alternating over ``--rounds`` rounds
+    (each round starts with the next one), at every concurrency; medians and ratios to "off"."""
+    results: dict[str, dict[int, list[dict]]] = {}
+    async with OtlpSink() as sink:
+        variants = telemetry_variants(sink.endpoint)
+        names = list(variants)
+        for round_number in range(args.rounds):
+            for name in names[round_number % len(names) :] + names[: round_number % len(names)]:
+                env, service_env = variants[name]
+                log(f"telemetry: round {round_number + 1}/{args.rounds}, {name}")
+                async with running_suite(
+                    llm_latency_ms=args.llm_latency_ms, env={**args.env, **env}, service_env=service_env
+                ) as running:
+                    for result in await measure_levels(args, running):
+                        results.setdefault(name, {}).setdefault(result["concurrency"], []).append(result)
+    return {"rounds": args.rounds, "otlp_exports_received": sink.exports, **_telemetry_summary(results)}
+
+
+def _telemetry_summary(results: dict[str, dict[int, list[dict]]]) -> dict:
+    def median(values):
+        return round(statistics.median(values), 3) if values else None
+
+    def cpu_ms(result: dict) -> float:
+        return 1000 * sum(result.get("server_cpu_cores", {}).values()) / max(result["messages_per_s"], 1e-9)
+
+    summary: dict = {"medians": {}, "ratios_to_off": {}, "runs": results}
+    for name, levels in results.items():
+        for level, runs in levels.items():
+            summary["medians"].setdefault(name, {})[str(level)] = {
+                "messages_per_s": median([r["messages_per_s"] for r in runs]),
+                "p50_ms": median([r["p50_ms"] for r in runs]),
+                "p99_ms": median([r["p99_ms"] for r in runs]),
+                "server_cpu_ms_per_message": median([cpu_ms(r) for r in runs]),
+                "other_cpu_cores": median([r["other_cpu_cores"] for r in runs]),
+            }
+    off = summary["medians"].get("off", {})
+    for name, levels in summary["medians"].items():
+        for level, values in levels.items():
+            base = off.get(level)
+            if name != "off" and base:
+                summary["ratios_to_off"].setdefault(name, {})[level] = {
+                    "throughput": round(values["messages_per_s"] / base["messages_per_s"], 4),
+                    "p50": round(values["p50_ms"] / base["p50_ms"], 4),
+                    "cpu_per_message": round(
+                        values["server_cpu_ms_per_message"] / base["server_cpu_ms_per_message"], 4
+                    ),
+                }
+    return summary
+
+
+async def measure_levels(args, running: RunningSuite) -> list[dict]:
+    """``SendMessage`` in closed loops at each concurrency (no echo, no overhead measurement)."""
+    metadata = (("authorization", f"Bearer {running.api_key}"),)
+    results = []
+    async with grpc.aio.insecure_channel(running.gateway_address) as gateway:
+        for concurrency in args.concurrency:
+            agents = await create_agents(gateway, metadata, concurrency, f"bench-c{concurrency}")
+            results.append(
+                await closed_loop(
+                    send_message_call(gateway, metadata, agents),
+                    concurrency=concurrency,
+                    seconds=args.seconds,
+                    warmup=args.warmup,
+                    meter=CpuMeter(service_pids(running)),
+                )
+            )
+    return results
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/throughput.py", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -234,6 +322,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--llm-latency-ms", type=float, default=0.0, help="fake LLM delay before its reply")
     parser.add_argument("--skip-echo", action="store_true", help="do not measure the echo ceiling")
     parser.add_argument(
+        "--compare",
+        choices=["telemetry"],
+        help="telemetry: metrics on, traces at 100%% and 10%% sampling, and all off, alternating on "
+        "fresh suites (the echo and overhead measurements are skipped)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --compare (3)")
+    parser.add_argument(
         "--profile-dir",
         type=Path,
         help="py-spy record gateway/agent/memory during the highest level (needs py-spy; slows the run)",
@@ -245,6 +340,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.compare == "telemetry":
+        document = {"machine": machine(), "config": vars(args) | {"concurrency": args.concurrency}}
+        document["telemetry"] = asyncio.run(compare_telemetry(args))
+        print(json.dumps(document, indent=2, default=str))
+        return
     print(json.dumps(asyncio.run(run(args)), indent=2))
 
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
+from services.common.bound_series import BoundSeries
+
 log = logging.getLogger(__name__)
 
 DEFAULT_METRICS_PORTS = {"gateway": 9464, "agent": 9465, "memory": 9466, "tools": 9467}
@@ -55,16 +57,29 @@ class Spec:
     """counter, updown, histogram, or observed at collection: gauge, total (a monotonic sum)."""
     unit: str
     description: str
+    attributes: tuple[str, ...] = ()
+    """Names of the attributes of each measurement, in the order the record functions give values."""
     buckets: tuple[float, ...] = DURATION_BUCKETS
 
 
+RPC = ("rpc.system", "rpc.service", "rpc.method", "rpc.grpc.status_code")
+POOL = ("db.client.connection.pool.name",)
+
 SPECS: tuple[Spec, ...] = (
-    Spec("rpc.server.duration", "histogram", "s", "Duration of RPCs served, by service, method, status"),
-    Spec("rpc.client.duration", "histogram", "s", "Duration of RPCs made to other services"),
+    Spec("rpc.server.duration", "histogram", "s", "Duration of RPCs served, by service, method, status", RPC),
+    Spec("rpc.client.duration", "histogram", "s", "Duration of RPCs made to other services", RPC),
     Spec("agentsuite.runs.accepted", "counter", "{run}", "Runs accepted (stored durably)"),
-    Spec("agentsuite.runs.finished", "counter", "{run}", "Runs finished, by status and stop reason"),
+    Spec(
+        "agentsuite.runs.finished",
+        "counter",
+        "{run}",
+        "Runs finished, by status and stop reason",
+        ("status", "stop_reason"),
+    ),
     Spec("agentsuite.runs.active", "updown", "{run}", "Runs executing in this gateway"),
-    Spec("agentsuite.run.duration", "histogram", "s", "From a run's start to its end"),
+    Spec(
+        "agentsuite.run.duration", "histogram", "s", "From a run's start to its end, by status", ("status",)
+    ),
     Spec("agentsuite.run.queue_wait", "histogram", "s", "From a run's acceptance to its start"),
     Spec("agentsuite.lanes.active", "gauge", "{lane}", "Agent lanes alive in this gateway"),
     Spec(
@@ -72,23 +87,52 @@ SPECS: tuple[Spec, ...] = (
         "histogram",
         "{run}",
         "Runs ahead of a run when it was accepted (its agent's queue)",
-        DEPTH_BUCKETS,
+        buckets=DEPTH_BUCKETS,
     ),
     Spec("agentsuite.lease.acquired", "counter", "{lease}", "Agent leases acquired"),
     Spec("agentsuite.lease.takeovers", "counter", "{lease}", "Leases taken from another gateway"),
     Spec("agentsuite.lease.lost", "counter", "{lease}", "Leases lost while held"),
-    Spec("agentsuite.llm.duration", "histogram", "s", "Model calls, by model and outcome"),
-    Spec("agentsuite.llm.time_to_first_token", "histogram", "s", "Until a model's first text or call"),
-    Spec("agentsuite.llm.tokens", "histogram", "{token}", "Tokens per model call, by kind", TOKEN_BUCKETS),
-    Spec("agentsuite.tool.executions", "counter", "{execution}", "Tool calls, by kind and outcome"),
-    Spec("agentsuite.tool.duration", "histogram", "s", "Tool calls, by kind and outcome"),
+    Spec(
+        "agentsuite.llm.duration", "histogram", "s", "Model calls, by model and outcome", ("model", "outcome")
+    ),
+    Spec(
+        "agentsuite.llm.time_to_first_token",
+        "histogram",
+        "s",
+        "Until a model's first text or call",
+        ("model", "outcome"),
+    ),
+    Spec(
+        "agentsuite.llm.tokens",
+        "histogram",
+        "{token}",
+        "Tokens per model call, by kind (prompt, completion)",
+        ("model", "kind"),
+        TOKEN_BUCKETS,
+    ),
+    Spec(
+        "agentsuite.tool.executions",
+        "counter",
+        "{execution}",
+        "Tool calls, by kind (builtin, custom) and outcome",
+        ("kind", "outcome"),
+    ),
+    Spec(
+        "agentsuite.tool.duration", "histogram", "s", "Tool calls, by kind and outcome", ("kind", "outcome")
+    ),
     Spec("agentsuite.messages.appended", "counter", "{message}", "Messages stored in agents' histories"),
-    Spec("agentsuite.archival.search.duration", "histogram", "s", "Archival searches, by mode"),
-    Spec("agentsuite.embedding.duration", "histogram", "s", "Embedding calls, by embedder"),
+    Spec("agentsuite.archival.search.duration", "histogram", "s", "Archival searches, by mode", ("mode",)),
+    Spec("agentsuite.embedding.duration", "histogram", "s", "Embedding calls, by embedder", ("embedder",)),
     Spec("db.client.connections.usage", "gauge", "{connection}", "Pool connections, by state"),
     Spec("db.client.connections.max", "gauge", "{connection}", "Most connections a pool opens"),
-    Spec("db.client.connections.wait_time", "histogram", "s", "Waiting for a pool connection"),
-    Spec("db.client.operation.duration", "histogram", "s", "Database statements, by operation"),
+    Spec("db.client.connections.wait_time", "histogram", "s", "Waiting for a pool connection", POOL),
+    Spec(
+        "db.client.operation.duration",
+        "histogram",
+        "s",
+        "Database statements, by operation",
+        ("db.system.name", "db.operation.name"),
+    ),
     Spec("process.cpu.time", "total", "s", "CPU seconds used, by mode (user, system)"),
     Spec("process.memory.usage", "gauge", "By", "Resident memory"),
     Spec("process.unix.file_descriptor.count", "gauge", "{file_descriptor}", "Open file descriptors"),
@@ -106,10 +150,21 @@ class Instruments:
 
     def __init__(self, meter: Meter):
         self._observers: dict[str, list[Observer]] = {}
-        made = {}
-        for spec in SPECS:
-            made[spec.name] = self._make(meter, spec)
-        self.by_name = made
+        self._specs = {spec.name: spec for spec in SPECS}
+        self.by_name = {spec.name: self._make(meter, spec) for spec in SPECS}
+        self._series: dict[tuple, BoundSeries] = {}
+
+    def series(self, name: str, values: tuple) -> BoundSeries:
+        """The series of instrument ``name`` with these attribute values (in its spec's order)."""
+        key = (name, values)
+        series = self._series.get(key)
+        if series is None:
+            spec = self._specs[name]
+            attributes = dict(zip(spec.attributes, values, strict=True)) or None
+            series = self._series[key] = BoundSeries(
+                self.by_name[name], attributes, histogram=spec.kind == "histogram"
+            )
+        return series
 
     def _make(self, meter: Meter, spec: Spec):
         if spec.kind == "counter":
@@ -212,12 +267,9 @@ def timed(record: Callable[..., None], *args) -> Iterator[None]:
         record(*args, time.perf_counter() - started)
 
 
-def _record(name: str, value: float, attributes: dict | None = None) -> None:
-    _instruments.by_name[name].record(value, attributes)
-
-
-def _add(name: str, value: float, attributes: dict | None = None) -> None:
-    _instruments.by_name[name].add(value, attributes)
+def _record(name: str, value: float, *attributes) -> None:
+    """Record ``value`` on instrument ``name`` (a histogram, or a counter's increment)."""
+    _instruments.series(name, attributes)(value)
 
 
 class _Bounded:
@@ -243,64 +295,48 @@ _embedders = _Bounded()
 
 # -- gRPC ---------------------------------------------------------------------------------------
 
-_rpc_attributes: dict[tuple[str, str, int], dict] = {}
-
-
-def rpc_attributes(service: str, method: str, code: int) -> dict:
-    """OpenTelemetry's RPC attributes (kept, so each call reuses one dictionary)."""
-    key = (service, method, code)
-    attributes = _rpc_attributes.get(key)
-    if attributes is None:
-        attributes = _rpc_attributes[key] = {
-            "rpc.system": "grpc",
-            "rpc.service": service,
-            "rpc.method": method,
-            "rpc.grpc.status_code": code,
-        }
-    return attributes
-
 
 def record_rpc_server(service: str, method: str, code: int, seconds: float) -> None:
-    _record("rpc.server.duration", seconds, rpc_attributes(service, method, code))
+    _record("rpc.server.duration", seconds, "grpc", service, method, code)
 
 
 def record_rpc_client(service: str, method: str, code: int, seconds: float) -> None:
-    _record("rpc.client.duration", seconds, rpc_attributes(service, method, code))
+    _record("rpc.client.duration", seconds, "grpc", service, method, code)
 
 
 # -- runs, lanes and leases (gateway) ----------------------------------------------------------
 
 
 def record_run_accepted(runs_ahead: int) -> None:
-    _add("agentsuite.runs.accepted", 1)
+    _record("agentsuite.runs.accepted", 1)
     _record("agentsuite.lane.queue_depth", runs_ahead)
 
 
 def record_run_started(queued_seconds: float | None) -> None:
-    _add("agentsuite.runs.active", 1)
+    _record("agentsuite.runs.active", 1)
     if queued_seconds is not None:
         _record("agentsuite.run.queue_wait", max(0.0, queued_seconds))
 
 
 def record_run_finished(status: str, stop_reason: str, seconds: float) -> None:
-    _add("agentsuite.runs.active", -1)
-    _add("agentsuite.runs.finished", 1, {"status": status, "stop_reason": stop_reason})
-    _record("agentsuite.run.duration", seconds, {"status": status})
+    _record("agentsuite.runs.active", -1)
+    _record("agentsuite.runs.finished", 1, status, stop_reason)
+    _record("agentsuite.run.duration", seconds, status)
 
 
 def record_run_abandoned() -> None:
     """A run stopped executing here without finishing (lease lost, shutdown): no longer active."""
-    _add("agentsuite.runs.active", -1)
+    _record("agentsuite.runs.active", -1)
 
 
 def record_lease_acquired(*, takeover: bool) -> None:
-    _add("agentsuite.lease.acquired", 1)
+    _record("agentsuite.lease.acquired", 1)
     if takeover:
-        _add("agentsuite.lease.takeovers", 1)
+        _record("agentsuite.lease.takeovers", 1)
 
 
 def record_lease_lost() -> None:
-    _add("agentsuite.lease.lost", 1)
+    _record("agentsuite.lease.lost", 1)
 
 
 # -- the agent loop ------------------------------------------------------------------------------
@@ -315,20 +351,18 @@ def record_llm_call(
     completion_tokens: int | None,
 ) -> None:
     model = _models(model)
-    attributes = {"model": model, "outcome": outcome}
-    _record("agentsuite.llm.duration", seconds, attributes)
+    _record("agentsuite.llm.duration", seconds, model, outcome)
     if first_token_seconds is not None:
-        _record("agentsuite.llm.time_to_first_token", first_token_seconds, attributes)
+        _record("agentsuite.llm.time_to_first_token", first_token_seconds, model, outcome)
     if prompt_tokens is not None:
-        _record("agentsuite.llm.tokens", prompt_tokens, {"model": model, "kind": "prompt"})
+        _record("agentsuite.llm.tokens", prompt_tokens, model, "prompt")
     if completion_tokens is not None:
-        _record("agentsuite.llm.tokens", completion_tokens, {"model": model, "kind": "completion"})
+        _record("agentsuite.llm.tokens", completion_tokens, model, "completion")
 
 
 def record_tool_execution(kind: str, outcome: str, seconds: float) -> None:
-    attributes = {"kind": kind, "outcome": outcome}
-    _add("agentsuite.tool.executions", 1, attributes)
-    _record("agentsuite.tool.duration", seconds, attributes)
+    _record("agentsuite.tool.executions", 1, kind, outcome)
+    _record("agentsuite.tool.duration", seconds, kind, outcome)
 
 
 # -- memory --------------------------------------------------------------------------------------
@@ -336,34 +370,26 @@ def record_tool_execution(kind: str, outcome: str, seconds: float) -> None:
 
 def record_messages_appended(count: int) -> None:
     if count:
-        _add("agentsuite.messages.appended", count)
+        _record("agentsuite.messages.appended", count)
 
 
 def record_archival_search(mode: str, seconds: float) -> None:
-    _record("agentsuite.archival.search.duration", seconds, {"mode": mode})
+    _record("agentsuite.archival.search.duration", seconds, mode)
 
 
 def record_embedding(embedder: str, seconds: float) -> None:
-    _record("agentsuite.embedding.duration", seconds, {"embedder": _embedders(embedder)})
+    _record("agentsuite.embedding.duration", seconds, _embedders(embedder))
 
 
 # -- the database --------------------------------------------------------------------------------
 
-_operation_attributes: dict[str, dict] = {}
-
 
 def record_db_operation(operation: str, seconds: float) -> None:
-    attributes = _operation_attributes.get(operation)
-    if attributes is None:
-        attributes = _operation_attributes[operation] = {
-            "db.system.name": "postgresql",
-            "db.operation.name": operation,
-        }
-    _record("db.client.operation.duration", seconds, attributes)
+    _record("db.client.operation.duration", seconds, "postgresql", operation)
 
 
 def record_pool_wait(pool: str, seconds: float) -> None:
-    _record("db.client.connections.wait_time", seconds, {"db.client.connection.pool.name": pool})
+    _record("db.client.connections.wait_time", seconds, pool)
 
 
 def observe_pool(pool: str, *, used: Callable[[], int], idle: Callable[[], int], most: int) -> None:

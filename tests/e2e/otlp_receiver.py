@@ -126,3 +126,38 @@ class OtlpReceiver:
 
     async def __aexit__(self, *exc) -> None:
         await self._server.stop(1)
+
+
+class OtlpSink:
+    """An OTLP/gRPC endpoint that accepts every export and keeps nothing, without even decoding it:
+    the far end of a traced benchmark, costing the load generator as little as it can."""
+
+    def __init__(self) -> None:
+        self.exports = 0
+        self._server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
+        methods = {
+            "opentelemetry.proto.collector.trace.v1.TraceService": "Export",
+            "opentelemetry.proto.collector.metrics.v1.MetricsService": "Export",
+        }
+
+        async def accept(_request: bytes, _context) -> bytes:
+            self.exports += 1
+            return b""  # an empty Export*ServiceResponse
+
+        for service, method in methods.items():
+            handler = grpc.unary_unary_rpc_method_handler(accept)  # bytes in, bytes out
+            self._server.add_generic_rpc_handlers(
+                (grpc.method_handlers_generic_handler(service, {method: handler}),)
+            )
+        self.port = self._server.add_insecure_port("127.0.0.1:0")
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> OtlpSink:
+        await self._server.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._server.stop(1)
