@@ -1,12 +1,12 @@
 """JSON logs that carry trace ids, and the OpenTelemetry tracer set-up.
 
-Recording traces is opt-in through the standard ``OTEL_EXPORTER_OTLP_ENDPOINT`` variable (with the
-OTLP exporter package installed): then spans come from OpenTelemetry's gRPC interceptors on every
-server and client channel, so one trace runs from the gateway to memory and tools. Without an
-exporter no span is made, since nobody would see it: the interceptors cost about 0.15 ms of CPU per
-call on the two sides, more than a tenth of a message's path through four services. Only the trace
-id then travels, in the same ``traceparent`` header (``services.common.call``), so the log lines of
-one request still share a trace id across services.
+Traces are recorded when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set (the OTLP/gRPC exporter is a
+dependency; the standard ``OTEL_*`` variables configure it and the sampler): then spans come from
+OpenTelemetry's gRPC interceptors on every server and client channel and from the suite's own spans
+(``services.common.tracing``), so one trace runs from the gateway to memory, tools and the database.
+Without an endpoint no span is made, since nobody would see it: only the trace id travels, in the
+same ``traceparent`` header (``services.common.call``), so the log lines of one request still share
+a trace id across services. Metrics are set up by ``services.common.metrics``.
 """
 
 from __future__ import annotations
