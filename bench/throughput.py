@@ -255,11 +255,13 @@ async def compare_telemetry(args) -> dict:
                 ) as running:
                     for result in await measure_levels(args, running):
                         results.setdefault(name, {}).setdefault(result["concurrency"], []).append(result)
+                        log(f"telemetry: {name} {json.dumps(result)}")
     return {"rounds": args.rounds, "otlp_exports_received": sink.exports, **_telemetry_summary(results)}
 
 
 def _telemetry_summary(results: dict[str, dict[int, list[dict]]]) -> dict:
     def median(values):
+        values = [value for value in values if value is not None]  # a level where every call failed
         return round(statistics.median(values), 3) if values else None
 
     def cpu_ms(result: dict) -> float:
@@ -279,7 +281,7 @@ def _telemetry_summary(results: dict[str, dict[int, list[dict]]]) -> dict:
     for name, levels in summary["medians"].items():
         for level, values in levels.items():
             base = off.get(level)
-            if name != "off" and base:
+            if name != "off" and base and None not in (*base.values(), *values.values()):
                 summary["ratios_to_off"].setdefault(name, {})[level] = {
                     "throughput": round(values["messages_per_s"] / base["messages_per_s"], 4),
                     "p50": round(values["p50_ms"] / base["p50_ms"], 4),

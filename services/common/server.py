@@ -43,6 +43,7 @@ from services.common.settings import Settings
 from services.common.status import internal_status, to_status
 from services.common.telemetry import current_trace_id, traces_recorded
 from services.common.tls import server_credentials
+from services.common.tracing import end_rpc_span, rpc_server_span
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,11 @@ def _server_options(settings: Settings) -> list[tuple[str, int]]:
     ]
 
 
-def _scope_of(context: grpc.aio.ServicerContext) -> CallScope:
-    metadata = {key: value for key, value in (context.invocation_metadata() or ())}
+def _metadata_of(context: grpc.aio.ServicerContext) -> dict[str, str]:
+    return {key: value for key, value in (context.invocation_metadata() or ())}
+
+
+def _scope_of(context: grpc.aio.ServicerContext, metadata: dict[str, str]) -> CallScope:
     remaining = context.time_remaining()
     if call_metadata_trusted():
         tenant = metadata.get(TENANT_KEY)
@@ -153,13 +157,42 @@ def rpc_handler(method: Callable, rpc: str = "") -> Callable:
             # reset, which could run in another context when a cancelled stream is finalised.
             started = time.perf_counter()
             code = grpc.StatusCode.OK
-            enter_call(_scope_of(context))
+            metadata = _metadata_of(context)
+            enter_call(_scope_of(context, metadata))
+            with rpc_server_span(service, method_name, metadata) as span:
+                try:
+                    if not call_metadata_trusted():
+                        await context.send_initial_metadata(_trace_metadata())
+                    async with contextlib.aclosing(method(self, request, context)) as responses:
+                        async for response in responses:
+                            yield response
+                except asyncio.CancelledError:
+                    code = grpc.StatusCode.CANCELLED
+                    raise
+                except grpc.aio.AbortError:
+                    code = context.code() or grpc.StatusCode.UNKNOWN
+                    raise
+                except Exception as exc:
+                    status = _answer(exc, name)
+                    code = status.code
+                    await context.abort_with_status(status)
+                finally:
+                    record_rpc_server(service, method_name, _number(code), time.perf_counter() - started)
+                    end_rpc_span(span, _number(code), ends=False)
+
+        return stream_wrapper
+
+    @functools.wraps(method)
+    async def unary_wrapper(self, request, context):
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        metadata = _metadata_of(context)
+        enter_call(_scope_of(context, metadata))
+        with rpc_server_span(service, method_name, metadata) as span:
+            if not call_metadata_trusted():
+                context.set_trailing_metadata(_trace_metadata())
             try:
-                if not call_metadata_trusted():
-                    await context.send_initial_metadata(_trace_metadata())
-                async with contextlib.aclosing(method(self, request, context)) as responses:
-                    async for response in responses:
-                        yield response
+                return await method(self, request, context)
             except asyncio.CancelledError:
                 code = grpc.StatusCode.CANCELLED
                 raise
@@ -172,30 +205,7 @@ def rpc_handler(method: Callable, rpc: str = "") -> Callable:
                 await context.abort_with_status(status)
             finally:
                 record_rpc_server(service, method_name, _number(code), time.perf_counter() - started)
-
-        return stream_wrapper
-
-    @functools.wraps(method)
-    async def unary_wrapper(self, request, context):
-        started = time.perf_counter()
-        code = grpc.StatusCode.OK
-        enter_call(_scope_of(context))
-        if not call_metadata_trusted():
-            context.set_trailing_metadata(_trace_metadata())
-        try:
-            return await method(self, request, context)
-        except asyncio.CancelledError:
-            code = grpc.StatusCode.CANCELLED
-            raise
-        except grpc.aio.AbortError:
-            code = context.code() or grpc.StatusCode.UNKNOWN
-            raise
-        except Exception as exc:
-            status = _answer(exc, name)
-            code = status.code
-            await context.abort_with_status(status)
-        finally:
-            record_rpc_server(service, method_name, _number(code), time.perf_counter() - started)
+                end_rpc_span(span, _number(code), ends=False)
 
     return unary_wrapper
 
@@ -292,12 +302,6 @@ class ServiceHost:
     ):
         self.settings = settings
         self._registrations = list(registrations)
-        chain: list[grpc.aio.ServerInterceptor] = []
-        if settings.tracing and traces_recorded():
-            from opentelemetry.instrumentation.grpc import aio_server_interceptor
-
-            chain.append(aio_server_interceptor())
-        interceptors = [*chain, *interceptors]
         self.server = grpc.aio.server(interceptors=interceptors, options=_server_options(settings))
         self.health = health.aio.HealthServicer()
         self.port = 0

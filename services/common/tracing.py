@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, Span, SpanKind
 
 from services.common.telemetry import tracer, traces_recorded
@@ -49,6 +49,53 @@ def new_trace(
         name, context=otel_context.Context(), links=links, attributes=attributes, kind=SpanKind.SERVER
     ):
         yield
+
+
+def rpc_server_span(service: str, method: str, metadata: Mapping[str, str]):
+    """The span of an RPC served (OpenTelemetry's RPC conventions), child of the caller's span
+    when its metadata carries a ``traceparent``; made current for the handler."""
+    if not traces_recorded():
+        return contextlib.nullcontext()
+    return tracer().start_as_current_span(
+        f"{service}/{method}",
+        context=propagate.extract(metadata),
+        kind=SpanKind.SERVER,
+        attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": method},
+        record_exception=False,
+        set_status_on_exception=False,
+    )
+
+
+def rpc_client_span(service: str, method: str) -> Span | None:
+    """The span of an RPC made, child of the current span (not made current: nothing in this
+    process happens under it); None when traces are not recorded."""
+    if not traces_recorded():
+        return None
+    return tracer().start_span(
+        f"{service}/{method}",
+        kind=SpanKind.CLIENT,
+        attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": method},
+    )
+
+
+def span_metadata(span: Span | None) -> tuple[tuple[str, str], ...]:
+    """The ``traceparent`` that makes the callee's spans children of ``span``."""
+    if span is None:
+        return ()
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=trace.set_span_in_context(span))
+    return tuple(carrier.items())
+
+
+def end_rpc_span(span: Span | None, code: int, *, ends: bool) -> None:
+    """Record the call's status code on its span (an error unless OK); ``ends`` the span too."""
+    if span is None:
+        return
+    span.set_attribute("rpc.grpc.status_code", code)
+    if code:
+        span.set_status(trace.StatusCode.ERROR)
+    if ends:
+        span.end()
 
 
 def keep_for_run(run_id: str) -> None:

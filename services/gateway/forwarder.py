@@ -43,11 +43,11 @@ class Forwarder:
         async def forward(_, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
             scope = current_call()
             try:
-                with measured_call(path):
+                with measured_call(path) as traced:
                     return await call(
                         request,
                         timeout=scope.remaining(self._default_timeout),
-                        metadata=outgoing_metadata(scope),
+                        metadata=outgoing_metadata(scope) + traced,
                     )
             except grpc.aio.AioRpcError as exc:
                 await _relay_error(context, exc, path)
@@ -60,17 +60,20 @@ class Forwarder:
 
         async def forward(_, request: bytes, context: grpc.aio.ServicerContext):
             scope = current_call()
-            responses = call(
-                request, timeout=scope.remaining(self._default_timeout), metadata=outgoing_metadata(scope)
-            )
             try:
-                with measured_call(path):
-                    async for response in responses:
-                        yield response
+                with measured_call(path) as traced:
+                    responses = call(
+                        request,
+                        timeout=scope.remaining(self._default_timeout),
+                        metadata=outgoing_metadata(scope) + traced,
+                    )
+                    try:
+                        async for response in responses:
+                            yield response
+                    finally:
+                        responses.cancel()
             except grpc.aio.AioRpcError as exc:
                 await _relay_error(context, exc, path)
-            finally:
-                responses.cancel()
 
         return functools.partial(rpc_handler(forward, path), None)
 

@@ -52,9 +52,9 @@ class GatewayMessaging:
             agent_id=target, messages=[_input(sender, message)], idempotency_key=key
         )
         try:
-            with measured_call(path_of(self._stub.SendMessage)):
+            with measured_call(path_of(self._stub.SendMessage)) as traced:
                 response = await self._stub.SendMessage(
-                    request, timeout=scope.remaining(self._default_timeout), metadata=metadata
+                    request, timeout=scope.remaining(self._default_timeout), metadata=(*metadata, *traced)
                 )
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
@@ -81,9 +81,9 @@ class GatewayMessaging:
             agent_id=target, messages=[_input(sender, message)], idempotency_key=key
         )
         try:
-            with measured_call(path_of(self._stub.CreateRun)):
+            with measured_call(path_of(self._stub.CreateRun)) as traced:
                 response = await self._stub.CreateRun(
-                    request, timeout=self._default_timeout, metadata=metadata
+                    request, timeout=self._default_timeout, metadata=(*metadata, *traced)
                 )
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
@@ -104,10 +104,10 @@ class GatewayMessaging:
         )
         replies = []
         try:
-            calls = self._stub.Broadcast(
-                request, timeout=scope.remaining(self._default_timeout), metadata=metadata
-            )
-            with measured_call(path_of(self._stub.Broadcast)):
+            with measured_call(path_of(self._stub.Broadcast)) as traced:
+                calls = self._stub.Broadcast(
+                    request, timeout=scope.remaining(self._default_timeout), metadata=(*metadata, *traced)
+                )
                 responses = [response async for response in calls]
             for response in responses:
                 if response.WhichOneof("response") != "result":

@@ -167,7 +167,7 @@ async def test_one_message_is_one_trace_through_every_service(observed, gateway)
             and f"chat {model}" in names
             and "execute_tool add" in names
             and "execute_tool core_memory_append" in names
-            and "/agentsuite.tools.v1.ToolRuntime/Execute" in names
+            and "agentsuite.tools.v1.ToolRuntime/Execute" in names
             and connected(spans)
         )
         return spans if done else None
@@ -216,7 +216,7 @@ async def test_each_message_of_a_conversation_has_a_trace_of_its_own(observed, g
         for trace_id, spans in observed.received.traces().items():
             for span in spans:
                 if span.name == "agentsuite.run" and span.attributes["agentsuite.run.id"] in run_ids:
-                    steps = [s for s in spans if s.name == "/agentsuite.agent.v1.AgentRuntime/Step"]
+                    steps = [s for s in spans if s.name == "agentsuite.agent.v1.AgentRuntime/Step"]
                     if steps and any(s.service == "agentsuite-agent" for s in steps):
                         traces[span.attributes["agentsuite.run.id"]] = trace_id
         return traces if len(traces) == len(run_ids) else None
