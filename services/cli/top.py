@@ -170,13 +170,13 @@ class View:
             for labels, value in scrape.series("agentsuite_runs_finished_total").items():
                 earlier = before.series("agentsuite_runs_finished_total").get(labels, 0.0) if before else 0.0
                 finished[dict(labels).get("status", "?")] += value - earlier
-        deepest = max((le for le, c in depth.items() if c > 0 and not math.isinf(le)), default=None)
+        deepest = _largest_observed(dict(depth))
         p99 = quantile(0.99, dict(depth))
         table.add_row(
             f"{sum(known):.1f}" if known else "…",
             f"{sum(s.value('agentsuite_runs_active') for s in gateways):.0f}",
             f"{sum(s.value('agentsuite_lanes_active') for s in gateways):.0f}",
-            f"{'-' if p99 is None else f'{p99:.0f}'} / {'-' if deepest is None else f'≤{deepest:.0f}'}",
+            f"{'-' if p99 is None else f'{p99:.0f}'} / {'-' if deepest is None else f'≤{deepest:g}'}",
             ", ".join(f"{status} {count:.0f}" for status, count in sorted(finished.items()) if count) or "-",
         )
         return table
@@ -256,6 +256,14 @@ class View:
             footer += "\nunreachable: " + "; ".join(self.problems)
         parts.append(Text(footer, style="dim"))
         return Group(*parts)
+
+
+def _largest_observed(buckets: dict[float, float]) -> float | None:
+    """The upper bound of the bucket holding the largest observation (buckets are cumulative)."""
+    total = buckets.get(math.inf, 0.0)
+    if total <= 0:
+        return None
+    return min((le for le, count in buckets.items() if count >= total), default=None)
 
 
 def _errors(now: Scrape, before: Scrape | None) -> dict[str, float]:

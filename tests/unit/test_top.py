@@ -36,3 +36,10 @@ def test_a_histogram_counts_only_what_happened_since_the_previous_scrape():
     assert now.service == "gateway"
     assert grown[("SendMessage",)] == {0.005: 0.0, 0.01: 20.0, math.inf: 20.0}
     assert 0.005 < quantile(0.5, grown[("SendMessage",)]) <= 0.01
+
+
+def test_the_deepest_queue_is_the_bucket_of_the_largest_observation():
+    from services.cli.top import _largest_observed
+
+    assert _largest_observed({0: 5.0, 1: 5.0, 2: 7.0, 4: 9.0, 8: 9.0, math.inf: 9.0}) == 4
+    assert _largest_observed({0: 0.0, math.inf: 0.0}) is None
