@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -240,23 +241,57 @@ def telemetry_variants(sink: str) -> dict[str, tuple[dict[str, str], dict[str, d
 
 
 async def compare_telemetry(args) -> dict:
-    """Each telemetry setting on a fresh suite, the settings alternating over ``--rounds`` rounds
-    (each round starts with the next one), at every concurrency; medians and ratios to "off"."""
+    """Every telemetry setting on a suite of its own, all running at once, measured in short windows
+    that take turns (``--rounds`` cycles, each starting with the next setting), at each concurrency:
+    whatever else loads the machine loads every setting alike. Medians and ratios to "off"."""
     results: dict[str, dict[int, list[dict]]] = {}
-    async with OtlpSink() as sink:
+    async with OtlpSink() as sink, contextlib.AsyncExitStack() as stack:
         variants = telemetry_variants(sink.endpoint)
         names = list(variants)
-        for round_number in range(args.rounds):
-            for name in names[round_number % len(names) :] + names[: round_number % len(names)]:
-                env, service_env = variants[name]
-                log(f"telemetry: round {round_number + 1}/{args.rounds}, {name}")
-                async with running_suite(
+        loads = {}
+        for name, (env, service_env) in variants.items():
+            log(f"telemetry: starting the suite with {name}")
+            running = await stack.enter_async_context(
+                running_suite(
                     llm_latency_ms=args.llm_latency_ms, env={**args.env, **env}, service_env=service_env
-                ) as running:
-                    for result in await measure_levels(args, running):
-                        results.setdefault(name, {}).setdefault(result["concurrency"], []).append(result)
-                        log(f"telemetry: {name} {json.dumps(result)}")
+                )
+            )
+            loads[name] = await stack.enter_async_context(_SuiteLoad(running, args.concurrency))
+        for concurrency in args.concurrency:
+            for cycle in range(args.rounds):
+                for name in names[cycle % len(names) :] + names[: cycle % len(names)]:
+                    result = await loads[name].measure(concurrency, seconds=args.seconds, warmup=args.warmup)
+                    results.setdefault(name, {}).setdefault(concurrency, []).append(result)
+                    log(f"telemetry: {name} cycle {cycle + 1} {json.dumps(result)}")
     return {"rounds": args.rounds, "otlp_exports_received": sink.exports, **_telemetry_summary(results)}
+
+
+class _SuiteLoad:
+    """A gateway channel and agents per concurrency on one running suite, to load it in windows."""
+
+    def __init__(self, running: RunningSuite, levels: list[int]):
+        self._running = running
+        self._levels = levels
+        self._metadata = (("authorization", f"Bearer {running.api_key}"),)
+        self._agents: dict[int, list[str]] = {}
+
+    async def __aenter__(self) -> _SuiteLoad:
+        self._channel = grpc.aio.insecure_channel(self._running.gateway_address)
+        for level in self._levels:
+            self._agents[level] = await create_agents(self._channel, self._metadata, level, f"bench-c{level}")
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._channel.close()
+
+    async def measure(self, concurrency: int, *, seconds: float, warmup: float) -> dict:
+        return await closed_loop(
+            send_message_call(self._channel, self._metadata, self._agents[concurrency]),
+            concurrency=concurrency,
+            seconds=seconds,
+            warmup=warmup,
+            meter=CpuMeter(service_pids(self._running)),
+        )
 
 
 def _telemetry_summary(results: dict[str, dict[int, list[dict]]]) -> dict:
@@ -292,25 +327,6 @@ def _telemetry_summary(results: dict[str, dict[int, list[dict]]]) -> dict:
     return summary
 
 
-async def measure_levels(args, running: RunningSuite) -> list[dict]:
-    """``SendMessage`` in closed loops at each concurrency (no echo, no overhead measurement)."""
-    metadata = (("authorization", f"Bearer {running.api_key}"),)
-    results = []
-    async with grpc.aio.insecure_channel(running.gateway_address) as gateway:
-        for concurrency in args.concurrency:
-            agents = await create_agents(gateway, metadata, concurrency, f"bench-c{concurrency}")
-            results.append(
-                await closed_loop(
-                    send_message_call(gateway, metadata, agents),
-                    concurrency=concurrency,
-                    seconds=args.seconds,
-                    warmup=args.warmup,
-                    meter=CpuMeter(service_pids(running)),
-                )
-            )
-    return results
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/throughput.py", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -326,10 +342,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--compare",
         choices=["telemetry"],
-        help="telemetry: metrics on, traces at 100%% and 10%% sampling, and all off, alternating on "
-        "fresh suites (the echo and overhead measurements are skipped)",
+        help="telemetry: metrics on, traces at 100%% and 10%% sampling, and all off, each on a suite "
+        "of its own, measured in windows that take turns (no echo or overhead measurement)",
     )
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of --compare (3)")
+    parser.add_argument(
+        "--rounds", type=int, default=6, help="windows per setting and level of --compare (6)"
+    )
     parser.add_argument(
         "--profile-dir",
         type=Path,
