@@ -81,7 +81,7 @@ def main(
         raise SystemExit(2) from None
     configure_logging(service, settings.log_level)
     configure_tracing(service, settings.tracing)
-    configure_metrics(service, settings.metrics_port)
+    configure_metrics(service, settings.metrics_port, settings.metrics_host)
     try:
         run_event_loop(_serve(settings, wire), starts_processes=starts_processes)
     except SettingsError as exc:  # found while wiring, e.g. a secret that is too weak

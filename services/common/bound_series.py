@@ -18,13 +18,10 @@ from __future__ import annotations
 
 from opentelemetry.context import Context
 
-try:
-    from opentelemetry.sdk.metrics._internal._view_instrument_match import _hash_attributes
-    from opentelemetry.sdk.metrics._internal.measurement import Measurement
-except ImportError:  # another SDK: the public path only
-    _hash_attributes = Measurement = None
-
 _NO_CONTEXT = Context()
+Measurement = None
+"""The SDK's measurement class, imported with the first series that has an SDK behind it (a
+process without metrics never loads the SDK)."""
 
 
 class BoundSeries:
@@ -58,10 +55,16 @@ class BoundSeries:
 
 def _aggregations_of(instrument, attributes: dict | None) -> tuple:
     """The SDK's aggregations of this series in every reader, or () when they cannot be fed safely."""
-    if Measurement is None:
+    global Measurement
+    consumer = getattr(instrument, "_measurement_consumer", None)
+    if consumer is None:  # the API's no-op instrument
         return ()
     try:
-        consumer = instrument._measurement_consumer
+        from opentelemetry.sdk.metrics._internal._view_instrument_match import _hash_attributes
+        from opentelemetry.sdk.metrics._internal.measurement import Measurement
+    except ImportError:  # another SDK: the public path only
+        return ()
+    try:
         if consumer._sdk_config.exemplar_filter.__class__.__name__ != "AlwaysOffExemplarFilter":
             return ()
         key = _hash_attributes(dict(attributes or {}))

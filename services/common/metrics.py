@@ -204,9 +204,10 @@ def recording() -> bool:
     return _recording
 
 
-def configure_metrics(service: str, port: int | None) -> None:
+def configure_metrics(service: str, port: int | None, host: str = "127.0.0.1") -> None:
     """Install the meter provider of this process: OTLP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set,
-    a Prometheus scrape endpoint on ``port`` when given; process CPU, memory and descriptors."""
+    a Prometheus scrape endpoint on ``host:port`` when a port is given; process CPU, memory and
+    descriptors."""
     global _instruments, _recording
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics._internal.exemplar import AlwaysOffExemplarFilter
@@ -221,7 +222,6 @@ def configure_metrics(service: str, port: int | None) -> None:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
         from prometheus_client import start_http_server
 
-        host = os.environ.get("AGENTSUITE_METRICS_HOST", "127.0.0.1")
         try:
             start_http_server(port, addr=host)
         except OSError as exc:  # the service still serves; its metrics are not scrapeable

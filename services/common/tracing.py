@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanKind
 
 from services.common.telemetry import tracer, traces_recorded
@@ -56,6 +56,8 @@ def rpc_server_span(service: str, method: str, metadata: Mapping[str, str]):
     when its metadata carries a ``traceparent``; made current for the handler."""
     if not traces_recorded():
         return contextlib.nullcontext()
+    from opentelemetry import propagate  # loads the configured propagators: only when tracing
+
     return tracer().start_as_current_span(
         f"{service}/{method}",
         context=propagate.extract(metadata),
@@ -82,6 +84,8 @@ def span_metadata(span: Span | None) -> tuple[tuple[str, str], ...]:
     """The ``traceparent`` that makes the callee's spans children of ``span``."""
     if span is None:
         return ()
+    from opentelemetry import propagate
+
     carrier: dict[str, str] = {}
     propagate.inject(carrier, context=trace.set_span_in_context(span))
     return tuple(carrier.items())

@@ -307,6 +307,11 @@ async def test_after_n_messages_the_counters_say_n_here_and_on_prometheus(observ
         "messages appended": 2 * messages,  # each message and its reply
     }
     assert scraped == after
+    async with httpx.AsyncClient() as client:
+        gateway_text = (
+            await client.get(f"http://127.0.0.1:{observed.metrics_ports['gateway']}/metrics")
+        ).text
+    assert "agentsuite_lanes_active" in gateway_text and "db_client_connections_usage" in gateway_text
 
 
 async def test_top_shows_traffic_latency_and_the_model_from_the_metrics(observed, gateway):
