@@ -2,13 +2,14 @@
 #   make up    set everything up, then run the suite (embedded PostgreSQL + four services)
 #   make test  set everything up, then run every test
 # Set-up is idempotent: a virtual environment in .venv (Python 3.11, pinned by constraints.txt)
-# and buf from npm (pinned by package-lock.json).
+# and node_modules from npm (pinned by package-lock.json): buf, protoc-gen-es, TypeScript, and the
+# TypeScript client's dependencies (npm workspaces clients/typescript and examples/typescript).
 
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test setup sandbox protos lint bench lock clean
+.PHONY: up test setup sandbox pgbouncer protos lint bench lock clean
 
 up: setup
 	$(BIN)/agentsuite up
@@ -16,7 +17,7 @@ up: setup
 test: setup
 	$(BIN)/python -m pytest
 
-setup: $(VENV)/.installed node_modules/.installed sandbox
+setup: $(VENV)/.installed node_modules/.installed sandbox pgbouncer
 
 # Tools run in bubblewrap (and, as root, bwrap is started through setpriv from util-linux). As root
 # we install them; otherwise we say how and go on: the tools service then refuses to execute tools
@@ -32,6 +33,19 @@ sandbox:
 	@[ "$$(id -u)" != 0 ] || command -v setpriv >/dev/null 2>&1 || { \
 	  command -v apt-get >/dev/null 2>&1 && apt-get install -y -qq util-linux; }
 
+# PgBouncer (Debian's package) for the test and benchmark of the suite behind a transaction pooler.
+# As root we install it (only the binary is used: the system service the package enables is
+# stopped and disabled again); otherwise we say how, and that test is skipped with this reason.
+pgbouncer:
+	@command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && apt-get install -y -qq pgbouncer && \
+	    { ! command -v systemctl >/dev/null 2>&1 || systemctl disable --now pgbouncer >/dev/null 2>&1 || true; }; \
+	  else \
+	    echo "note: pgbouncer is not installed; the PgBouncer test will be skipped until it is:"; \
+	    echo "      sudo apt-get install pgbouncer"; \
+	  fi; }
+
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,11 +55,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 # npm ci rejects this lock file: the registry here lacks some platform builds of buf, so npm
 # leaves them out of the lock. npm install honours the lock and the exact pin all the same.
-node_modules/.installed: package.json package-lock.json
+node_modules/.installed: package.json package-lock.json clients/typescript/package.json examples/typescript/package.json
 	npm install --no-save --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Regenerate agentsuite/ (Python stubs) from protos/; the test run fails when it is stale.
+# Regenerate agentsuite/ (Python stubs) and clients/typescript/src/gen/ (TypeScript, with buf and
+# buf.gen.yaml) from protos/; the test run fails when either is stale.
 protos: setup
 	$(BIN)/python scripts/gen_protos.py
 

@@ -165,13 +165,20 @@ async def embedded_database() -> AsyncIterator[tuple[str, Path]]:
 
 @asynccontextmanager
 async def running_services(
-    url: str, services: tuple[str, ...], *, log_dir: Path, env: dict[str, str] | None = None
+    url: str,
+    services: tuple[str, ...],
+    *,
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+    service_env: dict[str, dict[str, str]] | None = None,
 ) -> AsyncIterator[Suite]:
-    """Run only ``services`` (e.g. ``("memory",)``) against ``url`` on free ports."""
+    """Run only ``services`` (e.g. ``("memory",)``) against ``url`` on free ports; ``service_env``
+    adds to one service's environment (its own certificate, say)."""
     suite = Suite(
         url,
         SuitePorts(*free_ports(4)),
         env={"AGENTSUITE_LOG_LEVEL": "WARNING", **(env or {})},
+        service_env=service_env or {},
         log_dir=log_dir,
         services=services,
     )
@@ -217,7 +224,7 @@ async def running_suite(
                 log(f"bench: starting suite on ports {ports}")
                 await suite.start()
                 try:
-                    key = await _issue_key(url)
+                    key = await issue_key(url)
                     yield RunningSuite(
                         suite=suite,
                         gateway_address=suite.gateway_address,
@@ -250,7 +257,8 @@ def postmaster_pid(postgres: EmbeddedPostgres) -> int | None:
         return None
 
 
-async def _issue_key(url: str) -> str:
+async def issue_key(url: str) -> str:
+    """An API key of the benchmark's tenant, written straight into the gateway's table."""
     engine = create_engine(url, Settings(service="bench"))
     try:
         return (await KeyStore(engine).issue(TENANT)).key

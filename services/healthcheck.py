@@ -42,7 +42,7 @@ class UsageError(ValueError):
 
 def tls_channel(address: str, settings: Settings) -> grpc.Channel | None:
     """A TLS channel to a service configured with ``settings``; None when it serves plaintext."""
-    if not settings.serves_tls:
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
         return None
     certificate = settings.tls_cert_file.read_bytes()
     credentials = channel_credentials(settings) or grpc.ssl_channel_credentials(

@@ -13,13 +13,9 @@ import sys
 import uuid
 from pathlib import Path
 
-import grpc
-
-from agentsuite.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
-from services.cli.gateway_access import add_gateway_arguments, api_key, gateway_channel, missing_key
+from agentsuite.client import AgentSuiteError, Client
+from services.cli.gateway_access import add_gateway_arguments, api_key, gateway_client, missing_key
 from services.common.settings import Settings
-
-TIMEOUT_SECONDS = 600
 
 
 def add_commands(commands) -> None:
@@ -49,37 +45,30 @@ async def run_agents(settings: Settings, args: argparse.Namespace) -> int:
     if not key:
         _error(missing_key(settings))
         return 2
-    metadata = (("authorization", f"Bearer {key}"),)
-    # A document is one message of up to the suite's size limit: the channel accepts as much.
-    async with gateway_channel(settings, args) as channel:
-        stub = agent_service_pb2_grpc.AgentServiceStub(channel)
+    # A document is one message of up to the suite's size limit: the client accepts as much.
+    async with gateway_client(settings, args, key) as client:
         try:
             if args.agents_command == "list":
-                return await _list(stub, metadata)
+                return await _list(client)
             if args.agents_command == "export":
-                return await _export(stub, args, metadata)
-            return await _import(stub, args, metadata)
-        except grpc.aio.AioRpcError as exc:
-            _error(f"{exc.code().name}: {exc.details()}")
+                return await _export(client, args)
+            return await _import(client, args)
+        except AgentSuiteError as exc:
+            _error(str(exc))
             return 1
         except OSError as exc:
             _error(f"{exc.filename}: {exc.strerror}")
             return 2
 
 
-async def _list(stub, metadata) -> int:
-    request = agent_service_pb2.ListAgentsRequest(page_size=1000)
-    while True:
-        page = await stub.ListAgents(request, metadata=metadata, timeout=60)
-        for agent in page.agents:
-            print(f"{agent.id}  {agent.name}  {agent.model.provider}/{agent.model.model}")
-        if not page.next_page_token:
-            return 0
-        request.page_token = page.next_page_token
+async def _list(client: Client) -> int:
+    async for agent in client.agents.list(page_size=1000):
+        print(f"{agent.id}  {agent.name}  {agent.model.provider}/{agent.model.model}")
+    return 0
 
 
-async def _export(stub, args, metadata) -> int:
-    found = await _agent_ids(stub, args.agent, metadata)
+async def _export(client: Client, args) -> int:
+    found = await _agent_ids(client, args.agent)
     if len(found) != 1:
         _error(
             f"no agent with the id or name {args.agent!r}"
@@ -88,45 +77,37 @@ async def _export(stub, args, metadata) -> int:
         )
         return 1
     (agent_id,) = found
-    response = await stub.ExportAgent(
-        agent_service_pb2.ExportAgentRequest(
-            agent_id=agent_id, include_messages=args.messages, include_passages=args.passages
-        ),
-        metadata=metadata,
-        timeout=TIMEOUT_SECONDS,
-    )
+    document = await client.agents.export(agent_id, messages=args.messages, passages=args.passages)
     if args.output == "-":
-        sys.stdout.write(response.document_json + "\n")
+        sys.stdout.write(document + "\n")
     else:
-        await asyncio.to_thread(Path(args.output).write_text, response.document_json + "\n", "utf-8")
+        await asyncio.to_thread(Path(args.output).write_text, document + "\n", "utf-8")
         print(f"exported agent {agent_id} to {args.output}", file=sys.stderr)
     return 0
 
 
-async def _import(stub, args, metadata) -> int:
+async def _import(client: Client, args) -> int:
     source = sys.stdin.read if args.file == "-" else lambda: Path(args.file).read_text(encoding="utf-8")
     document = await asyncio.to_thread(source)
-    response = await stub.ImportAgent(
-        agent_service_pb2.ImportAgentRequest(document_json=document, name_override=args.name),
-        metadata=metadata,
-        timeout=TIMEOUT_SECONDS,
-    )
-    print(response.agent.id)
-    print(f"imported agent {response.agent.name!r}", file=sys.stderr)
+    agent = await client.agents.import_(document, name=args.name)
+    print(agent.id)
+    print(f"imported agent {agent.name!r}", file=sys.stderr)
     return 0
 
 
-async def _agent_ids(stub, wanted: str, metadata) -> list[str]:
+async def _agent_ids(client: Client, wanted: str) -> list[str]:
     """``[wanted]`` when it is an id, else the ids of (up to 5) agents of that name: an export
     must not pick one of several namesakes (imported copies keep their name) silently."""
     try:
         return [str(uuid.UUID(wanted))]
     except ValueError:
         pass
-    found = await stub.ListAgents(
-        agent_service_pb2.ListAgentsRequest(name=wanted, page_size=5), metadata=metadata, timeout=60
-    )
-    return [agent.id for agent in found.agents]
+    found = []
+    async for agent in client.agents.list(name=wanted, page_size=5):
+        found.append(agent.id)
+        if len(found) == 5:
+            break
+    return found
 
 
 def _error(message: str) -> None:

@@ -20,19 +20,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import grpc
 from google.protobuf import struct_pb2, timestamp_pb2
 
-from agentsuite.common.v1 import common_pb2
-from agentsuite.memory.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
-from services.cli.gateway_access import add_gateway_arguments, api_key, gateway_channel, missing_key
+from agentsuite.client import AgentSuiteError, Client
+from agentsuite.memory.v1 import memory_pb2
+from services.cli.gateway_access import add_gateway_arguments, api_key, gateway_client, missing_key
 from services.common.settings import Settings
 
-MODES = {
-    "hybrid": memory_pb2.SEARCH_MODE_HYBRID,
-    "vector": memory_pb2.SEARCH_MODE_VECTOR,
-    "full_text": memory_pb2.SEARCH_MODE_FULL_TEXT,
-}
+MODES = ("hybrid", "vector", "full_text")
 # Well under the 16 MiB message limit, whatever the passages' sizes.
 MAX_BATCH_BYTES = 8 * 1024 * 1024
 
@@ -62,7 +57,7 @@ def add_commands(commands) -> None:
     search = sub.add_parser("search", help="search an archive and print the best passages")
     search.add_argument("archive")
     search.add_argument("query")
-    search.add_argument("--mode", choices=tuple(MODES), default="hybrid")
+    search.add_argument("--mode", choices=MODES, default="hybrid")
     search.add_argument("--tag", action="append", default=[], help="only passages with this tag (repeatable)")
     search.add_argument("--all-tags", action="store_true", help="require every --tag instead of any")
     search.add_argument("--limit", type=int, default=10)
@@ -78,32 +73,25 @@ async def run_archival(settings: Settings, args: argparse.Namespace) -> int:
     if not key:
         _error(missing_key(settings))
         return 2
-    metadata = (("authorization", f"Bearer {key}"),)
-    async with gateway_channel(settings, args) as channel:
-        stub = memory_service_pb2_grpc.MemoryServiceStub(channel)
+    async with gateway_client(settings, args, key) as client:
         try:
             if args.archival_command == "create":
-                return await _create(stub, args, metadata)
+                return await _create(client, args)
             if args.archival_command == "insert":
-                return await _insert(stub, args, metadata)
-            return await _search(stub, args, metadata)
-        except grpc.aio.AioRpcError as exc:
-            _error(f"{exc.code().name}: {exc.details()}")
+                return await _insert(client, args)
+            return await _search(client, args)
+        except AgentSuiteError as exc:
+            _error(str(exc))
             return 1
         except PassageFileError as exc:
             _error(str(exc))
             return 2
 
 
-async def _create(stub, args, metadata) -> int:
-    response = await stub.CreateArchive(
-        memory_service_pb2.CreateArchiveRequest(
-            name=args.name, embedder=args.embedder, dimension=args.dimension, agent_id=args.agent
-        ),
-        metadata=metadata,
-        timeout=60,
+async def _create(client: Client, args) -> int:
+    archive = await client.archives.create(
+        args.name, embedder=args.embedder, dimension=args.dimension, agent_id=args.agent
     )
-    archive = response.archive
     print(archive.id)
     print(
         f"archive {archive.name!r}: embedder {archive.embedder}, {archive.dimension} dimensions",
@@ -112,7 +100,7 @@ async def _create(stub, args, metadata) -> int:
     return 0
 
 
-async def _insert(stub, args, metadata) -> int:
+async def _insert(client: Client, args) -> int:
     if args.batch < 1 or args.concurrency < 1:
         raise PassageFileError("--batch and --concurrency must be at least 1")
     total = None if args.file == "-" else _count_passages(Path(args.file)) - args.skip
@@ -122,15 +110,9 @@ async def _insert(stub, args, metadata) -> int:
 
     async def send(first: int, batch: list[memory_pb2.PassageInput]) -> None:
         try:
-            await stub.InsertPassages(
-                memory_service_pb2.InsertPassagesRequest(archive_id=args.archive, passages=batch),
-                metadata=metadata,
-                timeout=300,
-            )
-        except grpc.aio.AioRpcError as exc:
-            failure.append(
-                f"passages {first + 1}-{first + len(batch)} were not inserted: {exc.code().name}: {exc.details()}"
-            )
+            await client.passages.insert(args.archive, batch)
+        except AgentSuiteError as exc:
+            failure.append(f"passages {first + 1}-{first + len(batch)} were not inserted: {exc}")
             return
         progress.advance(len(batch))
 
@@ -157,20 +139,16 @@ async def _insert(stub, args, metadata) -> int:
     return 0
 
 
-async def _search(stub, args, metadata) -> int:
-    response = await stub.SearchPassages(
-        memory_service_pb2.SearchPassagesRequest(
-            archive_id=args.archive,
-            query=args.query,
-            mode=MODES[args.mode],
-            tags=args.tag,
-            tag_match=common_pb2.TAG_MATCH_ALL if args.all_tags else common_pb2.TAG_MATCH_ANY,
-            page_size=args.limit,
-        ),
-        metadata=metadata,
-        timeout=60,
+async def _search(client: Client, args) -> int:
+    results = await client.passages.search(
+        args.query,
+        archive_id=args.archive,
+        mode=args.mode,
+        tags=args.tag,
+        tag_match="all" if args.all_tags else "any",
+        limit=args.limit,
     )
-    for result in response.results:
+    for result in results:
         passage = result.passage
         if args.json:
             print(

@@ -6,11 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
-import grpc
-
+from agentsuite.client import TLS, Client, connect
 from services.cli.main import api_key_file
-from services.common.channels import dial
-from services.common.server import grpc_options
 from services.common.settings import Settings
 
 
@@ -35,11 +32,20 @@ def missing_key(settings: Settings) -> str:
     )
 
 
-def gateway_channel(settings: Settings, args: argparse.Namespace) -> grpc.aio.Channel:
-    """A channel to the gateway that accepts messages as large as the suite sends (agent documents);
-    TLS with ``AGENTSUITE_TLS_CA_FILE`` (and a client certificate with ``AGENTSUITE_TLS_CERT_FILE``
-    and ``AGENTSUITE_TLS_KEY_FILE``)."""
-    return dial(args.endpoint or settings.gateway_addr, settings, options=grpc_options(settings))
+def gateway_client(settings: Settings, args: argparse.Namespace, key: str) -> Client:
+    """A client of the gateway (``agentsuite.client``) that accepts messages as large as the suite
+    sends (agent documents); TLS with ``AGENTSUITE_TLS_CA_FILE`` (and a client certificate with
+    ``AGENTSUITE_TLS_CERT_FILE`` and ``AGENTSUITE_TLS_KEY_FILE``)."""
+    tls = None
+    if settings.tls_ca_file is not None:
+        tls = TLS(ca_file=settings.tls_ca_file, cert_file=settings.tls_cert_file, key_file=settings.tls_key_file)
+    return connect(
+        args.endpoint or settings.gateway_addr,
+        api_key=key,
+        tls=tls or False,
+        max_message_bytes=settings.max_message_bytes,
+        keepalive_seconds=settings.keepalive_time_ms / 1000,
+    )
 
 
 def _stored_key(settings: Settings) -> str | None:

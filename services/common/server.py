@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from services.common import errors
 from services.common.call import (
@@ -39,6 +38,7 @@ from services.common.call import (
 )
 from services.common.db import domain_error
 from services.common.metrics import record_rpc_server
+from services.common.reflection import enable_reflection
 from services.common.settings import Settings
 from services.common.status import internal_status, to_status
 from services.common.telemetry import current_trace_id, traces_recorded
@@ -311,10 +311,7 @@ class ServiceHost:
             registration.add(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         names = [r.full_name for r in self._registrations]
-        reflection.enable_server_reflection(
-            [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
-            self.server,
-        )
+        enable_reflection(self.server, [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name])
         credentials = server_credentials(self.settings)
         if credentials is None:
             self.port = self.server.add_insecure_port(self.settings.listen_address)

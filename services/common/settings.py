@@ -286,11 +286,6 @@ class Settings:
         return settings
 
     @property
-    def serves_tls(self) -> bool:
-        """The service listens with TLS (a certificate and key are configured)."""
-        return self.tls_cert_file is not None
-
-    @property
     def listen_address(self) -> str:
         """``host:port`` in the form grpc's ``add_insecure_port`` expects."""
         host = f"[{self.host}]" if ":" in self.host else self.host

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import AsyncIterator
 
@@ -13,11 +14,18 @@ from agentsuite.agent.v1 import agent_service_pb2
 from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_pb2, gateway_service_pb2, gateway_service_pb2_grpc
 from services.common.call import current_call, enter_call, require_tenant
-from services.common.errors import AgentSuiteError, InvalidArgument, NotFound, ResourceExhausted, Validation
+from services.common.errors import (
+    AgentSuiteError,
+    DeadlineExceeded,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Validation,
+)
 from services.common.paging import decode_token, encode_token, page_size
 from services.common.protobuf import require_id
 from services.common.server import Registration, failure_status, servicer
-from services.common.status import code_of
+from services.common.status import details_of, to_status
 from services.common.tracing import new_trace
 from services.common.values import has_nul
 from services.gateway.agent_client import AgentRuntimeClient
@@ -32,6 +40,9 @@ MAX_KEY_CHARS = 256
 MAX_BROADCAST_TARGETS = 10_000
 DEFAULT_BROADCAST_CONCURRENCY = 64
 MAX_BROADCAST_CONCURRENCY = 1_000
+DEADLINE_MARGIN = (0.1, 0.1, 0.5)
+"""How long before its deadline SendMessage answers DEADLINE_EXCEEDED itself (naming the run), so
+that answer, not the client's own timer, ends the call: a tenth of the time left, from 0.1 to 0.5 s."""
 CONVERSE_BUFFER = 256
 """Events waiting to be written to one Converse stream; a slower reader slows its runs' readers."""
 
@@ -53,7 +64,18 @@ class ConversationApi(gateway_service_pb2_grpc.ConversationServiceServicer):
         tenant = require_tenant()
         accepted = await self._runs.submit(tenant, _submission(request, deltas=False))
         response = gateway_service_pb2.SendMessageResponse()
-        await _collect(self._runs.follow(accepted, heartbeats=False), response)
+        limit = asyncio.timeout(_answer_within(current_call().remaining(default=math.inf)))
+        try:
+            async with limit:
+                await _collect(self._runs.follow(accepted, heartbeats=False), response)
+        except TimeoutError:
+            if not limit.expired():
+                raise
+            raise DeadlineExceeded(
+                f"run {accepted.run_id}: not finished by the deadline; it goes on (poll it with GetRun)",
+                reason="RUN_NOT_FINISHED",
+                metadata={"run_id": accepted.run_id, "agent_id": request.agent_id},
+            ) from None
         return response
 
     async def StreamMessage(self, request: gateway_service_pb2.StreamMessageRequest, context):
@@ -87,7 +109,7 @@ class ConversationApi(gateway_service_pb2_grpc.ConversationServiceServicer):
         before = None
         if position is not None:
             if not isinstance(position.get("before"), int):
-                raise InvalidArgument.field("page_token", "not a token this service issued")
+                raise InvalidArgument.field("page_token", "is not a token this service issued")
             before = position["before"]
         agent_id = require_id(request.agent_id, "agent_id") if request.agent_id else ""
         rows = await self._runs.list(
@@ -125,7 +147,7 @@ class ConversationApi(gateway_service_pb2_grpc.ConversationServiceServicer):
             if run.agent_id != agent_id:
                 raise NotFound("run", run_id)
             events = await self._runs.watch_checked(tenant, run_id, opening.open.resume_after_seq)
-            conversation.follow(events)
+            conversation.follow(events, run_id)
         reader = asyncio.create_task(conversation.read(request_iterator, scope))
         try:
             async for response in conversation.responses():
@@ -143,7 +165,9 @@ class ConversationApi(gateway_service_pb2_grpc.ConversationServiceServicer):
         check = Validation()
         check.check(request.max_concurrency >= 0, "max_concurrency", "must not be negative")
         check.check(
-            bool(request.selector.agent_ids or request.selector.tags), "selector", "name agent ids or tags"
+            bool(request.selector.agent_ids or request.selector.tags),
+            "selector",
+            "must name agent ids or tags",
         )
         check.raise_if_any()
         targets, unknown = await self._targets(tenant, request.selector)
@@ -154,9 +178,7 @@ class ConversationApi(gateway_service_pb2_grpc.ConversationServiceServicer):
             enter_call(scope)
             result = gateway_pb2.BroadcastResult(agent_id=agent_id)
             if agent_id in unknown:
-                error = NotFound("agent", agent_id)
-                result.error_code = code_of(error).value[0]
-                result.error_message = error.message
+                _fail(result, NotFound("agent", agent_id))
                 return gateway_service_pb2.BroadcastResponse(result=result)
             async with semaphore:
                 try:
@@ -173,8 +195,7 @@ class ConversationApi(gateway_service_pb2_grpc.ConversationServiceServicer):
                     result.run.CopyFrom(response.run)
                     result.messages.extend(response.messages)
                 except AgentSuiteError as exc:
-                    result.error_code = code_of(exc).value[0]
-                    result.error_message = exc.message
+                    _fail(result, exc)
             return gateway_service_pb2.BroadcastResponse(result=result)
 
         tasks = [asyncio.create_task(one(agent_id)) for agent_id in targets]
@@ -243,13 +264,15 @@ class _Conversation:
         self._tenant = tenant
         self._agent_id = agent_id
         self._outbox: asyncio.Queue = asyncio.Queue(CONVERSE_BUFFER)
-        self._followers: set[asyncio.Task] = set()
+        self._followers: dict[asyncio.Task, tuple[str, str]] = {}
+        """Each task forwarding a run's events, with the run's id and the send_id that started it."""
         self._reading = True
         self._failure: Exception | None = None
 
-    def follow(self, events: AsyncIterator[gateway_pb2.RunEvent]) -> None:
-        task = asyncio.create_task(self._forward(events))
-        self._followers.add(task)
+    def follow(self, events: AsyncIterator[gateway_pb2.RunEvent], run_id: str, send_id: str = "") -> None:
+        """Forward the events of run ``run_id``, each tagged with the ``send_id`` that caused it."""
+        task = asyncio.create_task(self._forward(events, send_id))
+        self._followers[task] = (run_id, send_id)
         task.add_done_callback(self._follower_done)
 
     async def read(self, requests, scope) -> None:
@@ -261,13 +284,12 @@ class _Conversation:
                     with new_trace(f"Converse {kind}", skip=kind == "ping"):  # a trace per message
                         await self._handle(kind, request)
                 except Exception as exc:
-                    run_id = getattr(getattr(request, kind or "", None), "run_id", "")
-                    error = _error_event(exc)
-                    await self._outbox.put(
-                        gateway_service_pb2.ConverseResponse(
-                            event=gateway_pb2.RunEvent(run_id=run_id, error=error)
-                        )
-                    )
+                    part = getattr(request, kind or "", None)
+                    event = gateway_pb2.RunEvent(run_id=getattr(part, "run_id", ""), error=_error_event(exc))
+                    send_id = getattr(part, "send_id", "")
+                    if len(send_id) > MAX_KEY_CHARS:  # refused for it: not echoed
+                        send_id = ""
+                    await self._outbox.put(gateway_service_pb2.ConverseResponse(event=event, send_id=send_id))
         except Exception as exc:  # a message refused at the edge: the conversation ends with it
             self._failure = exc
             self.close()
@@ -281,6 +303,7 @@ class _Conversation:
             await self._outbox.put(gateway_service_pb2.ConverseResponse(pong=pong))
         elif kind == "send":
             send = request.send
+            _validate_send_id(send.send_id, "send.send_id")
             _validate_messages(send.messages, required=True)
             _validate_options(send.busy_policy, send.max_steps, send.idempotency_key)
             submission = Submission(
@@ -291,10 +314,11 @@ class _Conversation:
                 max_steps=send.max_steps,
             )
             accepted = await self._runs.submit(self._tenant, submission)
-            self.follow(self._runs.follow(accepted))
+            self.follow(self._runs.follow(accepted), accepted.run_id, send.send_id)
         elif kind == "cancel":
             await self._runs.cancel(self._tenant, require_id(request.cancel.run_id, "cancel.run_id"))
         elif kind == "approval":
+            _validate_send_id(request.approval.send_id, "approval.send_id")
             run = await self._runs.get(self._tenant, require_id(request.approval.run_id, "approval.run_id"))
             if run.agent_id != self._agent_id:
                 raise NotFound("run", run.id)
@@ -304,11 +328,11 @@ class _Conversation:
                 raise InvalidArgument.field(
                     "approval.run_id", f"run {accepted.run_id} is the one awaiting approval"
                 )
-            self.follow(self._runs.follow(accepted))
+            self.follow(self._runs.follow(accepted), accepted.run_id, request.approval.send_id)
         elif kind == "open":
             raise InvalidArgument.field("open", "the conversation is already open")
         else:
-            raise InvalidArgument.field("request", "empty message")
+            raise InvalidArgument.field("request", "must set one of open, send, cancel, approval or ping")
 
     async def responses(self) -> AsyncIterator[gateway_service_pb2.ConverseResponse]:
         while True:
@@ -323,18 +347,16 @@ class _Conversation:
         for task in list(self._followers):
             task.cancel()
 
-    async def _forward(self, events: AsyncIterator[gateway_pb2.RunEvent]) -> None:
+    async def _forward(self, events: AsyncIterator[gateway_pb2.RunEvent], send_id: str) -> None:
         async for event in events:
-            await self._outbox.put(gateway_service_pb2.ConverseResponse(event=event))
+            await self._outbox.put(gateway_service_pb2.ConverseResponse(event=event, send_id=send_id))
 
     def _follower_done(self, task: asyncio.Task) -> None:
-        self._followers.discard(task)
+        run_id, send_id = self._followers.pop(task)
         if not task.cancelled() and task.exception() is not None:
-            error = _error_event(task.exception())
+            event = gateway_pb2.RunEvent(run_id=run_id, error=_error_event(task.exception()))
             with contextlib.suppress(asyncio.QueueFull):
-                self._outbox.put_nowait(
-                    gateway_service_pb2.ConverseResponse(event=gateway_pb2.RunEvent(error=error))
-                )
+                self._outbox.put_nowait(gateway_service_pb2.ConverseResponse(event=event, send_id=send_id))
         self._maybe_end()
 
     def _maybe_end(self) -> None:
@@ -344,10 +366,34 @@ class _Conversation:
                 self._outbox.put_nowait(None)
 
 
+def _answer_within(remaining: float) -> float | None:
+    """Seconds SendMessage waits for its run before answering DEADLINE_EXCEEDED; None: no deadline."""
+    if math.isinf(remaining):
+        return None
+    share, low, high = DEADLINE_MARGIN
+    return max(0.0, remaining - min(high, max(low, remaining * share)))
+
+
 def _error_event(exc: BaseException) -> gateway_pb2.ErrorEvent:
-    """A failure inside a conversation, told as an event with the code and message a call would get."""
+    """A failure inside a conversation, told as an event with the code, message and details a call
+    would get."""
     status = failure_status(exc, "ConversationService.Converse")
-    return gateway_pb2.ErrorEvent(code=status.code.value[0], message=status.details)
+    return gateway_pb2.ErrorEvent(
+        code=status.code.value[0], message=status.details, details=details_of(status)
+    )
+
+
+def _fail(result: gateway_pb2.BroadcastResult, error: AgentSuiteError) -> None:
+    """Record in ``result`` the failure of one agent of a broadcast, as a call would report it."""
+    status = to_status(error)
+    result.error_code = status.code.value[0]
+    result.error_message = status.details
+    result.error_details.extend(details_of(status))
+
+
+def _validate_send_id(send_id: str, field: str) -> None:
+    if len(send_id) > MAX_KEY_CHARS:
+        raise InvalidArgument.field(field, f"must be at most {MAX_KEY_CHARS} characters")
 
 
 async def _collect(
@@ -380,15 +426,17 @@ def _submission(request, *, deltas: bool) -> Submission:
 def _validate_messages(messages, *, required: bool) -> None:
     check = Validation()
     if required:
-        check.check(0 < len(messages) <= MAX_MESSAGES, "messages", f"between 1 and {MAX_MESSAGES} messages")
+        check.check(
+            0 < len(messages) <= MAX_MESSAGES, "messages", f"must hold between 1 and {MAX_MESSAGES} messages"
+        )
     else:
-        check.check(len(messages) <= MAX_MESSAGES, "messages", f"at most {MAX_MESSAGES} messages")
+        check.check(len(messages) <= MAX_MESSAGES, "messages", f"must hold at most {MAX_MESSAGES} messages")
     for index, message in enumerate(messages):
         check.check(bool(message.content.strip()), f"messages[{index}].content", "must not be empty")
         check.check(
             len(message.content) <= MAX_MESSAGE_CHARS,
             f"messages[{index}].content",
-            f"at most {MAX_MESSAGE_CHARS} characters",
+            f"must be at most {MAX_MESSAGE_CHARS} characters",
         )
         check.check(
             not has_nul(message.content), f"messages[{index}].content", "must not contain NUL characters"
@@ -396,7 +444,7 @@ def _validate_messages(messages, *, required: bool) -> None:
         check.check(
             len(message.name) <= MAX_NAME_CHARS,
             f"messages[{index}].name",
-            f"at most {MAX_NAME_CHARS} characters",
+            f"must be at most {MAX_NAME_CHARS} characters",
         )
         check.check(
             message.role
@@ -413,10 +461,12 @@ def _validate_messages(messages, *, required: bool) -> None:
 
 def _validate_options(busy_policy: int, max_steps: int, idempotency_key: str) -> None:
     check = Validation()
-    check.check(busy_policy in _VALID_POLICIES, "busy_policy", "unknown busy policy")
+    check.check(busy_policy in _VALID_POLICIES, "busy_policy", "must be a BusyPolicy value")
     check.check(max_steps >= 0, "max_steps", "must not be negative")
     check.check(
-        len(idempotency_key) <= MAX_KEY_CHARS, "idempotency_key", f"at most {MAX_KEY_CHARS} characters"
+        len(idempotency_key) <= MAX_KEY_CHARS,
+        "idempotency_key",
+        f"must be at most {MAX_KEY_CHARS} characters",
     )
     check.check(not has_nul(idempotency_key), "idempotency_key", "must not contain NUL characters")
     check.raise_if_any()

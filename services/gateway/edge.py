@@ -63,9 +63,10 @@ class RequestCheck:
                 message = self._type.FromString(data)
             except DecodeError:
                 return Refusal(
-                    InvalidArgument(
-                        f"the request is not a valid {self._name}: its bytes do not decode (malformed, "
-                        "a string that is not UTF-8, or nested deeper than 100 levels)"
+                    InvalidArgument.field(
+                        "request",
+                        f"is not a valid {self._name}: its bytes do not decode (malformed, "
+                        "a string that is not UTF-8, or nested deeper than 100 levels)",
                     )
                 )
             violations = message_violations(message)
@@ -75,8 +76,7 @@ class RequestCheck:
                 if getattr(message, name)
             ]
             if violations:
-                summary = "; ".join(f"{v.field}: {v.description}" for v in violations)
-                return Refusal(InvalidArgument(f"invalid request: {summary}", violations=violations))
+                return Refusal(InvalidArgument(violations))
         except Exception:  # a deserializer that raises would answer UNKNOWN with the exception's name
             log.exception("checking a request failed", extra={"request_type": self._name})
             return Refusal(None)

@@ -20,11 +20,8 @@ import httpx
 import pytest
 
 from services.cli.supervisor import ServiceReplica, Suite, SuitePorts
-from services.common.db import create_engine
 from services.common.ports import free_port
-from services.common.settings import Settings
-from services.gateway.store.keys import KeyStore
-from services.tools.store.sealing import generate_key
+from tests.e2e.own_suite import new_key, suite_env
 
 
 def pytest_collection_modifyitems(items):
@@ -61,11 +58,7 @@ class RunningSuite:
         return f"127.0.0.1:{self.suite.ports.of(service)}"
 
     async def new_key(self, tenant: str) -> str:
-        engine = create_engine(self.database_url, Settings(service="test", db_pool_size=1))
-        try:
-            return (await KeyStore(engine).issue(tenant)).key
-        finally:
-            await engine.dispose()
+        return await new_key(self.database_url, tenant)
 
 
 @pytest.fixture(scope="session")
@@ -87,12 +80,7 @@ async def running_suite(database_url, fake_llm, tmp_path_factory) -> AsyncIterat
     suite = Suite(
         database_url=database_url,
         ports=SuitePorts(gateway=free_port(), agent=free_port(), memory=free_port(), tools=free_port()),
-        env={
-            "AGENTSUITE_OPENAI_BASE_URL": fake_llm.base_url,
-            "OPENAI_API_KEY": "sk-test-not-a-real-key",
-            "AGENTSUITE_LOG_LEVEL": "INFO",
-            "AGENTSUITE_SECRETS_KEY": generate_key(),
-        },
+        env=suite_env(fake_llm.base_url),
         log_dir=log_dir,
     )
     await suite.start()

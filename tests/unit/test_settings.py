@@ -126,3 +126,43 @@ def test_settings_are_frozen():
 
     with pytest.raises(AttributeError):
         settings.port = 1  # type: ignore[misc]
+
+
+def test_a_separate_direct_url_means_database_url_goes_through_a_transaction_pooler():
+    pooled = {"DATABASE_URL": "postgresql://u:p@bouncer:6432/db"}
+    direct = {**pooled, "AGENTSUITE_DATABASE_DIRECT_URL": "postgresql://u:p@postgres:5432/db"}
+
+    assert not Settings.from_env("gateway", pooled).db_transaction_pooler
+    assert Settings.from_env("gateway", direct).db_transaction_pooler
+    assert not Settings.from_env(
+        "gateway", {**direct, "AGENTSUITE_DB_TRANSACTION_POOLER": "false"}
+    ).db_transaction_pooler
+    same = {**pooled, "AGENTSUITE_DATABASE_DIRECT_URL": pooled["DATABASE_URL"]}
+    assert not Settings.from_env("gateway", same).db_transaction_pooler
+
+
+def test_tls_files_must_exist_and_come_in_working_combinations(tmp_path):
+    cert, key, ca = (tmp_path / name for name in ("cert.pem", "key.pem", "ca.pem"))
+    for path in (cert, key, ca):
+        path.write_text("pem")
+
+    settings = Settings.from_env(
+        "memory",
+        {
+            "AGENTSUITE_TLS_CERT_FILE": str(cert),
+            "AGENTSUITE_TLS_KEY_FILE": str(key),
+            "AGENTSUITE_TLS_CA_FILE": str(ca),
+            "AGENTSUITE_TLS_REQUIRE_CLIENT_CERT": "true",
+        },
+    )
+    assert (settings.tls_cert_file, settings.tls_require_client_cert) == (cert, True)
+
+    with pytest.raises(SettingsError) as missing:
+        Settings.from_env("memory", {"AGENTSUITE_TLS_CA_FILE": str(tmp_path / "nope.pem")})
+    assert "AGENTSUITE_TLS_CA_FILE" in str(missing.value) and "not a readable file" in str(missing.value)
+    with pytest.raises(SettingsError, match="go together"):
+        Settings.from_env("memory", {"AGENTSUITE_TLS_CERT_FILE": str(cert)})
+    with pytest.raises(SettingsError, match="REQUIRE_CLIENT_CERT needs"):
+        Settings.from_env(
+            "memory", {"AGENTSUITE_TLS_REQUIRE_CLIENT_CERT": "true", "AGENTSUITE_TLS_CA_FILE": str(ca)}
+        )

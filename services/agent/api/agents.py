@@ -53,7 +53,9 @@ class AgentApi(agent_service_pb2_grpc.AgentServiceServicer):
         check = Validation()
         check.check(not has_nul(request.name), "name", "must not contain NUL characters")
         check.check(not any(has_nul(tag) for tag in request.tags), "tags", "must not contain NUL characters")
-        check.check(len(request.agent_ids) <= MAX_LISTED_IDS, "agent_ids", f"at most {MAX_LISTED_IDS} ids")
+        check.check(
+            len(request.agent_ids) <= MAX_LISTED_IDS, "agent_ids", f"must hold at most {MAX_LISTED_IDS} ids"
+        )
         check.raise_if_any()
         ids = tuple(require_id(agent_id, f"agent_ids[{i}]") for i, agent_id in enumerate(request.agent_ids))
         after = decode_time_id_token(request.page_token)

@@ -68,24 +68,26 @@ def _run_deadline(call_deadline: float | None) -> float | None:
 
 def _run_input(request: agent_service_pb2.StepRequest) -> tuple[HistoryMessage, ...]:
     check = Validation()
-    check.check(bool(request.run_id), "run_id", "required")
+    check.check(bool(request.run_id), "run_id", "is required")
     if request.approvals:
         check.check(not request.input, "input", "must be empty when approvals continue a run")
         for index, approval in enumerate(request.approvals):
-            check.check(bool(approval.tool_call_id), f"approvals[{index}].tool_call_id", "required")
+            check.check(bool(approval.tool_call_id), f"approvals[{index}].tool_call_id", "is required")
             check.check(
                 len(approval.reason) <= MAX_REASON_CHARS,
                 f"approvals[{index}].reason",
-                f"at most {MAX_REASON_CHARS} characters",
+                f"must be at most {MAX_REASON_CHARS} characters",
             )
     else:
         check.check(
             0 < len(request.input) <= MAX_INPUT_MESSAGES,
             "input",
-            f"between 1 and {MAX_INPUT_MESSAGES} messages",
+            f"must hold between 1 and {MAX_INPUT_MESSAGES} messages",
         )
     check.check(request.epoch >= 0, "epoch", "must not be negative")
-    check.check(0 <= request.max_steps <= MAX_STEPS, "max_steps", f"between 0 (the agent's) and {MAX_STEPS}")
+    check.check(
+        0 <= request.max_steps <= MAX_STEPS, "max_steps", f"must be between 0 (the agent's) and {MAX_STEPS}"
+    )
     allowed = (common_pb2.MESSAGE_ROLE_USER, common_pb2.MESSAGE_ROLE_SYSTEM)
     for index, message in enumerate(request.input):
         check.check(message.role in allowed, f"input[{index}].role", "must be USER or SYSTEM")
@@ -93,7 +95,7 @@ def _run_input(request: agent_service_pb2.StepRequest) -> tuple[HistoryMessage, 
         check.check(
             len(message.content) <= MAX_INPUT_CHARS,
             f"input[{index}].content",
-            f"at most {MAX_INPUT_CHARS} characters",
+            f"must be at most {MAX_INPUT_CHARS} characters",
         )
     check.raise_if_any()
     role_names = {number: name for name, number in ROLES.items()}

@@ -96,17 +96,17 @@ class AgentSpec:
         """Record every field that breaks a rule in ``check``; whether the attached tools exist and
         what they are called is :func:`check_attached_tools`'s part."""
         check.check(bool(self.name.strip()), "agent.name", "must not be empty")
-        check.check(len(self.name) <= MAX_NAME, "agent.name", f"at most {MAX_NAME} characters")
+        check.check(len(self.name) <= MAX_NAME, "agent.name", f"must be at most {MAX_NAME} characters")
         check.check(
             len(self.system_prompt) <= MAX_SYSTEM_PROMPT,
             "agent.system_prompt",
-            f"at most {MAX_SYSTEM_PROMPT} characters",
+            f"must be at most {MAX_SYSTEM_PROMPT} characters",
         )
-        check.check(len(self.tags) <= MAX_TAGS, "agent.tags", f"at most {MAX_TAGS} tags")
+        check.check(len(self.tags) <= MAX_TAGS, "agent.tags", f"must hold at most {MAX_TAGS} tags")
         check.check(
             all(0 < len(tag) <= MAX_TAG for tag in self.tags),
             "agent.tags",
-            f"each tag 1 to {MAX_TAG} characters",
+            f"each tag must be 1 to {MAX_TAG} characters",
         )
         for field_name, text in (
             ("name", self.name),
@@ -142,7 +142,7 @@ class AgentSpec:
 
 
 def _check_tool_ids(tool_ids: tuple[str, ...], check: Validation) -> None:
-    check.check(len(tool_ids) <= MAX_TOOLS, "agent.tool_ids", f"at most {MAX_TOOLS} tools")
+    check.check(len(tool_ids) <= MAX_TOOLS, "agent.tool_ids", f"must hold at most {MAX_TOOLS} tools")
     seen: set[str] = set()
     for index, tool_id in enumerate(tool_ids):
         where = f"agent.tool_ids[{index}]"

@@ -21,7 +21,7 @@ from agentsuite.gateway.v1 import gateway_pb2
 from services.common import metrics
 from services.common.call import CallScope, enter_call, parse_call_chain
 from services.common.errors import AgentSuiteError, Unavailable
-from services.common.status import code_of
+from services.common.status import details_of, to_status
 from services.gateway.agent_client import AgentRuntimeClient
 from services.gateway.core.events import STATUS_BY_STOP, Numbering, is_live_only, now, result_of, run_of
 from services.gateway.core.hub import RunHub, RunHubs
@@ -253,8 +253,11 @@ class RunExecutor:
 
     @staticmethod
     def _fail(run, numbering: Numbering, relay: _Relay, exc: AgentSuiteError) -> None:
-        code = code_of(exc)
-        relay.add(numbering.event(error=gateway_pb2.ErrorEvent(code=code.value[0], message=exc.message)))
+        status = to_status(exc)
+        error = gateway_pb2.ErrorEvent(
+            code=status.code.value[0], message=status.details, details=details_of(status)
+        )
+        relay.add(numbering.event(error=error))
         _stop(run, gateway_pb2.RUN_STATUS_FAILED, exc.message)
         run.stop_reason = common_pb2.STOP_REASON_ERROR
 

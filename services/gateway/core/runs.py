@@ -183,7 +183,7 @@ class Runs:
                 f"agent {submission.agent_id} already has {acceptance.queued} runs queued "
                 f"(at most {self._max_queued}); retry later",
                 reason="AGENT_QUEUE_FULL",
-                metadata={"agent_id": submission.agent_id},
+                metadata={"run_id": acceptance.running_id or "", "agent_id": submission.agent_id},
             )
         for interrupted in acceptance.interrupted:
             await self._cancel_running(interrupted)
@@ -206,10 +206,10 @@ class Runs:
         unknown = [call_id for call_id in decided if call_id not in pending]
         missing = sorted(pending - set(decided))
         if unknown or missing or len(decided) != len(set(decided)):
-            raise InvalidArgument(
-                f"approvals must decide each pending call of run {row.id} once: "
+            raise InvalidArgument.field(
+                "approvals",
+                f"must decide each pending call of run {row.id} once: "
                 f"pending {sorted(pending)}, unknown {unknown}, missing {missing}",
-                violations=[],
             )
         request = agent_service_pb2.StepRequest.FromString(row.step_request)
         del request.approvals[:]
@@ -235,14 +235,14 @@ class Runs:
     def _check_chain(self, agent_id: str, chain: tuple[str, ...]) -> None:
         if agent_id in chain:
             raise FailedPrecondition(
-                f"refused: agent {agent_id} is already waiting in this conversation "
+                f"agent {agent_id} is already waiting in this conversation "
                 f"({' -> '.join((*chain, agent_id))}); waiting on it would deadlock",
                 reason="CALL_CYCLE",
                 metadata={"agent_id": agent_id},
             )
         if len(chain) >= self._max_call_depth:
             raise FailedPrecondition(
-                f"refused: the agent-to-agent call chain is at its limit of {self._max_call_depth}",
+                f"the agent-to-agent call chain is at its limit of {self._max_call_depth}",
                 reason="CALL_DEPTH",
             )
 

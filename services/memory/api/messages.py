@@ -27,7 +27,7 @@ class MessageRpcs:
         if position is not None:
             seq = position.get("seq")
             if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-                raise InvalidArgument.field("page_token", "not a token this service issued")
+                raise InvalidArgument.field("page_token", "is not a token this service issued")
             if request.descending:
                 before = seq
             else:
@@ -39,7 +39,7 @@ class MessageRpcs:
             after_seq=after,
             before_seq=before,
             descending=request.descending,
-            roles=[role(value, "roles") for value in request.roles],
+            roles=[role(value, f"roles[{index}]") for index, value in enumerate(request.roles)],
         )
         more = len(page) > limit
         page = page[:limit]
@@ -52,9 +52,9 @@ class MessageRpcs:
         tenant = require_tenant()
         agent_id = require_id(request.agent_id, "agent_id")
         if not request.query.strip():
-            raise InvalidArgument.field("query", "required")
+            raise InvalidArgument.field("query", "is required")
         if len(request.query) > MAX_QUERY:
-            raise InvalidArgument.field("query", f"at most {MAX_QUERY} characters")
+            raise InvalidArgument.field("query", f"must be at most {MAX_QUERY} characters")
         check = Validation()
         start, end = time_range(request, check)
         check.raise_if_any()
@@ -64,14 +64,14 @@ class MessageRpcs:
         if position is not None:
             score, seq = position.get("score"), position.get("seq")
             if not isinstance(score, float | int) or not isinstance(seq, int) or isinstance(seq, bool):
-                raise InvalidArgument.field("page_token", "not a token this service issued")
+                raise InvalidArgument.field("page_token", "is not a token this service issued")
             after = (float(score), seq)
         found = await self._messages.search(
             tenant=tenant,
             agent_id=agent_id,
             query=request.query,
             limit=limit + 1,
-            roles=[role(value, "roles") for value in request.roles],
+            roles=[role(value, f"roles[{index}]") for index, value in enumerate(request.roles)],
             start=start,
             end=end,
             after=after,
@@ -90,6 +90,6 @@ class MessageRpcs:
         count = await self._messages.count(
             tenant=require_tenant(),
             agent_id=require_id(request.agent_id, "agent_id"),
-            roles=[role(value, "roles") for value in request.roles],
+            roles=[role(value, f"roles[{index}]") for index, value in enumerate(request.roles)],
         )
         return memory_service_pb2.CountMessagesResponse(count=count)

@@ -69,17 +69,21 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
         agent_id = require_id(request.agent_id, "agent_id")
         check = Validation()
         check.check(
-            0 < len(request.messages) <= MAX_APPEND, "messages", f"between 1 and {MAX_APPEND} messages"
+            0 < len(request.messages) <= MAX_APPEND,
+            "messages",
+            f"must hold between 1 and {MAX_APPEND} messages",
         )
         check.check(request.epoch >= 0, "epoch", "must not be negative")
         check.check(
-            len(request.idempotency_key) <= MAX_KEY, "idempotency_key", f"at most {MAX_KEY} characters"
+            len(request.idempotency_key) <= MAX_KEY,
+            "idempotency_key",
+            f"must be at most {MAX_KEY} characters",
         )
-        check.check(len(request.run_id) <= MAX_KEY, "run_id", f"at most {MAX_KEY} characters")
+        check.check(len(request.run_id) <= MAX_KEY, "run_id", f"must be at most {MAX_KEY} characters")
         metadatas = []
         for index, message in enumerate(request.messages):
             check.check(
-                message.role != common_pb2.MESSAGE_ROLE_UNSPECIFIED, f"messages[{index}].role", "required"
+                message.role != common_pb2.MESSAGE_ROLE_UNSPECIFIED, f"messages[{index}].role", "is required"
             )
             check.check(
                 message.role != common_pb2.MESSAGE_ROLE_TOOL or bool(message.tool_call_id),
@@ -160,7 +164,9 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
         check = Validation()
         check.check(request.epoch >= 0, "epoch", "must not be negative")
         check.check(request.boundary_seq >= 0, "boundary_seq", "must not be negative")
-        check.check(len(request.summary) <= MAX_CONTENT, "summary", f"at most {MAX_CONTENT} characters")
+        check.check(
+            len(request.summary) <= MAX_CONTENT, "summary", f"must be at most {MAX_CONTENT} characters"
+        )
         check.raise_if_any()
         boundary = await self._messages.move_boundary(
             tenant=tenant,
@@ -218,7 +224,7 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
 
 def _check_context_size(max_messages: int, field: str) -> None:
     if not 0 <= max_messages <= MAX_CONTEXT_MESSAGES:
-        raise InvalidArgument.field(field, f"between 0 (all) and {MAX_CONTEXT_MESSAGES}")
+        raise InvalidArgument.field(field, f"must be between 0 (all) and {MAX_CONTEXT_MESSAGES}")
 
 
 def _check_message_values(message: memory_pb2.MessageInput, where: str, check: Validation) -> dict:
@@ -237,7 +243,7 @@ def _check_message_values(message: memory_pb2.MessageInput, where: str, check: V
             (f"tool_calls[{index}].arguments_json", call.arguments_json, MAX_CONTENT),
         ]
     for field_name, text, limit in texts:
-        check.check(len(text) <= limit, f"{where}.{field_name}", f"at most {limit} characters")
+        check.check(len(text) <= limit, f"{where}.{field_name}", f"must be at most {limit} characters")
         check.check(not has_nul(text), f"{where}.{field_name}", "must not contain NUL characters")
     metadata = from_struct(message.metadata, f"{where}.metadata")
     problem = value_problem(metadata)
