@@ -38,7 +38,9 @@ def gateway_client(settings: Settings, args: argparse.Namespace, key: str) -> Cl
     ``AGENTSUITE_TLS_CERT_FILE`` and ``AGENTSUITE_TLS_KEY_FILE``)."""
     tls = None
     if settings.tls_ca_file is not None:
-        tls = TLS(ca_file=settings.tls_ca_file, cert_file=settings.tls_cert_file, key_file=settings.tls_key_file)
+        tls = TLS(
+            ca_file=settings.tls_ca_file, cert_file=settings.tls_cert_file, key_file=settings.tls_key_file
+        )
     return connect(
         args.endpoint or settings.gateway_addr,
         api_key=key,

@@ -130,3 +130,17 @@ def test_the_dashboard_shows_what_an_operator_asked_for():
         "agentsuite_lease_takeovers_total",
     ):
         assert wanted in used
+
+
+def test_the_observability_compose_file_is_valid_compose_and_mounts_files_that_exist():
+    import jsonschema
+
+    document = yaml.safe_load((DOCKER / "compose.observability.yaml").read_text())
+    schema = json.loads((DOCKER / "schemas" / "compose-spec.json").read_text())
+    assert list(jsonschema.Draft7Validator(schema).iter_errors(document)) == []
+    mounts = [m.split(":")[0] for s in document["services"].values() for m in s.get("volumes", [])]
+    for source in (m for m in mounts if m.startswith("./")):
+        assert (DOCKER / source).exists(), source
+    collector = yaml.safe_load((DOCKER / "otel" / "collector.yaml").read_text())
+    assert "prometheus" in collector["service"]["pipelines"]["metrics"]["exporters"]
+    assert collector["exporters"]["prometheus"]["endpoint"].endswith(":8889")
