@@ -70,8 +70,8 @@ _tracer: trace.Tracer = trace.NoOpTracer()
 
 DEFAULT_SAMPLER_ARG = "0.1"
 """The default ratio of new traces recorded (``OTEL_TRACES_SAMPLER_ARG`` changes it): recording
-every trace cost 30-40% more CPU per message and 29-36% of throughput in ``bench/throughput.py
---compare telemetry``; one in ten keeps that to a few percent (see docs/observability.md)."""
+every trace cost 10-40% more CPU per message and 17-36% of throughput in two runs of
+``bench/throughput.py --compare telemetry``; one in ten keeps that to a few percent (docs/observability.md)."""
 
 
 def resource(service: str):
