@@ -89,6 +89,10 @@ class Settings:
     """Python logging level (``AGENTSUITE_LOG_LEVEL``)."""
     tracing: bool = True
     """Create OpenTelemetry spans and put trace ids in logs (``AGENTSUITE_TRACING``)."""
+    metrics_port: int | None = None
+    """Serve the metrics for Prometheus on this port (``AGENTSUITE_METRICS_PORT``); unset = off."""
+    metrics_host: str = "127.0.0.1"
+    """Address the metrics port listens on (``AGENTSUITE_METRICS_HOST``; 0.0.0.0 in a container)."""
     max_message_bytes: int = 64 * 1024 * 1024
     """Largest gRPC message accepted or sent (``AGENTSUITE_MAX_MESSAGE_BYTES``); an exported agent
     document is one message, so this also caps its size."""
@@ -222,6 +226,8 @@ class Settings:
             tls_require_client_cert=reader.boolean("AGENTSUITE_TLS_REQUIRE_CLIENT_CERT", False),
             log_level=reader.text("AGENTSUITE_LOG_LEVEL", "INFO").upper(),
             tracing=reader.boolean("AGENTSUITE_TRACING", True),
+            metrics_port=reader.integer("AGENTSUITE_METRICS_PORT", 0) or None,
+            metrics_host=reader.text("AGENTSUITE_METRICS_HOST", "127.0.0.1"),
             max_message_bytes=reader.integer("AGENTSUITE_MAX_MESSAGE_BYTES", 64 * 1024 * 1024),
             keepalive_time_ms=reader.integer("AGENTSUITE_KEEPALIVE_TIME_MS", 20_000),
             drain_seconds=reader.number("AGENTSUITE_DRAIN_SECONDS", 0.0),

@@ -26,6 +26,7 @@ from services.common.paging import decode_token, encode_token, page_size
 from services.common.protobuf import require_id
 from services.common.server import Registration, failure_status, servicer
 from services.common.status import details_of, to_status
+from services.common.tracing import new_trace
 from services.common.values import has_nul
 from services.gateway.clients.agent import AgentRuntimeClient
 from services.gateway.core.events import is_finished, run_of
@@ -277,7 +278,8 @@ class _Conversation:
             async for request in requests:
                 kind = request.WhichOneof("request")
                 try:
-                    await self._handle(kind, request)
+                    with new_trace(f"Converse {kind}", skip=kind == "ping"):  # a trace per message
+                        await self._handle(kind, request)
                 except Exception as exc:
                     part = getattr(request, kind or "", None)
                     event = gateway_pb2.RunEvent(run_id=getattr(part, "run_id", ""), error=_error_event(exc))
