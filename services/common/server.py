@@ -124,10 +124,10 @@ def failure_status(exc: BaseException, rpc: str) -> grpc.Status:
     return to_status(error)
 
 
-def _answer(exc: BaseException, method: str) -> grpc.Status:
+def _answer(exc: BaseException, method: str, at_edge: bool) -> grpc.Status:
     """``failure_status``, with the trace id kept beside its details at the edge."""
     status = failure_status(exc, method)
-    if call_metadata_trusted():
+    if not at_edge:
         return status
     return _Status(status.code, status.details, (*status.trailing_metadata, *_trace_metadata()))
 
@@ -157,10 +157,11 @@ def rpc_handler(method: Callable, rpc: str = "") -> Callable:
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             metadata = _metadata_of(context)
+            at_edge = current_call().authenticated  # the gateway authenticated this call
             enter_call(_scope_of(context, metadata))
             with rpc_server_span(service, method_name, metadata) as span:
                 try:
-                    if not call_metadata_trusted():
+                    if at_edge:
                         await context.send_initial_metadata(_trace_metadata())
                     async with contextlib.aclosing(method(self, request, context)) as responses:
                         async for response in responses:
@@ -172,7 +173,7 @@ def rpc_handler(method: Callable, rpc: str = "") -> Callable:
                     code = context.code() or grpc.StatusCode.UNKNOWN
                     raise
                 except Exception as exc:
-                    status = _answer(exc, name)
+                    status = _answer(exc, name, at_edge)
                     code = status.code
                     await context.abort_with_status(status)
                 finally:
@@ -186,9 +187,10 @@ def rpc_handler(method: Callable, rpc: str = "") -> Callable:
         started = time.perf_counter()
         code = grpc.StatusCode.OK
         metadata = _metadata_of(context)
+        at_edge = current_call().authenticated  # the gateway authenticated this call
         enter_call(_scope_of(context, metadata))
         with rpc_server_span(service, method_name, metadata) as span:
-            if not call_metadata_trusted():
+            if at_edge:
                 context.set_trailing_metadata(_trace_metadata())
             try:
                 return await method(self, request, context)
@@ -199,7 +201,7 @@ def rpc_handler(method: Callable, rpc: str = "") -> Callable:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
             except Exception as exc:
-                status = _answer(exc, name)
+                status = _answer(exc, name, at_edge)
                 code = status.code
                 await context.abort_with_status(status)
             finally:
