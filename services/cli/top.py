@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from rich.console import Console, Group
+from rich.console import Console, Group, JustifyMethod
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -29,6 +29,22 @@ from services.cli.parsing import command
 from services.common.metrics import DEFAULT_METRICS_PORTS
 
 Labels = tuple[tuple[str, str], ...]
+
+RPC_COLUMNS: tuple[tuple[str, JustifyMethod], ...] = (
+    ("service", "left"),
+    ("method", "left"),
+    ("calls", "right"),
+    ("p50", "right"),
+    ("p99", "right"),
+    ("errors", "right"),
+)
+WORK_COLUMNS: tuple[tuple[str, JustifyMethod], ...] = (
+    ("what", "left"),
+    ("calls", "right"),
+    ("p50", "right"),
+    ("p99", "right"),
+    ("first token p50", "right"),
+)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -166,8 +182,8 @@ class View:
         gateways = [s for s in self.scrapes if s.samples.get("agentsuite_runs_accepted_total") is not None]
         rates = [_rate(s, self._before(s), "agentsuite_runs_accepted_total") for s in gateways]
         known = [r for r in rates if r is not None]
-        depth = defaultdict(float)
-        finished = defaultdict(float)
+        depth: defaultdict[float, float] = defaultdict(float)
+        finished: defaultdict[str, float] = defaultdict(float)
         for scrape in gateways:
             for le, count in (
                 histograms(scrape, self._before(scrape), "agentsuite_lane_queue_depth", ())
@@ -192,8 +208,7 @@ class View:
 
     def services(self) -> Table:
         table = Table(title="RPCs served (ms)", title_justify="left", expand=True)
-        for column, justify in (("service", "left"), ("method", "left"), ("calls", "right"),
-                                ("p50", "right"), ("p99", "right"), ("errors", "right")):  # fmt: skip
+        for column, justify in RPC_COLUMNS:
             table.add_column(column, justify=justify)
         for scrape in sorted(self.scrapes, key=lambda s: s.service):
             before = self._before(scrape)
@@ -227,8 +242,7 @@ class View:
 
     def work(self) -> Table:
         table = Table(title="model and tools (ms)", title_justify="left", expand=True)
-        for column, justify in (("what", "left"), ("calls", "right"), ("p50", "right"), ("p99", "right"),
-                                ("first token p50", "right")):  # fmt: skip
+        for column, justify in WORK_COLUMNS:
             table.add_column(column, justify=justify)
         for scrape in self.scrapes:
             before = self._before(scrape)
@@ -259,7 +273,7 @@ class View:
 
     def render(self, interval: float) -> Group:
         since = "since the previous refresh" if self.previous else "since each service started"
-        parts = [self.summary(), self.services(), self.work()]
+        parts: list[Table | Text] = [self.summary(), self.services(), self.work()]
         footer = f"counts {since}; refreshing every {interval:g} s; Ctrl-C quits"
         if self.problems:
             footer += "\nunreachable: " + "; ".join(self.problems)

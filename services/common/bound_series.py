@@ -16,10 +16,12 @@ collection, a view that filters attributes) the series keeps recording through t
 
 from __future__ import annotations
 
+from typing import Any
+
 from opentelemetry.context import Context
 
 _NO_CONTEXT = Context()
-Measurement = None
+Measurement: Any = None
 """The SDK's measurement class, imported with the first series that has an SDK behind it (a
 process without metrics never loads the SDK)."""
 

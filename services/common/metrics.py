@@ -211,8 +211,9 @@ def configure_metrics(service: str, port: int | None, host: str = "127.0.0.1") -
     global _instruments, _recording
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics._internal.exemplar import AlwaysOffExemplarFilter
+    from opentelemetry.sdk.metrics.export import MetricReader
 
-    readers = []
+    readers: list[MetricReader] = []
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") and os.environ.get("OTEL_METRICS_EXPORTER") != "none":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader

@@ -16,17 +16,20 @@ from collections.abc import Iterator, Mapping
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanKind
+from opentelemetry.util.types import AnyValue
 
 from services.common.telemetry import tracer, traces_recorded
 
 KEPT_RUNS = 10_000
 """Contexts of accepted runs kept for their execution (runs queued past this start their own trace)."""
 
+Attributes = Mapping[str, AnyValue]
+
 _kept: OrderedDict[str, otel_context.Context] = OrderedDict()
 
 
 def span(
-    name: str, attributes: Mapping[str, object] | None = None, *, kind: SpanKind = SpanKind.INTERNAL
+    name: str, attributes: Attributes | None = None, *, kind: SpanKind = SpanKind.INTERNAL
 ) -> contextlib.AbstractContextManager[Span | None]:
     """A span around a block, child of the current one (nothing when traces are not recorded)."""
     if not traces_recorded():
@@ -35,9 +38,7 @@ def span(
 
 
 @contextlib.contextmanager
-def new_trace(
-    name: str, attributes: Mapping[str, object] | None = None, *, skip: bool = False
-) -> Iterator[None]:
+def new_trace(name: str, attributes: Attributes | None = None, *, skip: bool = False) -> Iterator[None]:
     """A root span of a trace of its own, linked to the current span: one message of a long stream
     (``Converse``) is one trace, not part of the stream's. Nothing when ``skip``."""
     if skip or not traces_recorded():
@@ -111,7 +112,7 @@ def keep_for_run(run_id: str) -> None:
         _kept.popitem(last=False)
 
 
-def run_span(run_id: str, attributes: Mapping[str, object]) -> contextlib.AbstractContextManager:
+def run_span(run_id: str, attributes: Attributes) -> contextlib.AbstractContextManager:
     """The span of one execution of a run: in the trace of the request that accepted it when that
     was here, else at the root of a trace of its own (never in the trace of whatever request
     happened to start the lane's task)."""
@@ -123,7 +124,7 @@ def run_span(run_id: str, attributes: Mapping[str, object]) -> contextlib.Abstra
     )
 
 
-def set_attributes(attributes: Mapping[str, object]) -> None:
+def set_attributes(attributes: Attributes) -> None:
     """Add attributes to the current span (when one is recorded)."""
     if traces_recorded():
         trace.get_current_span().set_attributes(attributes)

@@ -36,6 +36,7 @@ from services.agent.core.events import (
     ToolReturnEvent,
 )
 from services.agent.core.history import HistoryMessage, Memory, unanswered_calls
+from services.agent.core.model_call_observation import ModelCallObservation
 from services.agent.core.prompt import chat_message, chat_messages
 from services.agent.core.run_state import RunRequest, RunState, RunStop
 from services.agent.core.summarising import ContextKeeper
@@ -54,7 +55,6 @@ from services.agent.llm import (
 )
 from services.agent.llm import ReasoningDelta as LLMReasoningDelta
 from services.agent.llm import TextDelta as LLMTextDelta
-from services.agent.llm.observed import ModelCallObservation
 from services.common.approvals import check_decisions
 from services.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument
 from services.common.stored_cache import StoredMessageCache

@@ -146,7 +146,7 @@ class RunExecutor:
                 finished_at=run.finish_time.ToDatetime().replace(tzinfo=UTC),
             )
             await relay.finish(finished, finish)
-            observed.finished(run)
+            observed.finished(run.status, run.stop_reason)
         except LeaseLost:
             metrics.record_lease_lost()
             lane.stop_reason = StopReason.LEASE_LOST

@@ -6,20 +6,18 @@ from __future__ import annotations
 import contextlib
 import time
 
-from agentsuite.common.v1 import common_pb2
-from agentsuite.gateway.v1 import gateway_pb2
 from services.common import metrics
 from services.common.tracing import run_span, set_attributes
 from services.gateway.core.model import RunRow
+from services.gateway.core.statuses import RunStatus, RunStopReason
 
 
-def status_name(status: int) -> str:
+def _name(enum: type[RunStatus] | type[RunStopReason], number: int) -> str:
     """``completed`` for ``RUN_STATUS_COMPLETED``: a bounded attribute value."""
-    return gateway_pb2.RunStatus.Name(status).removeprefix("RUN_STATUS_").lower()
-
-
-def stop_name(reason: int) -> str:
-    return common_pb2.StopReason.Name(reason).removeprefix("STOP_REASON_").lower()
+    try:
+        return enum(number).name.lower()
+    except ValueError:
+        return "unspecified"
 
 
 class RunObservation:
@@ -33,9 +31,9 @@ class RunObservation:
         self._span = contextlib.ExitStack()
         self._span.enter_context(run_span(row.id, {"agentsuite.agent.id": row.agent_id}))
 
-    def finished(self, run: gateway_pb2.Run) -> None:
+    def finished(self, status_number: int, stop_number: int) -> None:
         self._finished = True
-        status, stop = status_name(run.status), stop_name(run.stop_reason)
+        status, stop = _name(RunStatus, status_number), _name(RunStopReason, stop_number)
         metrics.record_run_finished(status, stop, time.monotonic() - self._started)
         set_attributes({"agentsuite.run.status": status, "agentsuite.run.stop_reason": stop})
 

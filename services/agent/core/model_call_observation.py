@@ -11,7 +11,7 @@ from dataclasses import asdict
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from services.agent.llm.types import ChatRequest, Completion
+from services.agent.llm import ChatRequest, Completion
 from services.common import metrics
 from services.common.telemetry import capture_content, tracer, traces_recorded
 
@@ -26,7 +26,7 @@ class ModelCallObservation:
         self._first_token: float | None = None
         self._span = None
         if traces_recorded():
-            attributes = {
+            attributes: dict[str, str | int] = {
                 "gen_ai.operation.name": "chat",
                 "gen_ai.provider.name": provider,
                 "gen_ai.request.model": request.model,
