@@ -2,7 +2,8 @@
 #   make up    set everything up, then run the suite (embedded PostgreSQL + four services)
 #   make test  set everything up, then run every test
 # Set-up is idempotent: a virtual environment in .venv (Python 3.11, pinned by constraints.txt)
-# and buf from npm (pinned by package-lock.json).
+# and node_modules from npm (pinned by package-lock.json): buf, protoc-gen-es, TypeScript, and the
+# TypeScript client's dependencies (npm workspaces clients/typescript and examples/typescript).
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -54,11 +55,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 # npm ci rejects this lock file: the registry here lacks some platform builds of buf, so npm
 # leaves them out of the lock. npm install honours the lock and the exact pin all the same.
-node_modules/.installed: package.json package-lock.json
+node_modules/.installed: package.json package-lock.json clients/typescript/package.json examples/typescript/package.json
 	npm install --no-save --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Regenerate agentsuite/ (Python stubs) from protos/; the test run fails when it is stale.
+# Regenerate agentsuite/ (Python stubs) and clients/typescript/src/gen/ (TypeScript, with buf and
+# buf.gen.yaml) from protos/; the test run fails when either is stale.
 protos: setup
 	$(BIN)/python scripts/gen_protos.py
 

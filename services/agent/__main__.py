@@ -39,18 +39,19 @@ async def wire(settings: Settings) -> Wiring:
         settings, store, internal_token(settings.internal_token, settings.state_dir)
     )
     builtins = BuiltinTools(memory=memory, messaging=messaging)
-    loop = AgentLoop(
-        agents=CallerAgents(store),
-        memory=memory,
-        providers=providers,
-        tools=ToolExecutor(builtins=builtins, custom=tools),
-        custom=tools,
-    )
     models = ModelCatalog(
         providers=providers.names,
         default_provider=providers.default_provider,
         default_model=settings.default_model
         or (OPENAI_DEFAULT_MODEL if providers.default_provider == "openai" else SCRIPTED_MODEL),
+    )
+    loop = AgentLoop(
+        agents=CallerAgents(store),
+        memory=memory,
+        providers=providers,
+        models=models,
+        tools=ToolExecutor(builtins=builtins, custom=tools),
+        custom=tools,
     )
     lifecycle = AgentLifecycle(store=store, memory=agent_memory, tools=catalog, models=models)
     transfer = AgentTransfer(
@@ -62,7 +63,7 @@ async def wire(settings: Settings) -> Wiring:
         max_document_bytes=document_limit(settings.max_message_bytes),
     )
     return Wiring(
-        registrations(store=store, loop=loop, lifecycle=lifecycle, transfer=transfer, models=models),
+        registrations(store=store, loop=loop, lifecycle=lifecycle, transfer=transfer),
         closers=[
             engine.dispose,
             messaging.close,

@@ -1,102 +1,104 @@
-"""``agentsuite``: run the suite (``up``), chat with an agent (``chat``), manage API keys (``keys``),
-fill and search archival memory (``archival``), export and import agents (``agents``)."""
+"""agentsuite: run the suite, and drive every public API of it from the shell.
+
+One noun per group (agents, blocks, messages, tools, secrets, runs, archives, keys), ``up`` and
+``chat``. Results go to stdout (a table, or JSON with ``--json``), errors to stderr with an exit
+status that says what kind of failure it was (docs/cli.md).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
 import sys
+from dataclasses import replace
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from agentsuite.client.errors import AgentSuiteError
+from services.cli import agents, archives, blocks, chat, keys, messages, runs, secrets, tools
+from services.cli.console import Output
+from services.cli.context import Context, Target
+from services.cli.exits import CliError, ExitCode
+from services.cli.parsing import command
 from services.common.settings import Settings, SettingsError
+
+EPILOG = """exit status: 0 ok, 1 error, 2 usage (bad arguments or input), 3 not found,
+4 unavailable (the suite is down), 5 no or refused API key, 130 interrupted.
+Every command takes --help; add --json for output a script can read."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agentsuite",
+        description=__doc__.split("\n\n")[0],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"agentsuite {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    up = command(
+        commands,
+        "up",
+        "start PostgreSQL and the four services; Ctrl-C stops them",
+        _up,
+        gateway=False,
+        json=False,
+    )
+    up.add_argument("--state-dir", type=Path, help="where the database, logs and API key live")
+    chat.add_command(commands)
+    for module in (agents, blocks, messages, tools, secrets, runs, archives, keys):
+        module.add_commands(commands)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="agentsuite", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    up = commands.add_parser("up", help="start PostgreSQL and the four services; Ctrl-C stops them")
-    up.add_argument("--state-dir", type=Path, help="where the database, logs and API key live")
-
-    chat = commands.add_parser("chat", help="chat with an agent, with streamed replies")
-    chat.add_argument("--agent", default="assistant", help="agent id or name; a new name creates the agent")
-    chat.add_argument("--message", "-m", action="append", help="send this message and exit (repeatable)")
-
-    keys = commands.add_parser("keys", help="create, list and revoke API keys (admin)")
-    key_commands = keys.add_subparsers(dest="keys_command", required=True)
-    create = key_commands.add_parser("create", help="issue a key for a tenant (created if new)")
-    create.add_argument("--tenant", required=True)
-    create.add_argument("--name", default="")
-    revoke = key_commands.add_parser("revoke", help="revoke a key, given the key or its id")
-    revoke.add_argument("key_or_id")
-    listing = key_commands.add_parser("list", help="list keys (never the keys themselves)")
-    listing.add_argument("--tenant", default=None)
-    for sub in (create, revoke, listing):
-        sub.add_argument("--state-dir", type=Path)
-
-    from services.cli.agents import add_commands as add_agents_commands
-    from services.cli.archival import add_commands as add_archival_commands
-    from services.cli.gateway_access import add_gateway_arguments
-
-    add_gateway_arguments(chat)
-
-    add_archival_commands(commands)
-    add_agents_commands(commands)
-
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env("cli")
     except SettingsError as exc:
-        parser.exit(2, f"agentsuite: {exc}\n")
+        parser.exit(ExitCode.USAGE, f"agentsuite: {exc}\n")
     if getattr(args, "state_dir", None):
-        settings = _with_state_dir(settings, args.state_dir)
-
-    if args.command == "up":
-        from services.cli.up import run_up
-
-        sys.exit(asyncio.run(run_up(settings)))
-    if args.command == "chat":
-        from services.cli.chat import run_chat
-
-        sys.exit(asyncio.run(run_chat(settings, args)))
-    if args.command == "archival":
-        from services.cli.archival import run_archival
-
-        sys.exit(asyncio.run(run_archival(settings, args)))
-    if args.command == "agents":
-        from services.cli.agents import run_agents
-
-        sys.exit(asyncio.run(run_agents(settings, args)))
-    from services.cli.keys import run_keys
-
-    sys.exit(asyncio.run(run_keys(settings, args)))
+        settings = replace(settings, state_dir=args.state_dir.resolve())
+    output = Output(json_mode=getattr(args, "json", False))
+    try:
+        code = asyncio.run(run(args, settings, output))
+    except KeyboardInterrupt:
+        output.err.print()
+        code = ExitCode.INTERRUPTED
+    sys.exit(int(code))
 
 
-def _with_state_dir(settings: Settings, state_dir: Path) -> Settings:
-    from dataclasses import replace
+async def run(args: argparse.Namespace, settings: Settings, output: Output) -> int:
+    """Run the command ``args`` names; its exit status. Failures a user can cause are reported
+    in a few lines on stderr, never as a traceback."""
+    target = Target.of(settings, args)
+    context = Context(settings, output, target)
+    try:
+        return await args.handler(context, args) or ExitCode.OK
+    except AgentSuiteError as exc:
+        failure = target.explain(exc)
+    except CliError as exc:
+        failure = exc
+    finally:
+        await context.close()
+    output.error(failure.message)
+    for detail in failure.details:
+        output.err.print(f"  {detail}", markup=False)
+    return failure.code
 
-    return replace(settings, state_dir=state_dir.resolve())
+
+async def _up(context: Context, args: argparse.Namespace) -> int:
+    from services.cli.up import run_up
+
+    return await run_up(context.settings)
 
 
-def install_stop_handlers(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-
-
-def api_key_file(settings: Settings) -> Path:
-    return settings.state_dir / "api_key"
-
-
-def write_secret(path: Path, value: str) -> None:
-    """Write ``value`` to ``path`` readable by the owner only (mode 0600 from the first byte)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(value + "\n")
-    path.chmod(0o600)
+def _version() -> str:
+    try:
+        return version("agentsuite")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 if __name__ == "__main__":

@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shlex
+import signal
 import sys
 from dataclasses import replace
+from pathlib import Path
 
+from services.cli.context import api_key_file
 from services.cli.keys import gateway_database
-from services.cli.main import api_key_file, install_stop_handlers, write_secret
 from services.cli.suite_lock import SuiteLock, SuiteRunning
 from services.cli.supervisor import BACKEND_HOST, SERVICES, Suite, SuitePorts
 from services.common.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError
 from services.common.ports import listener_of, port_is_free
-from services.common.settings import Settings
+from services.common.settings import Settings, default_state_dir
 from services.gateway.core.keys import key_hash
 from services.gateway.store.keys import KeyStore
 
 DEFAULT_TENANT = "default"
+DEFAULT_GATEWAY_ADDR = Settings(service="cli").gateway_addr
 
 
 async def run_up(settings: Settings) -> int:
@@ -129,7 +134,8 @@ async def _serve(settings: Settings, suite: Suite) -> int:
         f"            (also in {api_key_file(settings)}, mode 0600)\n"
         f"  model     {provider}\n"
         f"  logs      {settings.state_dir / 'logs'}\n"
-        "\nChat from another terminal:  agentsuite chat\nStop with Ctrl-C.",
+        f"\nChat from another terminal (in {Path.cwd()}):\n  {chat_command(settings, suite.gateway_address)}\n"
+        "Stop with Ctrl-C.",
         flush=True,
     )
     while not stop.is_set():
@@ -162,6 +168,45 @@ async def _api_key(settings: Settings) -> str:
         return issued.key
     finally:
         await engine.dispose()
+
+
+def chat_command(settings: Settings, gateway_address: str) -> str:
+    """The command that chats with this suite when pasted into a new terminal in the current
+    directory: the executable by a path that works from there (a new shell has no virtualenv
+    activated), and the flags for what a new shell's environment will not say (a state directory
+    or a gateway address other than the defaults)."""
+    command = [*_agentsuite_executable(), "chat"]
+    if settings.state_dir.resolve() != default_state_dir().resolve():
+        command += ["--state-dir", str(settings.state_dir)]
+    if gateway_address != DEFAULT_GATEWAY_ADDR:
+        command += ["--endpoint", gateway_address]
+    return shlex.join(command)
+
+
+def _agentsuite_executable() -> list[str]:
+    """``agentsuite`` of this environment, relative to the current directory when inside it."""
+    script = Path(sys.prefix) / "bin" / "agentsuite"
+    if not script.exists():
+        return [sys.executable, "-m", "services.cli.main"]
+    try:
+        return [str(script.relative_to(Path.cwd()))]
+    except ValueError:
+        return [str(script)]
+
+
+def install_stop_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+
+
+def write_secret(path: Path, value: str) -> None:
+    """Write ``value`` to ``path`` readable by the owner only (mode 0600 from the first byte)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(value + "\n")
+    path.chmod(0o600)
 
 
 def _ports(settings: Settings) -> SuitePorts:

@@ -41,6 +41,9 @@ class CallScope:
     trace_id: str | None = None
     """The W3C trace id (32 hex digits) the call belongs to, when traces are not recorded: log lines
     of one request carry it in every service (recorded traces carry their own)."""
+    authenticated: bool = False
+    """Made by the gateway's edge authentication: the tenant, call chain and parent run are the ones
+    it resolved, and the ``x-agentsuite-*`` metadata a client sends counts for nothing."""
 
     def remaining(self, default: float) -> float:
         """Seconds left until the deadline, or ``default`` when the caller set none."""
@@ -68,21 +71,6 @@ def trace_id_of(traceparent: str | None) -> str | None:
 
 def new_trace_id() -> str:
     return f"{random.getrandbits(128):032x}"
-
-
-_call_metadata_trusted = True
-
-
-def distrust_call_metadata() -> None:
-    """Make this process an edge: the tenant, call chain and parent run of a call come from
-    authentication, never from the ``x-agentsuite-tenant``, ``x-agentsuite-call-chain`` and
-    ``x-agentsuite-parent-run`` metadata a client may send. Called once by the gateway at start-up."""
-    global _call_metadata_trusted
-    _call_metadata_trusted = False
-
-
-def call_metadata_trusted() -> bool:
-    return _call_metadata_trusted
 
 
 def parse_call_chain(value: str) -> tuple[str, ...]:

@@ -186,5 +186,5 @@ def domain_error(exc: BaseException) -> AgentSuiteError | None:
         return Unavailable("the database is unavailable", reason="DB_UNAVAILABLE")
     if sqlstate[:2] in {"22", "54"}:
         log.warning("the database refused a value of a request", extra={"sqlstate": sqlstate})
-        return InvalidArgument("a value in the request is not one the database can store")
+        return InvalidArgument.field("request", "holds a value the database cannot store")
     return None

@@ -47,16 +47,28 @@ class AlreadyExists(AgentSuiteError):
 
 
 class InvalidArgument(AgentSuiteError):
-    """The request is malformed; ``violations`` name each bad field."""
+    """The request is malformed; ``violations`` name each bad field.
 
-    def __init__(self, message: str, *, violations: list[FieldViolation] | None = None):
-        super().__init__(message, reason="INVALID_ARGUMENT")
-        self.violations = list(violations or [])
+    Every error message of the suite reads "<subject>: <what is wrong>"; for a bad request the
+    subjects are field paths, so the message is the violations themselves, joined by "; " (exactly
+    what ``google.rpc.BadRequest`` lists): ``messages[0].content: must not be empty``.
+    """
+
+    def __init__(self, violations: list[FieldViolation]):
+        if not violations:
+            raise ValueError("an InvalidArgument names at least one bad field")
+        super().__init__(violations_message(violations), reason="INVALID_ARGUMENT")
+        self.violations = list(violations)
 
     @classmethod
     def field(cls, field_path: str, description: str) -> InvalidArgument:
         """A request with exactly one bad field."""
-        return cls(f"{field_path}: {description}", violations=[FieldViolation(field_path, description)])
+        return cls([FieldViolation(field_path, description)])
+
+
+def violations_message(violations: list[FieldViolation]) -> str:
+    """The one phrasing of a bad request: ``field: what is wrong``, joined by ``; ``."""
+    return "; ".join(f"{v.field}: {v.description}" for v in violations)
 
 
 class FailedPrecondition(AgentSuiteError):
@@ -111,5 +123,4 @@ class Validation:
 
     def raise_if_any(self) -> None:
         if self.violations:
-            summary = "; ".join(f"{v.field}: {v.description}" for v in self.violations)
-            raise InvalidArgument(f"invalid request: {summary}", violations=self.violations)
+            raise InvalidArgument(self.violations)

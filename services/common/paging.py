@@ -41,9 +41,9 @@ def decode_token(token: str) -> dict | None:
         padded = token + "=" * (-len(token) % 4)
         position = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise InvalidArgument.field("page_token", "not a token this service issued") from None
+        raise InvalidArgument.field("page_token", "is not a token this service issued") from None
     if not isinstance(position, dict) or value_problem(position) or not _fits_int64(position):
-        raise InvalidArgument.field("page_token", "not a token this service issued")
+        raise InvalidArgument.field("page_token", "is not a token this service issued")
     return position
 
 
@@ -74,4 +74,4 @@ def decode_time_id_token(token: str) -> tuple[datetime, str] | None:
             raise ValueError("no time zone")
         return moment.astimezone(UTC), str(uuid.UUID(position["id"]))
     except (KeyError, TypeError, ValueError, OverflowError, AttributeError):
-        raise InvalidArgument.field("page_token", "not a token this service issued") from None
+        raise InvalidArgument.field("page_token", "is not a token this service issued") from None

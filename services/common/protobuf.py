@@ -12,6 +12,7 @@ from google.protobuf import struct_pb2, timestamp_pb2
 
 from agentsuite.common.v1 import common_pb2
 from services.common.errors import InvalidArgument
+from services.common.request_values import struct_violations
 
 
 class _ToolCallLike(Protocol):
@@ -33,19 +34,19 @@ def to_struct(value: dict | None) -> struct_pb2.Struct:
 
 
 def from_struct(struct: struct_pb2.Struct, field: str = "metadata") -> dict:
-    """The Struct as a dict; InvalidArgument naming ``field`` when it holds a number that is not
-    finite (JSON, and so JSONB, has none)."""
+    """The Struct as a dict; InvalidArgument naming the path under ``field`` of a number that is
+    not finite (JSON, and so JSONB, has none) or a Value with no kind set (never stored as null)."""
     if not struct.fields:  # the common case
         return {}
     try:
         return _fields_to_dict(struct.fields)
     except ValueError:
-        raise InvalidArgument.field(field, "contains a number that is not finite") from None
+        raise InvalidArgument(struct_violations(struct, field)) from None
 
 
-# What json_format.MessageToDict makes of a Struct (numbers stay floats, an unset Value is None,
-# a number that is not finite is a ValueError), at a fifth of its cost: every in-context message
-# of every step goes through here.
+# What json_format.MessageToDict makes of a Struct (numbers stay floats), at a fifth of its cost:
+# every in-context message of every step goes through here. A number that is not finite, or a Value
+# with no kind set, is a ValueError.
 
 
 def _fields_to_dict(fields) -> dict:
@@ -67,7 +68,9 @@ def _value(value: struct_pb2.Value):
         return _fields_to_dict(value.struct_value.fields)
     if kind == "list_value":
         return [_value(item) for item in value.list_value.values]
-    return None  # null_value, or no kind set
+    if kind == "null_value":
+        return None
+    raise ValueError("a Value with no kind set")
 
 
 def to_timestamp(moment: datetime | None) -> timestamp_pb2.Timestamp | None:
@@ -88,7 +91,7 @@ def as_utc(moment: datetime) -> datetime:
 def require_id(value: str, field: str) -> str:
     """``value`` when it is a canonical UUID; InvalidArgument naming ``field`` otherwise."""
     if not value:
-        raise InvalidArgument.field(field, "required")
+        raise InvalidArgument.field(field, "is required")
     try:
         parsed = uuid.UUID(value)
     except ValueError:
@@ -102,7 +105,7 @@ MAX_IDEMPOTENCY_KEY = 200
 def idempotency_key(value: str, field: str = "idempotency_key") -> str:
     """``value`` when it can key a write (at most 200 characters, no NUL); InvalidArgument otherwise."""
     if len(value) > MAX_IDEMPOTENCY_KEY:
-        raise InvalidArgument.field(field, f"at most {MAX_IDEMPOTENCY_KEY} characters")
+        raise InvalidArgument.field(field, f"must be at most {MAX_IDEMPOTENCY_KEY} characters")
     if "\x00" in value:
         raise InvalidArgument.field(field, "must not contain NUL characters")
     return value

@@ -24,15 +24,26 @@ MAX_DURATION_SECONDS = 315_576_000_000
 MAX_VIOLATIONS = 10
 """Violations listed per request: a status travels in headers, which gRPC caps at a few KiB."""
 _MAX_KEY_IN_PATH = 40
+NO_KIND = "is a Value with no kind set (send null_value for a null)"
+"""A ``google.protobuf.Value`` that is none of null, number, string, bool, struct or list: what a JSON
+mapping that does not know the field names makes of ``{"string_value": "x"}``. Refused, so a client's
+mistake is never stored as null without a word."""
 
 
 def message_violations(message: Message) -> list[FieldViolation]:
     """The fields of ``message``, at any depth, that hold what no service can take: NUL characters
     in text (map keys and ``Struct`` values too), enum numbers the contract does not define, numbers
-    that are not finite, times and durations outside protobuf's range, and ``Struct`` values nested
-    deeper than ``MAX_DEPTH``. At most ``MAX_VIOLATIONS`` of them."""
+    that are not finite, times and durations outside protobuf's range, ``Struct`` values nested
+    deeper than ``MAX_DEPTH`` or with no kind set. At most ``MAX_VIOLATIONS`` of them."""
     found: list[FieldViolation] = []
     _check_message(message, "", found)
+    return found[:MAX_VIOLATIONS]
+
+
+def struct_violations(struct: Message, path: str) -> list[FieldViolation]:
+    """What in ``struct`` (a ``google.protobuf.Struct`` at field ``path``) no service can take."""
+    found: list[FieldViolation] = []
+    _check_struct(struct, path, found)
     return found[:MAX_VIOLATIONS]
 
 
@@ -165,7 +176,7 @@ def _check_struct(struct: Message, path: str, found: list[FieldViolation]) -> No
 def _check_json_value(value: Message, path: str, found: list[FieldViolation], depth: int = 0) -> None:
     kind = value.WhichOneof("kind")
     if depth >= MAX_DEPTH:  # as values.value_problem counts: the Struct's own values are level 1
-        found.append(FieldViolation(path, f"nested deeper than {MAX_DEPTH} levels"))
+        found.append(FieldViolation(path, f"is nested deeper than {MAX_DEPTH} levels"))
     elif kind == "string_value":
         if has_nul(value.string_value):
             found.append(FieldViolation(path, "contains a NUL character"))
@@ -179,6 +190,8 @@ def _check_json_value(value: Message, path: str, found: list[FieldViolation], de
             if len(found) >= MAX_VIOLATIONS:
                 return
             _check_json_value(item, f"{path}[{index}]", found, depth + 1)
+    elif kind is None:
+        found.append(FieldViolation(path, NO_KIND))
 
 
 def _check_json_fields(fields, path: str, depth: int, found: list[FieldViolation]) -> None:

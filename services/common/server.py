@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from services.common import errors
 from services.common.call import (
@@ -29,7 +28,6 @@ from services.common.call import (
     TENANT_KEY,
     TRACEPARENT_KEY,
     CallScope,
-    call_metadata_trusted,
     current_call,
     enter_call,
     new_trace_id,
@@ -37,6 +35,7 @@ from services.common.call import (
     trace_id_of,
 )
 from services.common.db import domain_error
+from services.common.reflection import enable_reflection
 from services.common.settings import Settings
 from services.common.status import internal_status, to_status
 from services.common.telemetry import traces_recorded
@@ -76,13 +75,13 @@ def _server_options(settings: Settings) -> list[tuple[str, int]]:
 def _scope_of(context: grpc.aio.ServicerContext) -> CallScope:
     metadata = {key: value for key, value in (context.invocation_metadata() or ())}
     remaining = context.time_remaining()
-    if call_metadata_trusted():
+    edge = current_call()
+    if edge.authenticated:  # at the gateway these come from authentication, never from a client
+        tenant, chain, parent_run_id = edge.tenant, edge.call_chain, edge.parent_run_id
+    else:  # a backend: only the suite's own services reach it, and they say who the call is for
         tenant = metadata.get(TENANT_KEY)
         chain = parse_call_chain(metadata.get(CALL_CHAIN_KEY, ""))
         parent_run_id = None  # only the gateway records runs
-    else:  # at the edge these come from authentication (already in the scope), never from a client
-        edge = current_call()
-        tenant, chain, parent_run_id = edge.tenant, edge.call_chain, edge.parent_run_id
     return CallScope(
         tenant=tenant or None,
         deadline=None if remaining is None else time.monotonic() + remaining,
@@ -249,10 +248,7 @@ class ServiceHost:
             registration.add(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         names = [r.full_name for r in self._registrations]
-        reflection.enable_server_reflection(
-            [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
-            self.server,
-        )
+        enable_reflection(self.server, [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name])
         credentials = server_credentials(self.settings)
         if credentials is None:
             self.port = self.server.add_insecure_port(self.settings.listen_address)

@@ -90,6 +90,15 @@ def _bounded(text: str, max_bytes: int) -> str:
     return encoded[: max_bytes - 3].decode(errors="ignore") + "…"
 
 
+def details_of(status: grpc.Status) -> list[any_pb2.Any]:
+    """The ``google.rpc`` details a status carries (ErrorInfo, BadRequest, ResourceInfo), for an
+    error told inside a stream rather than as the call's status."""
+    for key, value in status.trailing_metadata:
+        if key == rpc_status.GRPC_DETAILS_METADATA_KEY:
+            return list(status_pb2.Status.FromString(value).details)
+    return []
+
+
 def internal_status(message: str = "internal error") -> grpc.Status:
     return rpc_status.to_status(status_pb2.Status(code=code_pb2.INTERNAL, message=message))
 
@@ -118,7 +127,7 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> errors.AgentSuiteError:
     if cls is errors.NotFound:
         return errors.NotFound(resource_type, resource_id, message)
     if cls is errors.InvalidArgument:
-        return errors.InvalidArgument(message, violations=violations)
+        return errors.InvalidArgument(violations or [errors.FieldViolation("request", message)])
     if cls is None:
         return errors.AgentSuiteError(message, reason=reason or code.name, metadata=metadata)
     return cls(message, reason=reason, metadata=metadata)

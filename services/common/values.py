@@ -20,7 +20,7 @@ def has_nul(text: str) -> bool:
 def value_problem(value: Any, *, depth: int = 0) -> str | None:
     """Why a JSON-like value cannot be stored (as JSONB or a protobuf Struct), or None."""
     if depth > MAX_DEPTH:
-        return f"nested deeper than {MAX_DEPTH} levels"
+        return f"is nested deeper than {MAX_DEPTH} levels"
     if isinstance(value, str):
         return "contains a NUL character" if has_nul(value) else None
     if isinstance(value, float):

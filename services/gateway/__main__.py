@@ -10,23 +10,22 @@ from agentsuite.gateway.v1 import gateway_service_pb2
 from agentsuite.memory.v1 import memory_service_pb2
 from agentsuite.tools.v1 import tools_service_pb2
 from services.common.app import Wiring, main, open_database
-from services.common.call import distrust_call_metadata
 from services.common.channels import create_channel
 from services.common.db import direct_dsn, open_pool
 from services.common.secret_file import internal_token
 from services.common.server import Registration
 from services.common.settings import Settings, SettingsError
-from services.gateway.agent_client import AgentRuntimeClient
-from services.gateway.auth import EdgeAuthentication
-from services.gateway.conversation import ConversationApi, registration
+from services.gateway.api.auth import EdgeAuthentication
+from services.gateway.api.conversation import ConversationApi, registration
+from services.gateway.api.edge import EdgeValidation
+from services.gateway.api.forwarder import Forwarder
+from services.gateway.clients.agent import AgentRuntimeClient
 from services.gateway.core.executor import RunExecutor
 from services.gateway.core.hub import RunHubs
 from services.gateway.core.keys import ApiKeys
 from services.gateway.core.lanes import Lanes
-from services.gateway.core.runs import Runs
+from services.gateway.core.runs import Runs, RunWatchers
 from services.gateway.core.writer import EventWriter
-from services.gateway.edge import EdgeValidation
-from services.gateway.forwarder import Forwarder
 from services.gateway.store.keys import KeyStore
 from services.gateway.store.notifications import AGENT_WORK, KEY_REVOKED, RUN_CANCEL, RUN_EVENTS, Listener
 from services.gateway.store.runs import LeaseStore, RunStore
@@ -38,7 +37,6 @@ async def wire(settings: Settings) -> Wiring:
         raise SettingsError("lease TTL and heartbeat must be positive, and at least one run may queue")
     engine = await open_database(settings, schema=SCHEMA, migrations=Path(__file__).parent / "migrations")
     keys = ApiKeys(KeyStore(engine))
-    distrust_call_metadata()
     public = [
         (agent_service_pb2.DESCRIPTOR.services_by_name["AgentService"], settings.agent_addr),
         (memory_service_pb2.DESCRIPTOR.services_by_name["MemoryService"], settings.memory_addr),
@@ -50,32 +48,36 @@ async def wire(settings: Settings) -> Wiring:
     pool = await open_pool(engine, settings)
     store = RunStore(pool)
     holder = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+    # A run's readers wait on its watchers until its hub opens here (or news comes from the
+    # replica executing it); the lanes hand each run they claim to the executor.
+    watchers = RunWatchers()
+    hubs = RunHubs(on_open=watchers.wake)
+    executor = RunExecutor(
+        agents, store, EventWriter(store), hubs, run_timeout_seconds=settings.run_timeout_seconds
+    )
     lanes = Lanes(
         store,
         LeaseStore(pool, holder, settings.lease_ttl_seconds),
+        executor,
         ttl_seconds=settings.lease_ttl_seconds,
         linger_seconds=min(settings.lane_linger_seconds, settings.lease_ttl_seconds / 2),
         sweep_seconds=max(0.2, settings.lease_ttl_seconds / 3),
-    )
-    hubs = RunHubs()
-    executor = RunExecutor(
-        agents, store, EventWriter(store), hubs, run_timeout_seconds=settings.run_timeout_seconds
     )
     runs = Runs(
         store,
         lanes,
         hubs,
+        watchers,
         executor,
         agents,
         max_queued=settings.max_queued_runs,
         heartbeat_seconds=settings.heartbeat_seconds,
         max_call_depth=settings.max_call_depth,
     )
-    hubs.on_open = runs.watchers.wake
 
     def on_reconnect() -> None:
         keys.notifications_restored()
-        runs.watchers.wake_all()
+        watchers.wake_all()
 
     listener = Listener(
         direct_dsn(settings, engine),
@@ -89,7 +91,7 @@ async def wire(settings: Settings) -> Wiring:
         on_lost=keys.notifications_lost,
     )
     await listener.start()
-    lanes.start(executor)
+    lanes.start()
 
     forwarder = Forwarder(settings.default_deadline_seconds)
     registrations = [registration(ConversationApi(runs, agents))]

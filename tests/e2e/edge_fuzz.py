@@ -31,7 +31,7 @@ from agentsuite.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from agentsuite.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
 from agentsuite.tools.v1 import tools_pb2, tools_service_pb2, tools_service_pb2_grpc
 from services.common.paging import encode_token
-from services.gateway.edge import INTERNAL_FIELDS
+from services.gateway.api.edge import INTERNAL_FIELDS
 
 PUBLIC_SERVICES: tuple[ServiceDescriptor, ...] = (
     gateway_service_pb2.DESCRIPTOR.services_by_name["ConversationService"],

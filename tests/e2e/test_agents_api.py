@@ -544,19 +544,20 @@ async def test_the_cli_exports_an_agent_by_name_to_a_file_and_imports_it(running
     exported = await cli(
         running_suite, key, "export", "original", "-o", str(path), "--messages", "--passages"
     )
-    imported = await cli(running_suite, key, "import", str(path), "--name", "from-cli")
+    imported = await cli(running_suite, key, "import", str(path), "--name", "from-cli", "--json")
     listed = await cli(running_suite, key, "list")
 
     assert exported.returncode == 0, exported.stderr
     assert imported.returncode == 0, imported.stderr
-    copy_id = imported.stdout.strip()
+    copy_id = json.loads(imported.stdout)["id"]
     assert len(json.loads(path.read_text())["messages"]) == 9
-    assert f"{copy_id}  from-cli  openai/{original.model.model}" in listed.stdout
+    row = next(line for line in listed.stdout.splitlines() if copy_id in line)
+    assert row.split()[:3] == ["from-cli", copy_id, f"openai/{original.model.model}"]
     assert comparable_messages(await me.messages(copy_id)) == comparable_messages(
         await me.messages(original.id)
     )
     missing = await cli(running_suite, key, "export", "nobody")
-    assert missing.returncode == 1 and "no agent" in missing.stderr
+    assert missing.returncode == 3 and "no agent" in missing.stderr
 
 
 async def test_blocks_memory_refuses_leave_no_agent_behind(gateway, tenant):

@@ -1,4 +1,4 @@
-"""`agentsuite archival` end to end: create an archive, insert a text file and a JSONL file in
+"""`agentsuite archives` end to end: create an archive, insert a text file and a JSONL file in
 batches through the gateway, then search them — real processes, real database."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import subprocess
 import sys
 import uuid
 
-AGENTSUITE = [sys.executable, "-m", "services.cli.main", "archival"]
+AGENTSUITE = [sys.executable, "-m", "services.cli.main", "archives"]
 
 
 async def run(*args: str, key: str, endpoint: str) -> subprocess.CompletedProcess:
@@ -39,18 +39,15 @@ async def test_insert_a_text_file_and_a_jsonl_file_then_search(running_suite, tm
         )
     )
 
-    created = await run("create", "notes", key=key, endpoint=endpoint)
+    created = await run("create", "notes", "--json", key=key, endpoint=endpoint)
     assert created.returncode == 0, created.stderr
-    archive = created.stdout.strip()
+    archive = json.loads(created.stdout)["id"]
 
-    inserted = await run(
-        "insert", str(lines), "--archive", archive, "--batch", "100", key=key, endpoint=endpoint
-    )
+    inserted = await run("insert", "notes", str(lines), "--batch", "100", key=key, endpoint=endpoint)
     assert inserted.returncode == 0, inserted.stderr
-    assert "250/250" in inserted.stderr and "inserted 250 passages" in inserted.stderr
-    inserted = await run(
-        "insert", str(jsonl), "--archive", archive, "--tag", "import", key=key, endpoint=endpoint
-    )
+    assert "inserted 250 passages into archive notes" in inserted.stdout
+    assert not inserted.stderr, "no progress bar when stderr is not a terminal"
+    inserted = await run("insert", archive, str(jsonl), "--tag", "import", key=key, endpoint=endpoint)
     assert inserted.returncode == 0, inserted.stderr
 
     found = await run(
@@ -66,10 +63,10 @@ async def test_insert_a_text_file_and_a_jsonl_file_then_search(running_suite, tm
         endpoint=endpoint,
     )
     assert found.returncode == 0, found.stderr
-    results = [json.loads(line) for line in found.stdout.splitlines()]
+    results = json.loads(found.stdout)
     assert len(results) == 5
-    assert all({"ana", "even", "import"} <= set(r["tags"]) for r in results)
-    assert all("lighthouse" in r["text"] for r in results)
+    assert all({"ana", "even", "import"} <= set(r["passage"]["tags"]) for r in results)
+    assert all("lighthouse" in r["passage"]["text"] for r in results)
 
     by_text = await run(
         "search", archive, "crane containers", "--mode", "full_text", key=key, endpoint=endpoint
@@ -81,11 +78,9 @@ async def test_a_bad_line_is_reported_with_its_number(running_suite, tmp_path):
     key = await running_suite.new_key(f"archival-{uuid.uuid4().hex[:8]}")
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "fine"}\n{"tags": ["no text"]}\n')
-    created = await run("create", "x", key=key, endpoint=running_suite.address)
+    await run("create", "x", key=key, endpoint=running_suite.address)
 
-    inserted = await run(
-        "insert", str(bad), "--archive", created.stdout.strip(), key=key, endpoint=running_suite.address
-    )
+    inserted = await run("insert", "x", str(bad), key=key, endpoint=running_suite.address)
 
     assert inserted.returncode == 2
     assert "line 2" in inserted.stderr
@@ -96,9 +91,8 @@ async def test_an_unknown_archive_fails_clearly(running_suite, tmp_path):
     notes = tmp_path / "n.txt"
     notes.write_text("one\ntwo\n")
 
-    inserted = await run(
-        "insert", str(notes), "--archive", str(uuid.uuid4()), key=key, endpoint=running_suite.address
-    )
+    by_id = await run("insert", str(uuid.uuid4()), str(notes), key=key, endpoint=running_suite.address)
+    by_name = await run("insert", "no-such-archive", str(notes), key=key, endpoint=running_suite.address)
 
-    assert inserted.returncode == 1
-    assert "NOT_FOUND" in inserted.stderr and "were not inserted" in inserted.stderr
+    assert by_id.returncode == 3 and "not found" in by_id.stderr
+    assert by_name.returncode == 3 and "no archive 'no-such-archive'" in by_name.stderr

@@ -436,7 +436,7 @@ async def test_an_a_to_b_to_a_cycle_is_refused_in_bounded_time_instead_of_deadlo
         "done",
     ]
     (refusal,) = [m for m in b_history if m.role == common_pb2.MESSAGE_ROLE_TOOL]
-    assert "refused" in refusal.content and "deadlock" in refusal.content
+    assert "already waiting" in refusal.content and "deadlock" in refusal.content
     assert (b_history[0].content, b_history[-1].content) == ("hi b", "could not ask a")
     (b_run,) = await runs_oldest_first(gateway, tenant, b.id)
     assert b_run.status == COMPLETED

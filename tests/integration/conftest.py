@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import grpc
 import pytest
 
 from services.common.server import ServiceHost
 from services.common.settings import Settings
-from services.memory.api import MemoryStores, registrations
+from services.memory.__main__ import registrations
+from services.memory.core.steps import AgentSteps
 from services.memory.embedding import build_embedders
 from services.memory.store.agents import ensure_agent
+from services.memory.store.recall import RecallStore
 from services.memory.store.recent import RecentMessages
+from services.memory.store.steps import StepStore
 
 
 def pytest_collection_modifyitems(items):
@@ -44,12 +48,29 @@ def recent() -> RecentMessages:
     return RecentMessages()
 
 
+@dataclass(frozen=True)
+class MessageStores:
+    """The message stores of one test, sharing ``recent`` as in the service."""
+
+    steps: AgentSteps
+    """The step path (core) over the real ``StepStore``."""
+    step_store: StepStore
+    recall: RecallStore
+
+
+@pytest.fixture
+def message_stores(migrated_engine, migrated_pool, recent) -> MessageStores:
+    step_store = StepStore(migrated_pool, recent)
+    return MessageStores(AgentSteps(step_store), step_store, RecallStore(migrated_engine))
+
+
 @pytest.fixture(scope="session")
 async def memory_channel(migrated_engine, migrated_pool) -> AsyncIterator[grpc.aio.Channel]:
     """A channel to the memory service's API, served in process over the test database."""
-    stores = MemoryStores.over(migrated_engine, migrated_pool, build_embedders(Settings(service="memory")))
+    embedders = build_embedders(Settings(service="memory"))
     host = ServiceHost(
-        Settings(service="test", port=0, tracing=False, grace_seconds=0), registrations(stores)
+        Settings(service="test", port=0, tracing=False, grace_seconds=0),
+        registrations(migrated_engine, migrated_pool, embedders),
     )
     port = await host.start()
     try:

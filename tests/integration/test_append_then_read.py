@@ -18,19 +18,17 @@ from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.memory.core.blocks import BlockFields
 from services.memory.core.model import NewMessage, Role, ToolCallRecord
 from services.memory.store.blocks import BlockStore
-from services.memory.store.context import ContextReader
-from services.memory.store.fenced_append import APPEND, message_arrays
-from services.memory.store.messages import MessageStore
+from services.memory.store.steps import SQL, message_arrays
 
 
 @pytest.fixture
-def store(migrated_engine, migrated_pool, recent) -> MessageStore:
-    return MessageStore(migrated_engine, migrated_pool, recent)
+def store(message_stores):
+    return message_stores
 
 
 @pytest.fixture
-def reader(migrated_pool, recent) -> ContextReader:
-    return ContextReader(migrated_pool, recent)
+def reader(message_stores):
+    return message_stores.step_store
 
 
 def user(text: str) -> NewMessage:
@@ -46,13 +44,14 @@ def result(call_id: str) -> NewMessage:
 
 
 async def append_then_read(store, tenant, agent_id, *new, epoch=1, key="", max_messages=0):
-    return await store.append_then_read(
+    return await store.step_store.append(
         tenant=tenant,
         agent_id=agent_id,
         epoch=epoch,
         run_id="r",
         idempotency_key=key,
         new_messages=list(new),
+        then_read=True,
         max_messages=max_messages,
     )
 
@@ -64,7 +63,7 @@ async def test_the_context_is_the_one_a_read_after_the_append_returns(
     await BlockStore(migrated_engine).initialize_agent(
         tenant, agent_id, [BlockFields(label="persona", value="helpful")], []
     )
-    await store.append(
+    await store.steps.append(
         tenant=tenant,
         agent_id=agent_id,
         epoch=1,
@@ -72,14 +71,14 @@ async def test_the_context_is_the_one_a_read_after_the_append_returns(
         idempotency_key="",
         new_messages=[user("old"), user("q"), call("c1")],
     )
-    await store.move_boundary(tenant=tenant, agent_id=agent_id, epoch=1, boundary_seq=1, summary="s")
+    await store.steps.move_boundary(tenant=tenant, agent_id=agent_id, epoch=1, boundary_seq=1, summary="s")
 
     appended, context = await append_then_read(
         store, tenant, agent_id, result("c1"), user("next"), epoch=2, key="k", max_messages=max_messages
     )
 
     assert [m.seq for m in appended.messages] == [4, 5]
-    assert context == await reader.read(tenant=tenant, agent_id=agent_id, max_messages=max_messages)
+    assert context == await reader.read_context(tenant=tenant, agent_id=agent_id, max_messages=max_messages)
     assert (context.epoch, context.message_count, context.summary) == (2, 5, "s")
     assert context.messages[-1] == appended.messages[-1]
 
@@ -88,7 +87,7 @@ async def test_the_first_append_of_an_agent_reads_its_own_messages(store, reader
     appended, context = await append_then_read(store, tenant, agent_id, user("hello"))
 
     assert context.messages == appended.messages
-    assert context == await reader.read(tenant=tenant, agent_id=agent_id)
+    assert context == await reader.read_context(tenant=tenant, agent_id=agent_id)
 
 
 async def test_a_retried_key_answers_the_first_messages_and_leaves_the_read_to_the_caller(
@@ -111,11 +110,11 @@ async def test_stale_epochs_and_other_tenants_are_refused_as_by_append(store, te
         await append_then_read(store, f"t-{uuid.uuid4().hex[:12]}", agent_id, user("sneaky"), epoch=9)
     with pytest.raises(InvalidArgument):
         await append_then_read(store, tenant, agent_id, result("never-called"), epoch=5)
-    assert await store.count(tenant=tenant, agent_id=agent_id) == 1
+    assert await store.recall.count(tenant=tenant, agent_id=agent_id) == 1
 
 
 async def test_a_concurrent_append_committed_meanwhile_makes_it_leave_the_read_to_the_caller(
-    store, reader, migrated_engine, tenant, agent_id
+    store, reader, migrated_pool, tenant, agent_id
 ):
     await append_then_read(store, tenant, agent_id, user("first"))
     new = [user("concurrent")]
@@ -130,18 +129,18 @@ async def test_a_concurrent_append_committed_meanwhile_makes_it_leave_the_read_t
         "created_at": datetime.now(UTC),
         **message_arrays(new, ids),
     }
-    async with migrated_engine.connect() as conn:
-        async with conn.begin():
-            await conn.execute(APPEND, parameters)  # holds the agent's state row until commit
-            waiting = asyncio.create_task(append_then_read(store, tenant, agent_id, user("mine")))
-            await asyncio.sleep(0.3)
-            assert not waiting.done(), "appends to one agent are serialised"
+    append = SQL["append"]
+    async with migrated_pool.acquire() as conn, conn.transaction():
+        await conn.execute(append.sql, *append.arguments(parameters))  # holds the state row until commit
+        waiting = asyncio.create_task(append_then_read(store, tenant, agent_id, user("mine")))
+        await asyncio.sleep(0.3)
+        assert not waiting.done(), "appends to one agent are serialised"
 
     appended, context = await waiting
 
     assert [m.seq for m in appended.messages] == [3]
     assert context is None, "its snapshot predates the concurrent message"
-    read = await reader.read(tenant=tenant, agent_id=agent_id)
+    read = await reader.read_context(tenant=tenant, agent_id=agent_id)
     assert [m.content for m in read.messages] == ["first", "concurrent", "mine"]
 
 

@@ -11,10 +11,10 @@ import pytest
 from services.common.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound
 from services.memory.core.blocks import Append, BlockFields, Replace
 from services.memory.core.model import NewMessage, Role
+from services.memory.core.steps import AgentSteps
 from services.memory.store.blocks import BlockStore
-from services.memory.store.context import ContextReader
-from services.memory.store.messages import MessageStore
 from services.memory.store.recent import RecentMessages
+from services.memory.store.steps import StepStore
 
 
 @pytest.fixture
@@ -50,9 +50,9 @@ async def test_one_block_shared_by_two_agents_shows_an_edit_to_both(
 
     await blocks.edit(tenant, edit=Append("deadline: friday"), agent_id=first, label="team")
 
-    reader = ContextReader(migrated_pool, RecentMessages())
+    reader = StepStore(migrated_pool, RecentMessages())
     for agent in (first, second):
-        context = await reader.read(tenant=tenant, agent_id=agent)
+        context = await reader.read_context(tenant=tenant, agent_id=agent)
         assert [b.value for b in context.blocks] == ["goal: ship\ndeadline: friday"]
         assert context.blocks[0].agent_ids == tuple(sorted((first, second)))
 
@@ -166,7 +166,7 @@ async def test_an_edit_with_a_stale_epoch_is_refused_and_changes_nothing(
     blocks, migrated_engine, migrated_pool, tenant
 ):
     agent = await new_agent(blocks, tenant, human("Ann"))
-    await MessageStore(migrated_engine, migrated_pool, RecentMessages()).append(
+    await AgentSteps(StepStore(migrated_pool, RecentMessages())).append(
         tenant=tenant,
         agent_id=agent,
         epoch=5,
@@ -190,7 +190,7 @@ async def test_an_edit_at_a_higher_epoch_fences_out_older_appends(
     await blocks.edit(tenant, agent_id=agent, label="human", edit=Append("x"), epoch=7)
 
     with pytest.raises(FailedPrecondition):
-        await MessageStore(migrated_engine, migrated_pool, RecentMessages()).append(
+        await AgentSteps(StepStore(migrated_pool, RecentMessages())).append(
             tenant=tenant,
             agent_id=agent,
             epoch=6,

@@ -19,7 +19,6 @@ from services.memory.core.model import NewMessage, Role
 from services.memory.embedding.registry import EmbedderRegistry
 from services.memory.store.archives import ArchiveStore
 from services.memory.store.blocks import BlockStore
-from services.memory.store.messages import MessageStore
 from services.memory.store.passages import PassageStore
 from services.tools.core.execution import ExecutionResult, ExecutionStatus
 from services.tools.store.executions import ExecutionRecords
@@ -31,8 +30,8 @@ def blocks(migrated_engine) -> BlockStore:
 
 
 @pytest.fixture
-def messages(migrated_engine, migrated_pool, recent) -> MessageStore:
-    return MessageStore(migrated_engine, migrated_pool, recent)
+def messages(message_stores):
+    return message_stores
 
 
 @pytest.fixture
@@ -108,13 +107,15 @@ async def test_a_new_holders_first_append_fences_the_old_holder_even_when_it_rep
 ):
     run_input = dict(tenant=tenant, agent_id=agent_id, run_id="r", idempotency_key="r:input")
     message = [NewMessage(role=Role.USER, content="hi")]
-    await messages.append(**run_input, epoch=1, new_messages=message)
+    await messages.steps.append(**run_input, epoch=1, new_messages=message)
 
-    repeated = await messages.append(**run_input, epoch=2, new_messages=message)  # the takeover's re-run
+    repeated = await messages.steps.append(
+        **run_input, epoch=2, new_messages=message
+    )  # the takeover's re-run
 
     assert repeated.deduplicated
     with pytest.raises(FailedPrecondition) as refused:
-        await messages.append(
+        await messages.steps.append(
             tenant=tenant,
             agent_id=agent_id,
             run_id="r",
@@ -127,18 +128,18 @@ async def test_a_new_holders_first_append_fences_the_old_holder_even_when_it_rep
 
 async def test_a_fenced_read_refuses_every_later_write_of_an_older_epoch(messages, blocks, tenant):
     agent_id = await agent_with_human_block(blocks, tenant)
-    await messages.fence(tenant=tenant, agent_id=agent_id, epoch=3)
+    await messages.step_store.fence(tenant=tenant, agent_id=agent_id, epoch=3)
 
     with pytest.raises(FailedPrecondition):
         await blocks.edit(tenant, edit=Append("late"), agent_id=agent_id, label="human", epoch=2)
     with pytest.raises(FailedPrecondition):
-        await messages.fence(tenant=tenant, agent_id=agent_id, epoch=2)
+        await messages.step_store.fence(tenant=tenant, agent_id=agent_id, epoch=2)
 
 
 async def test_the_messages_of_a_run_record_the_epoch_they_were_stored_under(
     messages, migrated_engine, tenant, agent_id
 ):
-    await messages.append(
+    await messages.steps.append(
         tenant=tenant,
         agent_id=agent_id,
         run_id="r",

@@ -6,30 +6,30 @@ from __future__ import annotations
 import pytest
 
 from services.memory.core.model import NewMessage, Role, ToolCallRecord
+from services.memory.core.steps import AgentSteps
 from services.memory.store.agents import ensure_agent
-from services.memory.store.context import ContextReader
-from services.memory.store.messages import MessageStore
 from services.memory.store.recent import RecentMessages
 from services.memory.store.removal import AgentRemoval
+from services.memory.store.steps import StepStore
 
 
 @pytest.fixture
-def store(migrated_engine, migrated_pool, recent) -> MessageStore:
-    return MessageStore(migrated_engine, migrated_pool, recent)
+def store(message_stores):
+    return message_stores
 
 
 @pytest.fixture
-def reader(migrated_pool, recent) -> ContextReader:
-    return ContextReader(migrated_pool, recent)
+def reader(message_stores):
+    return message_stores.step_store
 
 
-def fresh(pool) -> ContextReader:
+def fresh(pool) -> StepStore:
     """A reader that keeps nothing yet: the reference answer."""
-    return ContextReader(pool, RecentMessages())
+    return StepStore(pool, RecentMessages())
 
 
-async def append(store: MessageStore, tenant: str, agent_id: str, *new: NewMessage, epoch: int = 1):
-    return await store.append(
+async def append(steps, tenant: str, agent_id: str, *new: NewMessage, epoch: int = 1):
+    return await steps.append(
         tenant=tenant, agent_id=agent_id, epoch=epoch, run_id="r", idempotency_key="", new_messages=new
     )
 
@@ -41,30 +41,32 @@ def user(text: str) -> NewMessage:
 async def test_a_read_sees_what_another_replica_appended_after_the_kept_messages(
     store, reader, recent, migrated_engine, migrated_pool, tenant, agent_id
 ):
-    await append(store, tenant, agent_id, user("one"), user("two"))
-    await reader.read(tenant=tenant, agent_id=agent_id, max_messages=3)
-    other = MessageStore(migrated_engine, migrated_pool, RecentMessages())
+    await append(store.steps, tenant, agent_id, user("one"), user("two"))
+    await reader.read_context(tenant=tenant, agent_id=agent_id, max_messages=3)
+    other = AgentSteps(StepStore(migrated_pool, RecentMessages()))
 
     await append(other, tenant, agent_id, user("three"), user("four"))
-    context = await reader.read(tenant=tenant, agent_id=agent_id, max_messages=3)
+    context = await reader.read_context(tenant=tenant, agent_id=agent_id, max_messages=3)
 
     assert [m.content for m in context.messages] == ["two", "three", "four"]
-    assert context == await fresh(migrated_pool).read(tenant=tenant, agent_id=agent_id, max_messages=3)
+    assert context == await fresh(migrated_pool).read_context(
+        tenant=tenant, agent_id=agent_id, max_messages=3
+    )
     assert [m.seq for m in recent.newest(agent_id)] == [2, 3, 4]
 
 
 async def test_a_forgotten_agent_set_up_again_is_read_afresh(
     store, reader, recent, migrated_engine, migrated_pool, tenant, agent_id
 ):
-    await append(store, tenant, agent_id, user("old one"), user("old two"))
-    await reader.read(tenant=tenant, agent_id=agent_id)
+    await append(store.steps, tenant, agent_id, user("old one"), user("old two"))
+    await reader.read_context(tenant=tenant, agent_id=agent_id)
     await AgentRemoval(migrated_engine).forget(tenant, agent_id)
     async with migrated_engine.begin() as conn:
         await ensure_agent(conn, tenant, agent_id)
-    other = MessageStore(migrated_engine, migrated_pool, RecentMessages())  # learns nothing here
+    other = AgentSteps(StepStore(migrated_pool, RecentMessages()))  # learns nothing here
     await append(other, tenant, agent_id, user("new one"), user("new two"), user("new three"))
 
-    context = await reader.read(tenant=tenant, agent_id=agent_id)
+    context = await reader.read_context(tenant=tenant, agent_id=agent_id)
 
     assert [m.content for m in context.messages] == ["new one", "new two", "new three"]
     assert [m.content for m in recent.newest(agent_id)] == ["new one", "new two", "new three"]
@@ -75,7 +77,7 @@ async def test_windows_boundaries_and_appends_in_any_order_read_as_without_kept_
 ):
     call = NewMessage(role=Role.ASSISTANT, tool_calls=(ToolCallRecord("c1", "lookup", "{}"),))
     result = NewMessage(role=Role.TOOL, content="found", tool_call_id="c1")
-    await append(store, tenant, agent_id, *(user(f"m{n}") for n in range(1, 6)))
+    await append(store.steps, tenant, agent_id, *(user(f"m{n}") for n in range(1, 6)))
     steps = [
         ("read", 3),
         ("append", [user("m6")]),
@@ -93,13 +95,13 @@ async def test_windows_boundaries_and_appends_in_any_order_read_as_without_kept_
     ]
     for kind, value in steps:
         if kind == "append":
-            await append(store, tenant, agent_id, *value)
+            await append(store.steps, tenant, agent_id, *value)
         elif kind == "boundary":
-            await store.move_boundary(
+            await store.steps.move_boundary(
                 tenant=tenant, agent_id=agent_id, epoch=1, boundary_seq=value, summary="s"
             )
         elif kind == "append_then_read":
-            _, context = await store.append_then_read(
+            _, context = await store.steps.append_then_read(
                 tenant=tenant,
                 agent_id=agent_id,
                 epoch=1,
@@ -108,9 +110,13 @@ async def test_windows_boundaries_and_appends_in_any_order_read_as_without_kept_
                 new_messages=[user("more")],
                 max_messages=value,
             )
-            expected = await fresh(migrated_pool).read(tenant=tenant, agent_id=agent_id, max_messages=value)
+            expected = await fresh(migrated_pool).read_context(
+                tenant=tenant, agent_id=agent_id, max_messages=value
+            )
             assert context == expected, (kind, value)
         else:
-            context = await reader.read(tenant=tenant, agent_id=agent_id, max_messages=value)
-            expected = await fresh(migrated_pool).read(tenant=tenant, agent_id=agent_id, max_messages=value)
+            context = await reader.read_context(tenant=tenant, agent_id=agent_id, max_messages=value)
+            expected = await fresh(migrated_pool).read_context(
+                tenant=tenant, agent_id=agent_id, max_messages=value
+            )
             assert context == expected, (kind, value)

@@ -12,20 +12,18 @@ from sqlalchemy import func, select
 from services.common.errors import FailedPrecondition, NotFound
 from services.memory.core.model import NewMessage, Role, ToolCallRecord
 from services.memory.store.agents import ensure_agent
-from services.memory.store.context import ContextReader
-from services.memory.store.messages import MessageStore
 from services.memory.store.removal import AgentRemoval
 from services.memory.store.tables import agent_state, messages
 
 
 @pytest.fixture
-def store(migrated_engine, migrated_pool, recent) -> MessageStore:
-    return MessageStore(migrated_engine, migrated_pool, recent)
+def store(message_stores):
+    return message_stores
 
 
 @pytest.fixture
-def reader(migrated_pool, recent) -> ContextReader:
-    return ContextReader(migrated_pool, recent)
+def reader(message_stores):
+    return message_stores.step_store
 
 
 def user(text: str) -> NewMessage:
@@ -36,8 +34,8 @@ def assistant(text: str) -> NewMessage:
     return NewMessage(role=Role.ASSISTANT, content=text)
 
 
-async def append(store: MessageStore, tenant: str, agent_id: str, *texts: str, epoch: int = 1, key: str = ""):
-    return await store.append(
+async def append(store, tenant: str, agent_id: str, *texts: str, epoch: int = 1, key: str = ""):
+    return await store.steps.append(
         tenant=tenant,
         agent_id=agent_id,
         epoch=epoch,
@@ -68,7 +66,7 @@ async def test_append_numbers_messages_per_agent_without_gaps(store, tenant, age
     assert [m.seq for m in first.messages] == [1, 2]
     assert [m.seq for m in second.messages] == [3]
     assert [m.content for m in (*first.messages, *second.messages)] == ["a", "b", "c"]
-    listed = await store.list(tenant=tenant, agent_id=other_agent, limit=10)
+    listed = await store.recall.list(tenant=tenant, agent_id=other_agent, limit=10)
     assert [m.seq for m in listed] == [1]
 
 
@@ -83,10 +81,10 @@ async def test_append_stores_every_field_of_a_message(store, tenant, agent_id):
         metadata={"source": "test", "n": 1},
     )
 
-    result = await store.append(
+    result = await store.steps.append(
         tenant=tenant, agent_id=agent_id, epoch=1, run_id="run-9", idempotency_key="k", new_messages=[message]
     )
-    (listed,) = await store.list(tenant=tenant, agent_id=agent_id, limit=10)
+    (listed,) = await store.recall.list(tenant=tenant, agent_id=agent_id, limit=10)
 
     (stored,) = result.messages
     assert listed == stored
@@ -135,7 +133,7 @@ async def test_stale_epoch_is_refused_and_writes_nothing(reader, store, migrated
     assert caught.value.reason == "STALE_EPOCH"
     assert caught.value.metadata == {"agent_id": agent_id, "epoch": "4"}
     assert await stored_count(migrated_engine, agent_id) == 1
-    context = await reader.read(tenant=tenant, agent_id=agent_id)
+    context = await reader.read_context(tenant=tenant, agent_id=agent_id)
     assert (context.epoch, context.message_count) == (5, 1)
 
 
@@ -150,7 +148,7 @@ async def test_higher_epoch_takes_over_and_the_old_holder_is_then_refused(reader
 
     assert [m.seq for m in taken_over.messages] == [3]
     assert [m.seq for m in same_epoch.messages] == [4]
-    assert (await reader.read(tenant=tenant, agent_id=agent_id)).epoch == 2
+    assert (await reader.read_context(tenant=tenant, agent_id=agent_id)).epoch == 2
 
 
 async def test_concurrent_appends_to_one_agent_get_gapless_unique_sequence_numbers(store, tenant, agent_id):
@@ -163,7 +161,7 @@ async def test_concurrent_appends_to_one_agent_get_gapless_unique_sequence_numbe
     for result in results:
         first, second = result.messages
         assert second.seq == first.seq + 1, "one append's messages must be contiguous"
-    listed = await store.list(tenant=tenant, agent_id=agent_id, limit=100)
+    listed = await store.recall.list(tenant=tenant, agent_id=agent_id, limit=100)
     assert [m.seq for m in listed] == list(range(1, 41))
 
 
@@ -187,9 +185,9 @@ async def test_another_tenants_agent_is_not_found_on_append_list_and_context(
         await append(store, intruder, agent_id, "sneaky", epoch=99)
 
     with pytest.raises(NotFound):
-        await store.list(tenant=intruder, agent_id=agent_id, limit=10)
+        await store.recall.list(tenant=intruder, agent_id=agent_id, limit=10)
     with pytest.raises(NotFound):
-        await reader.read(tenant=intruder, agent_id=agent_id)
+        await reader.read_context(tenant=intruder, agent_id=agent_id)
     async with migrated_engine.connect() as conn:
         state = (await conn.execute(select(agent_state).where(agent_state.c.agent_id == agent_id))).one()
     assert (state.tenant, state.max_epoch, state.last_seq) == (tenant, 1, 1)
@@ -198,13 +196,15 @@ async def test_another_tenants_agent_is_not_found_on_append_list_and_context(
 async def test_list_pages_forwards_and_backwards_with_exclusive_bounds(store, tenant, agent_id):
     await append(store, tenant, agent_id, *(f"m{i}" for i in range(1, 8)))
 
-    forward = await store.list(tenant=tenant, agent_id=agent_id, limit=3)
-    forward_next = await store.list(tenant=tenant, agent_id=agent_id, limit=3, after_seq=forward[-1].seq)
-    backward = await store.list(tenant=tenant, agent_id=agent_id, limit=3, descending=True)
-    backward_next = await store.list(
+    forward = await store.recall.list(tenant=tenant, agent_id=agent_id, limit=3)
+    forward_next = await store.recall.list(
+        tenant=tenant, agent_id=agent_id, limit=3, after_seq=forward[-1].seq
+    )
+    backward = await store.recall.list(tenant=tenant, agent_id=agent_id, limit=3, descending=True)
+    backward_next = await store.recall.list(
         tenant=tenant, agent_id=agent_id, limit=3, descending=True, before_seq=backward[-1].seq
     )
-    window = await store.list(tenant=tenant, agent_id=agent_id, limit=10, after_seq=2, before_seq=6)
+    window = await store.recall.list(tenant=tenant, agent_id=agent_id, limit=10, after_seq=2, before_seq=6)
 
     assert [m.seq for m in forward] == [1, 2, 3]
     assert [m.seq for m in forward_next] == [4, 5, 6]
@@ -214,7 +214,7 @@ async def test_list_pages_forwards_and_backwards_with_exclusive_bounds(store, te
 
 
 async def test_list_filters_by_role(store, tenant, agent_id):
-    await store.append(
+    await store.steps.append(
         tenant=tenant,
         agent_id=agent_id,
         epoch=1,
@@ -223,8 +223,10 @@ async def test_list_filters_by_role(store, tenant, agent_id):
         new_messages=[user("q1"), assistant("a1"), user("q2"), assistant("a2")],
     )
 
-    answers = await store.list(tenant=tenant, agent_id=agent_id, limit=10, roles=[Role.ASSISTANT])
-    both = await store.list(tenant=tenant, agent_id=agent_id, limit=10, roles=[Role.USER, Role.ASSISTANT])
+    answers = await store.recall.list(tenant=tenant, agent_id=agent_id, limit=10, roles=[Role.ASSISTANT])
+    both = await store.recall.list(
+        tenant=tenant, agent_id=agent_id, limit=10, roles=[Role.USER, Role.ASSISTANT]
+    )
 
     assert [(m.seq, m.content) for m in answers] == [(2, "a1"), (4, "a2")]
     assert len(both) == 4
@@ -241,7 +243,7 @@ async def test_context_returns_messages_after_the_boundary_in_order_with_epoch_a
             .values(boundary_seq=2, summary="they said one and two")
         )
 
-    context = await reader.read(tenant=tenant, agent_id=agent_id)
+    context = await reader.read_context(tenant=tenant, agent_id=agent_id)
 
     assert [(m.seq, m.content) for m in context.messages] == [(3, "three"), (4, "four")]
     assert (context.boundary_seq, context.epoch, context.message_count) == (2, 3, 4)
@@ -257,13 +259,13 @@ async def test_context_of_an_agent_with_every_message_evicted_has_state_but_no_m
             agent_state.update().where(agent_state.c.agent_id == agent_id).values(boundary_seq=1)
         )
 
-    context = await reader.read(tenant=tenant, agent_id=agent_id)
+    context = await reader.read_context(tenant=tenant, agent_id=agent_id)
 
     assert (context.messages, context.epoch, context.message_count) == ((), 2, 1)
 
 
 async def test_context_of_an_agent_never_written_is_empty_at_epoch_zero(reader, store, tenant, agent_id):
-    context = await reader.read(tenant=tenant, agent_id=agent_id)
+    context = await reader.read_context(tenant=tenant, agent_id=agent_id)
 
     assert (
         context.messages,

@@ -14,7 +14,8 @@ from sqlalchemy import text
 
 from agentsuite.gateway.v1 import gateway_pb2
 from services.common.db import plain_dsn
-from services.gateway.store.runs import FinishRow, LeaseStore, RunStore
+from services.gateway.core.model import FinishRow
+from services.gateway.store.runs import LeaseStore, RunStore
 
 QUEUED, RUNNING, COMPLETED = 1, 2, 3
 

@@ -20,11 +20,12 @@ from agentsuite.tools.v1 import tools_pb2, tools_service_pb2
 from services.agent.clients.tools import _content
 from services.common import errors
 from services.common.paging import decode_time_id_token, decode_token, encode_token
-from services.common.request_values import message_violations
+from services.common.protobuf import from_struct
+from services.common.request_values import NO_KIND, message_violations
 from services.common.status import from_rpc_error, to_status
-from services.gateway.auth import EdgeAuthentication
+from services.gateway.api.auth import EdgeAuthentication
+from services.gateway.api.edge import INTERNAL_FIELDS, EdgeValidation, Refusal, RequestCheck
 from services.gateway.core.keys import ApiKeys
-from services.gateway.edge import INTERNAL_FIELDS, EdgeValidation, Refusal, RequestCheck
 from services.tools.core.execution import Limits
 from services.tools.sandbox.process import _sigkill_meaning
 
@@ -116,6 +117,33 @@ def test_durations_outside_protobufs_range_are_refused(seconds, nanos, valid):
     tool = tools_pb2.Tool()
     tool.timeout.seconds, tool.timeout.nanos = seconds, nanos
     assert fields_of(tool) == ([] if valid else ["timeout"])
+
+
+def test_a_value_with_no_kind_set_is_refused_with_its_path_wherever_it_is():
+    """What a JSON mapping that does not know the field names makes of {"string_value": "x"} is
+    refused, never stored as null (issue 16)."""
+    request = gateway_service_pb2.SendMessageRequest(agent_id="a")
+    metadata = request.messages.add(content="hi").metadata
+    metadata.update({"set": None, "list": [1]})
+    metadata.fields["unset"].SetInParent()
+    metadata.fields["list"].list_value.values.add()
+    metadata.fields["nested"].struct_value.fields["deep"].SetInParent()
+    assert sorted(fields_of(request)) == [
+        "messages[0].metadata['list'][1]",
+        "messages[0].metadata['nested']['deep']",
+        "messages[0].metadata['unset']",
+    ]
+    assert {v.description for v in message_violations(request)} == {NO_KIND}
+
+
+def test_a_backend_refuses_a_value_with_no_kind_set_too():
+    metadata = struct_pb2.Struct()
+    metadata.update({"null": None})
+    metadata.fields["unset"].SetInParent()
+    with pytest.raises(errors.InvalidArgument) as caught:
+        from_struct(metadata, "block.metadata")
+    assert caught.value.message == f"block.metadata['unset']: {NO_KIND}"
+    assert from_struct(struct_pb2.Struct(fields={"null": metadata.fields["null"]})) == {"null": None}
 
 
 def test_a_long_map_key_is_cut_in_the_path_and_violations_are_bounded():
@@ -251,12 +279,10 @@ def test_a_tool_result_with_nul_characters_becomes_text_memory_can_store():
 
 def test_a_status_echoing_a_huge_input_is_cut_to_fit_in_trailers():
     label = "é" * 1_000_000
-    error = errors.InvalidArgument(
-        f"label {label!r} is taken", violations=[errors.FieldViolation(label, label)] * 50
-    )
+    error = errors.InvalidArgument([errors.FieldViolation(label, label)] * 50)
     status = to_status(error)
     assert sum(len(key) + len(value) for key, value in status.trailing_metadata) < 6000
-    assert status.details.startswith("label 'éé") and status.details.endswith("…")
+    assert status.details.startswith("éé") and status.details.endswith("…")
 
 
 # --- authentication with the database down -------------------------------------------------------

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from services.agent.core.agents import Agent, ModelChoice
+from services.agent.core.agents import Agent, ModelCatalog, ModelChoice
 from services.agent.core.builtin_tools import BuiltinTools
 from services.agent.core.events import (
     AssistantDelta,
@@ -161,6 +161,7 @@ def loop_with(memory: InMemoryMemory, model, agent: Agent | None = None) -> Agen
         agents=OneAgent(agent or make_agent()),
         memory=memory,
         providers=ProviderRegistry(models={"scripted": model}, default_provider="scripted"),
+        models=ModelCatalog(providers=("scripted",), default_provider="scripted", default_model="default-m"),
         tools=ToolExecutor(builtins=BuiltinTools(memory=memory, messaging=None), custom=custom),
         custom=custom,
     )
@@ -218,6 +219,53 @@ async def test_model_sees_system_prompt_history_and_input_with_the_agents_model_
         ("user", "now"),
     ]
     assert (sent.model, sent.temperature, sent.max_tokens) == ("m", 0.2, 64)
+
+
+def loop_on(memory: InMemoryMemory, agent: Agent, models: dict, default: str) -> AgentLoop:
+    """A loop whose suite has the providers ``models`` with ``default`` as its default provider."""
+    custom = NoCustomTools()
+    return AgentLoop(
+        agents=OneAgent(agent),
+        memory=memory,
+        providers=ProviderRegistry(models=models, default_provider=default),
+        models=ModelCatalog(providers=tuple(models), default_provider=default, default_model=f"{default}-m"),
+        tools=ToolExecutor(builtins=BuiltinTools(memory=memory, messaging=None), custom=custom),
+        custom=custom,
+    )
+
+
+async def test_an_agent_naming_no_model_follows_the_suites_default_and_its_answer_says_which_answered():
+    agent = replace(make_agent(), model=ModelChoice(provider="", model=""))
+    real = StubModel(
+        [Completion(content="real", reasoning="", tool_calls=(), usage=None, finish_reason="stop")]
+    )
+    offline_memory, real_memory = InMemoryMemory(), InMemoryMemory()
+
+    await run_all(loop_on(offline_memory, agent, {"scripted": ScriptedModel()}, "scripted"), run_request())
+    # The same agent, once the suite has a real provider configured as its default.
+    await run_all(
+        loop_on(real_memory, agent, {"scripted": ScriptedModel(), "openai": real}, "openai"), run_request()
+    )
+
+    assert offline_memory.stored[-1].metadata["model"] == "scripted/scripted-m"
+    assert (real_memory.stored[-1].content, real_memory.stored[-1].metadata["model"]) == (
+        "real",
+        "openai/openai-m",
+    )
+    assert real.requests[0].model == "openai-m"
+
+
+async def test_an_agent_that_names_its_model_keeps_it_whatever_the_suites_default():
+    agent = replace(make_agent(), model=ModelChoice(provider="scripted", model="pinned"))
+    real = StubModel([])
+    memory = InMemoryMemory()
+
+    await run_all(
+        loop_on(memory, agent, {"scripted": ScriptedModel(), "openai": real}, "openai"), run_request()
+    )
+
+    assert not real.requests
+    assert memory.stored[-1].metadata["model"] == "scripted/pinned"
 
 
 async def test_reasoning_is_streamed_apart_and_stored_with_the_answer_and_usage_reported():

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import pytest
 import pytest_asyncio
 
-from services.agent.core.agents import Agent, ModelChoice
+from services.agent.core.agents import Agent, ModelCatalog, ModelChoice
 from services.agent.core.builtin_tools import BlockEdit, BuiltinTools, CallSite, Found
 from services.agent.core.events import (
     ApprovalRequested,
@@ -220,6 +220,7 @@ async def world(fake_llm: FakeLLMServer) -> AsyncIterator[World]:
         agents=directory,
         memory=memory,
         providers=ProviderRegistry(models={"openai": model}, default_provider="openai"),
+        models=ModelCatalog(providers=("openai",), default_provider="openai", default_model="default-m"),
         tools=ToolExecutor(builtins=BuiltinTools(memory=memory, messaging=None), custom=custom),
         custom=custom,
     )

@@ -103,18 +103,17 @@ def test_error_info_reason_defaults_to_the_code_name():
 
 def test_invalid_argument_status_lists_every_field_violation():
     error = errors.InvalidArgument(
-        "invalid request",
-        violations=[
+        [
             errors.FieldViolation("agent.name", "must not be empty"),
-            errors.FieldViolation("agent.tags", "at most 64 tags"),
-        ],
+            errors.FieldViolation("agent.tags", "must hold at most 64 tags"),
+        ]
     )
 
     bad_request = unpack(to_status(error), error_details_pb2.BadRequest)
 
     assert [(v.field, v.description) for v in bad_request.field_violations] == [
         ("agent.name", "must not be empty"),
-        ("agent.tags", "at most 64 tags"),
+        ("agent.tags", "must hold at most 64 tags"),
     ]
 
 
@@ -212,12 +211,15 @@ async def test_field_violations_survive_the_round_trip(raiser_channel):
         errors.FieldViolation("agent.name", "must not be empty"),
         errors.FieldViolation("agent.max_steps", "must be between 0 (default) and 1000"),
     ]
-    raiser.error = errors.InvalidArgument("invalid request", violations=violations)
+    raiser.error = errors.InvalidArgument(violations)
 
     rebuilt = from_rpc_error(await call_failing(channel))
 
     assert isinstance(rebuilt, errors.InvalidArgument)
-    assert rebuilt.message == "invalid request"
+    assert (
+        rebuilt.message
+        == "agent.name: must not be empty; agent.max_steps: must be between 0 (default) and 1000"
+    )
     assert rebuilt.violations == violations
 
 

@@ -23,41 +23,42 @@ _sym_db = _symbol_database.Default()
 
 
 from agentsuite.common.v1 import common_pb2 as agentsuite_dot_common_dot_v1_dot_common__pb2
+from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#agentsuite/gateway/v1/gateway.proto\x12\x15\x61gentsuite.gateway.v1\x1a!agentsuite/common/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8f\x04\n\x03Run\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x30\n\x06status\x18\x03 \x01(\x0e\x32 .agentsuite.gateway.v1.RunStatus\x12\x35\n\x0bstop_reason\x18\x04 \x01(\x0e\x32 .agentsuite.common.v1.StopReason\x12\x13\n\x0bstop_detail\x18\x05 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\x12\x31\n\x05input\x18\x07 \x03(\x0b\x32\".agentsuite.common.v1.InputMessage\x12*\n\x05usage\x18\x08 \x01(\x0b\x32\x1b.agentsuite.common.v1.Usage\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inish_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08last_seq\x18\x0c \x01(\x03\x12\x15\n\rparent_run_id\x18\r \x01(\t\x12\x39\n\x11pending_approvals\x18\x0e \x03(\x0b\x32\x1e.agentsuite.common.v1.ToolCall\"\xfa\x06\n\x08RunEvent\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12\x0c\n\x04step\x18\x03 \x01(\x05\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x06queued\x18\n \x01(\x0b\x32 .agentsuite.gateway.v1.RunQueuedH\x00\x12\x34\n\x07started\x18\x0b \x01(\x0b\x32!.agentsuite.gateway.v1.RunStartedH\x00\x12:\n\x0freasoning_delta\x18\x0c \x01(\x0b\x32\x1f.agentsuite.common.v1.TextDeltaH\x00\x12:\n\x0f\x61ssistant_delta\x18\r \x01(\x0b\x32\x1f.agentsuite.common.v1.TextDeltaH\x00\x12:\n\x11\x61ssistant_message\x18\x0e \x01(\x0b\x32\x1d.agentsuite.common.v1.MessageH\x00\x12\x33\n\ttool_call\x18\x0f \x01(\x0b\x32\x1e.agentsuite.common.v1.ToolCallH\x00\x12\x37\n\x0btool_return\x18\x10 \x01(\x0b\x32 .agentsuite.common.v1.ToolReturnH\x00\x12\x41\n\x10\x61pproval_request\x18\x11 \x01(\x0b\x32%.agentsuite.common.v1.ApprovalRequestH\x00\x12,\n\x05usage\x18\x12 \x01(\x0b\x32\x1b.agentsuite.common.v1.UsageH\x00\x12\x36\n\x08\x66inished\x18\x13 \x01(\x0b\x32\".agentsuite.gateway.v1.RunFinishedH\x00\x12\x32\n\x05\x65rror\x18\x14 \x01(\x0b\x32!.agentsuite.gateway.v1.ErrorEventH\x00\x12\x35\n\theartbeat\x18\x15 \x01(\x0b\x32 .agentsuite.gateway.v1.HeartbeatH\x00\x12:\n\x11message_persisted\x18\x16 \x01(\x0b\x32\x1d.agentsuite.common.v1.MessageH\x00\x12\x34\n\x07retried\x18\x17 \x01(\x0b\x32!.agentsuite.gateway.v1.RunRetriedH\x00\x42\x07\n\x05\x65vent\"\x1d\n\tRunQueued\x12\x10\n\x08position\x18\x01 \x01(\x05\"\x1b\n\nRunStarted\x12\r\n\x05\x65poch\x18\x01 \x01(\x03\"-\n\nRunRetried\x12\x0f\n\x07\x61ttempt\x18\x01 \x01(\x05\x12\x0e\n\x06reason\x18\x02 \x01(\t\"6\n\x0bRunFinished\x12\'\n\x03run\x18\x01 \x01(\x0b\x32\x1a.agentsuite.gateway.v1.Run\"+\n\nErrorEvent\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x0b\n\tHeartbeat\"c\n\rAgentSelector\x12\x11\n\tagent_ids\x18\x01 \x03(\t\x12\x0c\n\x04tags\x18\x02 \x03(\t\x12\x31\n\ttag_match\x18\x03 \x01(\x0e\x32\x1e.agentsuite.common.v1.TagMatch\"\xa8\x01\n\x0f\x42roadcastResult\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\'\n\x03run\x18\x02 \x01(\x0b\x32\x1a.agentsuite.gateway.v1.Run\x12/\n\x08messages\x18\x03 \x03(\x0b\x32\x1d.agentsuite.common.v1.Message\x12\x12\n\nerror_code\x18\x04 \x01(\x05\x12\x15\n\rerror_message\x18\x05 \x01(\t\"p\n\x10\x42roadcastSummary\x12\r\n\x05total\x18\x01 \x01(\x05\x12\x11\n\tsucceeded\x18\x02 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x05\x12*\n\x07\x65lapsed\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration*\xc3\x01\n\tRunStatus\x12\x1a\n\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11RUN_STATUS_QUEUED\x10\x01\x12\x16\n\x12RUN_STATUS_RUNNING\x10\x02\x12\x18\n\x14RUN_STATUS_COMPLETED\x10\x03\x12\x15\n\x11RUN_STATUS_FAILED\x10\x04\x12\x18\n\x14RUN_STATUS_CANCELLED\x10\x05\x12 \n\x1cRUN_STATUS_AWAITING_APPROVAL\x10\x06*u\n\nBusyPolicy\x12\x1b\n\x17\x42USY_POLICY_UNSPECIFIED\x10\x00\x12\x17\n\x13\x42USY_POLICY_ENQUEUE\x10\x01\x12\x16\n\x12\x42USY_POLICY_REJECT\x10\x02\x12\x19\n\x15\x42USY_POLICY_INTERRUPT\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#agentsuite/gateway/v1/gateway.proto\x12\x15\x61gentsuite.gateway.v1\x1a!agentsuite/common/v1/common.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8f\x04\n\x03Run\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x30\n\x06status\x18\x03 \x01(\x0e\x32 .agentsuite.gateway.v1.RunStatus\x12\x35\n\x0bstop_reason\x18\x04 \x01(\x0e\x32 .agentsuite.common.v1.StopReason\x12\x13\n\x0bstop_detail\x18\x05 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\x12\x31\n\x05input\x18\x07 \x03(\x0b\x32\".agentsuite.common.v1.InputMessage\x12*\n\x05usage\x18\x08 \x01(\x0b\x32\x1b.agentsuite.common.v1.Usage\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inish_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08last_seq\x18\x0c \x01(\x03\x12\x15\n\rparent_run_id\x18\r \x01(\t\x12\x39\n\x11pending_approvals\x18\x0e \x03(\x0b\x32\x1e.agentsuite.common.v1.ToolCall\"\xfa\x06\n\x08RunEvent\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12\x0c\n\x04step\x18\x03 \x01(\x05\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x06queued\x18\n \x01(\x0b\x32 .agentsuite.gateway.v1.RunQueuedH\x00\x12\x34\n\x07started\x18\x0b \x01(\x0b\x32!.agentsuite.gateway.v1.RunStartedH\x00\x12:\n\x0freasoning_delta\x18\x0c \x01(\x0b\x32\x1f.agentsuite.common.v1.TextDeltaH\x00\x12:\n\x0f\x61ssistant_delta\x18\r \x01(\x0b\x32\x1f.agentsuite.common.v1.TextDeltaH\x00\x12:\n\x11\x61ssistant_message\x18\x0e \x01(\x0b\x32\x1d.agentsuite.common.v1.MessageH\x00\x12\x33\n\ttool_call\x18\x0f \x01(\x0b\x32\x1e.agentsuite.common.v1.ToolCallH\x00\x12\x37\n\x0btool_return\x18\x10 \x01(\x0b\x32 .agentsuite.common.v1.ToolReturnH\x00\x12\x41\n\x10\x61pproval_request\x18\x11 \x01(\x0b\x32%.agentsuite.common.v1.ApprovalRequestH\x00\x12,\n\x05usage\x18\x12 \x01(\x0b\x32\x1b.agentsuite.common.v1.UsageH\x00\x12\x36\n\x08\x66inished\x18\x13 \x01(\x0b\x32\".agentsuite.gateway.v1.RunFinishedH\x00\x12\x32\n\x05\x65rror\x18\x14 \x01(\x0b\x32!.agentsuite.gateway.v1.ErrorEventH\x00\x12\x35\n\theartbeat\x18\x15 \x01(\x0b\x32 .agentsuite.gateway.v1.HeartbeatH\x00\x12:\n\x11message_persisted\x18\x16 \x01(\x0b\x32\x1d.agentsuite.common.v1.MessageH\x00\x12\x34\n\x07retried\x18\x17 \x01(\x0b\x32!.agentsuite.gateway.v1.RunRetriedH\x00\x42\x07\n\x05\x65vent\"\x1d\n\tRunQueued\x12\x10\n\x08position\x18\x01 \x01(\x05\"\x1b\n\nRunStarted\x12\r\n\x05\x65poch\x18\x01 \x01(\x03\"-\n\nRunRetried\x12\x0f\n\x07\x61ttempt\x18\x01 \x01(\x05\x12\x0e\n\x06reason\x18\x02 \x01(\t\"6\n\x0bRunFinished\x12\'\n\x03run\x18\x01 \x01(\x0b\x32\x1a.agentsuite.gateway.v1.Run\"R\n\nErrorEvent\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12%\n\x07\x64\x65tails\x18\x03 \x03(\x0b\x32\x14.google.protobuf.Any\"\x0b\n\tHeartbeat\"c\n\rAgentSelector\x12\x11\n\tagent_ids\x18\x01 \x03(\t\x12\x0c\n\x04tags\x18\x02 \x03(\t\x12\x31\n\ttag_match\x18\x03 \x01(\x0e\x32\x1e.agentsuite.common.v1.TagMatch\"\xd5\x01\n\x0f\x42roadcastResult\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\'\n\x03run\x18\x02 \x01(\x0b\x32\x1a.agentsuite.gateway.v1.Run\x12/\n\x08messages\x18\x03 \x03(\x0b\x32\x1d.agentsuite.common.v1.Message\x12\x12\n\nerror_code\x18\x04 \x01(\x05\x12\x15\n\rerror_message\x18\x05 \x01(\t\x12+\n\rerror_details\x18\x06 \x03(\x0b\x32\x14.google.protobuf.Any\"p\n\x10\x42roadcastSummary\x12\r\n\x05total\x18\x01 \x01(\x05\x12\x11\n\tsucceeded\x18\x02 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x05\x12*\n\x07\x65lapsed\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration*\xc3\x01\n\tRunStatus\x12\x1a\n\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11RUN_STATUS_QUEUED\x10\x01\x12\x16\n\x12RUN_STATUS_RUNNING\x10\x02\x12\x18\n\x14RUN_STATUS_COMPLETED\x10\x03\x12\x15\n\x11RUN_STATUS_FAILED\x10\x04\x12\x18\n\x14RUN_STATUS_CANCELLED\x10\x05\x12 \n\x1cRUN_STATUS_AWAITING_APPROVAL\x10\x06*u\n\nBusyPolicy\x12\x1b\n\x17\x42USY_POLICY_UNSPECIFIED\x10\x00\x12\x17\n\x13\x42USY_POLICY_ENQUEUE\x10\x01\x12\x16\n\x12\x42USY_POLICY_REJECT\x10\x02\x12\x19\n\x15\x42USY_POLICY_INTERRUPT\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'agentsuite.gateway.v1.gateway_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RUNSTATUS']._serialized_start=2193
-  _globals['_RUNSTATUS']._serialized_end=2388
-  _globals['_BUSYPOLICY']._serialized_start=2390
-  _globals['_BUSYPOLICY']._serialized_end=2507
-  _globals['_RUN']._serialized_start=163
-  _globals['_RUN']._serialized_end=690
-  _globals['_RUNEVENT']._serialized_start=693
-  _globals['_RUNEVENT']._serialized_end=1583
-  _globals['_RUNQUEUED']._serialized_start=1585
-  _globals['_RUNQUEUED']._serialized_end=1614
-  _globals['_RUNSTARTED']._serialized_start=1616
-  _globals['_RUNSTARTED']._serialized_end=1643
-  _globals['_RUNRETRIED']._serialized_start=1645
-  _globals['_RUNRETRIED']._serialized_end=1690
-  _globals['_RUNFINISHED']._serialized_start=1692
-  _globals['_RUNFINISHED']._serialized_end=1746
-  _globals['_ERROREVENT']._serialized_start=1748
-  _globals['_ERROREVENT']._serialized_end=1791
-  _globals['_HEARTBEAT']._serialized_start=1793
-  _globals['_HEARTBEAT']._serialized_end=1804
-  _globals['_AGENTSELECTOR']._serialized_start=1806
-  _globals['_AGENTSELECTOR']._serialized_end=1905
-  _globals['_BROADCASTRESULT']._serialized_start=1908
-  _globals['_BROADCASTRESULT']._serialized_end=2076
-  _globals['_BROADCASTSUMMARY']._serialized_start=2078
-  _globals['_BROADCASTSUMMARY']._serialized_end=2190
+  _globals['_RUNSTATUS']._serialized_start=2304
+  _globals['_RUNSTATUS']._serialized_end=2499
+  _globals['_BUSYPOLICY']._serialized_start=2501
+  _globals['_BUSYPOLICY']._serialized_end=2618
+  _globals['_RUN']._serialized_start=190
+  _globals['_RUN']._serialized_end=717
+  _globals['_RUNEVENT']._serialized_start=720
+  _globals['_RUNEVENT']._serialized_end=1610
+  _globals['_RUNQUEUED']._serialized_start=1612
+  _globals['_RUNQUEUED']._serialized_end=1641
+  _globals['_RUNSTARTED']._serialized_start=1643
+  _globals['_RUNSTARTED']._serialized_end=1670
+  _globals['_RUNRETRIED']._serialized_start=1672
+  _globals['_RUNRETRIED']._serialized_end=1717
+  _globals['_RUNFINISHED']._serialized_start=1719
+  _globals['_RUNFINISHED']._serialized_end=1773
+  _globals['_ERROREVENT']._serialized_start=1775
+  _globals['_ERROREVENT']._serialized_end=1857
+  _globals['_HEARTBEAT']._serialized_start=1859
+  _globals['_HEARTBEAT']._serialized_end=1870
+  _globals['_AGENTSELECTOR']._serialized_start=1872
+  _globals['_AGENTSELECTOR']._serialized_end=1971
+  _globals['_BROADCASTRESULT']._serialized_start=1974
+  _globals['_BROADCASTRESULT']._serialized_end=2187
+  _globals['_BROADCASTSUMMARY']._serialized_start=2189
+  _globals['_BROADCASTSUMMARY']._serialized_end=2301
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,7 @@
 import datetime
 
 from agentsuite.common.v1 import common_pb2 as _common_pb2
+from google.protobuf import any_pb2 as _any_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -139,12 +140,14 @@ class RunFinished(_message.Message):
     def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
 
 class ErrorEvent(_message.Message):
-    __slots__ = ("code", "message")
+    __slots__ = ("code", "message", "details")
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_FIELD_NUMBER: _ClassVar[int]
     code: int
     message: str
-    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+    details: _containers.RepeatedCompositeFieldContainer[_any_pb2.Any]
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., details: _Optional[_Iterable[_Union[_any_pb2.Any, _Mapping]]] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ()
@@ -161,18 +164,20 @@ class AgentSelector(_message.Message):
     def __init__(self, agent_ids: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ..., tag_match: _Optional[_Union[_common_pb2.TagMatch, str]] = ...) -> None: ...
 
 class BroadcastResult(_message.Message):
-    __slots__ = ("agent_id", "run", "messages", "error_code", "error_message")
+    __slots__ = ("agent_id", "run", "messages", "error_code", "error_message", "error_details")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_DETAILS_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     run: Run
     messages: _containers.RepeatedCompositeFieldContainer[_common_pb2.Message]
     error_code: int
     error_message: str
-    def __init__(self, agent_id: _Optional[str] = ..., run: _Optional[_Union[Run, _Mapping]] = ..., messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., error_code: _Optional[int] = ..., error_message: _Optional[str] = ...) -> None: ...
+    error_details: _containers.RepeatedCompositeFieldContainer[_any_pb2.Any]
+    def __init__(self, agent_id: _Optional[str] = ..., run: _Optional[_Union[Run, _Mapping]] = ..., messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., error_code: _Optional[int] = ..., error_message: _Optional[str] = ..., error_details: _Optional[_Iterable[_Union[_any_pb2.Any, _Mapping]]] = ...) -> None: ...
 
 class BroadcastSummary(_message.Message):
     __slots__ = ("total", "succeeded", "failed", "elapsed")

@@ -26,7 +26,7 @@ from agentsuite.common.v1 import common_pb2 as agentsuite_dot_common_dot_v1_dot_
 from agentsuite.gateway.v1 import gateway_pb2 as agentsuite_dot_gateway_dot_v1_dot_gateway__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+agentsuite/gateway/v1/gateway_service.proto\x12\x15\x61gentsuite.gateway.v1\x1a!agentsuite/common/v1/common.proto\x1a#agentsuite/gateway/v1/gateway.proto\"\xf7\x01\n\x12SendMessageRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x34\n\x08messages\x18\x02 \x03(\x0b\x32\".agentsuite.common.v1.InputMessage\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\x12\x36\n\x0b\x62usy_policy\x18\x04 \x01(\x0e\x32!.agentsuite.gateway.v1.BusyPolicy\x12\x11\n\tmax_steps\x18\x05 \x01(\x05\x12\x35\n\tapprovals\x18\x06 \x03(\x0b\x32\".agentsuite.common.v1.ToolApproval\"\x9b\x01\n\x13SendMessageResponse\x12\'\n\x03run\x18\x01 \x01(\x0b\x32\x1a.agentsuite.gateway.v1.Run\x12/\n\x08messages\x18\x02 \x03(\x0b\x32\x1d.agentsuite.common.v1.Message\x12*\n\x05usage\x18\x03 \x01(\x0b\x32\x1b.agentsuite.common.v1.Usage\"\xf9\x01\n\x14StreamMessageRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x34\n\x08messages\x18\x02 \x03(\x0b\x32\".agentsuite.common.v1.InputMessage\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\x12\x36\n\x0b\x62usy_policy\x18\x04 \x01(\x0e\x32!.agentsuite.gateway.v1.BusyPolicy\x12\x11\n\tmax_steps\x18\x05 \x01(\x05\x12\x35\n\tapprovals\x18\x06 \x03(\x0b\x32\".agentsuite.common.v1.ToolApproval\"G\n\x15StreamMessageResponse\x12.\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1f.agentsuite.gateway.v1.RunEvent\"\xb1\x02\n\x0f\x43onverseRequest\x12\x33\n\x04open\x18\x01 \x01(\x0b\x32#.agentsuite.gateway.v1.ConverseOpenH\x00\x12\x33\n\x04send\x18\x02 \x01(\x0b\x32#.agentsuite.gateway.v1.ConverseSendH\x00\x12\x37\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32%.agentsuite.gateway.v1.ConverseCancelH\x00\x12;\n\x08\x61pproval\x18\x04 \x01(\x0b\x32\'.agentsuite.gateway.v1.ConverseApprovalH\x00\x12\x33\n\x04ping\x18\x05 \x01(\x0b\x32#.agentsuite.gateway.v1.ConversePingH\x00\x42\t\n\x07request\"Q\n\x0c\x43onverseOpen\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x15\n\rresume_run_id\x18\x02 \x01(\t\x12\x18\n\x10resume_after_seq\x18\x03 \x01(\x03\"\xa8\x01\n\x0c\x43onverseSend\x12\x34\n\x08messages\x18\x01 \x03(\x0b\x32\".agentsuite.common.v1.InputMessage\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12\x36\n\x0b\x62usy_policy\x18\x03 \x01(\x0e\x32!.agentsuite.gateway.v1.BusyPolicy\x12\x11\n\tmax_steps\x18\x04 \x01(\x05\" \n\x0e\x43onverseCancel\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"Y\n\x10\x43onverseApproval\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x35\n\tapprovals\x18\x02 \x03(\x0b\x32\".agentsuite.common.v1.ToolApproval\"\x1d\n\x0c\x43onversePing\x12\r\n\x05nonce\x18\x01 \x01(\x03\"\x85\x01\n\x10\x43onverseResponse\x12\x30\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1f.agentsuite.gateway.v1.RunEventH\x00\x12\x33\n\x04pong\x18\x02 \x01(\x0b\x32#.agentsuite.gateway.v1.ConversePongH\x00\x42\n\n\x08response\"\x1d\n\x0c\x43onversePong\x12\r\n\x05nonce\x18\x01 \x01(\x03\"\xea\x01\n\x10\x42roadcastRequest\x12\x36\n\x08selector\x18\x01 \x01(\x0b\x32$.agentsuite.gateway.v1.AgentSelector\x12\x34\n\x08messages\x18\x02 \x03(\x0b\x32\".agentsuite.common.v1.InputMessage\x12\x17\n\x0fmax_concurrency\x18\x03 \x01(\x05\x12\x36\n\x0b\x62usy_policy\x18\x04 \x01(\x0e\x32!.agentsuite.gateway.v1.BusyPolicy\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"\x95\x01\n\x11\x42roadcastResponse\x12\x38\n\x06result\x18\x01 \x01(\x0b\x32&.agentsuite.gateway.v1.BroadcastResultH\x00\x12:\n\x07summary\x18\x02 \x01(\x0b\x32\'.agentsuite.gateway.v1.BroadcastSummaryH\x00\x42\n\n\x08response\"\xf5\x01\n\x10\x43reateRunRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x34\n\x08messages\x18\x02 \x03(\x0b\x32\".agentsuite.common.v1.InputMessage\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\x12\x36\n\x0b\x62usy_policy\x18\x04 \x01(\x0e\x32!.agentsuite.gateway.v1.BusyPolicy\x12\x11\n\tmax_steps\x18\x05 \x01(\x05\x12\x35\n\tapprovals\x18\x06 \x03(\x0b\x32\".agentsuite.common.v1.ToolApproval\"<\n\x11\x43reateRunResponse\x12\'\n\x03run\x18\x01 \x01(\x0b\x32\x1a.agentsuite.gateway.v1.Run\"\x1f\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"9\n\x0eGetRunResponse\x12\'\n\x03run\x18\x01 \x01(\x0b\x32\x1a.agentsuite.gateway.v1.Run\"~\n\x0fListRunsRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x32\n\x08statuses\x18\x02 \x03(\x0e\x32 .agentsuite.gateway.v1.RunStatus\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"U\n\x10ListRunsResponse\x12(\n\x04runs\x18\x01 \x03(\x0b\x32\x1a.agentsuite.gateway.v1.Run\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\"\n\x10\x43\x61ncelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"<\n\x11\x43\x61ncelRunResponse\x12\'\n\x03run\x18\x01 \x01(\x0b\x32\x1a.agentsuite.gateway.v1.Run\"4\n\x0fWatchRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x03\"B\n\x10WatchRunResponse\x12.\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1f.agentsuite.gateway.v1.RunEvent2\xff\x06\n\x13\x43onversationService\x12\x64\n\x0bSendMessage\x12).agentsuite.gateway.v1.SendMessageRequest\x1a*.agentsuite.gateway.v1.SendMessageResponse\x12l\n\rStreamMessage\x12+.agentsuite.gateway.v1.StreamMessageRequest\x1a,.agentsuite.gateway.v1.StreamMessageResponse0\x01\x12_\n\x08\x43onverse\x12&.agentsuite.gateway.v1.ConverseRequest\x1a\'.agentsuite.gateway.v1.ConverseResponse(\x01\x30\x01\x12`\n\tBroadcast\x12\'.agentsuite.gateway.v1.BroadcastRequest\x1a(.agentsuite.gateway.v1.BroadcastResponse0\x01\x12^\n\tCreateRun\x12\'.agentsuite.gateway.v1.CreateRunRequest\x1a(.agentsuite.gateway.v1.CreateRunResponse\x12U\n\x06GetRun\x12$.agentsuite.gateway.v1.GetRunRequest\x1a%.agentsuite.gateway.v1.GetRunResponse\x12[\n\x08ListRuns\x12&.agentsuite.gateway.v1.ListRunsRequest\x1a\'.agentsuite.gateway.v1.ListRunsResponse\x12^\n\tCancelRun\x12\'.agentsuite.gateway.v1.CancelRunRequest\x1a(.agentsuite.gateway.v1.CancelRunResponse\x12]\n\x08WatchRun\x12&.agentsuite.gateway.v1.WatchRunRequest\x1a\'.agentsuite.gateway.v1.WatchRunResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+agentsuite/gateway/v1/gateway_service.proto\x12\x15\x61gentsuite.gateway.v1\x1a!agentsuite/common/v1/common.proto\x1a#agentsuite/gateway/v1/gateway.proto\"\xf7\x01\n\x12SendMessageRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x34\n\x08messages\x18\x02 \x03(\x0b\x32\".agentsuite.common.v1.InputMessage\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\x12\x36\n\x0b\x62usy_policy\x18\x04 \x01(\x0e\x32!.agentsuite.gateway.v1.BusyPolicy\x12\x11\n\tmax_steps\x18\x05 \x01(\x05\x12\x35\n\tapprovals\x18\x06 \x03(\x0b\x32\".agentsuite.common.v1.ToolApproval\"\x9b\x01\n\x13SendMessageResponse\x12\'\n\x03run\x18\x01 \x01(\x0b\x32\x1a.agentsuite.gateway.v1.Run\x12/\n\x08messages\x18\x02 \x03(\x0b\x32\x1d.agentsuite.common.v1.Message\x12*\n\x05usage\x18\x03 \x01(\x0b\x32\x1b.agentsuite.common.v1.Usage\"\xf9\x01\n\x14StreamMessageRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x34\n\x08messages\x18\x02 \x03(\x0b\x32\".agentsuite.common.v1.InputMessage\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\x12\x36\n\x0b\x62usy_policy\x18\x04 \x01(\x0e\x32!.agentsuite.gateway.v1.BusyPolicy\x12\x11\n\tmax_steps\x18\x05 \x01(\x05\x12\x35\n\tapprovals\x18\x06 \x03(\x0b\x32\".agentsuite.common.v1.ToolApproval\"G\n\x15StreamMessageResponse\x12.\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1f.agentsuite.gateway.v1.RunEvent\"\xb1\x02\n\x0f\x43onverseRequest\x12\x33\n\x04open\x18\x01 \x01(\x0b\x32#.agentsuite.gateway.v1.ConverseOpenH\x00\x12\x33\n\x04send\x18\x02 \x01(\x0b\x32#.agentsuite.gateway.v1.ConverseSendH\x00\x12\x37\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32%.agentsuite.gateway.v1.ConverseCancelH\x00\x12;\n\x08\x61pproval\x18\x04 \x01(\x0b\x32\'.agentsuite.gateway.v1.ConverseApprovalH\x00\x12\x33\n\x04ping\x18\x05 \x01(\x0b\x32#.agentsuite.gateway.v1.ConversePingH\x00\x42\t\n\x07request\"Q\n\x0c\x43onverseOpen\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x15\n\rresume_run_id\x18\x02 \x01(\t\x12\x18\n\x10resume_after_seq\x18\x03 \x01(\x03\"\xb9\x01\n\x0c\x43onverseSend\x12\x34\n\x08messages\x18\x01 \x03(\x0b\x32\".agentsuite.common.v1.InputMessage\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12\x36\n\x0b\x62usy_policy\x18\x03 \x01(\x0e\x32!.agentsuite.gateway.v1.BusyPolicy\x12\x11\n\tmax_steps\x18\x04 \x01(\x05\x12\x0f\n\x07send_id\x18\x05 \x01(\t\" \n\x0e\x43onverseCancel\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"j\n\x10\x43onverseApproval\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x35\n\tapprovals\x18\x02 \x03(\x0b\x32\".agentsuite.common.v1.ToolApproval\x12\x0f\n\x07send_id\x18\x03 \x01(\t\"\x1d\n\x0c\x43onversePing\x12\r\n\x05nonce\x18\x01 \x01(\x03\"\x96\x01\n\x10\x43onverseResponse\x12\x30\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1f.agentsuite.gateway.v1.RunEventH\x00\x12\x33\n\x04pong\x18\x02 \x01(\x0b\x32#.agentsuite.gateway.v1.ConversePongH\x00\x12\x0f\n\x07send_id\x18\x03 \x01(\tB\n\n\x08response\"\x1d\n\x0c\x43onversePong\x12\r\n\x05nonce\x18\x01 \x01(\x03\"\xea\x01\n\x10\x42roadcastRequest\x12\x36\n\x08selector\x18\x01 \x01(\x0b\x32$.agentsuite.gateway.v1.AgentSelector\x12\x34\n\x08messages\x18\x02 \x03(\x0b\x32\".agentsuite.common.v1.InputMessage\x12\x17\n\x0fmax_concurrency\x18\x03 \x01(\x05\x12\x36\n\x0b\x62usy_policy\x18\x04 \x01(\x0e\x32!.agentsuite.gateway.v1.BusyPolicy\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"\x95\x01\n\x11\x42roadcastResponse\x12\x38\n\x06result\x18\x01 \x01(\x0b\x32&.agentsuite.gateway.v1.BroadcastResultH\x00\x12:\n\x07summary\x18\x02 \x01(\x0b\x32\'.agentsuite.gateway.v1.BroadcastSummaryH\x00\x42\n\n\x08response\"\xf5\x01\n\x10\x43reateRunRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x34\n\x08messages\x18\x02 \x03(\x0b\x32\".agentsuite.common.v1.InputMessage\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\x12\x36\n\x0b\x62usy_policy\x18\x04 \x01(\x0e\x32!.agentsuite.gateway.v1.BusyPolicy\x12\x11\n\tmax_steps\x18\x05 \x01(\x05\x12\x35\n\tapprovals\x18\x06 \x03(\x0b\x32\".agentsuite.common.v1.ToolApproval\"<\n\x11\x43reateRunResponse\x12\'\n\x03run\x18\x01 \x01(\x0b\x32\x1a.agentsuite.gateway.v1.Run\"\x1f\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"9\n\x0eGetRunResponse\x12\'\n\x03run\x18\x01 \x01(\x0b\x32\x1a.agentsuite.gateway.v1.Run\"~\n\x0fListRunsRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x32\n\x08statuses\x18\x02 \x03(\x0e\x32 .agentsuite.gateway.v1.RunStatus\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"U\n\x10ListRunsResponse\x12(\n\x04runs\x18\x01 \x03(\x0b\x32\x1a.agentsuite.gateway.v1.Run\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\"\n\x10\x43\x61ncelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"<\n\x11\x43\x61ncelRunResponse\x12\'\n\x03run\x18\x01 \x01(\x0b\x32\x1a.agentsuite.gateway.v1.Run\"4\n\x0fWatchRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x03\"B\n\x10WatchRunResponse\x12.\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1f.agentsuite.gateway.v1.RunEvent2\xff\x06\n\x13\x43onversationService\x12\x64\n\x0bSendMessage\x12).agentsuite.gateway.v1.SendMessageRequest\x1a*.agentsuite.gateway.v1.SendMessageResponse\x12l\n\rStreamMessage\x12+.agentsuite.gateway.v1.StreamMessageRequest\x1a,.agentsuite.gateway.v1.StreamMessageResponse0\x01\x12_\n\x08\x43onverse\x12&.agentsuite.gateway.v1.ConverseRequest\x1a\'.agentsuite.gateway.v1.ConverseResponse(\x01\x30\x01\x12`\n\tBroadcast\x12\'.agentsuite.gateway.v1.BroadcastRequest\x1a(.agentsuite.gateway.v1.BroadcastResponse0\x01\x12^\n\tCreateRun\x12\'.agentsuite.gateway.v1.CreateRunRequest\x1a(.agentsuite.gateway.v1.CreateRunResponse\x12U\n\x06GetRun\x12$.agentsuite.gateway.v1.GetRunRequest\x1a%.agentsuite.gateway.v1.GetRunResponse\x12[\n\x08ListRuns\x12&.agentsuite.gateway.v1.ListRunsRequest\x1a\'.agentsuite.gateway.v1.ListRunsResponse\x12^\n\tCancelRun\x12\'.agentsuite.gateway.v1.CancelRunRequest\x1a(.agentsuite.gateway.v1.CancelRunResponse\x12]\n\x08WatchRun\x12&.agentsuite.gateway.v1.WatchRunRequest\x1a\'.agentsuite.gateway.v1.WatchRunResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,41 +46,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONVERSEOPEN']._serialized_start=1183
   _globals['_CONVERSEOPEN']._serialized_end=1264
   _globals['_CONVERSESEND']._serialized_start=1267
-  _globals['_CONVERSESEND']._serialized_end=1435
-  _globals['_CONVERSECANCEL']._serialized_start=1437
-  _globals['_CONVERSECANCEL']._serialized_end=1469
-  _globals['_CONVERSEAPPROVAL']._serialized_start=1471
-  _globals['_CONVERSEAPPROVAL']._serialized_end=1560
-  _globals['_CONVERSEPING']._serialized_start=1562
-  _globals['_CONVERSEPING']._serialized_end=1591
-  _globals['_CONVERSERESPONSE']._serialized_start=1594
-  _globals['_CONVERSERESPONSE']._serialized_end=1727
-  _globals['_CONVERSEPONG']._serialized_start=1729
-  _globals['_CONVERSEPONG']._serialized_end=1758
-  _globals['_BROADCASTREQUEST']._serialized_start=1761
-  _globals['_BROADCASTREQUEST']._serialized_end=1995
-  _globals['_BROADCASTRESPONSE']._serialized_start=1998
-  _globals['_BROADCASTRESPONSE']._serialized_end=2147
-  _globals['_CREATERUNREQUEST']._serialized_start=2150
-  _globals['_CREATERUNREQUEST']._serialized_end=2395
-  _globals['_CREATERUNRESPONSE']._serialized_start=2397
-  _globals['_CREATERUNRESPONSE']._serialized_end=2457
-  _globals['_GETRUNREQUEST']._serialized_start=2459
-  _globals['_GETRUNREQUEST']._serialized_end=2490
-  _globals['_GETRUNRESPONSE']._serialized_start=2492
-  _globals['_GETRUNRESPONSE']._serialized_end=2549
-  _globals['_LISTRUNSREQUEST']._serialized_start=2551
-  _globals['_LISTRUNSREQUEST']._serialized_end=2677
-  _globals['_LISTRUNSRESPONSE']._serialized_start=2679
-  _globals['_LISTRUNSRESPONSE']._serialized_end=2764
-  _globals['_CANCELRUNREQUEST']._serialized_start=2766
-  _globals['_CANCELRUNREQUEST']._serialized_end=2800
-  _globals['_CANCELRUNRESPONSE']._serialized_start=2802
-  _globals['_CANCELRUNRESPONSE']._serialized_end=2862
-  _globals['_WATCHRUNREQUEST']._serialized_start=2864
-  _globals['_WATCHRUNREQUEST']._serialized_end=2916
-  _globals['_WATCHRUNRESPONSE']._serialized_start=2918
-  _globals['_WATCHRUNRESPONSE']._serialized_end=2984
-  _globals['_CONVERSATIONSERVICE']._serialized_start=2987
-  _globals['_CONVERSATIONSERVICE']._serialized_end=3882
+  _globals['_CONVERSESEND']._serialized_end=1452
+  _globals['_CONVERSECANCEL']._serialized_start=1454
+  _globals['_CONVERSECANCEL']._serialized_end=1486
+  _globals['_CONVERSEAPPROVAL']._serialized_start=1488
+  _globals['_CONVERSEAPPROVAL']._serialized_end=1594
+  _globals['_CONVERSEPING']._serialized_start=1596
+  _globals['_CONVERSEPING']._serialized_end=1625
+  _globals['_CONVERSERESPONSE']._serialized_start=1628
+  _globals['_CONVERSERESPONSE']._serialized_end=1778
+  _globals['_CONVERSEPONG']._serialized_start=1780
+  _globals['_CONVERSEPONG']._serialized_end=1809
+  _globals['_BROADCASTREQUEST']._serialized_start=1812
+  _globals['_BROADCASTREQUEST']._serialized_end=2046
+  _globals['_BROADCASTRESPONSE']._serialized_start=2049
+  _globals['_BROADCASTRESPONSE']._serialized_end=2198
+  _globals['_CREATERUNREQUEST']._serialized_start=2201
+  _globals['_CREATERUNREQUEST']._serialized_end=2446
+  _globals['_CREATERUNRESPONSE']._serialized_start=2448
+  _globals['_CREATERUNRESPONSE']._serialized_end=2508
+  _globals['_GETRUNREQUEST']._serialized_start=2510
+  _globals['_GETRUNREQUEST']._serialized_end=2541
+  _globals['_GETRUNRESPONSE']._serialized_start=2543
+  _globals['_GETRUNRESPONSE']._serialized_end=2600
+  _globals['_LISTRUNSREQUEST']._serialized_start=2602
+  _globals['_LISTRUNSREQUEST']._serialized_end=2728
+  _globals['_LISTRUNSRESPONSE']._serialized_start=2730
+  _globals['_LISTRUNSRESPONSE']._serialized_end=2815
+  _globals['_CANCELRUNREQUEST']._serialized_start=2817
+  _globals['_CANCELRUNREQUEST']._serialized_end=2851
+  _globals['_CANCELRUNRESPONSE']._serialized_start=2853
+  _globals['_CANCELRUNRESPONSE']._serialized_end=2913
+  _globals['_WATCHRUNREQUEST']._serialized_start=2915
+  _globals['_WATCHRUNREQUEST']._serialized_end=2967
+  _globals['_WATCHRUNRESPONSE']._serialized_start=2969
+  _globals['_WATCHRUNRESPONSE']._serialized_end=3035
+  _globals['_CONVERSATIONSERVICE']._serialized_start=3038
+  _globals['_CONVERSATIONSERVICE']._serialized_end=3933
 # @@protoc_insertion_point(module_scope)

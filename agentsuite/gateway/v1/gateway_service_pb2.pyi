@@ -81,16 +81,18 @@ class ConverseOpen(_message.Message):
     def __init__(self, agent_id: _Optional[str] = ..., resume_run_id: _Optional[str] = ..., resume_after_seq: _Optional[int] = ...) -> None: ...
 
 class ConverseSend(_message.Message):
-    __slots__ = ("messages", "idempotency_key", "busy_policy", "max_steps")
+    __slots__ = ("messages", "idempotency_key", "busy_policy", "max_steps", "send_id")
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     BUSY_POLICY_FIELD_NUMBER: _ClassVar[int]
     MAX_STEPS_FIELD_NUMBER: _ClassVar[int]
+    SEND_ID_FIELD_NUMBER: _ClassVar[int]
     messages: _containers.RepeatedCompositeFieldContainer[_common_pb2.InputMessage]
     idempotency_key: str
     busy_policy: _gateway_pb2.BusyPolicy
     max_steps: int
-    def __init__(self, messages: _Optional[_Iterable[_Union[_common_pb2.InputMessage, _Mapping]]] = ..., idempotency_key: _Optional[str] = ..., busy_policy: _Optional[_Union[_gateway_pb2.BusyPolicy, str]] = ..., max_steps: _Optional[int] = ...) -> None: ...
+    send_id: str
+    def __init__(self, messages: _Optional[_Iterable[_Union[_common_pb2.InputMessage, _Mapping]]] = ..., idempotency_key: _Optional[str] = ..., busy_policy: _Optional[_Union[_gateway_pb2.BusyPolicy, str]] = ..., max_steps: _Optional[int] = ..., send_id: _Optional[str] = ...) -> None: ...
 
 class ConverseCancel(_message.Message):
     __slots__ = ("run_id",)
@@ -99,12 +101,14 @@ class ConverseCancel(_message.Message):
     def __init__(self, run_id: _Optional[str] = ...) -> None: ...
 
 class ConverseApproval(_message.Message):
-    __slots__ = ("run_id", "approvals")
+    __slots__ = ("run_id", "approvals", "send_id")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     APPROVALS_FIELD_NUMBER: _ClassVar[int]
+    SEND_ID_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     approvals: _containers.RepeatedCompositeFieldContainer[_common_pb2.ToolApproval]
-    def __init__(self, run_id: _Optional[str] = ..., approvals: _Optional[_Iterable[_Union[_common_pb2.ToolApproval, _Mapping]]] = ...) -> None: ...
+    send_id: str
+    def __init__(self, run_id: _Optional[str] = ..., approvals: _Optional[_Iterable[_Union[_common_pb2.ToolApproval, _Mapping]]] = ..., send_id: _Optional[str] = ...) -> None: ...
 
 class ConversePing(_message.Message):
     __slots__ = ("nonce",)
@@ -113,12 +117,14 @@ class ConversePing(_message.Message):
     def __init__(self, nonce: _Optional[int] = ...) -> None: ...
 
 class ConverseResponse(_message.Message):
-    __slots__ = ("event", "pong")
+    __slots__ = ("event", "pong", "send_id")
     EVENT_FIELD_NUMBER: _ClassVar[int]
     PONG_FIELD_NUMBER: _ClassVar[int]
+    SEND_ID_FIELD_NUMBER: _ClassVar[int]
     event: _gateway_pb2.RunEvent
     pong: ConversePong
-    def __init__(self, event: _Optional[_Union[_gateway_pb2.RunEvent, _Mapping]] = ..., pong: _Optional[_Union[ConversePong, _Mapping]] = ...) -> None: ...
+    send_id: str
+    def __init__(self, event: _Optional[_Union[_gateway_pb2.RunEvent, _Mapping]] = ..., pong: _Optional[_Union[ConversePong, _Mapping]] = ..., send_id: _Optional[str] = ...) -> None: ...
 
 class ConversePong(_message.Message):
     __slots__ = ("nonce",)

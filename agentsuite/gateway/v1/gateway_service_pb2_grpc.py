@@ -94,10 +94,15 @@ class ConversationServiceServicer:
         A run that stops for an error is returned with status FAILED, not as an
         RPC error. Errors: NOT_FOUND (agent), INVALID_ARGUMENT (no messages,
         message too long, bad role), ABORTED (agent busy with BUSY_POLICY_REJECT;
-        google.rpc.ErrorInfo holds the running run's id), RESOURCE_EXHAUSTED
-        (agent queue full), FAILED_PRECONDITION (approvals with no run awaiting
-        approval, or an agent-to-agent call cycle), DEADLINE_EXCEEDED (the run
-        keeps going; poll it with GetRun).
+        google.rpc.ErrorInfo reason AGENT_BUSY, metadata "run_id" the running
+        run), RESOURCE_EXHAUSTED (agent queue full; ErrorInfo reason
+        AGENT_QUEUE_FULL, metadata "run_id" the running run),
+        FAILED_PRECONDITION (approvals with no run awaiting approval, or an
+        agent-to-agent call cycle), DEADLINE_EXCEEDED (the run keeps going:
+        ErrorInfo reason RUN_NOT_FINISHED, metadata "run_id" names it, to poll
+        with GetRun or follow with WatchRun; the gateway answers a little before
+        the deadline so that this status, not the client's own timer, ends the
+        call).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -118,9 +123,14 @@ class ConversationServiceServicer:
         """A bidirectional conversation with one agent: the client opens it (open
         must come first), then sends messages, cancels, approvals and pings; the
         server streams the events of the runs started on this stream (or resumed
-        by open) and answers pings. Per-send failures (busy, queue full) arrive
-        as error events, not as the end of the stream. Errors: INVALID_ARGUMENT
-        (first request not open), NOT_FOUND (agent or resumed run).
+        by open) and answers pings. Per-send failures (invalid send, busy, queue
+        full) arrive as error events carrying the google.rpc details a unary call
+        would (ErrorInfo with the running run's id for a busy agent, BadRequest),
+        not as the end of the stream; every response caused by a send or an
+        approval echoes its send_id. Errors that end the stream: INVALID_ARGUMENT
+        (first request not open, a request that does not pass the edge checks),
+        NOT_FOUND (agent or resumed run), OUT_OF_RANGE (resume_after_seq beyond
+        the resumed run's last event).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -130,8 +140,10 @@ class ConversationServiceServicer:
         """Sends the same messages to many agents, each through its own lane with
         at most max_concurrency runs at once; streams one result per agent in
         completion order, then a summary. A failing agent is reported in its
-        result and never fails the broadcast. Errors: INVALID_ARGUMENT (empty
-        selector or messages), RESOURCE_EXHAUSTED (too many targets).
+        result (with the details of its error) and never fails the broadcast.
+        An unknown agent id is a failed result, not an error. Errors:
+        INVALID_ARGUMENT (empty selector or messages), RESOURCE_EXHAUSTED (more
+        than 10,000 targets).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -139,8 +151,9 @@ class ConversationServiceServicer:
 
     def CreateRun(self, request, context):
         """Accepts a run in the background and returns at once (status QUEUED or
-        RUNNING); poll it with GetRun or follow it with WatchRun. Errors: as
-        SendMessage, except DEADLINE_EXCEEDED.
+        RUNNING; a retry with the same idempotency key returns the run as it is
+        now, possibly finished); poll it with GetRun or follow it with WatchRun.
+        Errors: as SendMessage, except DEADLINE_EXCEEDED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -155,7 +168,8 @@ class ConversationServiceServicer:
 
     def ListRuns(self, request, context):
         """Lists runs, newest first, optionally of one agent and some statuses.
-        Errors: INVALID_ARGUMENT (bad page token).
+        Errors: INVALID_ARGUMENT (bad page token or size, a status that is
+        RUN_STATUS_UNSPECIFIED or unknown).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -5,7 +5,6 @@ from __future__ import annotations
 from agentsuite.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
 from services.agent.api.agents import AgentApi
 from services.agent.api.runtime import AgentRuntimeApi
-from services.agent.core.agents import ModelCatalog
 from services.agent.core.lifecycle import AgentLifecycle
 from services.agent.core.loop import AgentLoop
 from services.agent.core.transfer import AgentTransfer
@@ -19,7 +18,6 @@ def registrations(
     loop: AgentLoop,
     lifecycle: AgentLifecycle,
     transfer: AgentTransfer,
-    models: ModelCatalog,
 ):
     file = agent_service_pb2.DESCRIPTOR
     return [
@@ -27,7 +25,7 @@ def registrations(
             file,
             "AgentService",
             agent_service_pb2_grpc.add_AgentServiceServicer_to_server,
-            AgentApi(store=store, lifecycle=lifecycle, transfer=transfer, models=models),
+            AgentApi(store=store, lifecycle=lifecycle, transfer=transfer),
         ),
         Registration.of(
             file,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from agentsuite.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
 from agentsuite.common.v1 import common_pb2
 from services.agent.api.convert import agent_spec, agent_to_proto, initial_block
-from services.agent.core.agents import ModelCatalog
 from services.agent.core.lifecycle import AgentLifecycle
 from services.agent.core.transfer import AgentTransfer
 from services.agent.store.agents import AgentStore
@@ -24,18 +23,15 @@ MAX_LISTED_IDS = 1000
 class AgentApi(agent_service_pb2_grpc.AgentServiceServicer):
     """Agents: create, read, list, update, delete, export, import."""
 
-    def __init__(
-        self, *, store: AgentStore, lifecycle: AgentLifecycle, transfer: AgentTransfer, models: ModelCatalog
-    ):
+    def __init__(self, *, store: AgentStore, lifecycle: AgentLifecycle, transfer: AgentTransfer):
         self._store = store
         self._lifecycle = lifecycle
         self._transfer = transfer
-        self._models = models
 
     async def CreateAgent(self, request: agent_service_pb2.CreateAgentRequest, context):
         agent = await self._lifecycle.create(
             require_tenant(),
-            agent_spec(request.agent, self._models),
+            agent_spec(request.agent),
             [initial_block(b) for b in request.memory_blocks],
             request_id=request.request_id,
         )
@@ -53,7 +49,9 @@ class AgentApi(agent_service_pb2_grpc.AgentServiceServicer):
         check = Validation()
         check.check(not has_nul(request.name), "name", "must not contain NUL characters")
         check.check(not any(has_nul(tag) for tag in request.tags), "tags", "must not contain NUL characters")
-        check.check(len(request.agent_ids) <= MAX_LISTED_IDS, "agent_ids", f"at most {MAX_LISTED_IDS} ids")
+        check.check(
+            len(request.agent_ids) <= MAX_LISTED_IDS, "agent_ids", f"must hold at most {MAX_LISTED_IDS} ids"
+        )
         check.raise_if_any()
         ids = tuple(require_id(agent_id, f"agent_ids[{i}]") for i, agent_id in enumerate(request.agent_ids))
         after = decode_time_id_token(request.page_token)
@@ -78,7 +76,7 @@ class AgentApi(agent_service_pb2_grpc.AgentServiceServicer):
         agent = await self._lifecycle.update(
             require_tenant(),
             require_id(request.agent.id, "agent.id"),
-            agent_spec(request.agent, self._models),
+            agent_spec(request.agent),
             tuple(request.update_mask.paths),
         )
         agent = await self._lifecycle.with_blocks(agent)

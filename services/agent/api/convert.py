@@ -11,7 +11,7 @@ from agentsuite.agent.v1 import agent_pb2
 from agentsuite.common.v1 import common_pb2
 from services.agent.clients.memory import ROLES
 from services.agent.core import events
-from services.agent.core.agents import Agent, AgentSpec, InitialBlock, ModelCatalog, ModelChoice
+from services.agent.core.agents import DEFAULT_CONTEXT_WINDOW, Agent, AgentSpec, InitialBlock, ModelChoice
 from services.agent.core.history import HistoryMessage
 from services.agent.core.tool_rules import RuleKind, ToolRule
 from services.common.errors import Validation
@@ -48,23 +48,21 @@ def agent_to_proto(agent: Agent) -> agent_pb2.Agent:
     )
 
 
-def agent_spec(agent: agent_pb2.Agent, models: ModelCatalog) -> AgentSpec:
-    """The settable fields of ``agent``, defaults filled in, not yet validated; InvalidArgument for
-    a tool rule without its kind."""
+def agent_spec(agent: agent_pb2.Agent) -> AgentSpec:
+    """The settable fields of ``agent``, not yet validated; InvalidArgument for a tool rule without
+    its kind. An empty provider or model stays empty: the agent follows the suite's default."""
     model = agent.model
     return AgentSpec(
         name=agent.name,
         description=agent.description,
         system_prompt=agent.system_prompt,
-        model=models.complete(
-            ModelChoice(
-                provider=model.provider,
-                model=model.model,
-                context_window=model.context_window,
-                # A proto float has 7 significant digits: 0.3, not 0.30000001192092896.
-                temperature=float(f"{model.temperature:.7g}") if model.HasField("temperature") else None,
-                max_output_tokens=model.max_output_tokens,
-            )
+        model=ModelChoice(
+            provider=model.provider,
+            model=model.model,
+            context_window=model.context_window or DEFAULT_CONTEXT_WINDOW,
+            # A proto float has 7 significant digits: 0.3, not 0.30000001192092896.
+            temperature=float(f"{model.temperature:.7g}") if model.HasField("temperature") else None,
+            max_output_tokens=model.max_output_tokens,
         ),
         tool_ids=tuple(_canonical_id(tool_id) for tool_id in agent.tool_ids),
         tool_rules=tool_rules_from_proto(agent.tool_rules),

@@ -6,7 +6,6 @@ import time
 from contextlib import aclosing
 
 from agentsuite.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
-from agentsuite.common.v1 import common_pb2
 from services.agent.api.convert import event_to_proto
 from services.agent.clients.memory import ROLES
 from services.agent.core import events
@@ -15,11 +14,10 @@ from services.agent.core.loop import AgentLoop
 from services.agent.core.run_state import Decision, RunRequest
 from services.common.call import current_call, require_tenant
 from services.common.errors import Validation
+from services.common.message_input import check_input_messages
 from services.common.protobuf import from_struct, require_id
 from services.common.server import servicer
 
-MAX_INPUT_MESSAGES = 100
-MAX_INPUT_CHARS = 1_000_000
 MAX_REASON_CHARS = 10_000
 MAX_STEPS = 1000
 REPORT_MARGIN_SECONDS = 0.5
@@ -68,33 +66,22 @@ def _run_deadline(call_deadline: float | None) -> float | None:
 
 def _run_input(request: agent_service_pb2.StepRequest) -> tuple[HistoryMessage, ...]:
     check = Validation()
-    check.check(bool(request.run_id), "run_id", "required")
+    check.check(bool(request.run_id), "run_id", "is required")
     if request.approvals:
         check.check(not request.input, "input", "must be empty when approvals continue a run")
         for index, approval in enumerate(request.approvals):
-            check.check(bool(approval.tool_call_id), f"approvals[{index}].tool_call_id", "required")
+            check.check(bool(approval.tool_call_id), f"approvals[{index}].tool_call_id", "is required")
             check.check(
                 len(approval.reason) <= MAX_REASON_CHARS,
                 f"approvals[{index}].reason",
-                f"at most {MAX_REASON_CHARS} characters",
+                f"must be at most {MAX_REASON_CHARS} characters",
             )
     else:
-        check.check(
-            0 < len(request.input) <= MAX_INPUT_MESSAGES,
-            "input",
-            f"between 1 and {MAX_INPUT_MESSAGES} messages",
-        )
+        check_input_messages(check, request.input, "input")
     check.check(request.epoch >= 0, "epoch", "must not be negative")
-    check.check(0 <= request.max_steps <= MAX_STEPS, "max_steps", f"between 0 (the agent's) and {MAX_STEPS}")
-    allowed = (common_pb2.MESSAGE_ROLE_USER, common_pb2.MESSAGE_ROLE_SYSTEM)
-    for index, message in enumerate(request.input):
-        check.check(message.role in allowed, f"input[{index}].role", "must be USER or SYSTEM")
-        check.check(bool(message.content), f"input[{index}].content", "must not be empty")
-        check.check(
-            len(message.content) <= MAX_INPUT_CHARS,
-            f"input[{index}].content",
-            f"at most {MAX_INPUT_CHARS} characters",
-        )
+    check.check(
+        0 <= request.max_steps <= MAX_STEPS, "max_steps", f"must be between 0 (the agent's) and {MAX_STEPS}"
+    )
     check.raise_if_any()
     role_names = {number: name for name, number in ROLES.items()}
     return tuple(

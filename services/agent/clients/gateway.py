@@ -135,13 +135,13 @@ class GatewayMessaging:
         chain = (*scope.call_chain, sender)
         if target in chain:
             raise FailedPrecondition(
-                f"refused: agent {target} is already waiting in this conversation "
+                f"agent {target} is already waiting in this conversation "
                 f"({' -> '.join(chain)}); messaging it would deadlock",
                 reason="CALL_CYCLE",
             )
         if len(chain) >= self._max_depth:
             raise FailedPrecondition(
-                f"refused: the agent-to-agent call chain is at its limit of {self._max_depth}",
+                f"the agent-to-agent call chain is at its limit of {self._max_depth}",
                 reason="CALL_DEPTH",
             )
         metadata = [*_without_chain(outgoing_metadata(scope))]

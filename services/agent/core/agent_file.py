@@ -384,7 +384,7 @@ class _Reader:
             return None
         label = self.text(value, "label", path)
         if not label.strip():
-            self.bad(f"{path}.label", "required")
+            self.bad(f"{path}.label", "is required")
         return InitialBlock(
             label=label,
             value=self.text(value, "value", path),
@@ -404,7 +404,7 @@ class _Reader:
             self.bad(f"{path}.name", f"{name!r} is the name of a built-in tool")
         source = self.text(value, "source_code", path)
         if not source.strip():
-            self.bad(f"{path}.source_code", "required")
+            self.bad(f"{path}.source_code", "is required")
         schema = value.get("json_schema")
         if schema is not None and not isinstance(schema, dict):
             self.bad(f"{path}.json_schema", "must be an object or null")
@@ -458,7 +458,7 @@ class _Reader:
             return None
         call_id = self.text(value, "id", path)
         if not call_id:
-            self.bad(f"{path}.id", "required")
+            self.bad(f"{path}.id", "is required")
         return FileToolCall(
             id=call_id, name=self.text(value, "name", path), arguments=self.text(value, "arguments", path)
         )
@@ -482,7 +482,10 @@ class _Reader:
             self.bad(f"{path}.text", "required, without NUL characters")
         tags = self.strings(value, "tags", path)
         if len(tags) > MAX_PASSAGE_TAGS or any(not 0 < len(tag) <= MAX_PASSAGE_TAG for tag in tags):
-            self.bad(f"{path}.tags", f"at most {MAX_PASSAGE_TAGS} tags of 1 to {MAX_PASSAGE_TAG} characters")
+            self.bad(
+                f"{path}.tags",
+                f"must hold at most {MAX_PASSAGE_TAGS} tags of 1 to {MAX_PASSAGE_TAG} characters",
+            )
         return FilePassage(
             text=text,
             tags=tags,
@@ -502,7 +505,7 @@ class _Reader:
         value = data.get(key)
         if value is None:
             if required:
-                self.bad(f"{path}.{key}", "required")
+                self.bad(f"{path}.{key}", "is required")
             return {}
         return value if self.is_object(value, f"{path}.{key}") else {}
 
@@ -514,7 +517,7 @@ class _Reader:
             self.bad(f"{path}.{key}", "must be a string")
             return ""
         if limit is not None and len(value) > limit:
-            self.bad(f"{path}.{key}", f"at most {limit} characters")
+            self.bad(f"{path}.{key}", f"must be at most {limit} characters")
         return value
 
     def integer(self, data: dict, key: str, path: str) -> int:

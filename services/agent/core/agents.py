@@ -55,8 +55,12 @@ class ModelCatalog:
     default_provider: str
     default_model: str
 
-    def complete(self, choice: ModelChoice) -> ModelChoice:
-        """``choice`` with its empty provider, model and context window set to the defaults."""
+    def resolve(self, choice: ModelChoice) -> ModelChoice:
+        """The provider and model a run of an agent with ``choice`` calls.
+
+        An agent keeps an empty provider or model as empty: it follows the suite's default as
+        configured when each run starts, so an agent made while the offline model was the default
+        uses the real provider once one is configured. Naming them pins them."""
         return replace(
             choice,
             provider=choice.provider or self.default_provider,
@@ -66,7 +70,7 @@ class ModelCatalog:
 
     def check(self, choice: ModelChoice, check: Validation, *, field: str = "agent.model.provider") -> None:
         check.check(
-            choice.provider in self.providers,
+            not choice.provider or choice.provider in self.providers,
             field,
             f"unknown provider {choice.provider!r}; known: {', '.join(self.providers)}",
         )
@@ -96,17 +100,17 @@ class AgentSpec:
         """Record every field that breaks a rule in ``check``; whether the attached tools exist and
         what they are called is :func:`check_attached_tools`'s part."""
         check.check(bool(self.name.strip()), "agent.name", "must not be empty")
-        check.check(len(self.name) <= MAX_NAME, "agent.name", f"at most {MAX_NAME} characters")
+        check.check(len(self.name) <= MAX_NAME, "agent.name", f"must be at most {MAX_NAME} characters")
         check.check(
             len(self.system_prompt) <= MAX_SYSTEM_PROMPT,
             "agent.system_prompt",
-            f"at most {MAX_SYSTEM_PROMPT} characters",
+            f"must be at most {MAX_SYSTEM_PROMPT} characters",
         )
-        check.check(len(self.tags) <= MAX_TAGS, "agent.tags", f"at most {MAX_TAGS} tags")
+        check.check(len(self.tags) <= MAX_TAGS, "agent.tags", f"must hold at most {MAX_TAGS} tags")
         check.check(
             all(0 < len(tag) <= MAX_TAG for tag in self.tags),
             "agent.tags",
-            f"each tag 1 to {MAX_TAG} characters",
+            f"each tag must be 1 to {MAX_TAG} characters",
         )
         for field_name, text in (
             ("name", self.name),
@@ -142,7 +146,7 @@ class AgentSpec:
 
 
 def _check_tool_ids(tool_ids: tuple[str, ...], check: Validation) -> None:
-    check.check(len(tool_ids) <= MAX_TOOLS, "agent.tool_ids", f"at most {MAX_TOOLS} tools")
+    check.check(len(tool_ids) <= MAX_TOOLS, "agent.tool_ids", f"must hold at most {MAX_TOOLS} tools")
     seen: set[str] = set()
     for index, tool_id in enumerate(tool_ids):
         where = f"agent.tool_ids[{index}]"

@@ -113,11 +113,10 @@ def _in_memory_blocks(error: AgentSuiteError) -> AgentSuiteError:
     """Memory's refusal of a block, named as the CreateAgent request names it (``memory_blocks``)."""
     if isinstance(error, InvalidArgument):
         return InvalidArgument(
-            error.message,
-            violations=[
+            [
                 FieldViolation(v.field.replace("blocks[", "memory_blocks[", 1), v.description)
                 for v in error.violations
-            ],
+            ]
         )
     return error
 

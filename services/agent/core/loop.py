@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import replace
 from typing import TypeVar
 
-from services.agent.core.agents import Agent, AgentDirectory
+from services.agent.core.agents import Agent, AgentDirectory, ModelCatalog
 from services.agent.core.builtin_tools import BUILTIN_TOOLS
 from services.agent.core.context_window import ContextBudget
 from services.agent.core.events import (
@@ -37,7 +37,7 @@ from services.agent.core.events import (
 )
 from services.agent.core.history import HistoryMessage, Memory, unanswered_calls
 from services.agent.core.prompt import chat_message, chat_messages
-from services.agent.core.run_state import Decision, RunRequest, RunState, RunStop
+from services.agent.core.run_state import RunRequest, RunState, RunStop
 from services.agent.core.summarising import ContextKeeper
 from services.agent.core.tool_calls import ToolExecutor
 from services.agent.core.tool_rules import RunRules
@@ -54,6 +54,7 @@ from services.agent.llm import (
 )
 from services.agent.llm import ReasoningDelta as LLMReasoningDelta
 from services.agent.llm import TextDelta as LLMTextDelta
+from services.common.approvals import check_decisions
 from services.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument
 from services.common.stored_cache import StoredMessageCache
 
@@ -76,6 +77,7 @@ class AgentLoop:
         agents: AgentDirectory,
         memory: Memory,
         providers: ProviderRegistry,
+        models: ModelCatalog,
         tools: ToolExecutor,
         custom: CustomTools,
     ):
@@ -83,6 +85,7 @@ class AgentLoop:
         self._memory = memory
         self._keeper = ContextKeeper(memory)
         self._providers = providers
+        self._models = models
         self._tools = tools
         self._custom = custom
         # Every step sends the whole context again; each stored message is converted once.
@@ -130,6 +133,8 @@ class AgentLoop:
             yield Stopped(run.step, stop.reason, stop.detail)
 
     async def _start(self, request: RunRequest, agent: Agent) -> RunState:
+        # Resolved at every run: an agent that names no model follows the suite's current default.
+        agent = replace(agent, model=self._models.resolve(agent.model))
         custom = await self._custom.definitions(agent.tool_ids) if agent.tool_ids else []
         return RunState(
             request=request,
@@ -177,8 +182,8 @@ class AgentLoop:
             async for event in self._answer(run, calls):
                 yield event
             return
+        check_decisions((call.id for call in calls), [d.tool_call_id for d in request.approvals])
         decisions = {d.tool_call_id: d for d in request.approvals}
-        _check_decisions(decisions, calls)
         checked = [run.toolbox.check(call) for call in calls]
         outcomes: dict[int, ToolOutcome] = {}
         approved = []
@@ -261,6 +266,7 @@ class AgentLoop:
             reasoning=completion.reasoning,
             tool_calls=completion.tool_calls,
             step=step,
+            metadata={"model": f"{agent.model.provider}/{agent.model.model}"},
         )
         # The reply is stored before any of its calls runs. A step executed again (a retry, a
         # takeover) then finds the calls in memory and carries them out with the same ids, so the
@@ -474,19 +480,6 @@ def _tool_messages(
         for index, item in enumerate(checked)
         if index in outcomes
     ]
-
-
-def _check_decisions(decisions: dict[str, Decision], calls: Sequence) -> None:
-    waiting = {call.id for call in calls}
-    unknown = sorted(set(decisions) - waiting)
-    missing = sorted(waiting - set(decisions))
-    if unknown or missing:
-        problems = []
-        if unknown:
-            problems.append(f"no call awaits approval with id {', '.join(unknown)}")
-        if missing:
-            problems.append(f"decide every waiting call; missing: {', '.join(missing)}")
-        raise InvalidArgument.field("approvals", "; ".join(problems))
 
 
 def _awaiting(calls: Sequence) -> str:

@@ -60,12 +60,12 @@ class ToolRule:
 def check_rules(rules: Iterable[ToolRule], check: Validation, *, field: str = "agent.tool_rules") -> None:
     """Record every malformed rule in ``check``; whether the named tools exist is the caller's part."""
     rules = tuple(rules)
-    check.check(len(rules) <= MAX_RULES, field, f"at most {MAX_RULES} rules")
+    check.check(len(rules) <= MAX_RULES, field, f"must hold at most {MAX_RULES} rules")
     run_first = [r.tool_name for r in rules if r.kind is RuleKind.RUN_FIRST]
     check.check(len(set(run_first)) <= 1, field, "at most one tool can be run-first")
     for index, rule in enumerate(rules):
         where = f"{field}[{index}]"
-        check.check(bool(rule.tool_name), f"{where}.tool_name", "required")
+        check.check(bool(rule.tool_name), f"{where}.tool_name", "is required")
         if rule.kind is RuleKind.MAX_CALLS:
             check.check(
                 0 < rule.max_calls <= MAX_CALLS_CAP,

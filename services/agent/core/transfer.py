@@ -132,7 +132,7 @@ class AgentTransfer:
         document = await asyncio.to_thread(
             parse_document, document_json, limit=self._limit, name_override=name_override
         )
-        spec = replace(document.spec, model=self._models.complete(document.spec.model))
+        spec = document.spec
         self._check(spec, [tool.name for tool in document.tools], name_override=bool(name_override))
         # One tool after the other: a tool the tools service refuses stops the import before the
         # next one is made.

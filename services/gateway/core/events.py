@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from google.protobuf import timestamp_pb2
 
 from agentsuite.agent.v1 import agent_service_pb2
 from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_pb2
-from services.gateway.store.runs import RunRow
+from services.gateway.core.model import RunRow
 
 LIVE_ONLY = frozenset({"reasoning_delta", "assistant_delta", "heartbeat"})
 """Events that are streamed but never stored nor replayed; they carry the seq before them."""
@@ -65,8 +66,8 @@ def run_of(row: RunRow) -> gateway_pb2.Run:
     run = gateway_pb2.Run(
         id=row.id,
         agent_id=row.agent_id,
-        status=row.status,
-        stop_reason=row.stop_reason,
+        status=cast(gateway_pb2.RunStatus, row.status),
+        stop_reason=cast(common_pb2.StopReason, row.stop_reason),
         stop_detail=row.stop_detail,
         idempotency_key=row.idempotency_key or "",
         input=request.input,

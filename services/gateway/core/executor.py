@@ -20,13 +20,13 @@ from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_pb2
 from services.common.call import CallScope, enter_call, parse_call_chain
 from services.common.errors import AgentSuiteError, Unavailable
-from services.common.status import code_of
-from services.gateway.agent_client import AgentRuntimeClient
+from services.common.status import details_of, to_status
 from services.gateway.core.events import STATUS_BY_STOP, Numbering, is_live_only, now, result_of, run_of
 from services.gateway.core.hub import RunHub, RunHubs
 from services.gateway.core.lanes import Lane, StopReason
+from services.gateway.core.model import FinishRow, RunRow
+from services.gateway.core.ports import AgentRuntime, RunRepository
 from services.gateway.core.writer import EventWriter, LeaseLost
-from services.gateway.store.runs import FinishRow, RunRow, RunStore
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,8 @@ class EarlierTries:
 class RunExecutor:
     def __init__(
         self,
-        runtime: AgentRuntimeClient,
-        store: RunStore,
+        runtime: AgentRuntime,
+        store: RunRepository,
         writer: EventWriter,
         hubs: RunHubs,
         *,
@@ -99,19 +99,25 @@ class RunExecutor:
             del self._cancelled[stale]
         self._cancelled[run_id] = time.monotonic()
 
-    async def __call__(self, lane: Lane, row: RunRow) -> None:
+    async def execute(self, lane: Lane, row: RunRow) -> None:
+        """Execute the run ``row`` under ``lane``'s lease, from its start (or where an earlier
+        execution stopped) to its end, telling its readers every event once."""
         run = run_of(row)
         run.status = gateway_pb2.RUN_STATUS_RUNNING
         run.ClearField("finish_time")
         run.ClearField("pending_approvals")
-        run.stop_reason = 0
+        run.stop_reason = common_pb2.STOP_REASON_UNSPECIFIED
         run.stop_detail = ""
         numbering = Numbering(row.id, row.last_seq)
+        epoch = lane.epoch
+        if epoch is None:  # the lease was lost before the run could start
+            lane.stop_reason = StopReason.LEASE_LOST
+            return
         hub = self._hubs.open(row.id, row.last_seq)
         delay = STREAMED_STORE_DELAY_SECONDS if row.deltas else RESULT_STORE_DELAY_SECONDS
-        relay = _Relay(hub, self._writer, row.id, lane, delay)
+        relay = _Relay(hub, self._writer, row.id, lane, epoch, delay)
         try:
-            relay.add(numbering.event(started=gateway_pb2.RunStarted(epoch=lane.epoch)))
+            relay.add(numbering.event(started=gateway_pb2.RunStarted(epoch=epoch)))
             if row.cancel_requested or self._cancelled.pop(row.id, None) is not None:
                 _stop(run, gateway_pb2.RUN_STATUS_CANCELLED, "cancelled before it started")
             else:
@@ -129,7 +135,7 @@ class RunExecutor:
             finished = numbering.event(finished=gateway_pb2.RunFinished(run=run))
             finish = FinishRow(
                 run_id=row.id,
-                epoch=lane.epoch,
+                epoch=epoch,
                 status=run.status,
                 stop_reason=run.stop_reason,
                 stop_detail=run.stop_detail,
@@ -247,13 +253,16 @@ class RunExecutor:
 
     @staticmethod
     def _fail(run, numbering: Numbering, relay: _Relay, exc: AgentSuiteError) -> None:
-        code = code_of(exc)
-        relay.add(numbering.event(error=gateway_pb2.ErrorEvent(code=code.value[0], message=exc.message)))
+        status = to_status(exc)
+        error = gateway_pb2.ErrorEvent(
+            code=status.code.value[0], message=status.details, details=details_of(status)
+        )
+        relay.add(numbering.event(error=error))
         _stop(run, gateway_pb2.RUN_STATUS_FAILED, exc.message)
         run.stop_reason = common_pb2.STOP_REASON_ERROR
 
 
-def _stop(run: gateway_pb2.Run, status: int, detail: str) -> None:
+def _stop(run: gateway_pb2.Run, status: gateway_pb2.RunStatus, detail: str) -> None:
     run.status = status
     run.stop_detail = detail
     if status == gateway_pb2.RUN_STATUS_CANCELLED:
@@ -263,13 +272,13 @@ def _stop(run: gateway_pb2.Run, status: int, detail: str) -> None:
 class _Relay:
     """Hands a run's events to its hub in order, each step-level one once it is stored."""
 
-    def __init__(self, hub: RunHub, writer: EventWriter, run_id: str, lane: Lane, delay: float):
+    def __init__(self, hub: RunHub, writer: EventWriter, run_id: str, lane: Lane, epoch: int, delay: float):
         self._hub = hub
         self._delay = delay
         self._writer = writer
         self._run_id = run_id
         self._lane = lane
-        self._epoch = lane.epoch
+        self._epoch = epoch
         self._waiting: list[gateway_pb2.RunEvent] = []  # not yet published, in order
         self._unstored: list[tuple[int, bytes]] = []
         self._storing: asyncio.Task | None = None

@@ -100,14 +100,14 @@ class RunHub:
 class RunHubs:
     """The hubs of this process, by run id, and the readers waiting for one to appear."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_open: Callable[[str], None]):
         self._hubs: dict[str, RunHub] = {}
-        self.on_open: Callable[[str], None] = lambda run_id: None
+        self._on_open = on_open
         """Called with a run's id when its hub opens (readers waiting elsewhere move over)."""
 
     def open(self, run_id: str, last_stored_seq: int) -> RunHub:
         hub = self._hubs[run_id] = RunHub(run_id, last_stored_seq)
-        self.on_open(run_id)
+        self._on_open(run_id)
         return hub
 
     def get(self, run_id: str) -> RunHub | None:

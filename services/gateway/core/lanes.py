@@ -23,11 +23,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from services.gateway.store.notifications import AGENT_WORK
-from services.gateway.store.runs import Acceptance, LeaseStore, RunRow, RunStore, StartOffer
+from services.gateway.core.model import Acceptance, RunRow, StartOffer
+from services.gateway.core.ports import LeaseRepository, RunRepository
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +76,21 @@ class Lane:
             self.execution.cancel()
 
 
-Execute = Callable[[Lane, RunRow], Awaitable[None]]
+class RunExecution(Protocol):
+    async def execute(self, lane: Lane, run: RunRow) -> None:
+        """Execute ``run`` under ``lane``'s lease (``services.gateway.core.executor.RunExecutor``)."""
+        ...
 
 
 class Lanes:
+    """The lanes of this gateway process: each claims its agent's runs in order and hands each to
+    ``executor`` (see ``_drive``); requests reach them through ``reserve``/``settle`` and ``kick``."""
+
     def __init__(
         self,
-        runs: RunStore,
-        leases: LeaseStore,
+        runs: RunRepository,
+        leases: LeaseRepository,
+        executor: RunExecution,
         *,
         ttl_seconds: float,
         linger_seconds: float,
@@ -95,7 +102,7 @@ class Lanes:
         self._linger = linger_seconds
         self._sweep_interval = sweep_seconds
         self._lanes: dict[tuple[str, str], Lane] = {}
-        self._execute: Execute | None = None
+        self._executor = executor
         self._background: list[asyncio.Task] = []
         self._closing = False
 
@@ -103,8 +110,8 @@ class Lanes:
     def holder(self) -> str:
         return self._leases.holder
 
-    def start(self, execute: Execute) -> None:
-        self._execute = execute
+    def start(self) -> None:
+        """Start renewing the leases held here and sweeping for agents whose gateway died."""
         self._background = [
             asyncio.create_task(self._renew_forever(), name="lease-renewal"),
             asyncio.create_task(self._sweep_forever(), name="lane-sweep"),
@@ -199,7 +206,7 @@ class Lanes:
         try:
             if lane.epoch is None and not await self._acquire(lane):
                 # Another replica holds the lease: it runs the agent's queue, ours included.
-                await self._runs.notify(AGENT_WORK, f"{lane.tenant}/{lane.agent_id}")
+                await self._runs.tell_agent_work(lane.tenant, lane.agent_id)
                 return
             while not self._closing and lane.epoch is not None:
                 lane.kicked.clear()
@@ -268,7 +275,9 @@ class Lanes:
     async def _run(self, lane: Lane, run: RunRow) -> None:
         lane.run_id = run.id
         lane.stop_reason = None
-        lane.execution = asyncio.create_task(self._execute(lane, run), name=f"run-{run.id}")
+        # The hand-off: the run executes in a task of its own, so the lane can stop it (cancel,
+        # interrupt, lost lease) while this driver waits for it.
+        lane.execution = asyncio.create_task(self._executor.execute(lane, run), name=f"run-{run.id}")
         try:
             await asyncio.shield(lane.execution)
         except asyncio.CancelledError:
@@ -291,7 +300,9 @@ class Lanes:
                 continue
             sent = time.monotonic()
             try:
-                renewed = await self._leases.renew([(h.tenant, h.agent_id, h.epoch) for h in held])
+                renewed = await self._leases.renew(
+                    [(h.tenant, h.agent_id, h.epoch) for h in held if h.epoch is not None]
+                )
             except Exception as exc:
                 log.warning("lease renewal failed", extra={"error": str(exc)})
                 renewed = None

@@ -12,6 +12,7 @@ from datetime import UTC
 from agentsuite.agent.v1 import agent_service_pb2
 from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_pb2
+from services.common.approvals import check_decisions
 from services.common.call import current_call
 from services.common.errors import (
     Conflict,
@@ -21,13 +22,13 @@ from services.common.errors import (
     OutOfRange,
     ResourceExhausted,
 )
-from services.gateway.agent_client import AgentRuntimeClient
 from services.gateway.core.events import Numbering, is_finished, is_live_only, now, run_of
 from services.gateway.core.executor import RunExecutor
 from services.gateway.core.hub import FellBehind, RunHubs
 from services.gateway.core.lanes import Lanes, StopReason
-from services.gateway.store.notifications import RUN_CANCEL, RUN_EVENTS
-from services.gateway.store.runs import AWAITING_APPROVAL, QUEUED, RUNNING, RunRow, RunStore
+from services.gateway.core.model import RunRow
+from services.gateway.core.ports import AgentRuntime, RunRepository
+from services.gateway.core.statuses import RunStatus
 
 CANCEL_WAIT_SECONDS = 10.0
 
@@ -87,11 +88,12 @@ class RunWatchers:
 class Runs:
     def __init__(
         self,
-        store: RunStore,
+        store: RunRepository,
         lanes: Lanes,
         hubs: RunHubs,
+        watchers: RunWatchers,
         executor: RunExecutor,
-        agents: AgentRuntimeClient,
+        agents: AgentRuntime,
         *,
         max_queued: int,
         heartbeat_seconds: float,
@@ -105,7 +107,8 @@ class Runs:
         self._max_queued = max_queued
         self._heartbeat = heartbeat_seconds
         self._max_call_depth = max_call_depth
-        self.watchers = RunWatchers()
+        self.watchers = watchers
+        """Readers waiting for news of runs executing elsewhere (woken by notifications)."""
 
     # -- notifications from other replicas -------------------------------------------------------
 
@@ -180,7 +183,7 @@ class Runs:
                 f"agent {submission.agent_id} already has {acceptance.queued} runs queued "
                 f"(at most {self._max_queued}); retry later",
                 reason="AGENT_QUEUE_FULL",
-                metadata={"agent_id": submission.agent_id},
+                metadata={"run_id": acceptance.running_id or "", "agent_id": submission.agent_id},
             )
         for interrupted in acceptance.interrupted:
             await self._cancel_running(interrupted)
@@ -197,16 +200,10 @@ class Runs:
             raise FailedPrecondition(
                 f"no run of agent {submission.agent_id} awaits approval", reason="NO_RUN_AWAITING_APPROVAL"
             )
-        pending = {call.id for call in run_of(row).pending_approvals}
-        decided = [approval.tool_call_id for approval in submission.approvals]
-        unknown = [call_id for call_id in decided if call_id not in pending]
-        missing = sorted(pending - set(decided))
-        if unknown or missing or len(decided) != len(set(decided)):
-            raise InvalidArgument(
-                f"approvals must decide each pending call of run {row.id} once: "
-                f"pending {sorted(pending)}, unknown {unknown}, missing {missing}",
-                violations=[],
-            )
+        check_decisions(
+            (call.id for call in run_of(row).pending_approvals),
+            [approval.tool_call_id for approval in submission.approvals],
+        )
         request = agent_service_pb2.StepRequest.FromString(row.step_request)
         del request.approvals[:]
         request.approvals.extend(submission.approvals)
@@ -223,21 +220,21 @@ class Runs:
             raise FailedPrecondition(
                 f"run {row.id} no longer awaits approval", reason="NO_RUN_AWAITING_APPROVAL"
             )
-        await self._store.notify(RUN_EVENTS, row.id)
+        await self._store.tell_run_events(row.id)
         self._lanes.kick(tenant, submission.agent_id)
         return Accepted(row.id, row.last_seq)
 
     def _check_chain(self, agent_id: str, chain: tuple[str, ...]) -> None:
         if agent_id in chain:
             raise FailedPrecondition(
-                f"refused: agent {agent_id} is already waiting in this conversation "
+                f"agent {agent_id} is already waiting in this conversation "
                 f"({' -> '.join((*chain, agent_id))}); waiting on it would deadlock",
                 reason="CALL_CYCLE",
                 metadata={"agent_id": agent_id},
             )
         if len(chain) >= self._max_call_depth:
             raise FailedPrecondition(
-                f"refused: the agent-to-agent call chain is at its limit of {self._max_call_depth}",
+                f"the agent-to-agent call chain is at its limit of {self._max_call_depth}",
                 reason="CALL_DEPTH",
             )
 
@@ -338,7 +335,7 @@ class Runs:
             row = await self._store.get(tenant, run_id)
             if row is None:
                 raise NotFound("run", run_id)
-            if row.status in (QUEUED, AWAITING_APPROVAL):
+            if row.status in (RunStatus.QUEUED, RunStatus.AWAITING_APPROVAL):
                 run = run_of(row)
                 run.status = gateway_pb2.RUN_STATUS_CANCELLED
                 run.stop_reason = common_pb2.STOP_REASON_CANCELLED
@@ -354,10 +351,10 @@ class Runs:
                     event=finished.SerializeToString(),
                     finished_at=run.finish_time.ToDatetime(tzinfo=UTC),
                 ):
-                    await self._store.notify(RUN_EVENTS, run_id)
+                    await self._store.tell_run_events(run_id)
                     return run
                 continue
-            if row.status == RUNNING:
+            if row.status == RunStatus.RUNNING:
                 if await self._store.request_cancel(tenant, run_id):
                     await self._cancel_running(run_id)
                     await self._until_finished(run_id, row.last_seq)
@@ -371,7 +368,7 @@ class Runs:
         if lane is not None:
             lane.stop(StopReason.CANCELLED)
         else:
-            await self._store.notify(RUN_CANCEL, run_id)
+            await self._store.tell_cancel(run_id)
 
     async def _until_finished(self, run_id: str, after_seq: int) -> None:
         async def finished() -> None:

@@ -12,7 +12,8 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from services.gateway.store.runs import FinishRow, RunStore
+from services.gateway.core.model import FinishRow
+from services.gateway.core.ports import RunRepository
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +27,13 @@ class LeaseLost(Exception):
 
 @dataclass
 class _Pending:
+    done: asyncio.Future
     events: list[tuple[str, int, int, bytes]] = field(default_factory=list)
     finish: FinishRow | None = None
-    done: asyncio.Future | None = None
 
 
 class EventWriter:
-    def __init__(self, store: RunStore):
+    def __init__(self, store: RunRepository):
         self._store = store
         self._pending: dict[str, _Pending] = {}
         self._flushing: asyncio.Task | None = None

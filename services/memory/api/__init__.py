@@ -1,48 +1,42 @@
 """The memory service's gRPC API: requests in, core calls, responses out.
 
 The public ``MemoryService`` is large, so its handlers live in one mixin per area (blocks,
-archival, messages); :class:`MemoryApi` puts them together.
+archival, messages); :class:`MemoryApi` puts them together. Everything they use is built once, in
+``services.memory.__main__.wire``.
 """
 
 from __future__ import annotations
 
-from agentsuite.memory.v1 import memory_service_pb2, memory_service_pb2_grpc
-from services.common.server import Registration, servicer
+from agentsuite.memory.v1 import memory_service_pb2_grpc
+from services.common.server import servicer
 from services.memory.api.archives import ArchiveRpcs
 from services.memory.api.blocks import BlockRpcs
 from services.memory.api.messages import MessageRpcs
 from services.memory.api.runtime import MemoryRuntimeApi
-from services.memory.api.stores import MemoryStores
 from services.memory.core.archival_memory import ArchivalMemory
+from services.memory.core.recall import Recall
+from services.memory.store.archives import ArchiveStore
+from services.memory.store.blocks import BlockStore
+from services.memory.store.passages import PassageStore
 
-__all__ = ["MemoryApi", "MemoryRuntimeApi", "MemoryStores", "registrations"]
+__all__ = ["MemoryApi", "MemoryRuntimeApi"]
 
 
 @servicer
 class MemoryApi(BlockRpcs, ArchiveRpcs, MessageRpcs, memory_service_pb2_grpc.MemoryServiceServicer):
     """Public memory API (blocks, archival, messages); RPCs not defined answer UNIMPLEMENTED."""
 
-    def __init__(self, stores: MemoryStores):
-        self._messages = stores.messages
-        self._blocks = stores.blocks
-        self._archives = stores.archives
-        self._passages = stores.passages
-        self._archival = ArchivalMemory(stores.archives, stores.passages, stores.embedders)
-
-
-def registrations(stores: MemoryStores) -> list[Registration]:
-    file = memory_service_pb2.DESCRIPTOR
-    return [
-        Registration.of(
-            file,
-            "MemoryService",
-            memory_service_pb2_grpc.add_MemoryServiceServicer_to_server,
-            MemoryApi(stores),
-        ),
-        Registration.of(
-            file,
-            "MemoryRuntime",
-            memory_service_pb2_grpc.add_MemoryRuntimeServicer_to_server,
-            MemoryRuntimeApi(stores),
-        ),
-    ]
+    def __init__(
+        self,
+        *,
+        recall: Recall,
+        blocks: BlockStore,
+        archival: ArchivalMemory,
+        archives: ArchiveStore,
+        passages: PassageStore,
+    ):
+        self._recall = recall
+        self._blocks = blocks
+        self._archival = archival
+        self._archives = archives
+        self._passages = passages

@@ -70,13 +70,13 @@ def new_passages(inputs) -> list[NewPassage]:
     check.check(
         0 < len(inputs) <= MAX_PASSAGES_PER_INSERT,
         "passages",
-        f"between 1 and {MAX_PASSAGES_PER_INSERT} passages per call; split larger inserts",
+        f"must hold between 1 and {MAX_PASSAGES_PER_INSERT} passages per call; split larger inserts",
     )
     passages = []
     for index, given in enumerate(inputs):
         field = f"passages[{index}]"
         check.check(bool(given.text.strip()), f"{field}.text", "must not be empty")
-        check.check(len(given.text) <= MAX_TEXT, f"{field}.text", f"at most {MAX_TEXT} characters")
+        check.check(len(given.text) <= MAX_TEXT, f"{field}.text", f"must be at most {MAX_TEXT} characters")
         check.check("\x00" not in given.text, f"{field}.text", "must not contain NUL characters")
         _check_tags(check, given.tags, f"{field}.tags")
         if len(check.violations) > 20:  # enough to fix the request; don't build a huge error
@@ -130,12 +130,12 @@ def decode_offset_token(token: str) -> int:
         return 0
     offset = position.get("offset")
     if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-        raise InvalidArgument.field("page_token", "not a token this service issued")
+        raise InvalidArgument.field("page_token", "is not a token this service issued")
     return offset
 
 
 def _check_tags(check: Validation, tags, field: str) -> None:
-    check.check(len(tags) <= MAX_TAGS, field, f"at most {MAX_TAGS} tags")
+    check.check(len(tags) <= MAX_TAGS, field, f"must hold at most {MAX_TAGS} tags")
     check.check(all(tags), field, "tags must not be empty")
     check.check(all(len(tag) <= MAX_TAG for tag in tags), field, f"a tag has at most {MAX_TAG} characters")
     check.check(not any("\x00" in tag for tag in tags), field, "tags must not contain NUL characters")

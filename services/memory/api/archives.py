@@ -37,8 +37,8 @@ class ArchiveRpcs:
     async def CreateArchive(self, request: memory_service_pb2.CreateArchiveRequest, context):
         tenant = require_tenant()
         check = Validation()
-        check.check(bool(request.name.strip()), "name", "required")
-        check.check(len(request.name) <= MAX_NAME, "name", f"at most {MAX_NAME} characters")
+        check.check(bool(request.name.strip()), "name", "is required")
+        check.check(len(request.name) <= MAX_NAME, "name", f"must be at most {MAX_NAME} characters")
         check.check(request.dimension >= 0, "dimension", "must not be negative")
         check.raise_if_any()
         agent_id = require_id(request.agent_id, "agent_id") if request.agent_id else ""
@@ -138,7 +138,7 @@ class ArchiveRpcs:
         agent_id = require_id(request.agent_id, "agent_id") if request.agent_id else ""
         check = Validation()
         check.check(bool(request.query.strip()), "query", "must not be empty")
-        check.check(len(request.query) <= MAX_QUERY, "query", f"at most {MAX_QUERY} characters")
+        check.check(len(request.query) <= MAX_QUERY, "query", f"must be at most {MAX_QUERY} characters")
         check.raise_if_any()
         limit = page_size(request.page_size, default=SEARCH_PAGE_SIZE, maximum=MAX_SEARCH_PAGE_SIZE)
         offset = decode_offset_token(request.page_token)

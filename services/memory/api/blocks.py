@@ -120,7 +120,7 @@ class BlockRpcs:
         position = decode_token(request.page_token) or {}
         before = position.get("before", 0)
         if not isinstance(before, int) or isinstance(before, bool) or before < 0:
-            raise InvalidArgument.field("page_token", "not a token this service issued")
+            raise InvalidArgument.field("page_token", "is not a token this service issued")
         page = await self._blocks.history(tenant, block_id, before_version=before, limit=limit + 1)
         token = encode_token({"before": page[limit - 1].version}) if len(page) > limit else ""
         return memory_service_pb2.ListBlockHistoryResponse(
@@ -147,5 +147,5 @@ def _label_and_id(token: str) -> str:
         return ""
     label, block_id = position.get("label"), position.get("id")
     if not isinstance(label, str) or not isinstance(block_id, str):
-        raise InvalidArgument.field("page_token", "not a token this service issued")
+        raise InvalidArgument.field("page_token", "is not a token this service issued")
     return f"{label}\0{require_id(block_id, 'page_token')}"

@@ -31,7 +31,9 @@ def role(value: int, field: str) -> Role:
     try:
         return Role(value)
     except ValueError:
-        raise InvalidArgument.field(field, f"unknown role {value}") from None
+        raise InvalidArgument.field(
+            field, f"must be a MessageRole other than UNSPECIFIED, not {value}"
+        ) from None
 
 
 def new_message(message: memory_pb2.MessageInput, metadata: dict | None = None) -> NewMessage:

@@ -8,7 +8,7 @@ from services.common.errors import InvalidArgument, Validation
 from services.common.paging import decode_token, encode_token, page_size
 from services.common.protobuf import require_id
 from services.memory.api.convert import message_to_proto, role, time_range
-from services.memory.store.messages import MessageStore
+from services.memory.core.recall import Recall
 
 MAX_QUERY = 1_000
 
@@ -16,7 +16,7 @@ MAX_QUERY = 1_000
 class MessageRpcs:
     """Mixin of :class:`services.memory.api.MemoryApi`."""
 
-    _messages: MessageStore
+    _recall: Recall
 
     async def ListMessages(self, request: memory_service_pb2.ListMessagesRequest, context):
         tenant = require_tenant()
@@ -27,34 +27,32 @@ class MessageRpcs:
         if position is not None:
             seq = position.get("seq")
             if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-                raise InvalidArgument.field("page_token", "not a token this service issued")
+                raise InvalidArgument.field("page_token", "is not a token this service issued")
             if request.descending:
                 before = seq
             else:
                 after = seq
-        page = await self._messages.list(
+        page = await self._recall.list(
             tenant=tenant,
             agent_id=agent_id,
-            limit=limit + 1,
+            page_size=limit,
             after_seq=after,
             before_seq=before,
             descending=request.descending,
-            roles=[role(value, "roles") for value in request.roles],
+            roles=[role(value, f"roles[{index}]") for index, value in enumerate(request.roles)],
         )
-        more = len(page) > limit
-        page = page[:limit]
-        token = encode_token({"seq": page[-1].seq}) if more else ""
+        token = encode_token({"seq": page.items[-1].seq}) if page.more else ""
         return memory_service_pb2.ListMessagesResponse(
-            messages=[message_to_proto(m) for m in page], next_page_token=token
+            messages=[message_to_proto(m) for m in page.items], next_page_token=token
         )
 
     async def SearchMessages(self, request: memory_service_pb2.SearchMessagesRequest, context):
         tenant = require_tenant()
         agent_id = require_id(request.agent_id, "agent_id")
         if not request.query.strip():
-            raise InvalidArgument.field("query", "required")
+            raise InvalidArgument.field("query", "is required")
         if len(request.query) > MAX_QUERY:
-            raise InvalidArgument.field("query", f"at most {MAX_QUERY} characters")
+            raise InvalidArgument.field("query", f"must be at most {MAX_QUERY} characters")
         check = Validation()
         start, end = time_range(request, check)
         check.raise_if_any()
@@ -64,32 +62,32 @@ class MessageRpcs:
         if position is not None:
             score, seq = position.get("score"), position.get("seq")
             if not isinstance(score, float | int) or not isinstance(seq, int) or isinstance(seq, bool):
-                raise InvalidArgument.field("page_token", "not a token this service issued")
+                raise InvalidArgument.field("page_token", "is not a token this service issued")
             after = (float(score), seq)
-        found = await self._messages.search(
+        found = await self._recall.search(
             tenant=tenant,
             agent_id=agent_id,
             query=request.query,
-            limit=limit + 1,
-            roles=[role(value, "roles") for value in request.roles],
+            page_size=limit,
+            roles=[role(value, f"roles[{index}]") for index, value in enumerate(request.roles)],
             start=start,
             end=end,
             after=after,
         )
-        last = found[limit - 1] if len(found) > limit else None
+        last = found.items[-1] if found.more else None
         token = encode_token({"score": last.score, "seq": last.message.seq}) if last else ""
         return memory_service_pb2.SearchMessagesResponse(
             results=[
                 memory_pb2.ScoredMessage(message=message_to_proto(f.message), score=f.score)
-                for f in found[:limit]
+                for f in found.items
             ],
             next_page_token=token,
         )
 
     async def CountMessages(self, request: memory_service_pb2.CountMessagesRequest, context):
-        count = await self._messages.count(
+        count = await self._recall.count(
             tenant=require_tenant(),
             agent_id=require_id(request.agent_id, "agent_id"),
-            roles=[role(value, "roles") for value in request.roles],
+            roles=[role(value, f"roles[{index}]") for index, value in enumerate(request.roles)],
         )
         return memory_service_pb2.CountMessagesResponse(count=count)

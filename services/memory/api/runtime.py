@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from agentsuite.common.v1 import common_pb2
 from agentsuite.memory.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
 from services.common.call import require_tenant
-from services.common.errors import AlreadyExists, InvalidArgument, Validation
+from services.common.errors import InvalidArgument, Validation
 from services.common.protobuf import from_struct, require_id
 from services.common.server import servicer
 from services.common.stored_cache import StoredMessageCache
@@ -17,13 +17,12 @@ from services.memory.api.convert import (
     add_encoded,
     block_fields,
     block_to_proto,
-    encoded_message,
     new_message,
 )
-from services.memory.api.stores import MemoryStores
-from services.memory.core.archival_memory import ArchivalMemory
+from services.memory.core.agent_setup import AgentSetup
 from services.memory.core.blocks import compile_memory
 from services.memory.core.model import AgentContext, AppendResult, StoredMessage
+from services.memory.core.steps import AgentSteps
 
 MAX_APPEND = 1000
 CLOCK_SKEW = timedelta(minutes=5)
@@ -37,12 +36,17 @@ MAX_CONTEXT_MESSAGES = 100_000
 class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
     """Internal memory API for the agent service: the context read and fenced appends."""
 
-    def __init__(self, stores: MemoryStores):
-        self._stores = stores
-        self._messages = stores.messages
-        self._archival = ArchivalMemory(stores.archives, stores.passages, stores.embedders)
-        # Every step reads the same in-context messages again; each is encoded once.
-        self._encoded: StoredMessageCache[StoredMessage, bytes] = StoredMessageCache(encoded_message)
+    def __init__(
+        self,
+        steps: AgentSteps,
+        setup: AgentSetup,
+        encoded: StoredMessageCache[StoredMessage, bytes],
+    ):
+        self._steps = steps
+        self._setup = setup
+        self._encoded = encoded
+        """Every step reads the same in-context messages again; each is encoded once (see
+        docs/architecture.md, "Caches on the message path")."""
 
     async def GetContext(self, request: memory_service_pb2.GetContextRequest, context):
         tenant = require_tenant()
@@ -50,14 +54,8 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
         _check_context_size(request.max_messages, "max_messages")
         if request.epoch < 0:
             raise InvalidArgument.field("epoch", "must not be negative")
-        await self._messages.fence(tenant=tenant, agent_id=agent_id, epoch=request.epoch)
-        return await self._context(tenant, agent_id, request.max_messages)
-
-    async def _context(
-        self, tenant: str, agent_id: str, max_messages: int
-    ) -> memory_service_pb2.GetContextResponse:
-        agent_context = await self._stores.context.read(
-            tenant=tenant, agent_id=agent_id, max_messages=max_messages
+        agent_context = await self._steps.context(
+            tenant=tenant, agent_id=agent_id, epoch=request.epoch, max_messages=request.max_messages
         )
         response = memory_service_pb2.GetContextResponse()
         self._fill_context(response, agent_context)
@@ -68,17 +66,21 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
         agent_id = require_id(request.agent_id, "agent_id")
         check = Validation()
         check.check(
-            0 < len(request.messages) <= MAX_APPEND, "messages", f"between 1 and {MAX_APPEND} messages"
+            0 < len(request.messages) <= MAX_APPEND,
+            "messages",
+            f"must hold between 1 and {MAX_APPEND} messages",
         )
         check.check(request.epoch >= 0, "epoch", "must not be negative")
         check.check(
-            len(request.idempotency_key) <= MAX_KEY, "idempotency_key", f"at most {MAX_KEY} characters"
+            len(request.idempotency_key) <= MAX_KEY,
+            "idempotency_key",
+            f"must be at most {MAX_KEY} characters",
         )
-        check.check(len(request.run_id) <= MAX_KEY, "run_id", f"at most {MAX_KEY} characters")
+        check.check(len(request.run_id) <= MAX_KEY, "run_id", f"must be at most {MAX_KEY} characters")
         metadatas = []
         for index, message in enumerate(request.messages):
             check.check(
-                message.role != common_pb2.MESSAGE_ROLE_UNSPECIFIED, f"messages[{index}].role", "required"
+                message.role != common_pb2.MESSAGE_ROLE_UNSPECIFIED, f"messages[{index}].role", "is required"
             )
             check.check(
                 message.role != common_pb2.MESSAGE_ROLE_TOOL or bool(message.tool_call_id),
@@ -100,25 +102,28 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
         check.raise_if_any()
         if request.return_context:
             _check_context_size(request.context_max_messages, "context_max_messages")
-        arguments = {
-            "tenant": tenant,
-            "agent_id": agent_id,
-            "epoch": request.epoch,
-            "run_id": request.run_id,
-            "idempotency_key": request.idempotency_key,
-            "new_messages": [
-                new_message(m, metadata) for m, metadata in zip(request.messages, metadatas, strict=True)
-            ],
-        }
+        new_messages = [
+            new_message(m, metadata) for m, metadata in zip(request.messages, metadatas, strict=True)
+        ]
         if not request.return_context:
-            return self._appended(await self._messages.append(**arguments))
-        result, agent_context = await self._messages.append_then_read(
-            **arguments, max_messages=request.context_max_messages
-        )
-        if agent_context is None:  # the append's own statement could not read it
-            agent_context = await self._stores.context.read(
-                tenant=tenant, agent_id=agent_id, max_messages=request.context_max_messages
+            result = await self._steps.append(
+                tenant=tenant,
+                agent_id=agent_id,
+                epoch=request.epoch,
+                run_id=request.run_id,
+                idempotency_key=request.idempotency_key,
+                new_messages=new_messages,
             )
+            return self._appended(result)
+        result, agent_context = await self._steps.append_then_read(
+            tenant=tenant,
+            agent_id=agent_id,
+            epoch=request.epoch,
+            run_id=request.run_id,
+            idempotency_key=request.idempotency_key,
+            new_messages=new_messages,
+            max_messages=request.context_max_messages,
+        )
         response = self._appended(result)
         self._fill_context(response.context, agent_context)
         return response
@@ -157,9 +162,11 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
         check = Validation()
         check.check(request.epoch >= 0, "epoch", "must not be negative")
         check.check(request.boundary_seq >= 0, "boundary_seq", "must not be negative")
-        check.check(len(request.summary) <= MAX_CONTENT, "summary", f"at most {MAX_CONTENT} characters")
+        check.check(
+            len(request.summary) <= MAX_CONTENT, "summary", f"must be at most {MAX_CONTENT} characters"
+        )
         check.raise_if_any()
-        boundary = await self._messages.move_boundary(
+        boundary = await self._steps.move_boundary(
             tenant=tenant,
             agent_id=agent_id,
             epoch=request.epoch,
@@ -181,41 +188,28 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
             for index, block in enumerate(request.blocks)
             if not block.id
         ]
-        labels = [fields.label for fields in new]
-        duplicated = sorted({label for label in labels if labels.count(label) > 1})
-        if duplicated:
-            raise AlreadyExists(
-                f"two blocks for agent {agent_id} share a label: {', '.join(duplicated)}",
-                reason="BLOCK_LABEL_TAKEN",
-            )
-        blocks = await self._stores.blocks.initialize_agent(tenant, agent_id, new, existing)
-        archive_id = ""
-        if request.create_archive:
-            archive_id = await self._agent_archive(tenant, agent_id, request.archive_embedder)
+        blocks, archive_id = await self._setup.initialize(
+            tenant=tenant,
+            agent_id=agent_id,
+            new_blocks=new,
+            existing_block_ids=existing,
+            create_archive=request.create_archive,
+            archive_embedder=request.archive_embedder,
+        )
         return memory_service_pb2.InitializeAgentMemoryResponse(
             blocks=[block_to_proto(b) for b in blocks], archive_id=archive_id
         )
 
-    async def _agent_archive(self, tenant: str, agent_id: str, embedder: str) -> str:
-        """The agent's archive: the one it already has (a repeated set-up), or a new one."""
-        present = await self._stores.archives.list_for_agent(tenant=tenant, agent_id=agent_id)
-        if present:
-            return present[0].id
-        archive = await self._archival.create_archive(
-            tenant=tenant, name=f"archive of agent {agent_id}", embedder=embedder, agent_id=agent_id
-        )
-        return archive.id
-
     async def DeleteAgentMemory(self, request: memory_service_pb2.DeleteAgentMemoryRequest, context):
         tenant = require_tenant()
         agent_id = require_id(request.agent_id, "agent_id")
-        await self._stores.removal.forget(tenant, agent_id)
+        await self._setup.forget(tenant=tenant, agent_id=agent_id)
         return memory_service_pb2.DeleteAgentMemoryResponse()
 
 
 def _check_context_size(max_messages: int, field: str) -> None:
     if not 0 <= max_messages <= MAX_CONTEXT_MESSAGES:
-        raise InvalidArgument.field(field, f"between 0 (all) and {MAX_CONTEXT_MESSAGES}")
+        raise InvalidArgument.field(field, f"must be between 0 (all) and {MAX_CONTEXT_MESSAGES}")
 
 
 def _check_message_values(message: memory_pb2.MessageInput, where: str, check: Validation) -> dict:
@@ -234,7 +228,7 @@ def _check_message_values(message: memory_pb2.MessageInput, where: str, check: V
             (f"tool_calls[{index}].arguments_json", call.arguments_json, MAX_CONTENT),
         ]
     for field_name, text, limit in texts:
-        check.check(len(text) <= limit, f"{where}.{field_name}", f"at most {limit} characters")
+        check.check(len(text) <= limit, f"{where}.{field_name}", f"must be at most {limit} characters")
         check.check(not has_nul(text), f"{where}.{field_name}", "must not contain NUL characters")
     metadata = from_struct(message.metadata, f"{where}.metadata")
     problem = value_problem(metadata)

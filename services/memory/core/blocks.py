@@ -90,7 +90,7 @@ def check_fields(fields: BlockFields, *, prefix: str = "block.") -> list[tuple[s
     """The problems of ``fields`` as (field, description) pairs; empty when valid."""
     problems = []
     if not fields.label:
-        problems.append((f"{prefix}label", "required"))
+        problems.append((f"{prefix}label", "is required"))
     elif len(fields.label) > MAX_LABEL or not _LABEL.match(fields.label):
         problems.append(
             (
@@ -99,13 +99,13 @@ def check_fields(fields: BlockFields, *, prefix: str = "block.") -> list[tuple[s
             )
         )
     if not 0 < fields.limit <= MAX_LIMIT:
-        problems.append((f"{prefix}limit", f"between 1 and {MAX_LIMIT} (0 means {DEFAULT_LIMIT})"))
+        problems.append((f"{prefix}limit", f"must be between 1 and {MAX_LIMIT} (0 means {DEFAULT_LIMIT})"))
     elif len(fields.value) > fields.limit:
         problems.append(
             (f"{prefix}value", f"{len(fields.value)} characters, over the block's limit of {fields.limit}")
         )
     if len(fields.description) > MAX_DESCRIPTION:
-        problems.append((f"{prefix}description", f"at most {MAX_DESCRIPTION} characters"))
+        problems.append((f"{prefix}description", f"must be at most {MAX_DESCRIPTION} characters"))
     return problems
 
 

@@ -170,9 +170,11 @@ def _refusal(response: httpx.Response) -> AgentSuiteError:
         detail = str(response.json()["error"]["message"])[:300]
     except (ValueError, KeyError, TypeError):
         detail = response.text[:300]
+    if response.status_code in (400, 413, 422):  # the text embedded, a passage's or a query's
+        return InvalidArgument.field(
+            "text", f"refused by the embedding provider (HTTP {response.status_code}): {detail}"
+        )
     message = f"the embedding provider refused the request (HTTP {response.status_code}): {detail}"
-    if response.status_code in (400, 413, 422):
-        return InvalidArgument(message)
     # 401, 403, 404 (unknown model): the service is misconfigured, not the request malformed.
     return FailedPrecondition(message, reason="EMBEDDER_REFUSED")
 

@@ -5,6 +5,7 @@ Every statement is scoped by tenant; an archive of another tenant is NOT_FOUND l
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -83,7 +84,7 @@ class ArchiveStore:
         async with self._engine.connect() as conn:
             return await _get(conn, tenant, archive_id)
 
-    async def get_many(self, *, tenant: str, archive_ids: Sequence[str]) -> list[Archive]:
+    async def get_many(self, *, tenant: str, archive_ids: Sequence[str]) -> builtins.list[Archive]:
         """The archives among ``archive_ids`` that belong to ``tenant``."""
         async with self._engine.connect() as conn:
             rows = await conn.execute(
@@ -99,7 +100,7 @@ class ArchiveStore:
         limit: int,
         agent_id: str = "",
         after: tuple[datetime, str] | None = None,
-    ) -> list[Archive]:
+    ) -> builtins.list[Archive]:
         """A page of archives, newest first, optionally only those attached to ``agent_id``.
 
         ``after`` is the (created_at, id) of the last archive of the previous page.
@@ -123,7 +124,7 @@ class ArchiveStore:
                 await require_agent(conn, tenant, agent_id)
             return [_archive(row) for row in await conn.execute(text(query), parameters)]
 
-    async def list_for_agent(self, *, tenant: str, agent_id: str) -> list[Archive]:
+    async def list_for_agent(self, *, tenant: str, agent_id: str) -> builtins.list[Archive]:
         """Every archive attached to ``agent_id`` (NOT_FOUND when memory does not know the agent)."""
         async with self._engine.connect() as conn:
             await require_agent(conn, tenant, agent_id)
@@ -204,7 +205,7 @@ class ArchiveStore:
             {"tenant": tenant, "agent_id": agent_id},
         )
 
-    async def stats_for_agent(self, *, tenant: str, agent_id: str) -> tuple[int, list[str]]:
+    async def stats_for_agent(self, *, tenant: str, agent_id: str) -> tuple[int, builtins.list[str]]:
         """(passages, sorted distinct tags) over the archives attached to an agent, from the counters."""
         async with self._engine.connect() as conn:
             row = (

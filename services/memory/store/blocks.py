@@ -8,6 +8,7 @@ agent's lease can change neither its messages nor its memory.
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -61,7 +62,7 @@ class BlockStore:
 
     async def list(
         self, tenant: str, *, agent_id: str = "", label: str = "", after: str = "", limit: int
-    ) -> list[Block]:
+    ) -> builtins.list[Block]:
         """Blocks ordered by (label, id), after the position ``after`` ("label\\0id")."""
         query = select(blocks, _AGENT_IDS).where(blocks.c.tenant == tenant)
         if agent_id:
@@ -80,7 +81,7 @@ class BlockStore:
             rows = await conn.execute(query.order_by(blocks.c.label, blocks.c.id).limit(limit))
             return [_block(row) for row in rows]
 
-    async def for_agent(self, conn: AsyncConnection, tenant: str, agent_id: str) -> list[Block]:
+    async def for_agent(self, conn: AsyncConnection, tenant: str, agent_id: str) -> builtins.list[Block]:
         """Every block attached to ``agent_id``, ordered by label."""
         attached = select(block_agents.c.block_id).where(block_agents.c.agent_id == agent_id)
         rows = await conn.execute(
@@ -203,7 +204,7 @@ class BlockStore:
 
     async def history(
         self, tenant: str, block_id: str, *, before_version: int = 0, limit: int
-    ) -> list[BlockChange]:
+    ) -> builtins.list[BlockChange]:
         """History entries newest first, older than ``before_version`` when given."""
         query = select(block_history).where(block_history.c.block_id == block_id)
         if before_version:
@@ -215,7 +216,7 @@ class BlockStore:
 
     async def initialize_agent(
         self, tenant: str, agent_id: str, new: Sequence[BlockFields], existing_ids: Sequence[str]
-    ) -> list[Block]:
+    ) -> builtins.list[Block]:
         """Give a new agent its blocks, once: a repeated call returns the blocks it already has."""
         async with self._engine.begin() as conn:
             await ensure_agent(conn, tenant, agent_id)

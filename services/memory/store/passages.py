@@ -7,6 +7,7 @@ ids that are known to be the tenant's, except ``delete``, which checks the tenan
 
 from __future__ import annotations
 
+import builtins
 import json
 import uuid
 from collections import Counter
@@ -48,7 +49,7 @@ class PassageStore:
         batches: AsyncIterator[tuple[Sequence[NewPassage], np.ndarray]],
         fence: Fence | None = None,
         idempotency_key: str = "",
-    ) -> list[str]:
+    ) -> builtins.list[str]:
         """Insert every batch of (passages, their embeddings in the same order), all or none.
 
         Each batch is one binary COPY; the next batch may still be embedding meanwhile. The
@@ -56,7 +57,7 @@ class PassageStore:
         every commit. An insert with an ``idempotency_key`` made before inserts nothing again and
         answers with the ids it inserted then.
         """
-        ids: list[str] = []
+        ids: builtins.list[str] = []
         tag_counts: Counter[str] = Counter()
         now = datetime.now(UTC)
         try:
@@ -171,7 +172,7 @@ class PassageStore:
         limit: int,
         where: PassageFilter | None = None,
         after: tuple[datetime, str] | None = None,
-    ) -> list[Passage]:
+    ) -> builtins.list[Passage]:
         """A page of an archive's passages, newest first; ``after`` is the last (created_at, id) seen."""
         parameters: dict = {"archive_ids": [archive_id], "limit": limit}
         conditions = _conditions(where or PassageFilter(), parameters)
@@ -192,8 +193,8 @@ class PassageStore:
         Tags alone are estimated from the exact tag counters (an upper bound); with a time range,
         matching rows are counted through the indexes, up to :data:`COUNT_CAP`.
         """
-        fractions: list[float] = []
-        capped: list[bool] = []
+        fractions: builtins.list[float] = []
+        capped: builtins.list[bool] = []
         async with self._engine.connect() as conn:
             for archive in archives:
                 counted = None
@@ -228,7 +229,7 @@ class PassageStore:
         where: PassageFilter,
         limit: int,
         text_query: str = "",
-    ) -> list[tuple[Passage, float, float]]:
+    ) -> builtins.list[tuple[Passage, float, float]]:
         """The ``limit`` passages nearest to ``query`` among every passage of ``archive_ids`` and the
         passages after the given ordinal of each (archive id, ordinal) in ``tails``, comparing with
         each candidate row. Returns (passage, cosine similarity, text rank); the text rank is
@@ -251,7 +252,7 @@ class PassageStore:
         limit: int,
         ef_search: int,
         text_query: str = "",
-    ) -> list[tuple[Passage, float, float]]:
+    ) -> builtins.list[tuple[Passage, float, float]]:
         """The ``limit`` nearest passages of the part of ``archive`` its HNSW index holds, by an
         index scan of ``ef_search`` candidates (filters apply after the scan, so fewer may come
         back); same result shape as :meth:`nearest_exact`."""
@@ -289,8 +290,13 @@ class PassageStore:
             return "\n".join(row[0] for row in rows)
 
     async def _nearest(
-        self, distance: str, conditions: list[str], parameters: dict, text_query: str, ef_search: int = 0
-    ) -> list[tuple[Passage, float, float]]:
+        self,
+        distance: str,
+        conditions: builtins.list[str],
+        parameters: dict,
+        text_query: str,
+        ef_search: int = 0,
+    ) -> builtins.list[tuple[Passage, float, float]]:
         sql = _nearest_sql(distance, conditions, _text_rank(text_query, parameters))
         async with self._engine.begin() as conn:
             await with_vector_codec(conn)
@@ -307,7 +313,7 @@ class PassageStore:
         where: PassageFilter,
         limit: int,
         query: np.ndarray | None = None,
-    ) -> list[tuple[Passage, float, float]]:
+    ) -> builtins.list[tuple[Passage, float, float]]:
         """The ``limit`` best full-text matches of ``text_query`` (``websearch_to_tsquery`` syntax,
         plain words OR-ed as ``core.text_query`` explains, English configuration, ranked by
         ``ts_rank_cd``) as (passage, cosine similarity, text rank); the similarity is computed for
@@ -339,7 +345,7 @@ def _indexed_part(archive: Archive) -> str:
     return f"p.archive_id = '{uuid.UUID(archive.id)}'::uuid AND p.ordinal <= {int(archive.indexed_through)}"
 
 
-def _nearest_sql(distance: str, conditions: list[str], text_rank: str) -> str:
+def _nearest_sql(distance: str, conditions: builtins.list[str], text_rank: str) -> str:
     # Only ids and distances are sorted; the wide columns are read for the winners alone.
     return (
         f"WITH hits AS MATERIALIZED (SELECT p.id, {distance} AS distance FROM memory.passages p "
@@ -349,7 +355,7 @@ def _nearest_sql(distance: str, conditions: list[str], text_rank: str) -> str:
     )
 
 
-def _conditions(where: PassageFilter, parameters: dict) -> list[str]:
+def _conditions(where: PassageFilter, parameters: dict) -> builtins.list[str]:
     """SQL conditions for the archives in ``parameters["archive_ids"]`` and the filter."""
     conditions = ["p.archive_id = ANY(CAST(:archive_ids AS uuid[]))"]
     if where.tags:

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.memory.store.agents import knows_agent
 from services.memory.store.archives import ArchiveStore
 from services.memory.store.blocks import BlockStore
-from services.memory.store.messages import MessageStore
+from services.memory.store.recall import RecallStore
 
 
 class AgentRemoval:
@@ -24,4 +24,4 @@ class AgentRemoval:
                 return
             await ArchiveStore.release_agent(conn, tenant, agent_id)
             await BlockStore.release_agent(conn, tenant, agent_id)
-            await MessageStore.forget_agent(conn, agent_id)
+            await RecallStore.forget_agent(conn, agent_id)

@@ -22,7 +22,7 @@ class RunToolRpc:
         if bool(request.tool_id) == bool(request.source_code):
             raise InvalidArgument.field("tool_id", "set exactly one of tool_id and source_code")
         if len(request.source_code) > MAX_SOURCE_CHARS:
-            raise InvalidArgument.field("source_code", f"at most {MAX_SOURCE_CHARS} characters")
+            raise InvalidArgument.field("source_code", f"must be at most {MAX_SOURCE_CHARS} characters")
         call = Call(
             tenant=tenant,
             arguments_json=request.arguments_json,

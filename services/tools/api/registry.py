@@ -36,7 +36,7 @@ class RegistryRpcs:
         if position is not None:
             after = position.get("name")
             if not isinstance(after, str):
-                raise InvalidArgument.field("page_token", "not a token this service issued")
+                raise InvalidArgument.field("page_token", "is not a token this service issued")
         page = await self._tools.list(
             tenant, limit=limit + 1, after_name=after, tags=tuple(request.tags), name=request.name
         )

@@ -36,7 +36,7 @@ class SecretRpcs:
         check.check(
             len(request.value) <= MAX_SECRET_VALUE_CHARS,
             "value",
-            f"at most {MAX_SECRET_VALUE_CHARS} characters",
+            f"must be at most {MAX_SECRET_VALUE_CHARS} characters",
         )
         check.check("\0" not in request.value, "value", "must not contain NUL characters")
         check.raise_if_any()

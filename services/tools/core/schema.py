@@ -70,7 +70,7 @@ class DerivedSchema:
 def parse_function(source: str) -> FunctionInfo:
     """The single top-level function of ``source``; INVALID_ARGUMENT when there is not exactly one."""
     if not source.strip():
-        raise InvalidArgument.field(SOURCE_FIELD, "required")
+        raise InvalidArgument.field(SOURCE_FIELD, "is required")
     try:
         module = ast.parse(source, filename="<tool>")
     except SyntaxError as exc:

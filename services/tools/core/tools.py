@@ -79,7 +79,7 @@ def build_spec(draft: ToolDraft, *, max_timeout_seconds: float) -> ToolSpec:
     """Check ``draft`` and complete it into a ToolSpec (deriving the schema when none is given)."""
     _check_limits(draft, max_timeout_seconds)
     if len(draft.source_code) > MAX_SOURCE_CHARS:
-        raise InvalidArgument.field("tool.source_code", f"at most {MAX_SOURCE_CHARS} characters")
+        raise InvalidArgument.field("tool.source_code", f"must be at most {MAX_SOURCE_CHARS} characters")
     function = parse_function(draft.source_code)
     name = draft.name or function.name
     check_tool_name(name)
@@ -172,25 +172,27 @@ def _check_limits(draft: ToolDraft, max_timeout_seconds: float) -> None:
     check.check(
         len(draft.description) <= MAX_DESCRIPTION_CHARS,
         "tool.description",
-        f"at most {MAX_DESCRIPTION_CHARS} characters",
+        f"must be at most {MAX_DESCRIPTION_CHARS} characters",
     )
     check.check(
         0 <= draft.result_char_limit <= MAX_RESULT_CHAR_LIMIT,
         "tool.result_char_limit",
-        f"between 0 (default) and {MAX_RESULT_CHAR_LIMIT}",
+        f"must be between 0 (default) and {MAX_RESULT_CHAR_LIMIT}",
     )
     check.check(
         draft.timeout_seconds is None or 0 < draft.timeout_seconds <= max_timeout_seconds,
         "tool.timeout",
         f"must be positive and at most {max_timeout_seconds:g}s",
     )
-    check.check(len(draft.tags) <= MAX_TAGS, "tool.tags", f"at most {MAX_TAGS} tags")
+    check.check(len(draft.tags) <= MAX_TAGS, "tool.tags", f"must hold at most {MAX_TAGS} tags")
     check.check(
         all(0 < len(tag) <= MAX_TAG_CHARS for tag in draft.tags),
         "tool.tags",
-        f"each tag 1 to {MAX_TAG_CHARS} characters",
+        f"each tag must be 1 to {MAX_TAG_CHARS} characters",
     )
-    check.check(len(draft.secret_names) <= MAX_SECRETS, "tool.secret_names", f"at most {MAX_SECRETS} names")
+    check.check(
+        len(draft.secret_names) <= MAX_SECRETS, "tool.secret_names", f"must hold at most {MAX_SECRETS} names"
+    )
     for name in draft.secret_names:
         check.check(
             is_valid_secret_name(name),

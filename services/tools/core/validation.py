@@ -78,7 +78,7 @@ def check_explicit_schema(schema: dict, *, tool_name: str, function: FunctionInf
 def check_tool_name(name: str, field: str = "tool.name") -> None:
     """A tool name is a Python identifier the OpenAI API accepts (1 to 64 characters)."""
     if not name:
-        raise InvalidArgument.field(field, "required")
+        raise InvalidArgument.field(field, "is required")
     if not (name.isidentifier() and _OPENAI_NAME.match(name)):
         raise InvalidArgument.field(field, f"{name[:80]!r} is not an identifier of at most 64 characters")
 
@@ -86,7 +86,7 @@ def check_tool_name(name: str, field: str = "tool.name") -> None:
 def parse_arguments(arguments_json: str, schema: dict, *, field: str = "arguments_json") -> dict:
     """The call's arguments: a JSON object that satisfies the tool's parameters schema."""
     if len(arguments_json) > MAX_ARGUMENTS_CHARS:
-        raise InvalidArgument.field(field, f"at most {MAX_ARGUMENTS_CHARS} characters")
+        raise InvalidArgument.field(field, f"must be at most {MAX_ARGUMENTS_CHARS} characters")
     try:
         arguments = json.loads(arguments_json) if arguments_json.strip() else {}
     except ValueError as exc:
