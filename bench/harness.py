@@ -191,11 +191,15 @@ async def running_services(
 
 @asynccontextmanager
 async def running_suite(
-    *, llm_latency_ms: float = 0.0, env: dict[str, str] | None = None
+    *,
+    llm_latency_ms: float = 0.0,
+    env: dict[str, str] | None = None,
+    service_env: dict[str, dict[str, str]] | None = None,
 ) -> AsyncIterator[RunningSuite]:
     """Start PostgreSQL, the fake LLM and the suite in a temporary directory; stop all on exit.
 
-    ``env`` adds to the services' environment (log level, profiling switches, ...).
+    ``env`` adds to the services' environment (log level, profiling switches, ...), ``service_env``
+    to one service's.
     """
     with tempfile.TemporaryDirectory(prefix="agentsuite-bench-") as tmp:
         state, log_dir = _prepare(Path(tmp))
@@ -214,6 +218,7 @@ async def running_suite(
                         "AGENTSUITE_LOG_LEVEL": "WARNING",
                         **(env or {}),
                     },
+                    service_env=service_env or {},
                     log_dir=log_dir,
                 )
                 log(f"bench: starting suite on ports {ports}")

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
+import statistics
 import sys
 import uuid
 from pathlib import Path
@@ -30,7 +32,10 @@ from agentsuite.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from bench import echo
 from bench.harness import RunningSuite, log, machine, parse_args_with_env, running_suite
 from bench.load import CpuMeter, closed_loop, paired
+from services.cli.supervisor import SERVICES
 from services.common.call import TENANT_KEY
+from services.common.ports import free_port
+from tests.e2e.otlp_receiver import OtlpSink
 
 MESSAGE = "hello there, how are you today?"
 PROFILED = ("gateway", "agent", "memory")
@@ -221,6 +226,107 @@ async def run(args) -> dict:
     return document
 
 
+def telemetry_variants(sink: str) -> dict[str, tuple[dict[str, str], dict[str, dict[str, str]]]]:
+    """(environment, per-service environment) of each telemetry setting compared by ``--compare``."""
+    traces = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink, "OTEL_METRICS_EXPORTER": "none"}
+    return {
+        "off": ({}, {}),
+        "metrics": ({}, {name: {"AGENTSUITE_METRICS_PORT": str(free_port())} for name in SERVICES}),
+        "traces_100pct": ({**traces, "OTEL_TRACES_SAMPLER": "parentbased_always_on"}, {}),
+        "traces_10pct": (
+            {**traces, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"},
+            {},
+        ),
+    }
+
+
+async def compare_telemetry(args) -> dict:
+    """Every telemetry setting on a suite of its own, all running at once, measured in short windows
+    that take turns (``--rounds`` cycles, each starting with the next setting), at each concurrency:
+    whatever else loads the machine loads every setting alike. Medians and ratios to "off"."""
+    results: dict[str, dict[int, list[dict]]] = {}
+    async with OtlpSink() as sink, contextlib.AsyncExitStack() as stack:
+        variants = telemetry_variants(sink.endpoint)
+        names = list(variants)
+        loads = {}
+        for name, (env, service_env) in variants.items():
+            log(f"telemetry: starting the suite with {name}")
+            running = await stack.enter_async_context(
+                running_suite(
+                    llm_latency_ms=args.llm_latency_ms, env={**args.env, **env}, service_env=service_env
+                )
+            )
+            loads[name] = await stack.enter_async_context(_SuiteLoad(running, args.concurrency))
+        for concurrency in args.concurrency:
+            for cycle in range(args.rounds):
+                for name in names[cycle % len(names) :] + names[: cycle % len(names)]:
+                    result = await loads[name].measure(concurrency, seconds=args.seconds, warmup=args.warmup)
+                    results.setdefault(name, {}).setdefault(concurrency, []).append(result)
+                    log(f"telemetry: {name} cycle {cycle + 1} {json.dumps(result)}")
+    return {"rounds": args.rounds, "otlp_exports_received": sink.exports, **_telemetry_summary(results)}
+
+
+class _SuiteLoad:
+    """A gateway channel and agents per concurrency on one running suite, to load it in windows."""
+
+    def __init__(self, running: RunningSuite, levels: list[int]):
+        self._running = running
+        self._levels = levels
+        self._metadata = (("authorization", f"Bearer {running.api_key}"),)
+        self._agents: dict[int, list[str]] = {}
+
+    async def __aenter__(self) -> _SuiteLoad:
+        self._channel = grpc.aio.insecure_channel(self._running.gateway_address)
+        for level in self._levels:
+            self._agents[level] = await create_agents(self._channel, self._metadata, level, f"bench-c{level}")
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._channel.close()
+
+    async def measure(self, concurrency: int, *, seconds: float, warmup: float) -> dict:
+        return await closed_loop(
+            send_message_call(self._channel, self._metadata, self._agents[concurrency]),
+            concurrency=concurrency,
+            seconds=seconds,
+            warmup=warmup,
+            meter=CpuMeter(service_pids(self._running)),
+        )
+
+
+def _telemetry_summary(results: dict[str, dict[int, list[dict]]]) -> dict:
+    def median(values):
+        values = [value for value in values if value is not None]  # a level where every call failed
+        return round(statistics.median(values), 3) if values else None
+
+    def cpu_ms(result: dict) -> float:
+        return 1000 * sum(result.get("server_cpu_cores", {}).values()) / max(result["messages_per_s"], 1e-9)
+
+    summary: dict = {"medians": {}, "ratios_to_off": {}, "runs": results}
+    for name, levels in results.items():
+        for level, runs in levels.items():
+            summary["medians"].setdefault(name, {})[str(level)] = {
+                "messages_per_s": median([r["messages_per_s"] for r in runs]),
+                "p50_ms": median([r["p50_ms"] for r in runs]),
+                "p99_ms": median([r["p99_ms"] for r in runs]),
+                "server_cpu_ms_per_message": median([cpu_ms(r) for r in runs]),
+                "other_cpu_cores": median([r["other_cpu_cores"] for r in runs]),
+            }
+    off = summary["medians"].get("off", {})
+    for name, levels in summary["medians"].items():
+        for level, values in levels.items():
+            base = off.get(level)
+            if name != "off" and base and None not in (*base.values(), *values.values()):
+                summary["ratios_to_off"].setdefault(name, {})[level] = {
+                    "throughput": round(values["messages_per_s"] / base["messages_per_s"], 4),
+                    "p50": round(values["p50_ms"] / base["p50_ms"], 4),
+                    "cpu_per_message": round(
+                        values["server_cpu_ms_per_message"] / base["server_cpu_ms_per_message"], 4
+                    ),
+                }
+    return summary
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/throughput.py", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -234,6 +340,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--llm-latency-ms", type=float, default=0.0, help="fake LLM delay before its reply")
     parser.add_argument("--skip-echo", action="store_true", help="do not measure the echo ceiling")
     parser.add_argument(
+        "--compare",
+        choices=["telemetry"],
+        help="telemetry: metrics on, traces at 100%% and 10%% sampling, and all off, each on a suite "
+        "of its own, measured in windows that take turns (no echo or overhead measurement)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=6, help="windows per setting and level of --compare (6)"
+    )
+    parser.add_argument(
         "--profile-dir",
         type=Path,
         help="py-spy record gateway/agent/memory during the highest level (needs py-spy; slows the run)",
@@ -245,6 +360,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.compare == "telemetry":
+        document = {"machine": machine(), "config": vars(args) | {"concurrency": args.concurrency}}
+        document["telemetry"] = asyncio.run(compare_telemetry(args))
+        print(json.dumps(document, indent=2, default=str))
+        return
     print(json.dumps(asyncio.run(run(args)), indent=2))
 
 

@@ -15,7 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from agentsuite.client.errors import AgentSuiteError
-from services.cli import agents, archives, blocks, chat, keys, messages, runs, secrets, tools
+from services.cli import agents, archives, blocks, chat, keys, messages, runs, secrets, tools, top
 from services.cli.console import Output
 from services.cli.context import Context, Target
 from services.cli.exits import CliError, ExitCode
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--state-dir", type=Path, help="where the database, logs and API key live")
     chat.add_command(commands)
-    for module in (agents, blocks, messages, tools, secrets, runs, archives, keys):
+    for module in (agents, blocks, messages, tools, secrets, runs, archives, keys, top):
         module.add_commands(commands)
     return parser
 

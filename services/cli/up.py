@@ -20,6 +20,7 @@ from services.cli.keys import gateway_database
 from services.cli.suite_lock import SuiteLock, SuiteRunning
 from services.cli.supervisor import BACKEND_HOST, SERVICES, Suite, SuitePorts
 from services.common.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError
+from services.common.metrics import metrics_ports_env
 from services.common.ports import listener_of, port_is_free
 from services.common.settings import Settings, default_state_dir
 from services.gateway.core.keys import key_hash
@@ -67,7 +68,11 @@ async def _run(settings: Settings) -> int:
             return 1
 
     suite = Suite(
-        database_url=url, ports=_ports(settings), host=settings.host, log_dir=settings.state_dir / "logs"
+        database_url=url,
+        ports=_ports(settings),
+        host=settings.host,
+        log_dir=settings.state_dir / "logs",
+        service_env=metrics_ports_env(),
     )
     try:
         return await _serve(replace(settings, database=replace(settings.database, url=url)), suite)

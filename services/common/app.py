@@ -15,10 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.db import create_engine, direct_engine, resolve_database_url, wait_for_database
 from services.common.event_loop import run_event_loop
+from services.common.metrics import configure_metrics, shutdown_metrics
 from services.common.migrations import upgrade
 from services.common.server import Registration, run_service
 from services.common.settings import Settings, SettingsError
-from services.common.telemetry import configure_logging, configure_tracing
+from services.common.telemetry import configure_logging, configure_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,12 @@ async def open_database(settings: Settings, *, schema: str, migrations: Path) ->
     return engine
 
 
+def shutdown_telemetry() -> None:
+    """Export the spans and metrics still held (blocking; a few seconds at most)."""
+    shutdown_tracing()
+    shutdown_metrics()
+
+
 def collect_garbage_less_often() -> None:
     """Every call allocates thousands of short-lived objects (protobufs, futures, records). With
     the default thresholds the young generation was collected about every 700 of them and the whole
@@ -74,6 +81,7 @@ def main(
         raise SystemExit(2) from None
     configure_logging(service, settings.telemetry.log_level)
     configure_tracing(service, settings.telemetry.tracing)
+    configure_metrics(service, settings.telemetry.metrics_port, settings.telemetry.metrics_host)
     try:
         run_event_loop(_serve(settings, wire), starts_processes=starts_processes)
     except SettingsError as exc:  # found while wiring, e.g. a secret that is too weak
@@ -88,5 +96,6 @@ async def _serve(settings: Settings, wire: Callable[[Settings], Awaitable[Wiring
     async def close() -> None:
         for closer in reversed(wiring.closers):
             await closer()
+        await asyncio.to_thread(shutdown_telemetry)
 
     await run_service(settings, wiring.registrations, interceptors=wiring.interceptors, on_stop=close)

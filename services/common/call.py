@@ -18,6 +18,9 @@ CALL_CHAIN_KEY = "x-agentsuite-call-chain"
 REQUEST_ID_KEY = "x-agentsuite-request-id"
 PARENT_RUN_KEY = "x-agentsuite-parent-run"
 """The run of the agent that sends a message to another agent (trusted from the agent service only)."""
+TRACE_ID_KEY = "x-agentsuite-trace-id"
+"""Response metadata of the gateway: the trace id of the call, for a user to quote (initial metadata
+of streaming calls, trailing metadata of unary ones)."""
 TRACEPARENT_KEY = "traceparent"
 """W3C trace context: ``00-<trace id>-<parent span id>-<flags>``."""
 

@@ -13,8 +13,11 @@ use TLS (``services.common.tls``).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any
 
 import grpc
@@ -27,11 +30,13 @@ from services.common.call import (
     CallScope,
     current_call,
 )
+from services.common.metrics import record_rpc_client
 from services.common.server import grpc_options
 from services.common.settings import Settings
 from services.common.status import from_rpc_error
 from services.common.telemetry import traces_recorded
 from services.common.tls import channel_credentials
+from services.common.tracing import end_rpc_span, rpc_client_span, span_metadata
 
 RETRY_POLICY = {
     "maxAttempts": 4,
@@ -60,17 +65,12 @@ def create_channel(
     target: str, settings: Settings, *, idempotent: Mapping[str, Iterable[str]] | None = None
 ) -> grpc.aio.Channel:
     """One long-lived channel to ``target``; share it, it multiplexes every call."""
-    interceptors = []
-    if settings.telemetry.tracing and traces_recorded():
-        from opentelemetry.instrumentation.grpc import aio_client_interceptors
-
-        interceptors.extend(aio_client_interceptors())
     options = [
         *grpc_options(settings),
         ("grpc.enable_retries", 1),
         ("grpc.service_config", service_config(idempotent or {})),
     ]
-    return dial(target, settings, options=options, interceptors=interceptors)
+    return dial(target, settings, options=options)
 
 
 def dial(
@@ -98,9 +98,37 @@ def outgoing_metadata(scope: CallScope) -> tuple[tuple[str, str], ...]:
         metadata.append((CALL_CHAIN_KEY, ",".join(scope.call_chain)))
     if scope.request_id:
         metadata.append((REQUEST_ID_KEY, scope.request_id))
-    if scope.trace_id and not traces_recorded():  # recorded traces travel through the interceptors
+    if scope.trace_id and not traces_recorded():  # a recorded span travels with measured_call
         metadata.append((TRACEPARENT_KEY, scope.traceparent()))
     return tuple(metadata)
+
+
+@contextlib.contextmanager
+def measured_call(path: str) -> Iterator[tuple[tuple[str, str], ...]]:
+    """Measure (``rpc.client.duration``) and trace the call to ``path`` (``/package.Service/Method``)
+    made in the block, with the status it ended with. Yields the metadata that carries the call's
+    span to the callee (add it to the call's metadata)."""
+    service, _, method = path.strip("/").partition("/")
+    span = rpc_client_span(service, method)
+    started = time.perf_counter()
+    code = 0
+    try:
+        yield span_metadata(span)
+    except grpc.aio.AioRpcError as exc:
+        code = exc.code().value[0]
+        raise
+    except asyncio.CancelledError:
+        code = grpc.StatusCode.CANCELLED.value[0]
+        raise
+    finally:
+        record_rpc_client(service, method, code, time.perf_counter() - started)
+        end_rpc_span(span, code, ends=True)
+
+
+def path_of(rpc) -> str:
+    """The ``/package.Service/Method`` a grpc.aio multi-callable calls."""
+    method = getattr(rpc, "_method", b"")
+    return method.decode() if isinstance(method, bytes) else str(method)
 
 
 class ServiceClient:
@@ -118,9 +146,10 @@ class ServiceClient:
     async def _unary(self, rpc: grpc.aio.UnaryUnaryMultiCallable, request, *, timeout: float | None = None):
         scope = current_call()
         try:
-            return await rpc(
-                request, timeout=self._timeout(scope, timeout), metadata=outgoing_metadata(scope)
-            )
+            with measured_call(path_of(rpc)) as traced:
+                return await rpc(
+                    request, timeout=self._timeout(scope, timeout), metadata=outgoing_metadata(scope) + traced
+                )
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
 
@@ -128,14 +157,18 @@ class ServiceClient:
         self, rpc: grpc.aio.UnaryStreamMultiCallable, request, *, timeout: float | None = None
     ) -> AsyncIterator:
         scope = current_call()
-        call = rpc(request, timeout=self._timeout(scope, timeout), metadata=outgoing_metadata(scope))
         try:
-            async for response in call:
-                yield response
+            with measured_call(path_of(rpc)) as traced:
+                call = rpc(
+                    request, timeout=self._timeout(scope, timeout), metadata=outgoing_metadata(scope) + traced
+                )
+                try:
+                    async for response in call:
+                        yield response
+                finally:
+                    call.cancel()
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
-        finally:
-            call.cancel()
 
     async def close(self) -> None:
         await self._channel.close()

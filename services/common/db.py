@@ -26,6 +26,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
+from services.common import db_telemetry
 from services.common.embedded_pg import EmbeddedPostgres
 from services.common.errors import AgentSuiteError, Conflict, DeadlineExceeded, InvalidArgument, Unavailable
 from services.common.settings import Settings
@@ -68,14 +69,17 @@ def create_engine(
             prepared_statement_cache_size=0,  # SQLAlchemy's
             prepared_statement_name_func=_unnamed,
         )
-    return create_async_engine(
+    engine = create_async_engine(
         async_url(url),
         pool_size=settings.database.pool_size if pool_size is None else pool_size,
         max_overflow=0,
         pool_pre_ping=False,
         pool_recycle=1800,
         connect_args=connect_args,
+        **db_telemetry.engine_arguments(),
     )
+    db_telemetry.instrument_engine(engine)
+    return engine
 
 
 def _unnamed() -> str:
@@ -114,15 +118,24 @@ async def open_pool(engine: AsyncEngine, settings: Settings) -> asyncpg.Pool:
     are unnamed too (one more round trip per statement: PgBouncer 1.18 keeps no prepared statement).
     """
     through_pooler = settings.database.transaction_pooler
-    return await asyncpg.create_pool(
+    pool = await db_telemetry.pool_class()(
         plain_dsn(engine),
         min_size=1,
         max_size=settings.database.pool_size,
+        max_queries=50_000,
         max_inactive_connection_lifetime=1800,
         server_settings=_server_settings(settings, through_pooler),
         statement_cache_size=0 if through_pooler else 100,
         reset=_leave_as_is,
+        connect=None,
+        setup=None,
+        init=None,
+        loop=None,
+        record_class=asyncpg.Record,
+        **db_telemetry.pool_arguments(),
     )
+    db_telemetry.observe_asyncpg_pool(pool)
+    return pool
 
 
 async def _leave_as_is(_connection: asyncpg.Connection) -> None:

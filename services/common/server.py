@@ -26,6 +26,7 @@ from services.common.call import (
     CALL_CHAIN_KEY,
     REQUEST_ID_KEY,
     TENANT_KEY,
+    TRACE_ID_KEY,
     TRACEPARENT_KEY,
     CallScope,
     current_call,
@@ -35,11 +36,13 @@ from services.common.call import (
     trace_id_of,
 )
 from services.common.db import domain_error
+from services.common.metrics import record_rpc_server
 from services.common.reflection import enable_reflection
 from services.common.settings import Settings
 from services.common.status import internal_status, to_status
-from services.common.telemetry import traces_recorded
+from services.common.telemetry import current_trace_id, traces_recorded
 from services.common.tls import server_credentials
+from services.common.tracing import end_rpc_span, rpc_server_span
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +75,11 @@ def _server_options(settings: Settings) -> list[tuple[str, int]]:
     ]
 
 
-def _scope_of(context: grpc.aio.ServicerContext) -> CallScope:
-    metadata = {key: value for key, value in (context.invocation_metadata() or ())}
+def _metadata_of(context: grpc.aio.ServicerContext) -> dict[str, str]:
+    return {key: value for key, value in (context.invocation_metadata() or ())}
+
+
+def _scope_of(context: grpc.aio.ServicerContext, metadata: dict[str, str]) -> CallScope:
     remaining = context.time_remaining()
     edge = current_call()
     if edge.authenticated:  # at the gateway these come from authentication, never from a client
@@ -118,45 +124,101 @@ def failure_status(exc: BaseException, rpc: str) -> grpc.Status:
     return to_status(error)
 
 
-async def _abort(context: grpc.aio.ServicerContext, method: str, exc: BaseException) -> None:
-    await context.abort_with_status(failure_status(exc, method))
+def _answer(exc: BaseException, method: str, at_edge: bool) -> grpc.Status:
+    """``failure_status``, with the trace id kept beside its details at the edge."""
+    status = failure_status(exc, method)
+    if not at_edge:
+        return status
+    return _Status(status.code, status.details, (*status.trailing_metadata, *_trace_metadata()))
 
 
-def rpc_handler(method: Callable) -> Callable:
-    """Wrap one servicer method: set the call scope, turn domain errors into rich statuses.
+@dataclass(frozen=True)
+class _Status(grpc.Status):
+    code: grpc.StatusCode
+    details: str
+    trailing_metadata: tuple
+
+
+def rpc_handler(method: Callable, rpc: str = "") -> Callable:
+    """Wrap one servicer method: set the call scope, turn domain errors into rich statuses, measure
+    it (``rpc.server.duration`` of ``rpc``, ``/package.Service/Method``) and, at the edge, tell the
+    caller its trace id.
 
     Works for unary handlers (coroutines) and streaming handlers (async generators).
     """
     name = method.__qualname__
+    service, _, method_name = rpc.strip("/").partition("/")
     if inspect.isasyncgenfunction(method):
 
         @functools.wraps(method)
         async def stream_wrapper(self, request, context) -> AsyncIterator:
             # grpc.aio serves each RPC in a task of its own, so the scope ends with the task; no
             # reset, which could run in another context when a cancelled stream is finalised.
-            enter_call(_scope_of(context))
-            try:
-                async with contextlib.aclosing(method(self, request, context)) as responses:
-                    async for response in responses:
-                        yield response
-            except (asyncio.CancelledError, grpc.aio.AbortError):
-                raise
-            except Exception as exc:
-                await _abort(context, name, exc)
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            metadata = _metadata_of(context)
+            at_edge = current_call().authenticated  # the gateway authenticated this call
+            enter_call(_scope_of(context, metadata))
+            with rpc_server_span(service, method_name, metadata) as span:
+                try:
+                    if at_edge:
+                        await context.send_initial_metadata(_trace_metadata())
+                    async with contextlib.aclosing(method(self, request, context)) as responses:
+                        async for response in responses:
+                            yield response
+                except asyncio.CancelledError:
+                    code = grpc.StatusCode.CANCELLED
+                    raise
+                except grpc.aio.AbortError:
+                    code = context.code() or grpc.StatusCode.UNKNOWN
+                    raise
+                except Exception as exc:
+                    status = _answer(exc, name, at_edge)
+                    code = status.code
+                    await context.abort_with_status(status)
+                finally:
+                    record_rpc_server(service, method_name, _number(code), time.perf_counter() - started)
+                    end_rpc_span(span, _number(code), ends=False)
 
         return stream_wrapper
 
     @functools.wraps(method)
     async def unary_wrapper(self, request, context):
-        enter_call(_scope_of(context))
-        try:
-            return await method(self, request, context)
-        except (asyncio.CancelledError, grpc.aio.AbortError):
-            raise
-        except Exception as exc:
-            await _abort(context, name, exc)
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        metadata = _metadata_of(context)
+        at_edge = current_call().authenticated  # the gateway authenticated this call
+        enter_call(_scope_of(context, metadata))
+        with rpc_server_span(service, method_name, metadata) as span:
+            if at_edge:
+                context.set_trailing_metadata(_trace_metadata())
+            try:
+                return await method(self, request, context)
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except grpc.aio.AbortError:
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            except Exception as exc:
+                status = _answer(exc, name, at_edge)
+                code = status.code
+                await context.abort_with_status(status)
+            finally:
+                record_rpc_server(service, method_name, _number(code), time.perf_counter() - started)
+                end_rpc_span(span, _number(code), ends=False)
 
     return unary_wrapper
+
+
+def _number(code) -> int:
+    """The number of a status code (grpc.aio reports an aborted call's code as an int or an enum)."""
+    return code if isinstance(code, int) else code.value[0]
+
+
+def _trace_metadata() -> tuple[tuple[str, str], ...]:
+    trace_id = current_trace_id()
+    return ((TRACE_ID_KEY, trace_id),) if trace_id else ()
 
 
 def servicer(cls: type) -> type:
@@ -175,11 +237,19 @@ def servicer(cls: type) -> type:
             defined = not any(member is vars(generated).get(name) for generated in contract)
             is_handler = inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member)
             if defined and is_handler:
-                setattr(cls, name, rpc_handler(member))
+                setattr(cls, name, rpc_handler(member, _path(base, name)))
             else:
                 rpc = f"{base.__name__.removesuffix('Servicer')}.{name}"
-                setattr(cls, name, rpc_handler(_unimplemented(rpc, _server_streaming(base, name))))
+                unimplemented = _unimplemented(rpc, _server_streaming(base, name))
+                setattr(cls, name, rpc_handler(unimplemented, _path(base, name)))
     return cls
+
+
+def _path(base: type, name: str) -> str:
+    """``/package.Service/Method`` of RPC ``name`` of a generated ``*Servicer``."""
+    messages = sys.modules[base.__module__.removesuffix("_grpc")]
+    service = messages.DESCRIPTOR.services_by_name[base.__name__.removesuffix("Servicer")]
+    return f"/{service.full_name}/{name}"
 
 
 def _server_streaming(base: type, name: str) -> bool:
@@ -233,12 +303,6 @@ class ServiceHost:
     ):
         self.settings = settings
         self._registrations = list(registrations)
-        chain: list[grpc.aio.ServerInterceptor] = []
-        if settings.telemetry.tracing and traces_recorded():
-            from opentelemetry.instrumentation.grpc import aio_server_interceptor
-
-            chain.append(aio_server_interceptor())
-        interceptors = [*chain, *interceptors]
         self.server = grpc.aio.server(interceptors=interceptors, options=_server_options(settings))
         self.health = health.aio.HealthServicer()
         self.port = 0

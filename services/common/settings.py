@@ -116,12 +116,16 @@ class RpcSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class TelemetrySettings:
-    """Logs and traces."""
+    """Logs, traces and metrics."""
 
     log_level: str = "INFO"
     """Python logging level (``AGENTSUITE_LOG_LEVEL``)."""
     tracing: bool = True
     """Create OpenTelemetry spans and put trace ids in logs (``AGENTSUITE_TRACING``)."""
+    metrics_port: int | None = None
+    """Serve the metrics for Prometheus on this port (``AGENTSUITE_METRICS_PORT``); unset = off."""
+    metrics_host: str = "127.0.0.1"
+    """Address the metrics port listens on (``AGENTSUITE_METRICS_HOST``; 0.0.0.0 in a container)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -316,6 +320,8 @@ class Settings:
             telemetry=TelemetrySettings(
                 log_level=reader.text("AGENTSUITE_LOG_LEVEL", "INFO").upper(),
                 tracing=reader.boolean("AGENTSUITE_TRACING", True),
+                metrics_port=reader.integer("AGENTSUITE_METRICS_PORT", 0) or None,
+                metrics_host=reader.text("AGENTSUITE_METRICS_HOST", "127.0.0.1"),
             ),
             llm=LlmSettings(
                 base_url=reader.optional("AGENTSUITE_OPENAI_BASE_URL") or reader.optional("OPENAI_BASE_URL"),

@@ -1,12 +1,12 @@
 """JSON logs that carry trace ids, and the OpenTelemetry tracer set-up.
 
-Recording traces is opt-in through the standard ``OTEL_EXPORTER_OTLP_ENDPOINT`` variable (with the
-OTLP exporter package installed): then spans come from OpenTelemetry's gRPC interceptors on every
-server and client channel, so one trace runs from the gateway to memory and tools. Without an
-exporter no span is made, since nobody would see it: the interceptors cost about 0.15 ms of CPU per
-call on the two sides, more than a tenth of a message's path through four services. Only the trace
-id then travels, in the same ``traceparent`` header (``services.common.call``), so the log lines of
-one request still share a trace id across services.
+Traces are recorded when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set (the OTLP/gRPC exporter is a
+dependency; the standard ``OTEL_*`` variables configure it and the sampler): then spans come from
+OpenTelemetry's gRPC interceptors on every server and client channel and from the suite's own spans
+(``services.common.tracing``), so one trace runs from the gateway to memory, tools and the database.
+Without an endpoint no span is made, since nobody would see it: only the trace id travels, in the
+same ``traceparent`` header (``services.common.call``), so the log lines of one request still share
+a trace id across services. Metrics are set up by ``services.common.metrics``.
 """
 
 from __future__ import annotations
@@ -66,24 +66,56 @@ def configure_logging(service: str, level: str) -> None:
 
 
 _recording = False
+_tracer: trace.Tracer = trace.NoOpTracer()
+
+DEFAULT_SAMPLER_ARG = "0.1"
+"""The default ratio of new traces recorded (``OTEL_TRACES_SAMPLER_ARG`` changes it): recording
+every trace cost 10-40% more CPU per message and 17-36% of throughput in two runs of
+``bench/throughput.py --compare telemetry``; one in ten keeps that to a few percent (docs/observability.md)."""
+
+
+def resource(service: str):
+    """What every span and metric of this process says about its origin."""
+    from opentelemetry.sdk.resources import Resource
+
+    # No service.namespace: the collector's Prometheus exporter makes the job label from it and
+    # the name, and dashboards select services by job="agentsuite-<service>".
+    return Resource.create({"service.name": f"agentsuite-{service}"})
 
 
 def configure_tracing(service: str, enabled: bool) -> None:
-    """Record traces when enabled and ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set (the standard
-    ``OTEL_TRACES_SAMPLER`` settings apply; by default every trace is recorded). Otherwise only
-    trace ids travel (see the module's docstring)."""
-    global _recording
-    exporter = _otlp_exporter() if enabled and os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") else None
-    if exporter is None:
+    """Record traces when enabled and ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, exported by OTLP/gRPC
+    in batches. The standard ``OTEL_*`` variables configure the exporter and the sampler; the
+    sampler is parent-based by default, recording the ratio ``DEFAULT_SAMPLER_ARG`` of new traces.
+    Otherwise only trace ids travel (see the module's docstring)."""
+    global _recording, _tracer
+    if not (enabled and os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
         return
-    from opentelemetry.sdk.resources import Resource
+    if os.environ.get("OTEL_TRACES_EXPORTER") == "none":
+        return
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio
 
-    provider = TracerProvider(resource=Resource.create({"service.name": f"agentsuite-{service}"}))
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    sampler = None  # the SDK reads OTEL_TRACES_SAMPLER and its argument
+    if not os.environ.get("OTEL_TRACES_SAMPLER"):
+        sampler = ParentBasedTraceIdRatio(
+            float(os.environ.get("OTEL_TRACES_SAMPLER_ARG", DEFAULT_SAMPLER_ARG))
+        )
+    provider = TracerProvider(resource=resource(service), sampler=sampler)
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
+    _tracer = provider.get_tracer("agentsuite")
     _recording = True
+
+
+def shutdown_tracing() -> None:
+    """Export the spans still buffered (at a graceful stop)."""
+    provider = trace.get_tracer_provider()
+    shutdown = getattr(provider, "shutdown", None)
+    if _recording and shutdown is not None:
+        shutdown()
 
 
 def traces_recorded() -> bool:
@@ -91,12 +123,21 @@ def traces_recorded() -> bool:
     return _recording
 
 
-def _otlp_exporter():
-    try:
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    except ImportError:
-        logging.getLogger(__name__).warning(
-            "OTEL_EXPORTER_OTLP_ENDPOINT is set but opentelemetry-exporter-otlp is not installed; not exporting"
-        )
-        return None
-    return OTLPSpanExporter()
+def tracer() -> trace.Tracer:
+    """This process's tracer: a no-op one unless traces are recorded."""
+    return _tracer
+
+
+def current_trace_id() -> str | None:
+    """The trace id (32 hex digits) of the span or call being served, if any."""
+    span_context = trace.get_current_span().get_span_context()
+    if span_context.is_valid:
+        return format(span_context.trace_id, "032x")
+    return current_call().trace_id
+
+
+def capture_content() -> bool:
+    """Whether an operator asked for prompts and completions in spans (OpenTelemetry's GenAI
+    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``); off by default."""
+    value = os.environ.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "")
+    return value.strip().lower() in {"1", "true", "yes", "on"}

@@ -9,6 +9,7 @@ from agentsuite.agent.v1 import agent_service_pb2
 from agentsuite.gateway.v1 import gateway_service_pb2
 from agentsuite.memory.v1 import memory_service_pb2
 from agentsuite.tools.v1 import tools_service_pb2
+from services.common import metrics
 from services.common.app import Wiring, main, open_database
 from services.common.channels import create_channel
 from services.common.db import direct_dsn, open_pool
@@ -67,6 +68,7 @@ async def wire(settings: Settings) -> Wiring:
         linger_seconds=min(settings.lanes.linger_seconds, settings.lanes.lease_ttl_seconds / 2),
         sweep_seconds=max(0.2, settings.lanes.lease_ttl_seconds / 3),
     )
+    metrics.observe("agentsuite.lanes.active", lambda: [(len(lanes), {})])
     runs = Runs(
         store,
         lanes,

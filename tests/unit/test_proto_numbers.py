@@ -20,7 +20,7 @@ from agentsuite.memory.v1 import memory_pb2
 from services.agent.core.events import StopReason
 from services.agent.core.tools import ToolStatus
 from services.common.roles import Role
-from services.gateway.core.statuses import RunStatus
+from services.gateway.core.statuses import RunStatus, RunStopReason
 from services.memory.core.archival import SearchMode
 
 COPIES: list[tuple[type[IntEnum], EnumTypeWrapper, str]] = [
@@ -29,6 +29,7 @@ COPIES: list[tuple[type[IntEnum], EnumTypeWrapper, str]] = [
     (ToolStatus, common_pb2.ToolReturnStatus, "TOOL_RETURN_STATUS_"),
     (SearchMode, memory_pb2.SearchMode, "SEARCH_MODE_"),
     (RunStatus, gateway_pb2.RunStatus, "RUN_STATUS_"),
+    (RunStopReason, common_pb2.StopReason, "STOP_REASON_"),
 ]
 
 

@@ -16,7 +16,7 @@ from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_pb2, gateway_service_pb2, gateway_service_pb2_grpc
 from services.agent.store.agents import AgentStore
 from services.common.call import CALL_CHAIN_KEY, PARENT_RUN_KEY, CallScope, current_call, require_tenant
-from services.common.channels import create_channel, outgoing_metadata
+from services.common.channels import create_channel, measured_call, outgoing_metadata, path_of
 from services.common.errors import AgentSuiteError, FailedPrecondition
 from services.common.protobuf import to_struct
 from services.common.settings import Settings
@@ -52,9 +52,10 @@ class GatewayMessaging:
             agent_id=target, messages=[_input(sender, message)], idempotency_key=key
         )
         try:
-            response = await self._stub.SendMessage(
-                request, timeout=scope.remaining(self._default_timeout), metadata=metadata
-            )
+            with measured_call(path_of(self._stub.SendMessage)) as traced:
+                response = await self._stub.SendMessage(
+                    request, timeout=scope.remaining(self._default_timeout), metadata=(*metadata, *traced)
+                )
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
         run = response.run
@@ -80,7 +81,10 @@ class GatewayMessaging:
             agent_id=target, messages=[_input(sender, message)], idempotency_key=key
         )
         try:
-            response = await self._stub.CreateRun(request, timeout=self._default_timeout, metadata=metadata)
+            with measured_call(path_of(self._stub.CreateRun)) as traced:
+                response = await self._stub.CreateRun(
+                    request, timeout=self._default_timeout, metadata=(*metadata, *traced)
+                )
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
         return response.run.id
@@ -100,9 +104,12 @@ class GatewayMessaging:
         )
         replies = []
         try:
-            async for response in self._stub.Broadcast(
-                request, timeout=scope.remaining(self._default_timeout), metadata=metadata
-            ):
+            with measured_call(path_of(self._stub.Broadcast)) as traced:
+                calls = self._stub.Broadcast(
+                    request, timeout=scope.remaining(self._default_timeout), metadata=(*metadata, *traced)
+                )
+                responses = [response async for response in calls]
+            for response in responses:
                 if response.WhichOneof("response") != "result":
                     continue
                 result = response.result

@@ -36,6 +36,7 @@ from services.agent.core.events import (
     ToolReturnEvent,
 )
 from services.agent.core.history import HistoryMessage, Memory, unanswered_calls
+from services.agent.core.model_call_observation import ModelCallObservation
 from services.agent.core.prompt import chat_message, chat_messages
 from services.agent.core.run_state import RunRequest, RunState, RunStop
 from services.agent.core.summarising import ContextKeeper
@@ -376,18 +377,28 @@ class AgentLoop:
     async def _call_model(self, run: RunState, chat: ChatRequest) -> AsyncIterator[LoopEvent | Completion]:
         started = time.monotonic()
         completion: Completion | None = None
+        observed, failure = ModelCallObservation(run.agent.model.provider, chat), None
         try:
             async for event in run.model.stream(chat, deadline=run.request.deadline):
                 if isinstance(event, LLMTextDelta):
+                    observed.first_token()
                     yield AssistantDelta(run.step, event.text)
                 elif isinstance(event, LLMReasoningDelta):
+                    observed.first_token()
                     yield ReasoningDelta(run.step, event.text)
                 elif isinstance(event, Completion):
                     completion = event
+                else:
+                    observed.first_token()
         except (LLMError, DeadlineExceeded) as exc:
+            failure = exc
             raise RunStop(StopReason.LLM_ERROR, exc.message) from None
+        except BaseException as exc:
+            failure = exc
+            raise
         finally:
             run.llm_seconds += time.monotonic() - started
+            observed.close(completion, failure)
         if completion is None:
             raise RunStop(StopReason.LLM_ERROR, "the model's stream ended without a completion")
         if completion.usage:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 
 from services.agent.core.builtin_tools import BuiltinTools, CallSite, ToolFailure
+from services.agent.core.tool_observation import ToolCallObservation
 from services.agent.core.toolbox import CheckedCall, CustomTools
 from services.agent.core.tools import ToolOutcome, ToolStatus
 from services.common.errors import AgentSuiteError, DeadlineExceeded, FailedPrecondition
@@ -61,6 +62,18 @@ class ToolExecutor:
         tool, started = checked.tool, time.monotonic()
         assert tool is not None and checked.arguments is not None
         site = replace(site, call_id=checked.call.id)
+        with ToolCallObservation(tool.name, builtin=tool.builtin) as observed:
+            outcome = await self._run_tool(checked, site)
+            observed.outcome(outcome.status.name.lower())
+        return ToolOutcome(
+            status=outcome.status,
+            content=_bounded(outcome.content, tool.result_char_limit),
+            seconds=time.monotonic() - started,
+        )
+
+    async def _run_tool(self, checked: CheckedCall, site: CallSite) -> ToolOutcome:
+        tool = checked.tool
+        assert tool is not None and checked.arguments is not None
         try:
             if tool.builtin:
                 content = await self._builtins.call(tool.name, site, checked.arguments)
@@ -79,11 +92,7 @@ class ToolExecutor:
             if _ends_the_run(exc, site):
                 raise
             outcome = ToolOutcome(status=ToolStatus.ERROR, content=f"error: {exc.message}")
-        return ToolOutcome(
-            status=outcome.status,
-            content=_bounded(outcome.content, tool.result_char_limit),
-            seconds=time.monotonic() - started,
-        )
+        return outcome
 
 
 def _ends_the_run(error: AgentSuiteError, site: CallSite) -> bool:

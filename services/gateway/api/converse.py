@@ -11,6 +11,7 @@ from agentsuite.gateway.v1 import gateway_pb2, gateway_service_pb2
 from services.common.call import enter_call
 from services.common.errors import InvalidArgument, NotFound
 from services.common.protobuf import require_id
+from services.common.tracing import new_trace
 from services.gateway.api.checks import MAX_KEY_CHARS, validate_messages, validate_options, validate_send_id
 from services.gateway.api.replies import error_event
 from services.gateway.core.runs import Runs, Submission
@@ -44,7 +45,8 @@ class ConverseSession:
             async for request in requests:
                 kind = request.WhichOneof("request")
                 try:
-                    await self._handle(kind, request)
+                    with new_trace(f"Converse {kind}", skip=kind == "ping"):  # a trace per message
+                        await self._handle(kind, request)
                 except Exception as exc:
                     part = getattr(request, kind or "", None)
                     event = gateway_pb2.RunEvent(run_id=getattr(part, "run_id", ""), error=error_event(exc))

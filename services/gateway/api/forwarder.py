@@ -15,7 +15,7 @@ import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 
 from services.common.call import current_call
-from services.common.channels import outgoing_metadata
+from services.common.channels import measured_call, outgoing_metadata
 from services.common.server import rpc_handler
 
 
@@ -43,32 +43,39 @@ class Forwarder:
         async def forward(_, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
             scope = current_call()
             try:
-                return await call(
-                    request, timeout=scope.remaining(self._default_timeout), metadata=outgoing_metadata(scope)
-                )
+                with measured_call(path) as traced:
+                    return await call(
+                        request,
+                        timeout=scope.remaining(self._default_timeout),
+                        metadata=outgoing_metadata(scope) + traced,
+                    )
             except grpc.aio.AioRpcError as exc:
                 await _relay_error(context, exc, path)
 
         # A partial of a coroutine function is still recognised as async by grpc.aio.
-        return functools.partial(rpc_handler(forward), None)
+        return functools.partial(rpc_handler(forward, path), None)
 
     def _stream(self, path: str, channel: grpc.aio.Channel):
         call = channel.unary_stream(path)
 
         async def forward(_, request: bytes, context: grpc.aio.ServicerContext):
             scope = current_call()
-            responses = call(
-                request, timeout=scope.remaining(self._default_timeout), metadata=outgoing_metadata(scope)
-            )
             try:
-                async for response in responses:
-                    yield response
+                with measured_call(path) as traced:
+                    responses = call(
+                        request,
+                        timeout=scope.remaining(self._default_timeout),
+                        metadata=outgoing_metadata(scope) + traced,
+                    )
+                    try:
+                        async for response in responses:
+                            yield response
+                    finally:
+                        responses.cancel()
             except grpc.aio.AioRpcError as exc:
                 await _relay_error(context, exc, path)
-            finally:
-                responses.cancel()
 
-        return functools.partial(rpc_handler(forward), None)
+        return functools.partial(rpc_handler(forward, path), None)
 
 
 async def _relay_error(context: grpc.aio.ServicerContext, exc: grpc.aio.AioRpcError, path: str) -> None:
@@ -80,4 +87,5 @@ async def _relay_error(context: grpc.aio.ServicerContext, exc: grpc.aio.AioRpcEr
         message = f"the {backend} service is unavailable; retry later"
         if exc.code() is grpc.StatusCode.DEADLINE_EXCEEDED:
             message = "the deadline passed before the backend answered"
-    await context.abort(exc.code(), message, trailing_metadata=details)
+    kept = tuple(context.trailing_metadata() or ())  # the trace id (see rpc_handler)
+    await context.abort(exc.code(), message, trailing_metadata=details + kept)

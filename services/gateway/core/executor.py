@@ -18,6 +18,7 @@ from datetime import UTC
 from agentsuite.agent.v1 import agent_service_pb2
 from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_pb2
+from services.common import metrics
 from services.common.call import CallScope, enter_call, parse_call_chain
 from services.common.errors import AgentSuiteError, Unavailable
 from services.common.status import details_of, to_status
@@ -26,6 +27,7 @@ from services.gateway.core.hub import RunHub, RunHubs
 from services.gateway.core.lanes import Lane, StopReason
 from services.gateway.core.model import FinishRow, RunRow
 from services.gateway.core.ports import AgentRuntime, RunRepository
+from services.gateway.core.run_observation import RunObservation
 from services.gateway.core.writer import EventWriter, LeaseLost
 
 log = logging.getLogger(__name__)
@@ -116,6 +118,7 @@ class RunExecutor:
         hub = self._hubs.open(row.id, row.last_seq)
         delay = STREAMED_STORE_DELAY_SECONDS if row.deltas else RESULT_STORE_DELAY_SECONDS
         relay = _Relay(hub, self._writer, row.id, lane, epoch, delay)
+        observed = RunObservation(row)
         try:
             relay.add(numbering.event(started=gateway_pb2.RunStarted(epoch=epoch)))
             if row.cancel_requested or self._cancelled.pop(row.id, None) is not None:
@@ -143,10 +146,13 @@ class RunExecutor:
                 finished_at=run.finish_time.ToDatetime().replace(tzinfo=UTC),
             )
             await relay.finish(finished, finish)
+            observed.finished(run.status, run.stop_reason)
         except LeaseLost:
+            metrics.record_lease_lost()
             lane.stop_reason = StopReason.LEASE_LOST
             log.warning("a run's lease passed to another gateway", extra={"run_id": row.id})
         finally:
+            observed.close()
             relay.cancel()
             self._hubs.close(hub)
 

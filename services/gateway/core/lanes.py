@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from services.common import metrics
 from services.gateway.core.model import Acceptance, RunRow, StartOffer
 from services.gateway.core.ports import LeaseRepository, RunRepository
 
@@ -158,6 +159,7 @@ class Lanes:
         lane.reserved = False
         lane.settled.set()
         if acceptance is not None and acceptance.lease_epoch is not None and lane.epoch is None:
+            metrics.record_lease_acquired(takeover=False)
             lane.epoch = acceptance.lease_epoch
             lane.valid_until = lane.reserved_at + self._ttl
         if acceptance is not None and acceptance.started is not None:
@@ -311,6 +313,7 @@ class Lanes:
                     lane.valid_until = sent + self._ttl
                 elif renewed is not None or time.monotonic() >= lane.valid_until:
                     log.warning("lost the lease of an agent", extra={"agent_id": lane.agent_id})
+                    metrics.record_lease_lost()
                     lane.epoch = None
                     lane.stop(StopReason.LEASE_LOST)
                     lane.kicked.set()

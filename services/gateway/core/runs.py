@@ -12,6 +12,7 @@ from datetime import UTC
 from agentsuite.agent.v1 import agent_service_pb2
 from agentsuite.common.v1 import common_pb2
 from agentsuite.gateway.v1 import gateway_pb2
+from services.common import metrics
 from services.common.approvals import check_decisions
 from services.common.call import current_call
 from services.common.errors import (
@@ -22,6 +23,7 @@ from services.common.errors import (
     OutOfRange,
     ResourceExhausted,
 )
+from services.common.tracing import keep_for_run
 from services.gateway.core.events import Numbering, is_finished, is_live_only, now, run_of
 from services.gateway.core.executor import RunExecutor
 from services.gateway.core.hub import FellBehind, RunHubs
@@ -148,6 +150,7 @@ class Runs:
         head = gateway_pb2.RunEvent(run_id=run_id, seq=1, time=now())
         policy = submission.busy_policy
         lane, offer = self._lanes.reserve(tenant, submission.agent_id) or (None, None)
+        keep_for_run(run_id)  # before the lane may start it
         acceptance = None
         try:
             acceptance = await self._store.accept(
@@ -187,6 +190,7 @@ class Runs:
             )
         for interrupted in acceptance.interrupted:
             await self._cancel_running(interrupted)
+        metrics.record_run_accepted(acceptance.ahead)
         if lane is None:  # a reserved lane was told by settle
             self._lanes.kick(tenant, submission.agent_id)
         head.queued.position = acceptance.ahead
@@ -221,6 +225,7 @@ class Runs:
                 f"run {row.id} no longer awaits approval", reason="NO_RUN_AWAITING_APPROVAL"
             )
         await self._store.tell_run_events(row.id)
+        keep_for_run(row.id)
         self._lanes.kick(tenant, submission.agent_id)
         return Accepted(row.id, row.last_seq)
 

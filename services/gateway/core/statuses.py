@@ -13,3 +13,17 @@ class RunStatus(IntEnum):
     FAILED = 4
     CANCELLED = 5
     AWAITING_APPROVAL = 6
+
+
+class RunStopReason(IntEnum):
+    """Why a run stopped (``common.v1.StopReason``)."""
+
+    END_TURN = 1
+    TERMINAL_TOOL = 2
+    MAX_STEPS = 3
+    APPROVAL_REQUIRED = 4
+    CANCELLED = 5
+    CONTEXT_OVERFLOW = 6
+    LLM_ERROR = 7
+    INVALID_TOOL_CALL = 8
+    ERROR = 9

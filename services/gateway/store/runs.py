@@ -13,6 +13,7 @@ from pathlib import Path
 
 import asyncpg
 
+from services.common import metrics
 from services.common.sql_file import SqlFile, Statement
 from services.gateway.core.model import Acceptance, FinishRow, RunRow, StartOffer, StoredBatch
 from services.gateway.core.statuses import RunStatus
@@ -239,7 +240,10 @@ class LeaseStore:
             holder=self.holder,
             ttl_seconds=self.ttl_seconds,
         )
-        return None if record is None else record["epoch"]
+        if record is None:
+            return None
+        metrics.record_lease_acquired(takeover=record["took_over"])
+        return record["epoch"]
 
     async def renew(self, held: Sequence[tuple[str, str, int]]) -> set[tuple[str, str]]:
         """Extend the leases still held; returns the (tenant, agent) pairs renewed."""

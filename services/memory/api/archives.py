@@ -7,8 +7,10 @@ from datetime import datetime
 from agentsuite.memory.v1 import memory_service_pb2
 from services.common.call import require_tenant
 from services.common.errors import InvalidArgument, Validation
+from services.common.metrics import record_archival_search, timed
 from services.common.paging import PageToken, moment, page_size, uuid_text, whole
 from services.common.protobuf import idempotency_key, require_id
+from services.common.tracing import span
 from services.memory.api.archival_convert import (
     MAX_NAME,
     MAX_QUERY,
@@ -148,16 +150,18 @@ class ArchiveRpcs:
         limit = page_size(request.page_size, default=SEARCH_PAGE_SIZE, maximum=MAX_SEARCH_PAGE_SIZE)
         position = SEARCH_PASSAGES_PAGE.read(request.page_token)
         offset = position["offset"] if position is not None else 0
-        page = await self._archival.search(
-            tenant=tenant,
-            archive_id=archive_id,
-            agent_id=agent_id,
-            query=request.query,
-            mode=search_mode(request.mode),
-            where=passage_filter(request, with_time=True),
-            limit=limit,
-            offset=offset,
-        )
+        mode = search_mode(request.mode)
+        with span(f"archival_search {mode.name.lower()}"), timed(record_archival_search, mode.name.lower()):
+            page = await self._archival.search(
+                tenant=tenant,
+                archive_id=archive_id,
+                agent_id=agent_id,
+                query=request.query,
+                mode=mode,
+                where=passage_filter(request, with_time=True),
+                limit=limit,
+                offset=offset,
+            )
         return memory_service_pb2.SearchPassagesResponse(
             results=[scored_to_proto(r) for r in page.results],
             next_page_token=SEARCH_PASSAGES_PAGE.token(offset=offset + limit) if page.more else "",

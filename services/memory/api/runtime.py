@@ -9,6 +9,7 @@ from agentsuite.common.v1 import common_pb2
 from agentsuite.memory.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
 from services.common.call import require_tenant
 from services.common.errors import InvalidArgument, Validation
+from services.common.metrics import record_messages_appended
 from services.common.protobuf import from_struct, require_id
 from services.common.server import servicer
 from services.common.stored_cache import StoredMessageCache
@@ -135,6 +136,8 @@ class MemoryRuntimeApi(memory_service_pb2_grpc.MemoryRuntimeServicer):
         )
 
     def _appended(self, result: AppendResult) -> memory_service_pb2.AppendMessagesResponse:
+        if not result.deduplicated:
+            record_messages_appended(len(result.messages))
         response = memory_service_pb2.AppendMessagesResponse(deduplicated=result.deduplicated)
         self._add_messages(response, "messages", result.messages)
         return response

@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from services.common.errors import FailedPrecondition, InvalidArgument
+from services.common.metrics import record_embedding, timed
 from services.memory.core.archival import (
     Archive,
     Fence,
@@ -208,7 +209,9 @@ class ArchivalMemory:
             hits = await self._passages.best_text_matches(scope, query, where=where, limit=needed)
             return [ScoredPassage(passage=p, score=rank, text_score=rank) for p, _, rank in hits]
         scope = await self._passages.scope(archives, where)
-        vector = (await self._embedder_of(scope.archives[0]).embed([query]))[0]
+        embedder = self._embedder_of(scope.archives[0])
+        with timed(record_embedding, embedder.name):
+            vector = (await embedder.embed([query]))[0]
         if mode is SearchMode.VECTOR:
             hits = await self._nearest(scope, vector, where, needed)
             return [ScoredPassage(passage=p, score=sim, vector_score=sim) for p, sim, _ in hits]
@@ -288,7 +291,8 @@ def _embedding_space(archive: Archive) -> tuple[str, int]:
 
 
 async def _embed(embedder: Embedder, passages: Sequence[NewPassage], dimension: int) -> np.ndarray:
-    vectors = await embedder.embed([passage.text for passage in passages])
+    with timed(record_embedding, embedder.name):
+        vectors = await embedder.embed([passage.text for passage in passages])
     if vectors.shape != (len(passages), dimension):
         raise RuntimeError(f"embedder {embedder.name} returned vectors of shape {vectors.shape}")
     return vectors

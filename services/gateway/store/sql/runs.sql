@@ -134,12 +134,14 @@ SELECT pg_notify(:channel, :payload);
 
 -- name: acquire
 -- The new epoch when the lease was free, expired or ours; no row while another holds it.
+-- took_over: another gateway held it before (its lease had expired): a takeover.
+WITH before AS (SELECT holder FROM gateway.agent_leases WHERE tenant = :tenant AND agent_id = :agent_id)
 INSERT INTO gateway.agent_leases AS l (tenant, agent_id, holder, epoch, expires_at)
 VALUES (:tenant, :agent_id, :holder, 1, now() + make_interval(secs => :ttl_seconds))
 ON CONFLICT (tenant, agent_id) DO UPDATE
 SET holder = :holder, epoch = l.epoch + 1, expires_at = now() + make_interval(secs => :ttl_seconds)
 WHERE l.holder IS NULL OR l.holder = :holder OR l.expires_at <= now()
-RETURNING epoch;
+RETURNING epoch, coalesce((SELECT holder <> :holder FROM before), false) AS took_over;
 
 -- name: renew
 -- Extend the leases still held; answers those renewed.
