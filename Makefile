@@ -21,7 +21,7 @@ setup: $(VENV)/.installed node_modules/.installed sandbox pgbouncer
 
 # Tools run in bubblewrap (and, as root, bwrap is started through setpriv from util-linux). As root
 # we install them; otherwise we say how and go on: the tools service then refuses to execute tools
-# and says why (see "Tools" in the README).
+# and says why (see docs/tools.md).
 sandbox:
 	@command -v bwrap >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

@@ -55,7 +55,8 @@ class ToolExecutions:
     """Executions that ran to their end (at most one per call: the record answers the others)."""
     cut_off: int
     """Executions cut off before their result was stored (sandbox killed with the caller) and
-    then executed again: the one repeat the README allows, for a tool whose effect outlives it."""
+    then executed again: the one repeat docs/runs.md allows ("What can still repeat"), for a tool
+    whose effect outlives it."""
 
 
 def count_tool_executions(run: RunObservation, *, tool: str, marker: str) -> ToolExecutions:

@@ -1,6 +1,6 @@
-"""Revocation takes effect on every gateway replica at once (README, "API keys"): a key used on two
-replicas, so both cached it, answers UNAUTHENTICATED on both within the stated bound once revoked,
-whether the revocation came from this process or from `agentsuite keys revoke`."""
+"""Revocation takes effect on every gateway replica at once (docs/configuration.md, "API keys"): a
+key used on two replicas, so both cached it, answers UNAUTHENTICATED on both within the stated bound
+once revoked, whether the revocation came from this process or from `agentsuite keys revoke`."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from services.common.settings import DatabaseSettings, Settings
 from services.gateway.store.keys import KeyStore
 
 BOUND_S = 0.5
-"""The README's bound, for replicas whose notification connection is up."""
+"""The bound of docs/configuration.md ("API keys"), for replicas whose notification connection is up."""
 ROUNDS = 5
 
 

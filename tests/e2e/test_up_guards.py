@@ -1,6 +1,6 @@
-"""`agentsuite up` never harms another suite (README, "`up` and other suites"): a second `up` on the
-same state directory or the same ports is refused before it starts anything, and the first keeps
-serving; commands that only need the database never leave a PostgreSQL running; the embedded
+"""`agentsuite up` never harms another suite (docs/configuration.md, "`up` and other suites"): a
+second `up` on the same state directory or the same ports is refused before it starts anything, and
+the first keeps serving; commands that only need the database never leave a PostgreSQL running; the embedded
 server keeps its port across restarts, also right after an immediate stop."""
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from services.gateway.store.keys import KeyStore
 from services.gateway.store.notifications import KEY_REVOKED, Listener
 
 BOUND_S = 0.5
-"""The README's promise for a replica whose notification connection is up."""
+"""The promise of docs/configuration.md ("API keys") for a replica whose notification connection is up."""
 
 
 class CountingStore:
