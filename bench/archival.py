@@ -33,7 +33,7 @@ from bench.harness import free_ports, log, machine
 from services.common.db import create_engine
 from services.common.embedded_pg import EmbeddedPostgres
 from services.common.migrations import upgrade
-from services.common.settings import DatabaseSettings, Settings
+from services.common.settings import Settings
 from services.memory.archive_indexer import ArchiveIndexer
 from services.memory.core.archival import NewPassage, PassageFilter, SearchMode
 from services.memory.core.archival_memory import ArchivalMemory
@@ -316,7 +316,7 @@ async def main() -> None:
         if not url:
             postgres = EmbeddedPostgres(state, fast=True)
             url = await asyncio.to_thread(postgres.ensure_running)
-        engine = create_engine(url, Settings(service="bench", database=DatabaseSettings(pool_size=4)))
+        engine = create_engine(url, Settings(service="bench", db_pool_size=4))
         try:
             await upgrade(
                 engine, schema="memory", script_location=ROOT / "services" / "memory" / "migrations"

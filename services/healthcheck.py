@@ -42,11 +42,11 @@ class UsageError(ValueError):
 
 def tls_channel(address: str, settings: Settings) -> grpc.Channel | None:
     """A TLS channel to a service configured with ``settings``; None when it serves plaintext."""
-    if settings.tls.cert_file is None or settings.tls.key_file is None:
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
         return None
-    certificate = settings.tls.cert_file.read_bytes()
+    certificate = settings.tls_cert_file.read_bytes()
     credentials = channel_credentials(settings) or grpc.ssl_channel_credentials(
-        private_key=settings.tls.key_file.read_bytes(), certificate_chain=certificate
+        private_key=settings.tls_key_file.read_bytes(), certificate_chain=certificate
     )
     server_name = first_dns_name(certificate)
     options = [] if server_name is None else [("grpc.ssl_target_name_override", server_name)]

@@ -32,7 +32,7 @@ async def migrate(
 ) -> dict[str, list[str]]:
     """Migrate each of ``services`` (waiting up to ``wait_seconds`` for the database to answer);
     the revisions applied to each."""
-    url = settings.database.direct_url or await asyncio.to_thread(resolve_database_url, settings)
+    url = settings.database_direct_url or await asyncio.to_thread(resolve_database_url, settings)
     engine = create_engine(url, settings, pool_size=1)
     try:
         await wait_for_database(engine, timeout=wait_seconds)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.common.db import create_engine, open_pool
 from services.common.embedded_pg import EmbeddedPostgres
 from services.common.migrations import upgrade
-from services.common.settings import DatabaseSettings, Settings
+from services.common.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,7 +45,7 @@ def database_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 async def migrated_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     """An engine on the test database with every service schema migrated to head."""
-    engine = create_engine(database_url, Settings(service="test", database=DatabaseSettings(pool_size=5)))
+    engine = create_engine(database_url, Settings(service="test", db_pool_size=5))
     for service, schema in (
         ("memory", "memory"),
         ("agent", "agent"),
@@ -60,7 +60,7 @@ async def migrated_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture(scope="session")
 async def migrated_pool(migrated_engine: AsyncEngine) -> AsyncIterator[asyncpg.Pool]:
     """A plain asyncpg pool on the migrated test database, as the gateway's run store uses."""
-    pool = await open_pool(migrated_engine, Settings(service="test", database=DatabaseSettings(pool_size=5)))
+    pool = await open_pool(migrated_engine, Settings(service="test", db_pool_size=5))
     yield pool
     await pool.close()
 

@@ -28,7 +28,9 @@ OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
 
 async def wire(settings: Settings) -> Wiring:
     engine = await open_database(settings, schema=SCHEMA, migrations=Path(__file__).parent / "migrations")
-    providers = build_providers(openai_base_url=settings.llm.base_url, openai_api_key=settings.llm.api_key)
+    providers = build_providers(
+        openai_base_url=settings.openai_base_url, openai_api_key=settings.openai_api_key
+    )
     to_memory, to_tools = memory_channel(settings), tools_channel(settings)
     memory, agent_memory = MemoryClient(to_memory, settings), MemoryLifecycleClient(to_memory, settings)
     tools, catalog = ToolsClient(to_tools, settings), ToolCatalogClient(to_tools, settings)
@@ -40,7 +42,7 @@ async def wire(settings: Settings) -> Wiring:
     models = ModelCatalog(
         providers=providers.names,
         default_provider=providers.default_provider,
-        default_model=settings.llm.default_model
+        default_model=settings.default_model
         or (OPENAI_DEFAULT_MODEL if providers.default_provider == "openai" else SCRIPTED_MODEL),
     )
     loop = AgentLoop(
@@ -58,7 +60,7 @@ async def wire(settings: Settings) -> Wiring:
         memory=agent_memory,
         tools=catalog,
         models=models,
-        max_document_bytes=document_limit(settings.rpc.max_message_bytes),
+        max_document_bytes=document_limit(settings.max_message_bytes),
     )
     return Wiring(
         registrations(store=store, loop=loop, lifecycle=lifecycle, transfer=transfer),

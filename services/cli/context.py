@@ -49,7 +49,7 @@ class Target:
         """``--endpoint`` else ``AGENTSUITE_GATEWAY_ADDR``; ``--key``, else ``AGENTSUITE_API_KEY``,
         else the key `agentsuite up` wrote in the state directory."""
         key_file = api_key_file(settings)
-        endpoint = getattr(args, "endpoint", None) or settings.addresses.gateway
+        endpoint = getattr(args, "endpoint", None) or settings.gateway_addr
         if getattr(args, "key", None):
             return cls(endpoint, args.key, "--key", key_file, settings)
         if os.environ.get("AGENTSUITE_API_KEY"):
@@ -69,18 +69,18 @@ class Target:
             )
         settings = self.settings or Settings(service="cli")
         tls = None
-        if settings.tls.ca_file is not None:
+        if settings.tls_ca_file is not None:
             # AGENTSUITE_TLS_CA_FILE verifies the gateway; a certificate and key make it mutual TLS.
             tls = TLS(
-                ca_file=settings.tls.ca_file, cert_file=settings.tls.cert_file, key_file=settings.tls.key_file
+                ca_file=settings.tls_ca_file, cert_file=settings.tls_cert_file, key_file=settings.tls_key_file
             )
         return connect(
             self.endpoint,
             api_key=self.key,
             tls=tls or False,
             # An agent document is one message of up to the suite's size limit.
-            max_message_bytes=settings.rpc.max_message_bytes,
-            keepalive_seconds=settings.rpc.keepalive_time_ms / 1000,
+            max_message_bytes=settings.max_message_bytes,
+            keepalive_seconds=settings.keepalive_time_ms / 1000,
         )
 
     def explain(self, error: AgentSuiteError) -> CliError:

@@ -56,7 +56,7 @@ async def _store(settings: Settings):
     from services.common.embedded_pg import EmbeddedPostgres
     from services.gateway.store.keys import KeyStore
 
-    url = settings.database.url or await asyncio.to_thread(EmbeddedPostgres(settings.state_dir).running_url)
+    url = settings.database_url or await asyncio.to_thread(EmbeddedPostgres(settings.state_dir).running_url)
     if url is None:
         raise CliError(
             f"the suite is down: its database (the embedded PostgreSQL in {settings.state_dir}) is not running.\n"
@@ -64,7 +64,7 @@ async def _store(settings: Settings):
             "or set DATABASE_URL.",
             ExitCode.UNAVAILABLE,
         )
-    engine = await gateway_database(replace(settings, database=replace(settings.database, url=url)))
+    engine = await gateway_database(replace(settings, database_url=url))
     return engine, KeyStore(engine)
 
 

@@ -27,7 +27,7 @@ from services.gateway.core.keys import key_hash
 from services.gateway.store.keys import KeyStore
 
 DEFAULT_TENANT = "default"
-DEFAULT_GATEWAY_ADDR = Settings(service="cli").addresses.gateway
+DEFAULT_GATEWAY_ADDR = Settings(service="cli").gateway_addr
 
 
 async def run_up(settings: Settings) -> int:
@@ -48,7 +48,7 @@ async def run_up(settings: Settings) -> int:
 
 
 async def _run(settings: Settings) -> int:
-    embedded = None if settings.database.url else EmbeddedPostgres(settings.state_dir)
+    embedded = None if settings.database_url else EmbeddedPostgres(settings.state_dir)
     taken = await asyncio.to_thread(_ports_taken, settings, embedded)
     if taken:
         _refuse(
@@ -57,7 +57,7 @@ async def _run(settings: Settings) -> int:
         )
         return 1
     if embedded is None:
-        url = settings.database.url
+        url = settings.database_url
         print(f"database: {_redact(url)}")
     else:
         print(f"starting embedded PostgreSQL 16 + pgvector in {embedded.data_dir} ...", flush=True)
@@ -75,7 +75,7 @@ async def _run(settings: Settings) -> int:
         service_env=metrics_ports_env(),
     )
     try:
-        return await _serve(replace(settings, database=replace(settings.database, url=url)), suite)
+        return await _serve(replace(settings, database_url=url), suite)
     finally:
         # Whatever happened above, nothing we started outlives us; nothing we did not start stops.
         print("\nstopping services ...", flush=True)
@@ -129,7 +129,7 @@ async def _serve(settings: Settings, suite: Suite) -> int:
     key = await _api_key(settings)
     provider = (
         "OpenAI-compatible endpoint"
-        if (settings.llm.base_url or settings.llm.api_key)
+        if (settings.openai_base_url or settings.openai_api_key)
         else "offline scripted model (set AGENTSUITE_OPENAI_BASE_URL / OPENAI_API_KEY for a real LLM)"
     )
     print(
@@ -219,10 +219,10 @@ def _ports(settings: Settings) -> SuitePorts:
         return int(address.rsplit(":", 1)[1])
 
     return SuitePorts(
-        gateway=port(settings.addresses.gateway),
-        agent=port(settings.addresses.agent),
-        memory=port(settings.addresses.memory),
-        tools=port(settings.addresses.tools),
+        gateway=port(settings.gateway_addr),
+        agent=port(settings.agent_addr),
+        memory=port(settings.memory_addr),
+        tools=port(settings.tools_addr),
     )
 
 

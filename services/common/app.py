@@ -40,7 +40,7 @@ async def open_database(settings: Settings, *, schema: str, migrations: Path) ->
     over the direct URL (a no-op wait on a lock when another replica or the one-shot
     ``python -m services.migrate`` migrates it)."""
     url = await asyncio.to_thread(resolve_database_url, settings)
-    engine = create_engine(url, settings, through_pooler=settings.database.transaction_pooler)
+    engine = create_engine(url, settings, through_pooler=settings.db_transaction_pooler)
     await wait_for_database(engine)
     migrator = direct_engine(settings, engine, pool_size=1)
     try:
@@ -79,9 +79,9 @@ def main(
     except SettingsError as exc:
         print(f"agentsuite-{service}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    configure_logging(service, settings.telemetry.log_level)
-    configure_tracing(service, settings.telemetry.tracing)
-    configure_metrics(service, settings.telemetry.metrics_port, settings.telemetry.metrics_host)
+    configure_logging(service, settings.log_level)
+    configure_tracing(service, settings.tracing)
+    configure_metrics(service, settings.metrics_port, settings.metrics_host)
     try:
         run_event_loop(_serve(settings, wire), starts_processes=starts_processes)
     except SettingsError as exc:  # found while wiring, e.g. a secret that is too weak

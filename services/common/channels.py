@@ -137,7 +137,7 @@ class ServiceClient:
 
     def __init__(self, channel: grpc.aio.Channel, settings: Settings):
         self._channel = channel
-        self._default_timeout = settings.rpc.default_deadline_seconds
+        self._default_timeout = settings.default_deadline_seconds
 
     def _timeout(self, scope: CallScope, timeout: float | None) -> float:
         remaining = scope.remaining(self._default_timeout)

@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 
 def resolve_database_url(settings: Settings) -> str:
     """``DATABASE_URL`` if set, else the URL of the embedded server (started if needed)."""
-    if settings.database.url:
-        return settings.database.url
+    if settings.database_url:
+        return settings.database_url
     return EmbeddedPostgres(settings.state_dir).ensure_running()
 
 
@@ -71,7 +71,7 @@ def create_engine(
         )
     engine = create_async_engine(
         async_url(url),
-        pool_size=settings.database.pool_size if pool_size is None else pool_size,
+        pool_size=settings.db_pool_size if pool_size is None else pool_size,
         max_overflow=0,
         pool_pre_ping=False,
         pool_recycle=1800,
@@ -90,15 +90,15 @@ def _unnamed() -> str:
 
 def direct_dsn(settings: Settings, engine: AsyncEngine) -> str:
     """The URL for what needs a session: ``AGENTSUITE_DATABASE_DIRECT_URL``, else ``engine``'s."""
-    return settings.database.direct_url or plain_dsn(engine)
+    return settings.database_direct_url or plain_dsn(engine)
 
 
 def direct_engine(settings: Settings, engine: AsyncEngine, *, pool_size: int = 2) -> AsyncEngine:
     """An engine for what needs a session: ``engine`` itself when there is no separate direct URL,
     else a small engine of its own on that URL (the caller disposes it)."""
-    if not settings.database.direct_url or settings.database.direct_url == settings.database.url:
+    if not settings.database_direct_url or settings.database_direct_url == settings.database_url:
         return engine
-    return create_engine(settings.database.direct_url, settings, pool_size=pool_size)
+    return create_engine(settings.database_direct_url, settings, pool_size=pool_size)
 
 
 def plain_dsn(engine: AsyncEngine) -> str:
@@ -117,11 +117,11 @@ async def open_pool(engine: AsyncEngine, settings: Settings) -> asyncpg.Pool:
     ``engine`` is the one on ``DATABASE_URL``: behind a transaction pooler, the pool's statements
     are unnamed too (one more round trip per statement: PgBouncer 1.18 keeps no prepared statement).
     """
-    through_pooler = settings.database.transaction_pooler
+    through_pooler = settings.db_transaction_pooler
     pool = await db_telemetry.pool_class()(
         plain_dsn(engine),
         min_size=1,
-        max_size=settings.database.pool_size,
+        max_size=settings.db_pool_size,
         max_queries=50_000,
         max_inactive_connection_lifetime=1800,
         server_settings=_server_settings(settings, through_pooler),
@@ -147,7 +147,7 @@ def _server_settings(settings: Settings, through_pooler: bool) -> dict[str, Any]
         return {"application_name": f"agentsuite-{settings.service}"}
     return {
         "application_name": f"agentsuite-{settings.service}",
-        "statement_timeout": str(settings.database.statement_timeout_ms),
+        "statement_timeout": str(settings.db_statement_timeout_ms),
         "idle_in_transaction_session_timeout": "60000",
         "jit": "off",
     }

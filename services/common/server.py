@@ -50,9 +50,9 @@ log = logging.getLogger(__name__)
 def grpc_options(settings: Settings) -> list[tuple[str, int]]:
     """Channel arguments shared by servers and client channels."""
     return [
-        ("grpc.max_send_message_length", settings.rpc.max_message_bytes),
-        ("grpc.max_receive_message_length", settings.rpc.max_message_bytes),
-        ("grpc.keepalive_time_ms", settings.rpc.keepalive_time_ms),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.keepalive_time_ms", settings.keepalive_time_ms),
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_pings_without_data", 0),
@@ -328,9 +328,9 @@ class ServiceHost:
     async def stop(self) -> None:
         """Drain: report NOT_SERVING, wait for the balancer to notice, then stop with a grace period."""
         await self.health.enter_graceful_shutdown()
-        if self.settings.rpc.drain_seconds:
-            await asyncio.sleep(self.settings.rpc.drain_seconds)
-        await self.server.stop(self.settings.rpc.grace_seconds)
+        if self.settings.drain_seconds:
+            await asyncio.sleep(self.settings.drain_seconds)
+        await self.server.stop(self.settings.grace_seconds)
 
 
 async def run_service(

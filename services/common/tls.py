@@ -22,24 +22,24 @@ from services.common.settings import Settings
 
 def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
     """What a server listens with; None = plaintext."""
-    if settings.tls.cert_file is None or settings.tls.key_file is None:
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
         return None
     return grpc.ssl_server_credentials(
-        [(_read(settings.tls.key_file), _read(settings.tls.cert_file))],
-        root_certificates=_read(settings.tls.ca_file) if settings.tls.ca_file else None,
-        require_client_auth=settings.tls.require_client_cert,
+        [(_read(settings.tls_key_file), _read(settings.tls_cert_file))],
+        root_certificates=_read(settings.tls_ca_file) if settings.tls_ca_file else None,
+        require_client_auth=settings.tls_require_client_cert,
     )
 
 
 def channel_credentials(settings: Settings) -> grpc.ChannelCredentials | None:
     """What an outgoing channel connects with; None = plaintext."""
-    if settings.tls.ca_file is None:
+    if settings.tls_ca_file is None:
         return None
-    has_identity = settings.tls.cert_file is not None and settings.tls.key_file is not None
+    has_identity = settings.tls_cert_file is not None and settings.tls_key_file is not None
     return grpc.ssl_channel_credentials(
-        root_certificates=_read(settings.tls.ca_file),
-        private_key=_read(settings.tls.key_file) if has_identity else None,
-        certificate_chain=_read(settings.tls.cert_file) if has_identity else None,
+        root_certificates=_read(settings.tls_ca_file),
+        private_key=_read(settings.tls_key_file) if has_identity else None,
+        certificate_chain=_read(settings.tls_cert_file) if has_identity else None,
     )
 
 

@@ -34,21 +34,17 @@ from services.gateway.store.tables import SCHEMA
 
 
 async def wire(settings: Settings) -> Wiring:
-    if (
-        settings.lanes.lease_ttl_seconds <= 0
-        or settings.lanes.heartbeat_seconds <= 0
-        or settings.lanes.max_queued_runs < 1
-    ):
+    if settings.lease_ttl_seconds <= 0 or settings.heartbeat_seconds <= 0 or settings.max_queued_runs < 1:
         raise SettingsError("lease TTL and heartbeat must be positive, and at least one run may queue")
     engine = await open_database(settings, schema=SCHEMA, migrations=Path(__file__).parent / "migrations")
     keys = ApiKeys(KeyStore(engine))
     public = [
-        (agent_service_pb2.DESCRIPTOR.services_by_name["AgentService"], settings.addresses.agent),
-        (memory_service_pb2.DESCRIPTOR.services_by_name["MemoryService"], settings.addresses.memory),
-        (tools_service_pb2.DESCRIPTOR.services_by_name["ToolService"], settings.addresses.tools),
+        (agent_service_pb2.DESCRIPTOR.services_by_name["AgentService"], settings.agent_addr),
+        (memory_service_pb2.DESCRIPTOR.services_by_name["MemoryService"], settings.memory_addr),
+        (tools_service_pb2.DESCRIPTOR.services_by_name["ToolService"], settings.tools_addr),
     ]
     channels = {address: create_channel(address, settings) for _, address in public}
-    agents = AgentRuntimeClient(channels[settings.addresses.agent], settings)
+    agents = AgentRuntimeClient(channels[settings.agent_addr], settings)
 
     pool = await open_pool(engine, settings)
     store = RunStore(pool)
@@ -58,15 +54,15 @@ async def wire(settings: Settings) -> Wiring:
     watchers = RunWatchers()
     hubs = RunHubs(on_open=watchers.wake)
     executor = RunExecutor(
-        agents, store, EventWriter(store), hubs, run_timeout_seconds=settings.lanes.run_timeout_seconds
+        agents, store, EventWriter(store), hubs, run_timeout_seconds=settings.run_timeout_seconds
     )
     lanes = Lanes(
         store,
-        LeaseStore(pool, holder, settings.lanes.lease_ttl_seconds),
+        LeaseStore(pool, holder, settings.lease_ttl_seconds),
         executor,
-        ttl_seconds=settings.lanes.lease_ttl_seconds,
-        linger_seconds=min(settings.lanes.linger_seconds, settings.lanes.lease_ttl_seconds / 2),
-        sweep_seconds=max(0.2, settings.lanes.lease_ttl_seconds / 3),
+        ttl_seconds=settings.lease_ttl_seconds,
+        linger_seconds=min(settings.lane_linger_seconds, settings.lease_ttl_seconds / 2),
+        sweep_seconds=max(0.2, settings.lease_ttl_seconds / 3),
     )
     metrics.observe("agentsuite.lanes.active", lambda: [(len(lanes), {})])
     runs = Runs(
@@ -76,8 +72,8 @@ async def wire(settings: Settings) -> Wiring:
         watchers,
         executor,
         agents,
-        max_queued=settings.lanes.max_queued_runs,
-        heartbeat_seconds=settings.lanes.heartbeat_seconds,
+        max_queued=settings.max_queued_runs,
+        heartbeat_seconds=settings.heartbeat_seconds,
         max_call_depth=settings.max_call_depth,
     )
 
@@ -99,7 +95,7 @@ async def wire(settings: Settings) -> Wiring:
     await listener.start()
     lanes.start()
 
-    forwarder = Forwarder(settings.rpc.default_deadline_seconds)
+    forwarder = Forwarder(settings.default_deadline_seconds)
     registrations = [registration(ConversationApi(runs, agents))]
     for service, address in public:
         handler = forwarder.handler(service, channels[address])
@@ -108,7 +104,7 @@ async def wire(settings: Settings) -> Wiring:
         )
 
     async def stop_lanes() -> None:
-        await lanes.close(settings.rpc.grace_seconds)
+        await lanes.close(settings.grace_seconds)
 
     closers = [
         engine.dispose,

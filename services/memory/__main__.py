@@ -40,9 +40,9 @@ async def wire(settings: Settings) -> Wiring:
     pool = await open_pool(engine, settings)
     index_engine = direct_engine(settings, engine)  # index builds take a session lock and SET
     indexer = ArchiveIndexer(
-        ArchiveIndexStore(index_engine, maintenance_work_mem=settings.archive_index.build_memory),
+        ArchiveIndexStore(index_engine, maintenance_work_mem=settings.archive_index_build_memory),
         IndexPolicy(
-            min_rows=settings.archive_index.min_rows, settle_seconds=settings.archive_index.settle_seconds
+            min_rows=settings.archive_index_min_rows, settle_seconds=settings.archive_index_settle_seconds
         ),
     )
     indexer.start()

@@ -31,11 +31,11 @@ async def wire(settings: Settings) -> Wiring:
         secrets=secrets,
         sandbox=sandboxes,
         unavailable_reason=unavailable,
-        gate=ExecutionGate(running=settings.sandbox.max_concurrent, queued=settings.sandbox.max_queued),
+        gate=ExecutionGate(running=settings.tools_max_concurrent, queued=settings.tools_max_queued),
         limits=limits_from(settings),
         records=ExecutionRecords(engine),
     )
-    backend = ToolsBackend(tools, secrets, executor, settings.sandbox.max_timeout_seconds)
+    backend = ToolsBackend(tools, secrets, executor, settings.tools_max_timeout_seconds)
     closers = [engine.dispose] if sandboxes is None else [sandboxes.close, engine.dispose]
     return Wiring(registrations(backend), closers=closers)
 

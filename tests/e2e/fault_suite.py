@@ -27,7 +27,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from services.cli.supervisor import ServiceReplica, Suite, SuitePorts
 from services.common.db import create_engine
 from services.common.ports import free_port
-from services.common.settings import DatabaseSettings, Settings
+from services.common.settings import Settings
 from services.gateway.store.keys import KeyStore
 from services.tools.store.sealing import generate_key
 
@@ -169,7 +169,7 @@ async def _start(suite: Suite, database: EmbeddedDatabase, gateway_env: Mapping[
         suite.start_replica("gateway", port=ports.gateway, env=gateway_env),
         suite.start_replica("gateway", env=gateway_env),
     )
-    engine = create_engine(database.url, Settings(service="test", database=DatabaseSettings(pool_size=1)))
+    engine = create_engine(database.url, Settings(service="test", db_pool_size=1))
     try:
         key = (await KeyStore(engine).issue(TENANT)).key
     finally:

@@ -10,7 +10,7 @@ from pathlib import Path
 from services.cli.supervisor import Suite, SuitePorts
 from services.common.db import create_engine
 from services.common.ports import free_port
-from services.common.settings import DatabaseSettings, Settings
+from services.common.settings import Settings
 from services.gateway.store.keys import KeyStore
 from services.tools.store.sealing import generate_key
 
@@ -51,7 +51,7 @@ async def own_suite(
 
 async def new_key(database_url: str, tenant: str) -> str:
     """An API key of ``tenant``, written straight into the gateway's table."""
-    engine = create_engine(database_url, Settings(service="test", database=DatabaseSettings(pool_size=1)))
+    engine = create_engine(database_url, Settings(service="test", db_pool_size=1))
     try:
         return (await KeyStore(engine).issue(tenant)).key
     finally:

@@ -21,7 +21,7 @@ import pytest
 from agentsuite.gateway.v1 import gateway_pb2, gateway_service_pb2
 from services.cli.supervisor import ServiceReplica
 from services.common.channels import create_channel
-from services.common.settings import RpcSettings, Settings
+from services.common.settings import Settings
 from tests.e2e.e2e_client import create_agent, user
 from tests.e2e.http2_wire import (
     DATA,
@@ -40,7 +40,7 @@ from tests.e2e.run_checks import CALL_TIMEOUT_S, conversation, echo, history, mo
 
 KEEPALIVE_MS = 1000
 KEEPALIVE_S = KEEPALIVE_MS / 1000
-CHANNEL_SETTINGS = Settings(service="test", rpc=RpcSettings(keepalive_time_ms=KEEPALIVE_MS))
+CHANNEL_SETTINGS = Settings(service="test", keepalive_time_ms=KEEPALIVE_MS)
 """A client configured like the services' own channels, at the test gateway's interval."""
 SETTLE_S = 0.3
 """After the last message, before the idle window: gRPC's flow-control (BDP) PINGs answer data."""

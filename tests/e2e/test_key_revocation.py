@@ -15,7 +15,7 @@ import grpc
 
 from agentsuite.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
 from services.common.db import create_engine
-from services.common.settings import DatabaseSettings, Settings
+from services.common.settings import Settings
 from services.gateway.store.keys import KeyStore
 
 BOUND_S = 0.5
@@ -51,9 +51,7 @@ async def _warm(channels: list[grpc.aio.Channel], key: str) -> None:
 
 async def test_a_revoked_key_is_refused_on_every_replica_within_the_bound(running_suite, replicas):
     first, second = await replicas.start_many(2)
-    engine = create_engine(
-        running_suite.database_url, Settings(service="test", database=DatabaseSettings(pool_size=1))
-    )
+    engine = create_engine(running_suite.database_url, Settings(service="test", db_pool_size=1))
     store = KeyStore(engine)
     latencies = []
     try:

@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from services.common.server import ServiceHost
-from services.common.settings import RpcSettings, Settings, TelemetrySettings
+from services.common.settings import Settings
 from services.memory.__main__ import registrations
 from services.memory.core.steps import AgentSteps
 from services.memory.embedding import build_embedders
@@ -69,12 +69,7 @@ async def memory_channel(migrated_engine, migrated_pool) -> AsyncIterator[grpc.a
     """A channel to the memory service's API, served in process over the test database."""
     embedders = build_embedders(Settings(service="memory"))
     host = ServiceHost(
-        Settings(
-            service="test",
-            port=0,
-            telemetry=TelemetrySettings(tracing=False),
-            rpc=RpcSettings(grace_seconds=0),
-        ),
+        Settings(service="test", port=0, tracing=False, grace_seconds=0),
         registrations(migrated_engine, migrated_pool, embedders),
     )
     port = await host.start()

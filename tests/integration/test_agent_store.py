@@ -15,7 +15,7 @@ from services.agent.store.agents import AgentStore, CallerAgents
 from services.common.call import CallScope, enter_call
 from services.common.db import create_engine
 from services.common.errors import NotFound
-from services.common.settings import DatabaseSettings, Settings
+from services.common.settings import Settings
 
 
 @pytest.fixture
@@ -305,9 +305,7 @@ async def test_run_reads_keep_the_most_recently_run_agents(migrated_engine, tena
 async def test_a_version_read_leaves_its_pooled_connection_transactional(
     migrated_engine, database_url, tenant
 ):
-    engine = create_engine(
-        database_url, Settings(service="test", database=DatabaseSettings(pool_size=1))
-    )  # one connection
+    engine = create_engine(database_url, Settings(service="test", db_pool_size=1))  # one connection
     store = AgentStore(engine)
     try:
         agent = await store.create(tenant, spec("before"))

@@ -12,14 +12,14 @@ from services.agent.core import agent_file
 from services.agent.core.agent_file import (
     MAX_VIOLATIONS,
     DocumentWriter,
+    FileMessage,
     FilePassage,
     FileTool,
+    FileToolCall,
     parse_document,
 )
 from services.agent.core.agents import AgentSpec, InitialBlock, ModelChoice
-from services.agent.core.history import HistoryMessage
 from services.agent.core.tool_rules import RuleKind, ToolRule
-from services.agent.llm import ToolCall
 from services.common.errors import FailedPrecondition, InvalidArgument
 
 LIMIT = 1 << 20
@@ -35,16 +35,14 @@ SPEC = AgentSpec(
 )
 WHEN = datetime(2024, 3, 1, 12, tzinfo=UTC)
 MESSAGES = (
-    HistoryMessage(role="user", content="look up kiwi ü", step=1, create_time=WHEN),
-    HistoryMessage(
+    FileMessage(role="user", content="look up kiwi ü", step=1, create_time=WHEN),
+    FileMessage(
         role="assistant",
         reasoning="hmm",
-        tool_calls=(ToolCall(id="c1", name="lookup", arguments='{"q": "kiwi"}'),),
+        tool_calls=(FileToolCall(id="c1", name="lookup", arguments='{"q": "kiwi"}'),),
         step=1,
     ),
-    HistoryMessage(
-        role="tool", content='"KIWI"', tool_call_id="c1", name="lookup", step=2, metadata={"x": 1}
-    ),
+    FileMessage(role="tool", content='"KIWI"', tool_call_id="c1", name="lookup", step=2, metadata={"x": 1}),
 )
 PASSAGES = (FilePassage(text="Ann's cat is Pixel", tags=("cats",), metadata={"k": "v"}, create_time=WHEN),)
 BLOCKS = (InitialBlock(label="human", value="Ann", limit=50, read_only=True, description="who"),)

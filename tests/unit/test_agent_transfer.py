@@ -11,13 +11,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.agent.core.agent_file import FilePassage, FileTool
+from services.agent.core.agent_file import FileMessage, FilePassage, FileTool, FileToolCall
 from services.agent.core.agents import Agent, AgentSpec, InitialBlock, ModelCatalog, ModelChoice
-from services.agent.core.history import HistoryMessage
 from services.agent.core.lifecycle import AgentLifecycle, MemorySnapshot
 from services.agent.core.tool_rules import RuleKind, ToolRule
 from services.agent.core.transfer import AgentTransfer, _same_behaviour
-from services.agent.llm import ToolCall
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
 TENANT = "t-1"
@@ -51,7 +49,7 @@ class Store:
 class Memory:
     def __init__(self):
         self.blocks: dict[str, tuple] = {}
-        self.history: dict[str, list[HistoryMessage]] = {}
+        self.history: dict[str, list[FileMessage]] = {}
         self.appends: list[tuple[str, int]] = []
         self.boundary: dict[str, tuple[int, str]] = {}
         self.archives: dict[str, list[FilePassage]] = {}
@@ -149,10 +147,10 @@ async def original(store: Store, memory: Memory, tools: Tools, messages: int = 1
         tool_rules=(ToolRule(tool_name="lookup", kind=RuleKind.TERMINAL),),
     )
     agent = await lifecycle.create(TENANT, spec, [InitialBlock(label="human", value="Ann")])
-    history = [HistoryMessage(role="user", content=f"message {i}") for i in range(messages - 2)]
+    history = [FileMessage(role="user", content=f"message {i}") for i in range(messages - 2)]
     history += [
-        HistoryMessage(role="assistant", tool_calls=(ToolCall(id="c1", name="lookup", arguments="{}"),)),
-        HistoryMessage(role="tool", content="done", tool_call_id="c1"),
+        FileMessage(role="assistant", tool_calls=(FileToolCall(id="c1", name="lookup", arguments="{}"),)),
+        FileMessage(role="tool", content="done", tool_call_id="c1"),
     ]
     await memory.append(agent.id, key="k", messages=history)
     await memory.set_boundary(agent.id, boundary_seq=700, summary="The first 700 messages.")
@@ -178,7 +176,7 @@ async def test_import_restores_history_in_ordered_batches_and_the_boundary_and_p
     assert (copy.tool_ids, copy.tool_rules) == (agent.tool_ids, agent.tool_rules)
 
 
-def without_numbers(messages: list[HistoryMessage]) -> list[HistoryMessage]:
+def without_numbers(messages: list[FileMessage]) -> list[FileMessage]:
     return [replace(m, seq=0) for m in messages]
 
 

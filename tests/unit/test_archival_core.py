@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from services.common.errors import FailedPrecondition, InvalidArgument
-from services.common.settings import EmbeddingSettings, Settings
+from services.common.settings import Settings
 from services.memory.core.archival import Archive, Passage, PassageFilter, SearchMode, SearchScope
 from services.memory.core.archival_memory import ArchivalMemory
 from services.memory.core.fusion import reciprocal_rank_fusion
@@ -150,9 +150,7 @@ def test_registry_names_the_known_embedders_when_asked_for_another():
 
 def test_openai_embedder_exists_only_when_configured():
     plain = build_embedders(Settings(service="memory"))
-    configured = build_embedders(
-        Settings(service="memory", embeddings=EmbeddingSettings(model="m", dimension=256))
-    )
+    configured = build_embedders(Settings(service="memory", embedding_model="m", embedding_dimension=256))
 
     with pytest.raises(InvalidArgument):
         plain.resolve("openai", 0)

@@ -19,7 +19,7 @@ from agentsuite.memory.v1 import memory_pb2, memory_service_pb2
 from agentsuite.tools.v1 import tools_pb2, tools_service_pb2
 from services.agent.clients.tools import _content
 from services.common import errors
-from services.common.paging import PageToken, decode_token, encode_token, moment, uuid_text
+from services.common.paging import decode_time_id_token, decode_token, encode_token
 from services.common.protobuf import from_struct
 from services.common.request_values import NO_KIND, message_violations
 from services.common.status import from_rpc_error, to_status
@@ -256,7 +256,7 @@ def test_a_page_token_of_64_bit_numbers_is_accepted():
 )
 def test_a_time_and_id_token_needs_a_zoned_time_and_a_uuid(position):
     with pytest.raises(errors.InvalidArgument):
-        PageToken("archives", t=moment, id=uuid_text).read(encode_token({"k": "archives", **position}))
+        decode_time_id_token(encode_token(position))
 
 
 # --- tool results ---------------------------------------------------------------------------------

@@ -19,9 +19,9 @@ from agentsuite.gateway.v1 import gateway_pb2
 from agentsuite.memory.v1 import memory_pb2
 from services.agent.core.events import StopReason
 from services.agent.core.tools import ToolStatus
-from services.common.roles import Role
 from services.gateway.core.statuses import RunStatus, RunStopReason
 from services.memory.core.archival import SearchMode
+from services.memory.core.model import Role
 
 COPIES: list[tuple[type[IntEnum], EnumTypeWrapper, str]] = [
     (Role, common_pb2.MessageRole, "MESSAGE_ROLE_"),

@@ -25,7 +25,7 @@ from services.common.call import (
 from services.common.channels import outgoing_metadata
 from services.common.errors import Unauthenticated
 from services.common.server import Registration, ServiceHost, servicer
-from services.common.settings import RpcSettings, Settings, TelemetrySettings
+from services.common.settings import Settings
 from services.common.status import from_rpc_error
 
 
@@ -65,9 +65,7 @@ async def recorded_traces() -> AsyncIterator[None]:
 async def hosting(
     registrations: list[Registration], *, tracing: bool = False
 ) -> AsyncIterator[grpc.aio.Channel]:
-    settings = Settings(
-        service="test", port=0, telemetry=TelemetrySettings(tracing=tracing), rpc=RpcSettings(grace_seconds=0)
-    )
+    settings = Settings(service="test", port=0, tracing=tracing, grace_seconds=0)
     host = ServiceHost(settings, registrations)
     port = await host.start()
     try:

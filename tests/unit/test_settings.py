@@ -16,23 +16,18 @@ def test_empty_environment_gives_the_laptop_defaults():
     assert settings.host == "127.0.0.1"
     assert settings.port == 50053
     assert settings.listen_address == "127.0.0.1:50053"
-    assert (
-        settings.addresses.gateway,
-        settings.addresses.agent,
-        settings.addresses.memory,
-        settings.addresses.tools,
-    ) == (
+    assert (settings.gateway_addr, settings.agent_addr, settings.memory_addr, settings.tools_addr) == (
         "127.0.0.1:50051",
         "127.0.0.1:50052",
         "127.0.0.1:50053",
         "127.0.0.1:50054",
     )
-    assert settings.database.url is None
-    assert settings.database.pool_size == 20
-    assert settings.telemetry.tracing is True
-    assert settings.telemetry.log_level == "INFO"
-    assert settings.llm.base_url is None and settings.llm.api_key is None
-    assert settings.llm.default_model is None
+    assert settings.database_url is None
+    assert settings.db_pool_size == 20
+    assert settings.tracing is True
+    assert settings.log_level == "INFO"
+    assert settings.openai_base_url is None and settings.openai_api_key is None
+    assert settings.default_model is None
 
 
 @pytest.mark.parametrize("service", sorted(DEFAULT_PORTS))
@@ -62,34 +57,34 @@ def test_variables_are_parsed_into_their_types():
     settings = Settings.from_env("agent", env=env)
 
     assert settings.listen_address == "0.0.0.0:6000"
-    assert settings.database.url == "postgresql://u@db/agentsuite"
+    assert settings.database_url == "postgresql://u@db/agentsuite"
     assert settings.state_dir == Path("/tmp/agentsuite-state")
-    assert settings.database.pool_size == 3
-    assert settings.telemetry.log_level == "DEBUG"
-    assert settings.telemetry.tracing is False
-    assert settings.rpc.drain_seconds == 2.5
-    assert settings.rpc.default_deadline_seconds == 12.0
-    assert settings.addresses.memory == "memory:50053"
-    assert settings.llm.default_model == "gpt-4o-mini"
+    assert settings.db_pool_size == 3
+    assert settings.log_level == "DEBUG"
+    assert settings.tracing is False
+    assert settings.drain_seconds == 2.5
+    assert settings.default_deadline_seconds == 12.0
+    assert settings.memory_addr == "memory:50053"
+    assert settings.default_model == "gpt-4o-mini"
 
 
 @pytest.mark.parametrize(("raw", "expected"), [("1", True), ("TRUE", True), ("yes", True), ("0", False)])
 def test_booleans_accept_the_usual_spellings(raw, expected):
-    assert Settings.from_env("agent", env={"AGENTSUITE_TRACING": raw}).telemetry.tracing is expected
+    assert Settings.from_env("agent", env={"AGENTSUITE_TRACING": raw}).tracing is expected
 
 
 def test_blank_variable_counts_as_unset():
     settings = Settings.from_env("gateway", env={"AGENTSUITE_PORT": "  ", "DATABASE_URL": ""})
 
     assert settings.port == 50051
-    assert settings.database.url is None
+    assert settings.database_url is None
 
 
 def test_agentsuite_openai_base_url_wins_over_the_plain_one():
     both = {"AGENTSUITE_OPENAI_BASE_URL": "http://ours/v1", "OPENAI_BASE_URL": "http://theirs/v1"}
 
-    assert Settings.from_env("agent", env=both).llm.base_url == "http://ours/v1"
-    assert Settings.from_env("agent", env={"OPENAI_BASE_URL": "http://theirs/v1"}).llm.base_url == (
+    assert Settings.from_env("agent", env=both).openai_base_url == "http://ours/v1"
+    assert Settings.from_env("agent", env={"OPENAI_BASE_URL": "http://theirs/v1"}).openai_base_url == (
         "http://theirs/v1"
     )
 
@@ -121,7 +116,7 @@ def test_every_malformed_variable_is_named_in_one_error():
 def test_api_key_never_appears_in_repr():
     settings = Settings.from_env("agent", env={"OPENAI_API_KEY": "sk-very-secret"})
 
-    assert settings.llm.api_key == "sk-very-secret"
+    assert settings.openai_api_key == "sk-very-secret"
     assert "sk-very-secret" not in repr(settings)
     assert "sk-very-secret" not in str(settings)
 
@@ -137,13 +132,13 @@ def test_a_separate_direct_url_means_database_url_goes_through_a_transaction_poo
     pooled = {"DATABASE_URL": "postgresql://u:p@bouncer:6432/db"}
     direct = {**pooled, "AGENTSUITE_DATABASE_DIRECT_URL": "postgresql://u:p@postgres:5432/db"}
 
-    assert not Settings.from_env("gateway", pooled).database.transaction_pooler
-    assert Settings.from_env("gateway", direct).database.transaction_pooler
+    assert not Settings.from_env("gateway", pooled).db_transaction_pooler
+    assert Settings.from_env("gateway", direct).db_transaction_pooler
     assert not Settings.from_env(
         "gateway", {**direct, "AGENTSUITE_DB_TRANSACTION_POOLER": "false"}
-    ).database.transaction_pooler
+    ).db_transaction_pooler
     same = {**pooled, "AGENTSUITE_DATABASE_DIRECT_URL": pooled["DATABASE_URL"]}
-    assert not Settings.from_env("gateway", same).database.transaction_pooler
+    assert not Settings.from_env("gateway", same).db_transaction_pooler
 
 
 def test_tls_files_must_exist_and_come_in_working_combinations(tmp_path):
@@ -160,7 +155,7 @@ def test_tls_files_must_exist_and_come_in_working_combinations(tmp_path):
             "AGENTSUITE_TLS_REQUIRE_CLIENT_CERT": "true",
         },
     )
-    assert (settings.tls.cert_file, settings.tls.require_client_cert) == (cert, True)
+    assert (settings.tls_cert_file, settings.tls_require_client_cert) == (cert, True)
 
     with pytest.raises(SettingsError) as missing:
         Settings.from_env("memory", {"AGENTSUITE_TLS_CA_FILE": str(tmp_path / "nope.pem")})

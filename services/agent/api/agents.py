@@ -10,12 +10,10 @@ from services.agent.core.transfer import AgentTransfer
 from services.agent.store.agents import AgentStore
 from services.common.call import require_tenant
 from services.common.errors import Validation
-from services.common.paging import PageToken, moment, page_size, uuid_text
+from services.common.paging import decode_time_id_token, page_size, time_id_token
 from services.common.protobuf import require_id
 from services.common.server import servicer
 from services.common.values import has_nul
-
-AGENTS_PAGE = PageToken("agents", t=moment, id=uuid_text)
 
 MAX_LISTED_IDS = 1000
 """Most ids one ListAgents may filter by."""
@@ -56,8 +54,7 @@ class AgentApi(agent_service_pb2_grpc.AgentServiceServicer):
         )
         check.raise_if_any()
         ids = tuple(require_id(agent_id, f"agent_ids[{i}]") for i, agent_id in enumerate(request.agent_ids))
-        position = AGENTS_PAGE.read(request.page_token)
-        after = (position["t"], position["id"]) if position is not None else None
+        after = decode_time_id_token(request.page_token)
         page = await self._store.list(
             tenant,
             limit=limit + 1,
@@ -67,9 +64,10 @@ class AgentApi(agent_service_pb2_grpc.AgentServiceServicer):
             name=request.name,
             ids=ids,
         )
-        page, token = AGENTS_PAGE.page(
-            page, limit, lambda agent: {"t": agent.created_at.isoformat(), "id": agent.id}
-        )
+        token = ""
+        if len(page) > limit:
+            page = page[:limit]
+            token = time_id_token(page[-1].created_at, page[-1].id)
         return agent_service_pb2.ListAgentsResponse(
             agents=[agent_to_proto(a) for a in page], next_page_token=token
         )

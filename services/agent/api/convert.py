@@ -9,13 +9,13 @@ from google.protobuf import duration_pb2
 
 from agentsuite.agent.v1 import agent_pb2
 from agentsuite.common.v1 import common_pb2
+from services.agent.clients.memory import ROLES
 from services.agent.core import events
 from services.agent.core.agents import DEFAULT_CONTEXT_WINDOW, Agent, AgentSpec, InitialBlock, ModelChoice
 from services.agent.core.history import HistoryMessage
 from services.agent.core.tool_rules import RuleKind, ToolRule
 from services.common.errors import Validation
 from services.common.protobuf import from_struct, to_struct, to_timestamp, tool_calls_to_proto
-from services.common.roles import role_of_label
 
 
 def tool_call_to_proto(call) -> common_pb2.ToolCall:
@@ -131,7 +131,7 @@ def message_to_proto(message: HistoryMessage, agent_id: str) -> common_pb2.Messa
         id=message.id,
         agent_id=agent_id,
         seq=message.seq,
-        role=role_of_label(message.role),
+        role=ROLES[message.role],
         content=message.content,
         reasoning=message.reasoning,
         tool_calls=tool_calls_to_proto(message.tool_calls),

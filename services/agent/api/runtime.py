@@ -7,6 +7,7 @@ from contextlib import aclosing
 
 from agentsuite.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
 from services.agent.api.convert import event_to_proto
+from services.agent.clients.memory import ROLES
 from services.agent.core import events
 from services.agent.core.history import HistoryMessage
 from services.agent.core.loop import AgentLoop
@@ -15,7 +16,6 @@ from services.common.call import current_call, require_tenant
 from services.common.errors import Validation
 from services.common.message_input import check_input_messages
 from services.common.protobuf import from_struct, require_id
-from services.common.roles import label_of
 from services.common.server import servicer
 
 MAX_REASON_CHARS = 10_000
@@ -83,9 +83,10 @@ def _run_input(request: agent_service_pb2.StepRequest) -> tuple[HistoryMessage, 
         0 <= request.max_steps <= MAX_STEPS, "max_steps", f"must be between 0 (the agent's) and {MAX_STEPS}"
     )
     check.raise_if_any()
+    role_names = {number: name for name, number in ROLES.items()}
     return tuple(
         HistoryMessage(
-            role=label_of(message.role),
+            role=role_names[message.role],
             content=message.content,
             name=message.name,
             metadata=from_struct(message.metadata),

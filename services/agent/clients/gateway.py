@@ -34,14 +34,14 @@ class GatewayMessaging:
     def connect(cls, settings: Settings, store: AgentStore, token: str) -> GatewayMessaging:
         # Not retried by the channel: each message carries its call's effect key as its idempotency
         # key, and a step executed again sends it again with that key (builtin_tools.CallSite).
-        return cls(create_channel(settings.addresses.gateway, settings), settings, store, token)
+        return cls(create_channel(settings.gateway_addr, settings), settings, store, token)
 
     def __init__(self, channel: grpc.aio.Channel, settings: Settings, store: AgentStore, token: str):
         self._channel = channel
         self._stub = gateway_service_pb2_grpc.ConversationServiceStub(channel)
         self._store = store
         self._authorization = f"Service {token}"
-        self._default_timeout = settings.rpc.default_deadline_seconds
+        self._default_timeout = settings.default_deadline_seconds
         self._max_depth = settings.max_call_depth
 
     async def send_and_wait(

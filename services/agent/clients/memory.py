@@ -14,9 +14,16 @@ from services.agent.core.history import ContextSnapshot, HistoryMessage
 from services.agent.llm import ToolCall
 from services.common.channels import ServiceClient, create_channel
 from services.common.protobuf import from_struct, to_struct, to_timestamp, tool_calls_to_proto
-from services.common.roles import label_of, role_of_label
 from services.common.settings import Settings
 from services.common.stored_cache import StoredMessageCache
+
+ROLES = {
+    "system": common_pb2.MESSAGE_ROLE_SYSTEM,
+    "user": common_pb2.MESSAGE_ROLE_USER,
+    "assistant": common_pb2.MESSAGE_ROLE_ASSISTANT,
+    "tool": common_pb2.MESSAGE_ROLE_TOOL,
+}
+ROLE_NAMES = {number: name for name, number in ROLES.items()}
 
 
 def memory_channel(settings: Settings) -> grpc.aio.Channel:
@@ -24,7 +31,7 @@ def memory_channel(settings: Settings) -> grpc.aio.Channel:
     are the writes made safe to repeat: appends by their idempotency key, set-up and removal by
     being idempotent, the boundary by setting the same place."""
     return create_channel(
-        settings.addresses.memory,
+        settings.memory_addr,
         settings,
         idempotent={
             "agentsuite.memory.v1.MemoryRuntime": [
@@ -211,7 +218,7 @@ class MemoryClient(ServiceClient):
         request = memory_service_pb2.SearchMessagesRequest(
             agent_id=agent_id,
             query=query,
-            roles=[role_of_label(role) for role in roles],
+            roles=[ROLES[role] for role in roles],
             start_time=to_timestamp(start),
             end_time=to_timestamp(end),
             page_size=limit,
@@ -222,7 +229,7 @@ class MemoryClient(ServiceClient):
                 text=hit.message.content,
                 score=hit.score,
                 when=hit.message.create_time.ToDatetime(tzinfo=UTC),
-                role=label_of(hit.message.role),
+                role=ROLE_NAMES.get(hit.message.role, ""),
             )
             for hit in response.results
         ]
@@ -242,7 +249,7 @@ def _append_request(
 
 def _message_input(message: HistoryMessage) -> memory_pb2.MessageInput:
     return memory_pb2.MessageInput(
-        role=role_of_label(message.role),
+        role=ROLES[message.role],
         content=message.content,
         reasoning=message.reasoning,
         tool_calls=tool_calls_to_proto(message.tool_calls),
@@ -255,7 +262,7 @@ def _message_input(message: HistoryMessage) -> memory_pb2.MessageInput:
 
 def history_message(message: common_pb2.Message) -> HistoryMessage:
     return HistoryMessage(
-        role=label_of(message.role, "user"),
+        role=ROLE_NAMES.get(message.role, "user"),
         content=message.content,
         reasoning=message.reasoning,
         tool_calls=tuple(

@@ -5,22 +5,18 @@ whose ``memory_channel`` both use)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import replace
 from datetime import UTC
 
 from google.protobuf import timestamp_pb2
 
-from agentsuite.common.v1 import common_pb2
 from agentsuite.memory.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
-from services.agent.clients.memory import history_message
-from services.agent.core.agent_file import FilePassage
+from services.agent.clients.memory import ROLE_NAMES, ROLES
+from services.agent.core.agent_file import FileMessage, FilePassage, FileToolCall
 from services.agent.core.agents import InitialBlock
-from services.agent.core.history import HistoryMessage
 from services.agent.core.lifecycle import MemorySnapshot
 from services.common.channels import ServiceClient
 from services.common.paging import MAX_PAGE_SIZE
 from services.common.protobuf import from_struct, to_struct, to_timestamp, tool_calls_to_proto
-from services.common.roles import role_of_label
 from services.common.settings import Settings
 
 IMPORT_EPOCH = 0
@@ -97,7 +93,7 @@ class MemoryLifecycleClient(ServiceClient):
             last_seq=context.stats.message_count,  # sequence numbers have no gaps
         )
 
-    async def messages(self, agent_id: str, *, before_seq: int) -> AsyncIterator[list[HistoryMessage]]:
+    async def messages(self, agent_id: str, *, before_seq: int) -> AsyncIterator[list[FileMessage]]:
         request = memory_service_pb2.ListMessagesRequest(
             agent_id=agent_id, page_size=MAX_PAGE_SIZE, before_seq=before_seq
         )
@@ -125,7 +121,7 @@ class MemoryLifecycleClient(ServiceClient):
                 return
             request.page_token = page.next_page_token
 
-    async def append(self, agent_id: str, *, key: str, messages: Sequence[HistoryMessage]) -> list[int]:
+    async def append(self, agent_id: str, *, key: str, messages: Sequence[FileMessage]) -> list[int]:
         response = await self._unary(
             self._runtime.AppendMessages,
             memory_service_pb2.AppendMessagesRequest(
@@ -134,7 +130,7 @@ class MemoryLifecycleClient(ServiceClient):
                 idempotency_key=key,
                 messages=[
                     memory_pb2.MessageInput(
-                        role=role_of_label(m.role),
+                        role=ROLES[m.role],
                         content=m.content,
                         reasoning=m.reasoning,
                         tool_calls=tool_calls_to_proto(m.tool_calls),
@@ -176,10 +172,21 @@ class MemoryLifecycleClient(ServiceClient):
         )
 
 
-def _file_message(message: common_pb2.Message) -> HistoryMessage:
-    """A message as an agent file carries it: the loop's message and the time memory stored it."""
-    created = _time(message.create_time) if message.HasField("create_time") else None
-    return replace(history_message(message), create_time=created)
+def _file_message(message) -> FileMessage:
+    return FileMessage(
+        role=ROLE_NAMES.get(message.role, "user"),
+        content=message.content,
+        reasoning=message.reasoning,
+        tool_calls=tuple(
+            FileToolCall(id=c.id, name=c.name, arguments=c.arguments_json) for c in message.tool_calls
+        ),
+        tool_call_id=message.tool_call_id,
+        name=message.name,
+        step=message.step,
+        metadata=from_struct(message.metadata),
+        create_time=_time(message.create_time) if message.HasField("create_time") else None,
+        seq=message.seq,
+    )
 
 
 def _time(stamp: timestamp_pb2.Timestamp):

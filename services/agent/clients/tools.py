@@ -36,7 +36,7 @@ def tools_channel(settings: Settings) -> grpc.aio.Channel:
     retried: Execute may have side effects (a lost answer is reported to the model as an error
     instead of running the tool twice), and a lost CreateTool answer could hide a tool it made."""
     return create_channel(
-        settings.addresses.tools,
+        settings.tools_addr,
         settings,
         idempotent={"agentsuite.tools.v1.ToolService": ["GetTool", "ListTools", "ListSecrets"]},
     )

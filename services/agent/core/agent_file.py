@@ -31,15 +31,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.agent.core.agents import BUILTIN_TOOL_NAMES, AgentSpec, InitialBlock, ModelChoice
-from services.agent.core.history import HistoryMessage
 from services.agent.core.tool_rules import ToolRule
-from services.agent.llm import ToolCall
 from services.common.errors import FailedPrecondition, FieldViolation, InvalidArgument, Validation
-from services.common.roles import LABELS
 from services.common.values import MAX_INT32, value_problem
 
 FORMAT = "agentsuite.agent"
 VERSION = 1
+ROLES = ("system", "user", "assistant", "tool")
 MAX_MESSAGE_CHARS = 1_000_000
 """Characters of one message's content (memory's limit)."""
 MAX_PASSAGE_CHARS = 100_000
@@ -80,6 +78,32 @@ class FileTool:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FileToolCall:
+    id: str
+    name: str
+    arguments: str
+    """The call's arguments as the model wrote them (a JSON text)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileMessage:
+    """One message of the history."""
+
+    role: str
+    """One of :data:`ROLES`."""
+    content: str = ""
+    reasoning: str = ""
+    tool_calls: tuple[FileToolCall, ...] = ()
+    tool_call_id: str = ""
+    name: str = ""
+    step: int = 0
+    metadata: dict = field(default_factory=dict)
+    create_time: datetime | None = None
+    seq: int = 0
+    """Sequence number in the exporting agent's history; not written."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class FilePassage:
     text: str
     tags: tuple[str, ...] = ()
@@ -96,7 +120,7 @@ class AgentFile:
     tools by name."""
     blocks: tuple[InitialBlock, ...] = ()
     tools: tuple[FileTool, ...] = ()
-    messages: tuple[HistoryMessage, ...] | None = None
+    messages: tuple[FileMessage, ...] | None = None
     """``None`` when the document carries no history (exported without it)."""
     summary: str = ""
     evicted_messages: int = 0
@@ -151,7 +175,7 @@ def tool_json(tool: FileTool) -> dict[str, Any]:
     }
 
 
-def message_json(message: HistoryMessage) -> dict[str, Any]:
+def message_json(message: FileMessage) -> dict[str, Any]:
     return {
         "role": message.role,
         "content": message.content,
@@ -408,16 +432,16 @@ class _Reader:
             tags=self.strings(value, "tags", path),
         )
 
-    def message(self, value: Any, path: str) -> HistoryMessage | None:
+    def message(self, value: Any, path: str) -> FileMessage | None:
         if not self.is_object(value, path):
             return None
         role = self.text(value, "role", path)
-        if role not in LABELS:
-            self.bad(f"{path}.role", f"must be one of {', '.join(LABELS)}")
+        if role not in ROLES:
+            self.bad(f"{path}.role", f"must be one of {', '.join(ROLES)}")
         tool_call_id = self.text(value, "tool_call_id", path)
         if role == "tool" and not tool_call_id:
             self.bad(f"{path}.tool_call_id", "required for a tool message: the id of the call it answers")
-        return HistoryMessage(
+        return FileMessage(
             role=role,
             content=self.text(value, "content", path, limit=MAX_MESSAGE_CHARS),
             reasoning=self.text(value, "reasoning", path, limit=MAX_MESSAGE_CHARS),
@@ -429,17 +453,17 @@ class _Reader:
             create_time=self.time(value, "create_time", path),
         )
 
-    def tool_call(self, value: Any, path: str) -> ToolCall | None:
+    def tool_call(self, value: Any, path: str) -> FileToolCall | None:
         if not self.is_object(value, path):
             return None
         call_id = self.text(value, "id", path)
         if not call_id:
             self.bad(f"{path}.id", "is required")
-        return ToolCall(
+        return FileToolCall(
             id=call_id, name=self.text(value, "name", path), arguments=self.text(value, "arguments", path)
         )
 
-    def check_tool_results(self, messages: list[HistoryMessage]) -> None:
+    def check_tool_results(self, messages: list[FileMessage]) -> None:
         """A tool message must answer a call of an earlier message (memory refuses it otherwise)."""
         calls: set[str] = set()
         for index, message in enumerate(messages):

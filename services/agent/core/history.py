@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Protocol
 
 from services.agent.llm import ToolCall
@@ -12,8 +11,7 @@ from services.agent.llm import ToolCall
 
 @dataclass(frozen=True, kw_only=True)
 class HistoryMessage:
-    """A message of the conversation, the agent service's one message model (the loop's history and
-    the agent file's); ``seq`` and ``id`` are 0/"" until memory stored it."""
+    """A message of the conversation; ``seq`` and ``id`` are 0/"" until memory stored it."""
 
     role: str
     """``system``, ``user``, ``assistant`` or ``tool`` (the LLM layer's vocabulary)."""
@@ -27,9 +25,6 @@ class HistoryMessage:
     seq: int = 0
     id: str = ""
     run_id: str = ""
-    create_time: datetime | None = None
-    """When memory stored it: read for an agent file (export), given for an import; None on the
-    loop's path, which does not need it."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequ
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from services.agent.core.agent_file import FilePassage, FileTool
+from services.agent.core.agent_file import FileMessage, FilePassage, FileTool
 from services.agent.core.agents import (
     Agent,
     AgentSpec,
@@ -24,7 +24,6 @@ from services.agent.core.agents import (
     check_attached_tools,
     update_paths,
 )
-from services.agent.core.history import HistoryMessage
 from services.common.errors import (
     AgentSuiteError,
     AlreadyExists,
@@ -94,7 +93,7 @@ class AgentMemory(Protocol):
         ...
 
     async def snapshot(self, agent_id: str) -> MemorySnapshot: ...
-    def messages(self, agent_id: str, *, before_seq: int) -> AsyncIterator[list[HistoryMessage]]:
+    def messages(self, agent_id: str, *, before_seq: int) -> AsyncIterator[list[FileMessage]]:
         """The history below ``before_seq``, oldest first, a page at a time."""
         ...
 
@@ -102,7 +101,7 @@ class AgentMemory(Protocol):
         """Every passage of the archive, newest first, a page at a time."""
         ...
 
-    async def append(self, agent_id: str, *, key: str, messages: Sequence[HistoryMessage]) -> list[int]:
+    async def append(self, agent_id: str, *, key: str, messages: Sequence[FileMessage]) -> list[int]:
         """Append to the history (idempotent by ``key``); the new sequence numbers."""
         ...
 

@@ -24,12 +24,12 @@ from services.agent.core.agent_file import (
     ROOT,
     AgentFile,
     DocumentWriter,
+    FileMessage,
     FilePassage,
     FileTool,
     parse_document,
 )
 from services.agent.core.agents import Agent, AgentSpec, ModelCatalog, check_attached_tools
-from services.agent.core.history import HistoryMessage
 from services.agent.core.lifecycle import AgentLifecycle, AgentMemory, AgentRepository, ToolCatalog
 from services.agent.core.tool_rules import ToolRule
 from services.common.call import current_call, enter_call
@@ -284,7 +284,7 @@ def _named(tool: FileTool, name: str) -> FileTool:
     return replace(tool, name=name, json_schema=schema)
 
 
-def _message_chars(message: HistoryMessage) -> int:
+def _message_chars(message: FileMessage) -> int:
     return (
         len(message.content)
         + len(message.reasoning)

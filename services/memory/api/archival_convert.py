@@ -7,6 +7,7 @@ from datetime import UTC
 from agentsuite.common.v1 import common_pb2
 from agentsuite.memory.v1 import memory_pb2
 from services.common.errors import InvalidArgument, Validation
+from services.common.paging import decode_token
 from services.common.protobuf import from_struct, to_struct, to_timestamp
 from services.memory.api.convert import time_range
 from services.memory.core.archival import (
@@ -121,6 +122,16 @@ def search_mode(value: int) -> SearchMode:
         return SearchMode(value)
     except ValueError:
         raise InvalidArgument.field("mode", f"unknown search mode {value}") from None
+
+
+def decode_offset_token(token: str) -> int:
+    position = decode_token(token)
+    if position is None:
+        return 0
+    offset = position.get("offset")
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise InvalidArgument.field("page_token", "is not a token this service issued")
+    return offset
 
 
 def _check_tags(check: Validation, tags, field: str) -> None:

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from agentsuite.memory.v1 import memory_service_pb2
 from services.common.call import require_tenant
 from services.common.errors import InvalidArgument, Validation
 from services.common.metrics import record_archival_search, timed
-from services.common.paging import PageToken, moment, page_size, uuid_text, whole
+from services.common.paging import decode_time_id_token, encode_token, page_size, time_id_token
 from services.common.protobuf import idempotency_key, require_id
 from services.common.tracing import span
 from services.memory.api.archival_convert import (
     MAX_NAME,
     MAX_QUERY,
     archive_to_proto,
+    decode_offset_token,
     new_passages,
     passage_filter,
     passage_to_proto,
@@ -25,10 +24,6 @@ from services.memory.core.archival import Fence
 from services.memory.core.archival_memory import ArchivalMemory
 from services.memory.store.archives import ArchiveStore
 from services.memory.store.passages import PassageStore
-
-ARCHIVES_PAGE = PageToken("archives", t=moment, id=uuid_text)
-PASSAGES_PAGE = PageToken("passages", t=moment, id=uuid_text)
-SEARCH_PASSAGES_PAGE = PageToken("passage-search", offset=whole)
 
 SEARCH_PAGE_SIZE = 10
 MAX_SEARCH_PAGE_SIZE = 100
@@ -72,11 +67,11 @@ class ArchiveRpcs:
             tenant=tenant,
             limit=limit + 1,
             agent_id=agent_id,
-            after=_time_and_id(ARCHIVES_PAGE.read(request.page_token)),
+            after=decode_time_id_token(request.page_token),
         )
-        page, token = ARCHIVES_PAGE.page(page, limit, _time_and_id_of)
+        token = time_id_token(page[limit - 1].created_at, page[limit - 1].id) if len(page) > limit else ""
         return memory_service_pb2.ListArchivesResponse(
-            archives=[archive_to_proto(a) for a in page], next_page_token=token
+            archives=[archive_to_proto(a) for a in page[:limit]], next_page_token=token
         )
 
     async def DeleteArchive(self, request: memory_service_pb2.DeleteArchiveRequest, context):
@@ -123,12 +118,12 @@ class ArchiveRpcs:
         archive_id = require_id(request.archive_id, "archive_id")
         limit = page_size(request.page_size)
         where = passage_filter(request, with_time=False)
-        after = _time_and_id(PASSAGES_PAGE.read(request.page_token))
+        after = decode_time_id_token(request.page_token)
         await self._archives.get(tenant=tenant, archive_id=archive_id)  # NOT_FOUND before reading
         page = await self._passages.list(archive_id=archive_id, limit=limit + 1, where=where, after=after)
-        page, token = PASSAGES_PAGE.page(page, limit, _time_and_id_of)
+        token = time_id_token(page[limit - 1].created_at, page[limit - 1].id) if len(page) > limit else ""
         return memory_service_pb2.ListPassagesResponse(
-            passages=[passage_to_proto(p) for p in page], next_page_token=token
+            passages=[passage_to_proto(p) for p in page[:limit]], next_page_token=token
         )
 
     async def DeletePassage(self, request: memory_service_pb2.DeletePassageRequest, context):
@@ -148,8 +143,7 @@ class ArchiveRpcs:
         check.check(len(request.query) <= MAX_QUERY, "query", f"must be at most {MAX_QUERY} characters")
         check.raise_if_any()
         limit = page_size(request.page_size, default=SEARCH_PAGE_SIZE, maximum=MAX_SEARCH_PAGE_SIZE)
-        position = SEARCH_PASSAGES_PAGE.read(request.page_token)
-        offset = position["offset"] if position is not None else 0
+        offset = decode_offset_token(request.page_token)
         mode = search_mode(request.mode)
         with span(f"archival_search {mode.name.lower()}"), timed(record_archival_search, mode.name.lower()):
             page = await self._archival.search(
@@ -164,14 +158,5 @@ class ArchiveRpcs:
             )
         return memory_service_pb2.SearchPassagesResponse(
             results=[scored_to_proto(r) for r in page.results],
-            next_page_token=SEARCH_PASSAGES_PAGE.token(offset=offset + limit) if page.more else "",
+            next_page_token=encode_token({"offset": offset + limit}) if page.more else "",
         )
-
-
-def _time_and_id(position: dict | None) -> tuple[datetime, str] | None:
-    """The (time, id) keyset position a store takes; None for the first page."""
-    return None if position is None else (position["t"], position["id"])
-
-
-def _time_and_id_of(item) -> dict:
-    return {"t": item.created_at.isoformat(), "id": item.id}

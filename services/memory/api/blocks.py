@@ -5,7 +5,7 @@ from __future__ import annotations
 from agentsuite.memory.v1 import memory_service_pb2
 from services.common.call import require_tenant
 from services.common.errors import InvalidArgument
-from services.common.paging import PageToken, page_size, text, uuid_text, whole
+from services.common.paging import decode_token, encode_token, page_size
 from services.common.protobuf import idempotency_key, require_id
 from services.memory.api.convert import (
     block_change_to_proto,
@@ -15,9 +15,6 @@ from services.memory.api.convert import (
 )
 from services.memory.core.blocks import UPDATABLE
 from services.memory.store.blocks import BlockStore
-
-BLOCKS_PAGE = PageToken("blocks", label=text, id=uuid_text)
-HISTORY_PAGE = PageToken("block-history", before=whole)
 
 
 class BlockRpcs:
@@ -43,12 +40,13 @@ class BlockRpcs:
             tenant,
             agent_id=agent_id,
             label=request.label,
-            after=_label_and_id(BLOCKS_PAGE.read(request.page_token)),
+            after=_label_and_id(request.page_token),
             limit=limit + 1,
         )
-        page, token = BLOCKS_PAGE.page(page, limit, lambda block: {"label": block.label, "id": block.id})
+        last = page[limit - 1] if len(page) > limit else None
+        token = encode_token({"label": last.label, "id": last.id}) if last is not None else ""
         return memory_service_pb2.ListBlocksResponse(
-            blocks=[block_to_proto(b) for b in page], next_page_token=token
+            blocks=[block_to_proto(b) for b in page[:limit]], next_page_token=token
         )
 
     async def UpdateBlock(self, request: memory_service_pb2.UpdateBlockRequest, context):
@@ -119,12 +117,14 @@ class BlockRpcs:
         tenant = require_tenant()
         block_id = require_id(request.block_id, "block_id")
         limit = page_size(request.page_size)
-        position = HISTORY_PAGE.read(request.page_token)
-        before = position["before"] if position is not None else 0
+        position = decode_token(request.page_token) or {}
+        before = position.get("before", 0)
+        if not isinstance(before, int) or isinstance(before, bool) or before < 0:
+            raise InvalidArgument.field("page_token", "is not a token this service issued")
         page = await self._blocks.history(tenant, block_id, before_version=before, limit=limit + 1)
-        page, token = HISTORY_PAGE.page(page, limit, lambda change: {"before": change.version})
+        token = encode_token({"before": page[limit - 1].version}) if len(page) > limit else ""
         return memory_service_pb2.ListBlockHistoryResponse(
-            entries=[block_change_to_proto(c) for c in page], next_page_token=token
+            entries=[block_change_to_proto(c) for c in page[:limit]], next_page_token=token
         )
 
     async def RestoreBlockVersion(self, request: memory_service_pb2.RestoreBlockVersionRequest, context):
@@ -139,7 +139,13 @@ class BlockRpcs:
         return memory_service_pb2.RestoreBlockVersionResponse(block=block_to_proto(block))
 
 
-def _label_and_id(position: dict | None) -> str:
+def _label_and_id(token: str) -> str:
     """The position after the last block of the previous page ("label\\0id", as the store takes
-    it); empty for the first page."""
-    return "" if position is None else f"{position['label']}\0{position['id']}"
+    it) from a ListBlocks page token; empty for the first page."""
+    position = decode_token(token)
+    if position is None:
+        return ""
+    label, block_id = position.get("label"), position.get("id")
+    if not isinstance(label, str) or not isinstance(block_id, str):
+        raise InvalidArgument.field("page_token", "is not a token this service issued")
+    return f"{label}\0{require_id(block_id, 'page_token')}"

@@ -5,13 +5,10 @@ from __future__ import annotations
 from agentsuite.memory.v1 import memory_pb2, memory_service_pb2
 from services.common.call import require_tenant
 from services.common.errors import InvalidArgument, Validation
-from services.common.paging import PageToken, number, page_size, whole
+from services.common.paging import decode_token, encode_token, page_size
 from services.common.protobuf import require_id
 from services.memory.api.convert import message_to_proto, role, time_range
 from services.memory.core.recall import Recall
-
-MESSAGES_PAGE = PageToken("messages", seq=whole)
-SEARCH_PAGE = PageToken("message-search", score=number, seq=whole)
 
 MAX_QUERY = 1_000
 
@@ -26,9 +23,11 @@ class MessageRpcs:
         agent_id = require_id(request.agent_id, "agent_id")
         limit = page_size(request.page_size)
         after, before = request.after_seq, request.before_seq
-        position = MESSAGES_PAGE.read(request.page_token)
+        position = decode_token(request.page_token)
         if position is not None:
-            seq = position["seq"]
+            seq = position.get("seq")
+            if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+                raise InvalidArgument.field("page_token", "is not a token this service issued")
             if request.descending:
                 before = seq
             else:
@@ -42,7 +41,7 @@ class MessageRpcs:
             descending=request.descending,
             roles=[role(value, f"roles[{index}]") for index, value in enumerate(request.roles)],
         )
-        token = MESSAGES_PAGE.token(seq=page.items[-1].seq) if page.more else ""
+        token = encode_token({"seq": page.items[-1].seq}) if page.more else ""
         return memory_service_pb2.ListMessagesResponse(
             messages=[message_to_proto(m) for m in page.items], next_page_token=token
         )
@@ -58,8 +57,13 @@ class MessageRpcs:
         start, end = time_range(request, check)
         check.raise_if_any()
         limit = page_size(request.page_size, default=10, maximum=100)
-        position = SEARCH_PAGE.read(request.page_token)
-        after = (position["score"], position["seq"]) if position is not None else None
+        position = decode_token(request.page_token)
+        after = None
+        if position is not None:
+            score, seq = position.get("score"), position.get("seq")
+            if not isinstance(score, float | int) or not isinstance(seq, int) or isinstance(seq, bool):
+                raise InvalidArgument.field("page_token", "is not a token this service issued")
+            after = (float(score), seq)
         found = await self._recall.search(
             tenant=tenant,
             agent_id=agent_id,
@@ -71,7 +75,7 @@ class MessageRpcs:
             after=after,
         )
         last = found.items[-1] if found.more else None
-        token = SEARCH_PAGE.token(score=last.score, seq=last.message.seq) if last else ""
+        token = encode_token({"score": last.score, "seq": last.message.seq}) if last else ""
         return memory_service_pb2.SearchMessagesResponse(
             results=[
                 memory_pb2.ScoredMessage(message=message_to_proto(f.message), score=f.score)

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import IntEnum
 
-from services.common.roles import Role
 from services.memory.core.blocks import Block
 
-__all__ = ["Role"]
+
+class Role(IntEnum):
+    """Who wrote a message; the numbers are those of ``common.v1.MessageRole``."""
+
+    SYSTEM = 1
+    USER = 2
+    ASSISTANT = 3
+    TOOL = 4
 
 
 @dataclass(frozen=True)

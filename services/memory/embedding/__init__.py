@@ -20,11 +20,11 @@ def build_embedders(settings: Settings) -> EmbedderRegistry:
         "local": lambda dimension: HashingEmbedder(dimension or DEFAULT_DIMENSION),
         "minilm": fixed_dimension("minilm", 384, _minilm),
     }
-    if settings.embeddings.model:
+    if settings.embedding_model:
         factories["openai"] = fixed_dimension(
-            "openai", settings.embeddings.dimension, lambda: _openai(settings)
+            "openai", settings.embedding_dimension, lambda: _openai(settings)
         )
-    return EmbedderRegistry(factories, default=settings.embeddings.default_embedder)
+    return EmbedderRegistry(factories, default=settings.default_embedder)
 
 
 def _minilm():
@@ -37,11 +37,11 @@ def _openai(settings: Settings):
     from services.memory.embedding.openai_compatible import OpenAICompatibleEmbedder
 
     return OpenAICompatibleEmbedder(
-        base_url=settings.embeddings.base_url or settings.llm.base_url or DEFAULT_OPENAI_BASE_URL,
-        api_key=settings.embeddings.api_key or settings.llm.api_key,
-        model=settings.embeddings.model or "",
-        dimension=settings.embeddings.dimension,
-        send_dimensions=settings.embeddings.send_dimensions,
-        batch_size=settings.embeddings.batch_size,
-        default_deadline=settings.rpc.default_deadline_seconds,
+        base_url=settings.embedding_base_url or settings.openai_base_url or DEFAULT_OPENAI_BASE_URL,
+        api_key=settings.embedding_api_key or settings.openai_api_key,
+        model=settings.embedding_model or "",
+        dimension=settings.embedding_dimension,
+        send_dimensions=settings.embedding_send_dimensions,
+        batch_size=settings.embedding_batch_size,
+        default_deadline=settings.default_deadline_seconds,
     )

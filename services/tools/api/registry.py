@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from agentsuite.tools.v1 import tools_service_pb2
 from services.common.call import require_tenant
-from services.common.paging import PageToken, page_size, text
+from services.common.errors import InvalidArgument
+from services.common.paging import decode_token, encode_token, page_size
 from services.common.protobuf import require_id
 from services.tools.api.convert import draft_from_proto, tool_to_proto
 from services.tools.core.tools import UPDATABLE, apply_update, build_spec
 from services.tools.store.tools import ToolStore
-
-TOOLS_PAGE = PageToken("tools", name=text)
 
 
 class RegistryRpcs:
@@ -32,12 +31,19 @@ class RegistryRpcs:
     async def ListTools(self, request: tools_service_pb2.ListToolsRequest, context):
         tenant = require_tenant()
         limit = page_size(request.page_size)
-        position = TOOLS_PAGE.read(request.page_token)
-        after = position["name"] if position is not None else None
+        position = decode_token(request.page_token)
+        after = None
+        if position is not None:
+            after = position.get("name")
+            if not isinstance(after, str):
+                raise InvalidArgument.field("page_token", "is not a token this service issued")
         page = await self._tools.list(
             tenant, limit=limit + 1, after_name=after, tags=tuple(request.tags), name=request.name
         )
-        page, token = TOOLS_PAGE.page(page, limit, lambda tool: {"name": tool.name})
+        token = ""
+        if len(page) > limit:
+            page = page[:limit]
+            token = encode_token({"name": page[-1].name})
         return tools_service_pb2.ListToolsResponse(
             tools=[tool_to_proto(t) for t in page], next_page_token=token
         )

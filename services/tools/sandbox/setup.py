@@ -23,20 +23,20 @@ MB = 1024 * 1024
 def limits_from(settings: Settings) -> Limits:
     """The default limits of one call."""
     return Limits(
-        timeout_seconds=settings.sandbox.default_timeout_seconds,
-        cpu_seconds=max(1, settings.sandbox.cpu_seconds),
-        memory_bytes=settings.sandbox.memory_mb * MB,
-        max_processes=max(2, settings.sandbox.max_processes),
-        file_size_bytes=settings.sandbox.file_size_mb * MB,
-        open_files=max(16, settings.sandbox.max_open_files),
-        output_bytes=settings.sandbox.output_limit_bytes,
-        result_chars=settings.sandbox.result_char_limit,
+        timeout_seconds=settings.tools_default_timeout_seconds,
+        cpu_seconds=max(1, settings.tools_cpu_seconds),
+        memory_bytes=settings.tools_memory_mb * MB,
+        max_processes=max(2, settings.tools_max_processes),
+        file_size_bytes=settings.tools_file_size_mb * MB,
+        open_files=max(16, settings.tools_max_open_files),
+        output_bytes=settings.tools_output_limit_bytes,
+        result_chars=settings.tools_result_char_limit,
     )
 
 
 async def open_sandboxes(settings: Settings) -> tuple[FreshSandboxes | None, str]:
     """The sandboxes tools run in, or None and why tools cannot run."""
-    interpreter = settings.sandbox.python or default_interpreter()
+    interpreter = settings.tools_python or default_interpreter()
     try:
         layout = await asyncio.to_thread(discover, interpreter)
     except LayoutError as exc:
@@ -56,7 +56,7 @@ async def open_sandboxes(settings: Settings) -> tuple[FreshSandboxes | None, str
             "running as root needs setpriv (util-linux) to drop to an unprivileged uid",
         )
     launcher = BwrapLauncher(
-        bwrap, layout, tmp_bytes=max(1, settings.sandbox.file_size_mb) * MB, setpriv=setpriv
+        bwrap, layout, tmp_bytes=max(1, settings.tools_file_size_mb) * MB, setpriv=setpriv
     )
     problem = await probe(launcher)
     if problem is not None:
@@ -66,14 +66,14 @@ async def open_sandboxes(settings: Settings) -> tuple[FreshSandboxes | None, str
         extra={
             "interpreter": layout.interpreter,
             "read_only": list(layout.read_only),
-            "warm": settings.sandbox.warm_sandboxes,
+            "warm": settings.tools_warm_sandboxes,
         },
     )
-    return FreshSandboxes(launcher, warm=settings.sandbox.warm_sandboxes), ""
+    return FreshSandboxes(launcher, warm=settings.tools_warm_sandboxes), ""
 
 
 def _fallback(settings: Settings, interpreter: str, reason: str) -> tuple[FreshSandboxes | None, str]:
-    if not settings.sandbox.allow_unsandboxed:
+    if not settings.tools_allow_unsandboxed:
         log.error("tools cannot execute: %s (AGENTSUITE_TOOLS_ALLOW_UNSANDBOXED is off)", reason)
         return None, f"tool execution is unavailable: {reason}"
     message = (
